@@ -1,0 +1,286 @@
+//! The Lease guard: one `coordination.k8s.io/v1` Lease held by one agent replica (client-go's
+//! algorithm: get, then create or update with the resourceVersion; a conflict means another
+//! replica won). Before each write the holder checks its lease is still valid with a margin.
+
+use crate::report::metrics::Metrics;
+use k8s_openapi::api::coordination::v1::{Lease, LeaseSpec};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::MicroTime;
+use kube::Client;
+use kube::api::{Api, ObjectMeta, PostParams};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::sync::watch;
+
+#[derive(Clone, Debug)]
+pub struct LeaseSettings {
+    pub name: String,
+    pub namespace: String,
+    pub identity: String,
+    pub duration: Duration,
+}
+
+impl LeaseSettings {
+    /// How often the holder renews and the others retry (client-go: 2 s for a 15 s lease).
+    pub fn retry_period(&self) -> Duration {
+        (self.duration * 2 / 15).max(Duration::from_millis(200))
+    }
+    /// Writes stop this long before the lease would expire.
+    pub fn margin(&self) -> Duration {
+        self.duration / 3
+    }
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct LeaderState {
+    pub leader: bool,
+    /// When this replica became the holder (or started acting alone).
+    pub since: Option<Instant>,
+    /// The lease is held until then, by our own clock; `None` when acting alone (no cluster).
+    pub valid_until: Option<Instant>,
+}
+
+/// What every scaler consults: am I the leader, and may I write now?
+#[derive(Clone)]
+pub struct Guard {
+    rx: watch::Receiver<LeaderState>,
+    margin: Duration,
+}
+
+impl Guard {
+    /// No cluster (or dry run): nothing to guard, the agent acts alone.
+    pub fn alone() -> Self {
+        let (tx, rx) = watch::channel(LeaderState {
+            leader: true,
+            since: Some(Instant::now()),
+            valid_until: None,
+        });
+        std::mem::forget(tx); // the state never changes; keep the channel open
+        Guard {
+            rx,
+            margin: Duration::ZERO,
+        }
+    }
+
+    pub fn new(rx: watch::Receiver<LeaderState>, margin: Duration) -> Self {
+        Guard { rx, margin }
+    }
+
+    pub fn state(&self) -> LeaderState {
+        self.rx.borrow().clone()
+    }
+
+    pub fn may_write(&self, now: Instant) -> bool {
+        let s = self.rx.borrow();
+        s.leader && s.valid_until.is_none_or(|v| now + self.margin < v)
+    }
+
+    pub fn subscribe(&self) -> watch::Receiver<LeaderState> {
+        self.rx.clone()
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum LeaseAction {
+    Create,
+    Renew,
+    TakeOver,
+    Follow { holder: String },
+}
+
+/// Pure: what to do given the Lease as read. Expiry is judged by when WE last saw the record
+/// change (not by its timestamps), so clock skew between replicas does not matter.
+pub fn next_action(
+    spec: Option<&LeaseSpec>,
+    me: &str,
+    observed_change_at: Instant,
+    now: Instant,
+) -> LeaseAction {
+    let Some(spec) = spec else {
+        return LeaseAction::Create;
+    };
+    match spec.holder_identity.as_deref() {
+        Some(h) if h == me => LeaseAction::Renew,
+        None | Some("") => LeaseAction::TakeOver,
+        Some(h) => {
+            let dur = Duration::from_secs(spec.lease_duration_seconds.unwrap_or(15).max(1) as u64);
+            if now.saturating_duration_since(observed_change_at) >= dur {
+                LeaseAction::TakeOver
+            } else {
+                LeaseAction::Follow {
+                    holder: h.to_string(),
+                }
+            }
+        }
+    }
+}
+
+pub struct LeaseRunner {
+    api: Api<Lease>,
+    settings: LeaseSettings,
+    /// (holder, renewTime) last seen, and when we saw it change.
+    observed: Option<(Option<String>, Option<String>, Instant)>,
+}
+
+fn is_conflict(e: &kube::Error) -> bool {
+    matches!(e, kube::Error::Api(s) if s.code == 409)
+}
+
+impl LeaseRunner {
+    pub fn new(client: Client, settings: LeaseSettings) -> Self {
+        LeaseRunner {
+            api: Api::namespaced(client, &settings.namespace),
+            settings,
+            observed: None,
+        }
+    }
+
+    fn our_spec(&self, transitions: i32, acquire: Option<MicroTime>) -> LeaseSpec {
+        let now = MicroTime(jiff::Timestamp::now());
+        LeaseSpec {
+            holder_identity: Some(self.settings.identity.clone()),
+            lease_duration_seconds: Some(self.settings.duration.as_secs().max(1) as i32),
+            acquire_time: Some(acquire.unwrap_or_else(|| now.clone())),
+            renew_time: Some(now),
+            lease_transitions: Some(transitions),
+            ..Default::default()
+        }
+    }
+
+    /// One round: returns whether we hold the lease afterwards.
+    pub async fn try_acquire_or_renew(&mut self, now: Instant) -> Result<bool, kube::Error> {
+        let name = self.settings.name.clone();
+        let Some(mut lease) = self.api.get_opt(&name).await? else {
+            let lease = Lease {
+                metadata: ObjectMeta {
+                    name: Some(name),
+                    namespace: Some(self.settings.namespace.clone()),
+                    ..Default::default()
+                },
+                spec: Some(self.our_spec(0, None)),
+            };
+            return match self.api.create(&PostParams::default(), &lease).await {
+                Ok(_) => Ok(true),
+                Err(e) if is_conflict(&e) => Ok(false),
+                Err(e) => Err(e),
+            };
+        };
+        let spec = lease.spec.clone().unwrap_or_default();
+        let record = (
+            spec.holder_identity.clone(),
+            spec.renew_time.as_ref().map(|t| t.0.to_string()),
+        );
+        let changed_at = match &self.observed {
+            Some((h, r, at)) if (h, r) == (&record.0, &record.1) => *at,
+            _ => now,
+        };
+        self.observed = Some((record.0, record.1, changed_at));
+        let new_spec = match next_action(Some(&spec), &self.settings.identity, changed_at, now) {
+            LeaseAction::Follow { .. } => return Ok(false),
+            LeaseAction::Create => unreachable!("a lease exists"),
+            LeaseAction::Renew => self.our_spec(
+                spec.lease_transitions.unwrap_or(0),
+                spec.acquire_time.clone(),
+            ),
+            LeaseAction::TakeOver => self.our_spec(spec.lease_transitions.unwrap_or(0) + 1, None),
+        };
+        lease.spec = Some(new_spec);
+        match self
+            .api
+            .replace(&self.settings.name, &PostParams::default(), &lease)
+            .await
+        {
+            Ok(_) => Ok(true),
+            Err(e) if is_conflict(&e) => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Give the lease up on shutdown so another replica takes over at once.
+    pub async fn release(&mut self) -> Result<(), kube::Error> {
+        let Some(mut lease) = self.api.get_opt(&self.settings.name).await? else {
+            return Ok(());
+        };
+        let mut spec = lease.spec.clone().unwrap_or_default();
+        if spec.holder_identity.as_deref() != Some(self.settings.identity.as_str()) {
+            return Ok(());
+        }
+        spec.holder_identity = None;
+        spec.lease_duration_seconds = Some(1);
+        spec.renew_time = Some(MicroTime(jiff::Timestamp::now()));
+        lease.spec = Some(spec);
+        self.api
+            .replace(&self.settings.name, &PostParams::default(), &lease)
+            .await
+            .map(|_| ())
+    }
+
+    /// Run until `shutdown` turns true, publishing leadership; releases the lease at the end.
+    pub async fn run(
+        mut self,
+        tx: watch::Sender<LeaderState>,
+        metrics: Arc<Metrics>,
+        mut shutdown: watch::Receiver<bool>,
+    ) {
+        let period = self.settings.retry_period();
+        loop {
+            let started = Instant::now();
+            let prev = tx.borrow().clone();
+            let next = match self.try_acquire_or_renew(started).await {
+                Ok(true) => LeaderState {
+                    leader: true,
+                    since: if prev.leader {
+                        prev.since
+                    } else {
+                        Some(started)
+                    },
+                    // Counted from before the request: conservative.
+                    valid_until: Some(started + self.settings.duration),
+                },
+                Ok(false) => LeaderState {
+                    leader: false,
+                    since: None,
+                    valid_until: None,
+                },
+                Err(e) => {
+                    tracing::warn!(lease = %self.settings.name, namespace = %self.settings.namespace, error = %e, "lease renewal failed");
+                    // Still the holder until the lease would expire; writes stop earlier (margin).
+                    if prev.leader && prev.valid_until.is_some_and(|v| Instant::now() < v) {
+                        prev.clone()
+                    } else {
+                        LeaderState {
+                            leader: false,
+                            since: None,
+                            valid_until: None,
+                        }
+                    }
+                }
+            };
+            if next.leader != prev.leader {
+                tracing::info!(identity = %self.settings.identity, leader = next.leader, "leadership changed");
+            }
+            metrics.leader.set(next.leader as i64);
+            tx.send_replace(next);
+            tokio::select! {
+                _ = tokio::time::sleep(period) => {}
+                _ = shutdown.changed() => break,
+            }
+            if *shutdown.borrow() {
+                break;
+            }
+        }
+        if tx.borrow().leader {
+            tx.send_replace(LeaderState {
+                leader: false,
+                since: None,
+                valid_until: None,
+            });
+            if let Err(e) = self.release().await {
+                tracing::warn!(error = %e, "could not release the lease");
+            }
+        }
+        metrics.leader.set(0);
+    }
+}
+
+#[cfg(test)]
+mod tests;

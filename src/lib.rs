@@ -1,0 +1,44 @@
+//! temporal-autoscaler: scales Kubernetes workloads on Temporal task-queue backlog.
+//!
+//! The pipeline, one module per stage: [`spec`] (the TemporalScaler type and its validation) →
+//! [`source`] (config directory; custom resources) → [`registry`] (live scalers, target
+//! conflicts) → [`scaler`] (one loop per scaler: poll [`temporal`] → [`decide`] (pure) →
+//! [`guard`] (Lease) → [`target`] (`/scale`)) → [`report`] (HTTP, metrics, `/scalers`).
+
+pub mod agent;
+pub mod check;
+pub mod decide;
+pub mod guard;
+pub mod registry;
+pub mod report;
+pub mod scaler;
+pub mod settings;
+pub mod source;
+pub mod spec;
+pub mod target;
+pub mod temporal;
+
+use std::path::PathBuf;
+
+/// Errors that stop a command (start-up, CLI). Per-scaler problems are reported, not raised.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("cannot read config directory {dir}: {source}")]
+    ConfigDir {
+        dir: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("cannot watch config directory {dir}: {source}")]
+    Watch { dir: PathBuf, source: notify::Error },
+    #[error("invalid settings: {0}")]
+    Settings(String),
+    #[error("cannot listen on {addr}: {source}")]
+    Listen {
+        addr: String,
+        source: std::io::Error,
+    },
+    #[error("no Kubernetes cluster reachable ({0}); use --dry-run to run without one")]
+    NoCluster(String),
+    #[error("kubernetes: {0}")]
+    Kube(#[from] kube::Error),
+}

@@ -1,0 +1,135 @@
+//! The `temporal-autoscaler` command line: `run` the agent, `check` spec files offline.
+
+use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use temporal_autoscaler::settings::{LogFormat, Overrides, Settings};
+
+#[derive(Parser)]
+#[command(
+    name = "temporal-autoscaler",
+    version,
+    about = "Scales Kubernetes workloads on Temporal task-queue backlog"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the agent. Every flag can also be set in the settings file or as TEMPORAL_AUTOSCALER_<NAME>.
+    Run {
+        /// Directory of TemporalScaler files (*.yaml, *.yml, *.json), hot-reloaded.
+        #[arg(long)]
+        config_dir: Option<PathBuf>,
+        /// Compute and report, never write to Kubernetes; without a cluster, targets are simulated.
+        #[arg(long)]
+        dry_run: bool,
+        /// HTTP listen address [default: 0.0.0.0:8080].
+        #[arg(long)]
+        http_addr: Option<String>,
+        /// Name of the leader Lease [default: temporal-autoscaler].
+        #[arg(long)]
+        lease_name: Option<String>,
+        /// Namespace of the Lease [default: the pod's namespace, else default].
+        #[arg(long)]
+        lease_namespace: Option<String>,
+        /// Lease duration in seconds [default: 15].
+        #[arg(long)]
+        lease_duration: Option<u64>,
+        /// Log format [default: text].
+        #[arg(long, value_enum)]
+        log_format: Option<LogFormat>,
+        /// Lease identity of this replica [default: hostname plus a random suffix].
+        #[arg(long)]
+        identity: Option<String>,
+        /// Settings file (YAML, or TOML by extension); also TEMPORAL_AUTOSCALER_SETTINGS.
+        #[arg(long, env = "TEMPORAL_AUTOSCALER_SETTINGS")]
+        settings: Option<PathBuf>,
+    },
+    /// Validate TemporalScaler files or directories offline: exit 0 if all are valid, else 1
+    /// with one line per problem.
+    Check {
+        #[arg(required = true)]
+        paths: Vec<PathBuf>,
+    },
+}
+
+fn init_logging(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,temporalio_client=warn"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Json => builder.json().flatten_event(true).init(),
+        LogFormat::Text => builder.init(),
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Check { paths } => {
+            let report = temporal_autoscaler::check::check_paths(&paths);
+            for line in &report.errors {
+                println!("{line}");
+            }
+            if report.errors.is_empty() {
+                println!(
+                    "ok: {} scaler(s) in {} file(s)",
+                    report.scalers, report.files
+                );
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            }
+        }
+        Command::Run {
+            config_dir,
+            dry_run,
+            http_addr,
+            lease_name,
+            lease_namespace,
+            lease_duration,
+            log_format,
+            identity,
+            settings,
+        } => {
+            let overrides = Overrides {
+                config_dir,
+                dry_run: dry_run.then_some(true),
+                http_addr,
+                lease_name,
+                lease_namespace,
+                lease_duration,
+                log_format,
+                identity,
+            };
+            let settings = match Settings::load(settings.as_deref(), &overrides) {
+                Ok(s) => s,
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    return ExitCode::from(2);
+                }
+            };
+            init_logging(settings.log_format);
+            let rt = match tokio::runtime::Runtime::new() {
+                Ok(rt) => rt,
+                Err(e) => {
+                    eprintln!("error: cannot start the runtime: {e}");
+                    return ExitCode::from(2);
+                }
+            };
+            match rt.block_on(temporal_autoscaler::agent::run(settings)) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    tracing::error!(error = %e, "agent stopped");
+                    eprintln!("error: {e}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+    }
+}

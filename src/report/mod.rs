@@ -1,0 +1,5 @@
+//! Reporting: what each scaler is doing ([`state`]), Prometheus [`metrics`], and the [`http`] server.
+
+pub mod http;
+pub mod metrics;
+pub mod state;

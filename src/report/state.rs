@@ -1,0 +1,197 @@
+//! The live view of every scaler, served at `/scalers` and awaited by tests. Each change bumps
+//! a version on a watch channel, so readers wait for events instead of sleeping.
+
+use crate::source::{ScalerKey, SourceKind};
+use serde::Serialize;
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::{Arc, RwLock};
+use tokio::sync::watch;
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TargetView {
+    pub api_version: String,
+    pub kind: String,
+    pub name: String,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TriggerView {
+    pub name: String,
+    pub temporal_namespace: String,
+    pub task_queue: String,
+    pub backlog: Option<u64>,
+    pub backlog_age_seconds: Option<f64>,
+    pub tasks_add_rate: Option<f64>,
+    pub tasks_dispatch_rate: Option<f64>,
+    pub rate_limited: Option<bool>,
+    pub recommended_replicas: Option<u32>,
+    pub active: bool,
+    pub error: Option<String>,
+}
+
+/// One object of `/scalers`.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ScalerView {
+    pub source: SourceKind,
+    pub namespace: Option<String>,
+    pub name: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub file: Option<PathBuf>,
+    pub target: Option<TargetView>,
+    pub current_replicas: Option<u32>,
+    pub desired_replicas: Option<u32>,
+    pub active: bool,
+    /// RFC 3339.
+    pub last_scale_time: Option<String>,
+    pub triggers: Vec<TriggerView>,
+    /// Why this scaler is not running or not scaling (config, conflict, target errors).
+    pub error: Option<String>,
+    /// Errors in the current version of its file; the scaler runs its last good version.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub config_error: Option<String>,
+    pub leader: bool,
+    pub dry_run: bool,
+    /// The decision walk of the last tick: rule and value after it.
+    pub decision: Vec<crate::decide::Step>,
+}
+
+impl ScalerView {
+    pub fn new(key: &ScalerKey) -> Self {
+        ScalerView {
+            source: key.source,
+            namespace: Some(key.namespace.clone()),
+            name: Some(key.name.clone()),
+            file: None,
+            target: None,
+            current_replicas: None,
+            desired_replicas: None,
+            active: false,
+            last_scale_time: None,
+            triggers: Vec::new(),
+            error: None,
+            config_error: None,
+            leader: false,
+            dry_run: false,
+            decision: Vec::new(),
+        }
+    }
+}
+
+#[derive(Default)]
+struct Inner {
+    scalers: BTreeMap<ScalerKey, ScalerView>,
+    /// Files that fail and have no last good version, so no scaler represents them.
+    file_errors: BTreeMap<PathBuf, String>,
+}
+
+#[derive(Clone)]
+pub struct StateStore {
+    inner: Arc<RwLock<Inner>>,
+    version: Arc<watch::Sender<u64>>,
+}
+
+impl Default for StateStore {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl StateStore {
+    pub fn new() -> Self {
+        StateStore {
+            inner: Arc::default(),
+            version: Arc::new(watch::channel(0).0),
+        }
+    }
+
+    fn bump(&self) {
+        self.version.send_modify(|v| *v += 1);
+    }
+
+    pub fn update(&self, key: &ScalerKey, f: impl FnOnce(&mut ScalerView)) {
+        {
+            let mut inner = self.inner.write().unwrap_or_else(|p| p.into_inner());
+            let view = inner
+                .scalers
+                .entry(key.clone())
+                .or_insert_with(|| ScalerView::new(key));
+            f(view);
+        }
+        self.bump();
+    }
+
+    pub fn remove(&self, key: &ScalerKey) {
+        self.inner
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .scalers
+            .remove(key);
+        self.bump();
+    }
+
+    pub fn set_file_errors(&self, errors: BTreeMap<PathBuf, String>) {
+        self.inner
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .file_errors = errors;
+        self.bump();
+    }
+
+    pub fn get(&self, key: &ScalerKey) -> Option<ScalerView> {
+        self.inner
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .scalers
+            .get(key)
+            .cloned()
+    }
+
+    /// Every scaler, then one entry per broken file that has no scaler to carry its error.
+    pub fn list(&self) -> Vec<ScalerView> {
+        let inner = self.inner.read().unwrap_or_else(|p| p.into_inner());
+        let mut out: Vec<_> = inner.scalers.values().cloned().collect();
+        for (file, err) in &inner.file_errors {
+            if !out.iter().any(|v| v.file.as_ref() == Some(file)) {
+                let mut v = ScalerView::new(&ScalerKey {
+                    source: SourceKind::Dir,
+                    namespace: String::new(),
+                    name: String::new(),
+                });
+                v.namespace = None;
+                v.name = None;
+                v.file = Some(file.clone());
+                v.error = Some(err.clone());
+                out.push(v);
+            }
+        }
+        out
+    }
+
+    pub fn subscribe(&self) -> watch::Receiver<u64> {
+        self.version.subscribe()
+    }
+
+    /// Wait until `pred` holds for the scaler (checked after every change).
+    pub async fn wait_for(
+        &self,
+        key: &ScalerKey,
+        mut pred: impl FnMut(&ScalerView) -> bool,
+    ) -> ScalerView {
+        let mut rx = self.subscribe();
+        loop {
+            if let Some(v) = self.get(key)
+                && pred(&v)
+            {
+                return v;
+            }
+            if rx.changed().await.is_err() {
+                // The store lives as long as its senders; unreachable while `self` exists.
+                std::future::pending::<()>().await;
+            }
+        }
+    }
+}

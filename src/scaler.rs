@@ -1,0 +1,297 @@
+//! One scaler's loop: every pollingInterval, poll Temporal → decide → check the guard →
+//! scale → report. History (stabilization, cooldown) survives spec changes of the same target.
+
+use crate::agent::Context;
+use crate::decide::{self, History, Input, TriggerReading};
+use crate::report::metrics::{QueueLabels, ScalerLabels, TriggerErrorLabels};
+use crate::report::state::{TargetView, TriggerView};
+use crate::source::ScalerKey;
+use crate::spec::ScalerConfig;
+use crate::target::Target;
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Instant;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+use tokio::time::MissedTickBehavior;
+
+pub struct ScalerHandle {
+    pub config: watch::Sender<Arc<ScalerConfig>>,
+    task: JoinHandle<()>,
+}
+
+impl ScalerHandle {
+    pub fn stop(&self) {
+        self.task.abort();
+    }
+}
+
+pub fn scaler_labels(key: &ScalerKey) -> ScalerLabels {
+    ScalerLabels {
+        source: key.source.to_string(),
+        namespace: key.namespace.clone(),
+        scaler: key.name.clone(),
+    }
+}
+
+pub fn queue_labels(cfg: &ScalerConfig, t: &crate::spec::TriggerConfig) -> QueueLabels {
+    QueueLabels {
+        namespace: cfg.namespace.clone(),
+        scaler: cfg.name.clone(),
+        trigger: t.name.clone(),
+        temporal_namespace: t.namespace.clone(),
+        task_queue: t.task_queue.clone(),
+    }
+}
+
+pub fn spawn(
+    key: ScalerKey,
+    config: Arc<ScalerConfig>,
+    file: Option<PathBuf>,
+    ctx: Arc<Context>,
+) -> ScalerHandle {
+    let (tx, rx) = watch::channel(config);
+    let task = tokio::spawn(run(key, rx, file, ctx));
+    ScalerHandle { config: tx, task }
+}
+
+struct Scaler {
+    key: ScalerKey,
+    ctx: Arc<Context>,
+    cfg: Arc<ScalerConfig>,
+    target: Target,
+    history: History,
+    started_at: Instant,
+    /// Last error per trigger, so a persisting failure is logged once.
+    last_errors: HashMap<String, String>,
+}
+
+async fn run(
+    key: ScalerKey,
+    mut rx: watch::Receiver<Arc<ScalerConfig>>,
+    file: Option<PathBuf>,
+    ctx: Arc<Context>,
+) {
+    let cfg = rx.borrow_and_update().clone();
+    let target = ctx
+        .targets
+        .target(&cfg.namespace, &cfg.target, cfg.min_replicas);
+    ctx.state.update(&key, |v| {
+        v.file = file.clone();
+        v.dry_run = ctx.targets.is_dry_run();
+    });
+    let mut s = Scaler {
+        key,
+        ctx: ctx.clone(),
+        cfg,
+        target,
+        history: History::default(),
+        started_at: Instant::now(),
+        last_errors: HashMap::new(),
+    };
+    let mut leader_rx = ctx.guard.subscribe();
+    let new_ticker = |cfg: &ScalerConfig| {
+        let mut t = tokio::time::interval(cfg.polling_interval);
+        t.set_missed_tick_behavior(MissedTickBehavior::Delay);
+        t
+    };
+    let mut ticker = new_ticker(&s.cfg);
+    loop {
+        tokio::select! {
+            _ = ticker.tick() => s.tick().await,
+            changed = rx.changed() => {
+                if changed.is_err() { break; }
+                let new = rx.borrow_and_update().clone();
+                if (&new.namespace, &new.target) != (&s.cfg.namespace, &s.cfg.target) {
+                    // A different workload: nothing remembered applies to it.
+                    s.target = s.ctx.targets.target(&new.namespace, &new.target, new.min_replicas);
+                    s.history = History::default();
+                }
+                tracing::info!(scaler = %s.key, "spec changed; applying");
+                s.cfg = new;
+                ticker = new_ticker(&s.cfg);
+            }
+            changed = leader_rx.changed() => {
+                if changed.is_err() { break; }
+                // Act at once on gaining the lease; report at once on losing it.
+                ticker = new_ticker(&s.cfg);
+            }
+        }
+    }
+}
+
+impl Scaler {
+    async fn tick(&mut self) {
+        let leader = self.ctx.guard.state();
+        let target_view = TargetView {
+            api_version: self.cfg.target.api_version.clone(),
+            kind: self.cfg.target.kind.clone(),
+            name: self.cfg.target.name.clone(),
+        };
+        if !leader.leader {
+            self.ctx.state.update(&self.key, |v| {
+                v.leader = false;
+                v.target = Some(target_view);
+            });
+            return;
+        }
+        let cfg = self.cfg.clone();
+        let results =
+            futures::future::join_all(cfg.triggers.iter().map(|t| self.ctx.pool.query(t))).await;
+
+        let mut readings = Vec::new();
+        let mut trigger_views = Vec::new();
+        for (t, res) in cfg.triggers.iter().zip(&results) {
+            let labels = queue_labels(&cfg, t);
+            let mut view = TriggerView {
+                name: t.name.clone(),
+                temporal_namespace: t.namespace.clone(),
+                task_queue: t.task_queue.clone(),
+                ..Default::default()
+            };
+            match res {
+                Ok(stats) => {
+                    self.ctx
+                        .metrics
+                        .queue_size
+                        .get_or_create(&labels)
+                        .set(stats.backlog as i64);
+                    self.ctx
+                        .metrics
+                        .backlog_age
+                        .get_or_create(&labels)
+                        .set(stats.backlog_age.as_secs_f64());
+                    view.backlog = Some(stats.backlog);
+                    view.backlog_age_seconds = Some(stats.backlog_age.as_secs_f64());
+                    view.tasks_add_rate = Some(stats.tasks_add_rate);
+                    view.tasks_dispatch_rate = Some(stats.tasks_dispatch_rate);
+                    view.rate_limited = Some(stats.rate_limited);
+                    if self.last_errors.remove(&t.name).is_some() {
+                        tracing::info!(scaler = %self.key, trigger = %t.name, "trigger recovered");
+                    }
+                }
+                Err(e) => {
+                    self.ctx
+                        .metrics
+                        .trigger_errors
+                        .get_or_create(&TriggerErrorLabels {
+                            namespace: cfg.namespace.clone(),
+                            scaler: cfg.name.clone(),
+                            trigger: t.name.clone(),
+                            kind: e.kind.as_str().into(),
+                        })
+                        .inc();
+                    let msg = e.to_string();
+                    if self.last_errors.get(&t.name) != Some(&msg) {
+                        tracing::warn!(scaler = %self.key, trigger = %t.name, error = %msg, "trigger failed; it will not lower the replica count");
+                        self.last_errors.insert(t.name.clone(), msg.clone());
+                    }
+                    view.error = Some(msg);
+                }
+            }
+            readings.push(TriggerReading {
+                name: t.name.clone(),
+                backlog: res.as_ref().map(|s| s.backlog).map_err(|e| e.to_string()),
+                target: t.target_queue_size,
+                activation: t.activation_target_queue_size,
+            });
+            trigger_views.push(view);
+        }
+
+        let current = match self.target.replicas().await {
+            Ok(n) => n,
+            Err(e) => {
+                tracing::warn!(scaler = %self.key, error = %e, "cannot read the target's /scale");
+                self.ctx.state.update(&self.key, |v| {
+                    v.leader = true;
+                    v.target = Some(target_view);
+                    v.triggers = trigger_views;
+                    v.error = Some(e.to_string());
+                });
+                return;
+            }
+        };
+
+        let now = Instant::now();
+        let observing_since = leader
+            .since
+            .map_or(self.started_at, |s| s.max(self.started_at));
+        let input = Input {
+            config: &cfg,
+            current,
+            readings: &readings,
+            now,
+            observing_since,
+            started_at: self.started_at,
+        };
+        let d = decide::decide(&input, &self.history);
+        self.history.record_recommendation(now, d.recommendation);
+        for (view, rec) in trigger_views.iter_mut().zip(&d.triggers) {
+            view.recommended_replicas = rec.replicas;
+            view.active = rec.active;
+        }
+
+        let mut error = None;
+        let mut new_current = current;
+        let mut scaled_at = None;
+        if d.desired != current {
+            let reason = d
+                .steps
+                .last()
+                .map(|s| s.rule.to_string())
+                .unwrap_or_default();
+            if !self.ctx.guard.may_write(Instant::now()) {
+                tracing::warn!(scaler = %self.key, from = current, to = d.desired, "lease not valid with margin; write skipped");
+                error = Some("lease not valid with margin; write skipped".to_string());
+            } else {
+                match self.target.scale(d.desired).await {
+                    Ok(true) => {
+                        self.history.record_scale(now, current, d.desired);
+                        let labels = crate::scaler::scaler_labels(&self.key);
+                        if d.desired > current {
+                            self.ctx.metrics.scale_up.get_or_create(&labels).inc();
+                        } else {
+                            self.ctx.metrics.scale_down.get_or_create(&labels).inc();
+                        }
+                        tracing::info!(scaler = %self.key, target = %cfg.target, from = current, to = d.desired, rule = %reason, "scaled");
+                        new_current = d.desired;
+                        scaled_at = Some(jiff::Timestamp::now().to_string());
+                    }
+                    Ok(false) => {
+                        tracing::info!(scaler = %self.key, target = %cfg.target, from = current, to = d.desired, rule = %reason, "dry run: would scale");
+                    }
+                    Err(e) => {
+                        tracing::warn!(scaler = %self.key, error = %e, "scale failed");
+                        error = Some(e.to_string());
+                    }
+                }
+            }
+        }
+
+        let labels = scaler_labels(&self.key);
+        self.ctx
+            .metrics
+            .desired
+            .get_or_create(&labels)
+            .set(d.desired as i64);
+        self.ctx
+            .metrics
+            .current
+            .get_or_create(&labels)
+            .set(new_current as i64);
+        self.ctx.state.update(&self.key, |v| {
+            v.leader = true;
+            v.target = Some(target_view);
+            v.current_replicas = Some(new_current);
+            v.desired_replicas = Some(d.desired);
+            v.active = d.active;
+            v.triggers = trigger_views;
+            v.error = error;
+            v.decision = d.steps;
+            if scaled_at.is_some() {
+                v.last_scale_time = scaled_at;
+            }
+        });
+    }
+}

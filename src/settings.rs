@@ -1,0 +1,133 @@
+//! Settings of `run`, layered with figment: defaults → settings file → `TEMPORAL_AUTOSCALER_*`
+//! environment → command-line flags.
+
+use figment::Figment;
+use figment::providers::{Env, Format, Serialized, Toml, Yaml};
+use serde::{Deserialize, Deserializer, Serialize};
+use std::path::{Path, PathBuf};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    #[default]
+    Text,
+    Json,
+}
+
+/// Accept numbers where a string is meant: figment types env values (`LEASE_NAME=1` is a number).
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum StringLike {
+    S(String),
+    I(i64),
+    F(f64),
+}
+
+impl From<StringLike> for String {
+    fn from(v: StringLike) -> String {
+        match v {
+            StringLike::S(s) => s,
+            StringLike::I(i) => i.to_string(),
+            StringLike::F(f) => f.to_string(),
+        }
+    }
+}
+
+fn string_like<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    StringLike::deserialize(d).map(String::from)
+}
+
+fn opt_string_like<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    Option::<StringLike>::deserialize(d).map(|o| o.map(String::from))
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Settings {
+    /// Directory of TemporalScaler files, hot-reloaded.
+    pub config_dir: Option<PathBuf>,
+    /// Compute and report, never write to Kubernetes.
+    pub dry_run: bool,
+    #[serde(deserialize_with = "string_like")]
+    pub http_addr: String,
+    #[serde(deserialize_with = "string_like")]
+    pub lease_name: String,
+    /// Defaults to the pod's namespace, else `default`.
+    #[serde(default, deserialize_with = "opt_string_like")]
+    pub lease_namespace: Option<String>,
+    /// Seconds.
+    pub lease_duration: u64,
+    pub log_format: LogFormat,
+    /// This replica's lease identity; defaults to the pod name (HOSTNAME) plus a random suffix.
+    #[serde(default, deserialize_with = "opt_string_like")]
+    pub identity: Option<String>,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            config_dir: None,
+            dry_run: false,
+            http_addr: "0.0.0.0:8080".into(),
+            lease_name: "temporal-autoscaler".into(),
+            lease_namespace: None,
+            lease_duration: 15,
+            log_format: LogFormat::Text,
+            identity: None,
+        }
+    }
+}
+
+/// Flags given on the command line; unset ones do not override lower layers.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct Overrides {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub config_dir: Option<PathBuf>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dry_run: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub http_addr: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub lease_name: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub lease_namespace: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub lease_duration: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub log_format: Option<LogFormat>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub identity: Option<String>,
+}
+
+pub const ENV_PREFIX: &str = "TEMPORAL_AUTOSCALER_";
+
+impl Settings {
+    pub fn load(file: Option<&Path>, overrides: &Overrides) -> Result<Settings, crate::Error> {
+        let mut fig = Figment::from(Serialized::defaults(Settings::default()));
+        if let Some(f) = file {
+            if !f.exists() {
+                return Err(crate::Error::Settings(format!(
+                    "settings file {} does not exist",
+                    f.display()
+                )));
+            }
+            fig = match f.extension().and_then(|e| e.to_str()) {
+                Some("toml") => fig.merge(Toml::file(f)),
+                _ => fig.merge(Yaml::file(f)),
+            };
+        }
+        // `SETTINGS` names the file itself; it is not a setting.
+        fig = fig.merge(Env::prefixed(ENV_PREFIX).ignore(&["settings"]));
+        fig = fig.merge(Serialized::defaults(overrides));
+        let s: Settings = fig
+            .extract()
+            .map_err(|e| crate::Error::Settings(e.to_string()))?;
+        if s.lease_duration < 2 {
+            return Err(crate::Error::Settings(format!(
+                "lease_duration: got {}, expected at least 2 seconds",
+                s.lease_duration
+            )));
+        }
+        Ok(s)
+    }
+}

@@ -1,0 +1,350 @@
+//! The config directory source: every `*.yaml|*.yml|*.json` directly in the directory
+//! (ConfigMap mounts included), re-read on change; each file keeps its last good version.
+
+use super::{ScalerKey, SourceKind};
+use crate::spec::{FieldError, ScalerConfig, ScalerDocument, validate};
+use notify::{RecursiveMode, Watcher};
+use serde::de::DeserializeOwned;
+use std::collections::{BTreeMap, HashMap};
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::{mpsc, watch};
+
+/// Keys whose values must never be echoed, even in parse errors.
+const SECRET_FIELDS: &[&str] = &["apiKey", "key"];
+
+/// A problem with one file, or one document in it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ConfigError {
+    pub file: PathBuf,
+    /// 0-based index of the document in the file; `None` for file-level errors.
+    pub document: Option<usize>,
+    pub message: String,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.document {
+            Some(d) => write!(f, "{}: document {d}: {}", self.file.display(), self.message),
+            None => write!(f, "{}: {}", self.file.display(), self.message),
+        }
+    }
+}
+
+fn decode_error<E: fmt::Display>(err: serde_path_to_error::Error<E>) -> String {
+    let path = err.path().to_string();
+    let last = path.rsplit('.').next().unwrap_or_default();
+    if SECRET_FIELDS.contains(&last) && path.contains("metadata.") {
+        // The parser's message may quote the value: say only what is expected.
+        return format!("{path}: expected a string (value hidden)");
+    }
+    let inner = err.into_inner().to_string();
+    if path == "." {
+        inner
+    } else {
+        format!("{path}: {inner}")
+    }
+}
+
+fn decode<'de, D: serde::Deserializer<'de>, T: DeserializeOwned>(d: D) -> Result<T, String>
+where
+    D::Error: fmt::Display,
+{
+    serde_path_to_error::deserialize(d).map_err(decode_error)
+}
+
+/// Parse and validate one file's content. All documents must be valid for the file to count.
+pub fn parse_file(file: &Path, content: &str) -> Result<Vec<ScalerConfig>, Vec<ConfigError>> {
+    let err = |document, message| ConfigError {
+        file: file.to_path_buf(),
+        document,
+        message,
+    };
+    let is_json = file.extension().is_some_and(|e| e == "json");
+    let mut docs: Vec<Result<ScalerDocument, String>> = Vec::new();
+    if is_json {
+        let value: serde_json::Value = serde_json::from_str(content)
+            .map_err(|e| vec![err(None, format!("invalid JSON: {e}"))])?;
+        match value {
+            serde_json::Value::Array(items) => docs.extend(items.into_iter().map(decode)),
+            other => docs.push(decode(other)),
+        }
+    } else {
+        for de in serde_yaml::Deserializer::from_str(content) {
+            let value: serde_yaml::Value = serde::Deserialize::deserialize(de)
+                .map_err(|e| vec![err(Some(docs.len()), format!("invalid YAML: {e}"))])?;
+            if value.is_null() {
+                continue; // an empty document (`---` at the end)
+            }
+            docs.push(decode(value));
+        }
+    }
+    let mut out = Vec::new();
+    let mut errors = Vec::new();
+    for (i, doc) in docs.into_iter().enumerate() {
+        match doc.map_err(|m| vec![err(Some(i), m)]).and_then(|d| {
+            validate(&d).map_err(|fes| {
+                fes.iter()
+                    .map(|fe: &FieldError| err(Some(i), fe.to_string()))
+                    .collect()
+            })
+        }) {
+            Ok(cfg) => out.push(cfg),
+            Err(mut e) => errors.append(&mut e),
+        }
+    }
+    if errors.is_empty() {
+        Ok(out)
+    } else {
+        Err(errors)
+    }
+}
+
+/// The files a directory offers: regular files (symlinks followed) with a config extension,
+/// not dotfiles — which skips a ConfigMap mount's `..data` and `..<timestamp>` entries.
+pub fn candidate_files(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(dir)? {
+        let entry = entry?;
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        if name.starts_with('.') {
+            continue;
+        }
+        let path = entry.path();
+        let ext_ok = path
+            .extension()
+            .and_then(|e| e.to_str())
+            .is_some_and(|e| matches!(e, "yaml" | "yml" | "json"));
+        // `metadata` follows symlinks: `file -> ..data/file` counts, dangling links do not.
+        if ext_ok && std::fs::metadata(&path).is_ok_and(|m| m.is_file()) {
+            files.push(path);
+        }
+    }
+    files.sort();
+    Ok(files)
+}
+
+#[derive(Clone, Debug, Default)]
+struct FileState {
+    content: String,
+    /// The last version of this file that parsed and validated.
+    good: Option<Vec<ScalerConfig>>,
+    errors: Vec<ConfigError>,
+}
+
+/// One scaler defined by the directory.
+#[derive(Clone, Debug, PartialEq)]
+pub struct DirScaler {
+    pub key: ScalerKey,
+    pub file: PathBuf,
+    pub config: ScalerConfig,
+}
+
+/// What the directory currently defines, and what is wrong with it.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct DirSnapshot {
+    pub scalers: Vec<DirScaler>,
+    /// Errors per file; a file listed here with scalers above is running its last good version.
+    pub errors: BTreeMap<PathBuf, Vec<ConfigError>>,
+}
+
+/// The outcome of one reload, for logs and metrics.
+#[derive(Debug, PartialEq, Eq)]
+pub enum ReloadResult {
+    Unchanged,
+    Applied,
+    /// Some file failed; the others (and its last good version) were applied.
+    Rejected,
+}
+
+#[derive(Debug, Default)]
+pub struct DirState {
+    dir: PathBuf,
+    files: BTreeMap<PathBuf, FileState>,
+}
+
+impl DirState {
+    pub fn new(dir: impl Into<PathBuf>) -> Self {
+        Self {
+            dir: dir.into(),
+            files: BTreeMap::new(),
+        }
+    }
+
+    /// Re-read the directory; files whose content did not change are not re-parsed.
+    pub fn reload(&mut self) -> std::io::Result<ReloadResult> {
+        let paths = candidate_files(&self.dir)?;
+        let mut changed = false;
+        let mut failed = false;
+        let mut next = BTreeMap::new();
+        for path in paths {
+            let content = match std::fs::read_to_string(&path) {
+                Ok(c) => c,
+                // Vanished between listing and reading (a ConfigMap swap): the next event re-reads.
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+                Err(e) => {
+                    let mut st = self.files.remove(&path).unwrap_or_default();
+                    st.errors = vec![ConfigError {
+                        file: path.clone(),
+                        document: None,
+                        message: format!("cannot read: {e}"),
+                    }];
+                    failed = true;
+                    changed = true;
+                    next.insert(path, st);
+                    continue;
+                }
+            };
+            let mut st = self.files.remove(&path).unwrap_or_default();
+            if st.content != content || (st.good.is_none() && st.errors.is_empty()) {
+                changed = true;
+                match parse_file(&path, &content) {
+                    Ok(cfgs) => {
+                        st.good = Some(cfgs);
+                        st.errors.clear();
+                    }
+                    Err(errs) => {
+                        failed = true;
+                        st.errors = errs;
+                    }
+                }
+                st.content = content;
+            }
+            next.insert(path, st);
+        }
+        changed |= !self.files.is_empty(); // files that disappeared
+        self.files = next;
+        Ok(match (changed, failed) {
+            (false, _) => ReloadResult::Unchanged,
+            (true, false) => ReloadResult::Applied,
+            (true, true) => ReloadResult::Rejected,
+        })
+    }
+
+    /// The scalers in force: every file's last good version; a name defined twice is an error
+    /// for the later file (in path order).
+    pub fn snapshot(&self) -> DirSnapshot {
+        let mut snap = DirSnapshot::default();
+        let mut seen: HashMap<(String, String), (PathBuf, usize)> = HashMap::new();
+        for (path, st) in &self.files {
+            if !st.errors.is_empty() {
+                snap.errors.insert(path.clone(), st.errors.clone());
+            }
+            for (i, cfg) in st.good.iter().flatten().enumerate() {
+                let id = (cfg.namespace.clone(), cfg.name.clone());
+                if let Some((other, j)) = seen.get(&id) {
+                    snap.errors
+                        .entry(path.clone())
+                        .or_default()
+                        .push(ConfigError {
+                            file: path.clone(),
+                            document: Some(i),
+                            message: format!(
+                                "metadata.name: scaler {}/{} is already defined in {} document {j}",
+                                cfg.namespace,
+                                cfg.name,
+                                other.display()
+                            ),
+                        });
+                    continue;
+                }
+                seen.insert(id, (path.clone(), i));
+                snap.scalers.push(DirScaler {
+                    key: ScalerKey {
+                        source: SourceKind::Dir,
+                        namespace: cfg.namespace.clone(),
+                        name: cfg.name.clone(),
+                    },
+                    file: path.clone(),
+                    config: cfg.clone(),
+                });
+            }
+        }
+        snap
+    }
+}
+
+/// Called after each reload that changed something.
+pub type ReloadHook = Arc<dyn Fn(&ReloadResult, &DirSnapshot) + Send + Sync>;
+
+/// Watch `dir` and publish a new snapshot after every change (debounced). The first snapshot is
+/// loaded before this returns, so a bad start-up directory is reported at once.
+pub async fn watch_dir(
+    dir: PathBuf,
+    debounce: Duration,
+    resync: Duration,
+    on_reload: ReloadHook,
+) -> Result<
+    (
+        watch::Receiver<Arc<DirSnapshot>>,
+        tokio::task::JoinHandle<()>,
+    ),
+    crate::Error,
+> {
+    let mut state = DirState::new(&dir);
+    let first = state.reload().map_err(|e| crate::Error::ConfigDir {
+        dir: dir.clone(),
+        source: e,
+    })?;
+    let snap = state.snapshot();
+    on_reload(&first, &snap);
+    let (tx, rx) = watch::channel(Arc::new(snap));
+
+    let (ev_tx, mut ev_rx) = mpsc::unbounded_channel::<()>();
+    let mut watcher = notify::recommended_watcher(move |res: notify::Result<notify::Event>| {
+        if res.is_ok() {
+            let _ = ev_tx.send(());
+        }
+    })
+    .map_err(|e| crate::Error::Watch {
+        dir: dir.clone(),
+        source: e,
+    })?;
+    // Non-recursive on the directory itself: a watch on a file dies when a ConfigMap swap
+    // replaces it; the directory sees the `..data` rename.
+    watcher
+        .watch(&dir, RecursiveMode::NonRecursive)
+        .map_err(|e| crate::Error::Watch {
+            dir: dir.clone(),
+            source: e,
+        })?;
+
+    let task = tokio::spawn(async move {
+        let _watcher = watcher; // lives as long as the task
+        let mut tick = tokio::time::interval(resync);
+        tick.tick().await;
+        loop {
+            tokio::select! {
+                ev = ev_rx.recv() => {
+                    if ev.is_none() { break; }
+                    // Debounce: editors and the kubelet write in several steps.
+                    loop {
+                        match tokio::time::timeout(debounce, ev_rx.recv()).await {
+                            Ok(Some(())) => continue,
+                            _ => break,
+                        }
+                    }
+                }
+                _ = tick.tick() => {}
+            }
+            match state.reload() {
+                Ok(ReloadResult::Unchanged) => {}
+                Ok(result) => {
+                    let snap = state.snapshot();
+                    on_reload(&result, &snap);
+                    tx.send_replace(Arc::new(snap));
+                }
+                Err(e) => {
+                    tracing::error!(dir = %state.dir.display(), error = %e, "cannot read the config directory; keeping the last good config")
+                }
+            }
+        }
+    });
+    Ok((rx, task))
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,1015 @@
+//! Validation: raw spec → typed [`ScalerConfig`], collecting every error with its field path.
+//! Secret values (API keys, private keys) never appear in an error.
+
+use super::{
+    ScalerDocument, TemporalScalerSpec, TriggerSpec, defaults, {API_VERSION, KIND},
+};
+use base64::Engine;
+use std::collections::BTreeMap;
+use std::fmt;
+use std::time::Duration;
+
+/// One problem in a spec, with its place. `value` is `None` for secrets.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FieldError {
+    pub path: String,
+    pub value: Option<String>,
+    pub expected: String,
+}
+
+impl fmt::Display for FieldError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.value {
+            Some(v) => write!(f, "{}: got {v}, expected {}", self.path, self.expected),
+            None => write!(f, "{}: expected {}", self.path, self.expected),
+        }
+    }
+}
+
+/// A string that never prints itself.
+#[derive(Clone, PartialEq, Eq, Hash)]
+pub struct SecretString(String);
+
+impl SecretString {
+    pub fn new(s: impl Into<String>) -> Self {
+        Self(s.into())
+    }
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for SecretString {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("<redacted>")
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct TargetRef {
+    pub api_version: String,
+    pub kind: String,
+    pub name: String,
+}
+
+impl TargetRef {
+    /// (group, version); the core group is "".
+    pub fn group_version(&self) -> (&str, &str) {
+        match self.api_version.split_once('/') {
+            Some((g, v)) => (g, v),
+            None => ("", self.api_version.as_str()),
+        }
+    }
+}
+
+impl fmt::Display for TargetRef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}", self.kind, self.name)
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum QueueType {
+    Workflow,
+    Activity,
+    Nexus,
+}
+
+impl QueueType {
+    pub const ALL: [QueueType; 3] = [QueueType::Workflow, QueueType::Activity, QueueType::Nexus];
+    pub fn as_str(self) -> &'static str {
+        match self {
+            QueueType::Workflow => "workflow",
+            QueueType::Activity => "activity",
+            QueueType::Nexus => "nexus",
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SelectPolicy {
+    Max,
+    Min,
+    Disabled,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PolicyKind {
+    Pods,
+    Percent,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Policy {
+    pub kind: PolicyKind,
+    pub value: u32,
+    pub period: Duration,
+}
+
+/// One direction of HPA behavior, with the HPA's defaults filled in.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ScaleRules {
+    pub stabilization: Duration,
+    pub select: SelectPolicy,
+    pub policies: Vec<Policy>,
+    pub tolerance: f64,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Behavior {
+    pub up: ScaleRules,
+    pub down: ScaleRules,
+}
+
+impl Behavior {
+    /// The HPA's defaults: up +100% or +4 pods per 15 s (the larger), no window;
+    /// down −100% per 15 s after a 300 s window.
+    pub fn hpa_default() -> Self {
+        let p = |kind, value| Policy {
+            kind,
+            value,
+            period: Duration::from_secs(15),
+        };
+        Behavior {
+            up: ScaleRules {
+                stabilization: Duration::from_secs(defaults::SCALE_UP_STABILIZATION as u64),
+                select: SelectPolicy::Max,
+                policies: vec![p(PolicyKind::Percent, 100), p(PolicyKind::Pods, 4)],
+                tolerance: defaults::TOLERANCE,
+            },
+            down: ScaleRules {
+                stabilization: Duration::from_secs(defaults::SCALE_DOWN_STABILIZATION as u64),
+                select: SelectPolicy::Max,
+                policies: vec![p(PolicyKind::Percent, 100)],
+                tolerance: defaults::TOLERANCE,
+            },
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Fallback {
+    pub failure_threshold: u32,
+    pub replicas: u32,
+    pub behavior: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum EndpointSource {
+    Literal(String),
+    /// Name of an environment variable of the agent, read when connecting.
+    FromEnv(String),
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum TlsMode {
+    Plaintext,
+    /// TLS; `skip_verify` is KEDA's `unsafeSsl`.
+    Tls {
+        skip_verify: bool,
+    },
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum ApiKeySource {
+    Inline(SecretString),
+    Env(String),
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Auth {
+    pub tls: TlsMode,
+    pub api_key: Option<ApiKeySource>,
+    /// PEM of a CA to trust.
+    pub ca_pem: Option<Vec<u8>>,
+    /// PEM of the client certificate, and the key (secret).
+    pub client_cert_pem: Option<Vec<u8>>,
+    pub client_key_pem: Option<SecretString>,
+    pub server_name: Option<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum Versioning {
+    /// Default mode: stats merged over all versions and unversioned.
+    All,
+    /// Legacy build-id selection (deprecated ENHANCED DescribeTaskQueue).
+    BuildIds {
+        build_id: Option<String>,
+        select_all_active: bool,
+        select_unversioned: bool,
+    },
+    /// Worker Deployment version.
+    WorkerDeployment { name: String, build_id: String },
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct TriggerConfig {
+    pub name: String,
+    pub endpoint: EndpointSource,
+    pub namespace: String,
+    pub task_queue: String,
+    pub queue_types: Vec<QueueType>,
+    pub target_queue_size: f64,
+    pub activation_target_queue_size: f64,
+    pub auth: Auth,
+    pub connect_timeout: Duration,
+    pub versioning: Versioning,
+}
+
+/// A validated scaler: every default applied, every value typed.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ScalerConfig {
+    pub namespace: String,
+    pub name: String,
+    pub target: TargetRef,
+    pub polling_interval: Duration,
+    pub cooldown: Duration,
+    pub initial_cooldown: Duration,
+    pub min_replicas: u32,
+    pub max_replicas: u32,
+    pub idle_replicas: Option<u32>,
+    pub fallback: Option<Fallback>,
+    pub behavior: Behavior,
+    pub triggers: Vec<TriggerConfig>,
+    pub annotations: BTreeMap<String, String>,
+}
+
+/// Trigger metadata keys we understand (ours and KEDA's).
+const TRIGGER_KEYS: &[&str] = &[
+    "endpoint",
+    "endpointFromEnv",
+    "namespace",
+    "taskQueue",
+    "queueTypes",
+    "targetQueueSize",
+    "activationTargetQueueSize",
+    "apiKey",
+    "apiKeyFromEnv",
+    "ca",
+    "cert",
+    "key",
+    "tlsServerName",
+    "unsafeSsl",
+    "tls",
+    "buildId",
+    "selectAllActive",
+    "selectUnversioned",
+    "workerDeploymentName",
+    "workerDeploymentBuildId",
+    "minConnectTimeout",
+];
+const SECRET_KEYS: &[&str] = &["apiKey", "key"];
+
+struct Errors(Vec<FieldError>);
+
+impl Errors {
+    fn push(
+        &mut self,
+        path: impl Into<String>,
+        value: Option<String>,
+        expected: impl Into<String>,
+    ) {
+        self.0.push(FieldError {
+            path: path.into(),
+            value,
+            expected: expected.into(),
+        });
+    }
+}
+
+fn show(v: impl fmt::Debug) -> Option<String> {
+    Some(format!("{v:?}"))
+}
+
+/// Validate a file document (checks apiVersion/kind, then the spec).
+pub fn validate(doc: &ScalerDocument) -> Result<ScalerConfig, Vec<FieldError>> {
+    let mut errs = Errors(Vec::new());
+    if doc.api_version != API_VERSION {
+        errs.push(
+            "apiVersion",
+            show(&doc.api_version),
+            format!("{API_VERSION:?}"),
+        );
+    }
+    if doc.kind != KIND {
+        errs.push("kind", show(&doc.kind), format!("{KIND:?}"));
+    }
+    let namespace = doc
+        .metadata
+        .namespace
+        .clone()
+        .unwrap_or_else(|| "default".to_string());
+    let cfg = validate_spec(
+        &mut errs,
+        &doc.metadata.name,
+        &namespace,
+        &doc.spec,
+        doc.metadata.annotations.clone(),
+    );
+    if errs.0.is_empty() {
+        Ok(cfg)
+    } else {
+        Err(errs.0)
+    }
+}
+
+/// Validate a spec whose object identity is already known (custom resources).
+pub fn validate_object(
+    name: &str,
+    namespace: &str,
+    spec: &TemporalScalerSpec,
+    annotations: BTreeMap<String, String>,
+) -> Result<ScalerConfig, Vec<FieldError>> {
+    let mut errs = Errors(Vec::new());
+    let cfg = validate_spec(&mut errs, name, namespace, spec, annotations);
+    if errs.0.is_empty() {
+        Ok(cfg)
+    } else {
+        Err(errs.0)
+    }
+}
+
+fn is_dns_subdomain(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 253
+        && s.split('.').all(|l| {
+            !l.is_empty()
+                && l.bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+                && !l.starts_with('-')
+                && !l.ends_with('-')
+        })
+}
+
+fn is_dns_label(s: &str) -> bool {
+    s.len() <= 63 && !s.contains('.') && is_dns_subdomain(s)
+}
+
+fn secs(
+    errs: &mut Errors,
+    path: &str,
+    v: Option<i32>,
+    default: i32,
+    min: i32,
+    max: i32,
+) -> Duration {
+    let v = v.unwrap_or(default);
+    if v < min || v > max {
+        errs.push(path, show(v), format!("an integer from {min} to {max}"));
+        return Duration::from_secs(default.max(0) as u64);
+    }
+    Duration::from_secs(v as u64)
+}
+
+fn validate_spec(
+    errs: &mut Errors,
+    name: &str,
+    namespace: &str,
+    spec: &TemporalScalerSpec,
+    annotations: BTreeMap<String, String>,
+) -> ScalerConfig {
+    if !is_dns_subdomain(name) {
+        errs.push(
+            "metadata.name",
+            show(name),
+            "a DNS subdomain name (lowercase letters, digits, '-', '.')",
+        );
+    }
+    if !is_dns_label(namespace) {
+        errs.push(
+            "metadata.namespace",
+            show(namespace),
+            "a DNS label (lowercase letters, digits, '-')",
+        );
+    }
+
+    let target = validate_target(errs, spec);
+    let polling_interval = secs(
+        errs,
+        "spec.pollingInterval",
+        spec.polling_interval,
+        defaults::POLLING_INTERVAL,
+        1,
+        86_400,
+    );
+    let cooldown = secs(
+        errs,
+        "spec.cooldownPeriod",
+        spec.cooldown_period,
+        defaults::COOLDOWN_PERIOD,
+        0,
+        86_400,
+    );
+    let initial_cooldown = secs(
+        errs,
+        "spec.initialCooldownPeriod",
+        spec.initial_cooldown_period,
+        0,
+        0,
+        86_400,
+    );
+
+    let min = spec
+        .min_replica_count
+        .unwrap_or(defaults::MIN_REPLICA_COUNT);
+    let max = spec
+        .max_replica_count
+        .unwrap_or(defaults::MAX_REPLICA_COUNT);
+    if min < 0 {
+        errs.push("spec.minReplicaCount", show(min), "an integer ≥ 0");
+    }
+    if max < 1 {
+        errs.push("spec.maxReplicaCount", show(max), "an integer ≥ 1");
+    }
+    if min > max {
+        errs.push(
+            "spec.minReplicaCount",
+            show(min),
+            format!("≤ maxReplicaCount ({max})"),
+        );
+    }
+    let idle = spec.idle_replica_count;
+    if let Some(i) = idle
+        && (i < 0 || i >= min.max(0))
+    {
+        errs.push(
+            "spec.idleReplicaCount",
+            show(i),
+            format!("an integer ≥ 0 and < minReplicaCount ({min})"),
+        );
+    }
+
+    let fallback = spec.fallback.as_ref().map(|f| {
+        if f.failure_threshold < 1 {
+            errs.push(
+                "spec.fallback.failureThreshold",
+                show(f.failure_threshold),
+                "an integer ≥ 1",
+            );
+        }
+        if f.replicas < 0 {
+            errs.push("spec.fallback.replicas", show(f.replicas), "an integer ≥ 0");
+        }
+        let behavior = f.behavior.clone().unwrap_or_else(|| "static".into());
+        const FB: &[&str] = &[
+            "static",
+            "currentReplicas",
+            "currentReplicasIfHigher",
+            "currentReplicasIfLower",
+        ];
+        if !FB.contains(&behavior.as_str()) {
+            errs.push(
+                "spec.fallback.behavior",
+                show(&behavior),
+                format!("one of {}", FB.join(", ")),
+            );
+        }
+        Fallback {
+            failure_threshold: f.failure_threshold.max(1) as u32,
+            replicas: f.replicas.max(0) as u32,
+            behavior,
+        }
+    });
+
+    let behavior = validate_behavior(errs, spec);
+
+    if spec.triggers.is_empty() {
+        errs.push(
+            "spec.triggers",
+            None,
+            "at least one trigger of type \"temporal\"",
+        );
+    }
+    let mut triggers = Vec::new();
+    for (i, t) in spec.triggers.iter().enumerate() {
+        if let Some(tc) = validate_trigger(errs, i, t) {
+            if triggers.iter().any(|o: &TriggerConfig| o.name == tc.name) {
+                errs.push(
+                    format!("spec.triggers[{i}].name"),
+                    show(&tc.name),
+                    "a name unique among the triggers",
+                );
+            }
+            triggers.push(tc);
+        }
+    }
+
+    ScalerConfig {
+        namespace: namespace.to_string(),
+        name: name.to_string(),
+        target,
+        polling_interval,
+        cooldown,
+        initial_cooldown,
+        min_replicas: min.max(0) as u32,
+        max_replicas: max.max(1) as u32,
+        idle_replicas: idle.map(|i| i.max(0) as u32),
+        fallback,
+        behavior,
+        triggers,
+        annotations,
+    }
+}
+
+/// Kinds of the built-in groups that have a `/scale` subresource; other groups resolve by
+/// discovery at run time.
+fn known_builtin_kinds(api_version: &str) -> Option<&'static [&'static str]> {
+    match api_version {
+        "apps/v1" => Some(&["Deployment", "StatefulSet", "ReplicaSet"]),
+        "v1" => Some(&["ReplicationController"]),
+        "batch/v1" => Some(&[]),
+        _ => None,
+    }
+}
+
+fn validate_target(errs: &mut Errors, spec: &TemporalScalerSpec) -> TargetRef {
+    let r = &spec.scale_target_ref;
+    let api_version = r.api_version.clone().unwrap_or_else(|| "apps/v1".into());
+    let kind = r.kind.clone().unwrap_or_else(|| "Deployment".into());
+    let gv_ok = match api_version.split_once('/') {
+        Some((g, v)) => is_dns_subdomain(g) && is_dns_label(v),
+        None => is_dns_label(&api_version),
+    };
+    if !gv_ok {
+        errs.push(
+            "spec.scaleTargetRef.apiVersion",
+            show(&api_version),
+            "\"group/version\" or \"v1\"",
+        );
+    } else if let Some(kinds) = known_builtin_kinds(&api_version) {
+        if !kinds.contains(&kind.as_str()) {
+            errs.push(
+                "spec.scaleTargetRef.kind",
+                show(&kind),
+                format!(
+                    "a kind of {api_version} with a /scale subresource ({})",
+                    kinds.join(", ")
+                ),
+            );
+        }
+    } else if kind.is_empty() || !kind.chars().next().is_some_and(|c| c.is_ascii_uppercase()) {
+        errs.push(
+            "spec.scaleTargetRef.kind",
+            show(&kind),
+            "a Kind name such as Rollout",
+        );
+    }
+    if !is_dns_subdomain(&r.name) {
+        errs.push(
+            "spec.scaleTargetRef.name",
+            show(&r.name),
+            "the name of the workload to scale",
+        );
+    }
+    TargetRef {
+        api_version,
+        kind,
+        name: r.name.clone(),
+    }
+}
+
+fn validate_behavior(errs: &mut Errors, spec: &TemporalScalerSpec) -> Behavior {
+    let mut b = Behavior::hpa_default();
+    let Some(raw) = spec
+        .advanced
+        .as_ref()
+        .and_then(|a| a.horizontal_pod_autoscaler_config.as_ref())
+        .and_then(|h| h.behavior.as_ref())
+    else {
+        return b;
+    };
+    for (dir, rules, out) in [
+        ("scaleUp", &raw.scale_up, &mut b.up),
+        ("scaleDown", &raw.scale_down, &mut b.down),
+    ] {
+        let Some(rules) = rules else { continue };
+        let base = format!("spec.advanced.horizontalPodAutoscalerConfig.behavior.{dir}");
+        if let Some(w) = rules.stabilization_window_seconds {
+            out.stabilization = secs(
+                errs,
+                &format!("{base}.stabilizationWindowSeconds"),
+                Some(w),
+                0,
+                0,
+                3600,
+            );
+        }
+        if let Some(p) = &rules.select_policy {
+            out.select = match p.as_str() {
+                "Max" => SelectPolicy::Max,
+                "Min" => SelectPolicy::Min,
+                "Disabled" => SelectPolicy::Disabled,
+                _ => {
+                    errs.push(
+                        format!("{base}.selectPolicy"),
+                        show(p),
+                        "one of Max, Min, Disabled",
+                    );
+                    SelectPolicy::Max
+                }
+            };
+        }
+        if let Some(t) = rules.tolerance {
+            if !(0.0..1.0).contains(&t) {
+                errs.push(format!("{base}.tolerance"), show(t), "a number ≥ 0 and < 1");
+            } else {
+                out.tolerance = t;
+            }
+        }
+        if let Some(policies) = &rules.policies {
+            if policies.is_empty() && out.select != SelectPolicy::Disabled {
+                errs.push(
+                    format!("{base}.policies"),
+                    None,
+                    "at least one policy (or selectPolicy: Disabled)",
+                );
+            }
+            out.policies = policies
+                .iter()
+                .enumerate()
+                .map(|(i, p)| {
+                    let path = format!("{base}.policies[{i}]");
+                    let kind = match p.type_.as_str() {
+                        "Pods" => PolicyKind::Pods,
+                        "Percent" => PolicyKind::Percent,
+                        _ => {
+                            errs.push(format!("{path}.type"), show(&p.type_), "Pods or Percent");
+                            PolicyKind::Pods
+                        }
+                    };
+                    if p.value < 1 {
+                        errs.push(format!("{path}.value"), show(p.value), "an integer ≥ 1");
+                    }
+                    let period = secs(
+                        errs,
+                        &format!("{path}.periodSeconds"),
+                        Some(p.period_seconds),
+                        15,
+                        1,
+                        1800,
+                    );
+                    Policy {
+                        kind,
+                        value: p.value.max(1) as u32,
+                        period,
+                    }
+                })
+                .collect();
+        }
+    }
+    b
+}
+
+fn parse_bool(errs: &mut Errors, path: &str, v: Option<&String>) -> Option<bool> {
+    match v.map(|s| s.to_ascii_lowercase()) {
+        None => None,
+        Some(s) if s == "true" => Some(true),
+        Some(s) if s == "false" => Some(false),
+        Some(_) => {
+            errs.push(
+                path,
+                show(v.map(String::as_str).unwrap_or_default()),
+                "\"true\" or \"false\"",
+            );
+            None
+        }
+    }
+}
+
+/// Go-style durations as KEDA writes them ("5s", "500ms", "1m"), or plain seconds.
+pub fn parse_duration(s: &str) -> Option<Duration> {
+    let s = s.trim();
+    if let Ok(n) = s.parse::<f64>() {
+        return (n >= 0.0 && n.is_finite()).then(|| Duration::from_secs_f64(n));
+    }
+    let (num, unit) = s.split_at(s.find(|c: char| c.is_ascii_alphabetic())?);
+    let n: f64 = num.parse().ok()?;
+    if !(n >= 0.0 && n.is_finite()) {
+        return None;
+    }
+    let factor = match unit {
+        "ms" => 0.001,
+        "s" => 1.0,
+        "m" => 60.0,
+        "h" => 3600.0,
+        _ => return None,
+    };
+    Some(Duration::from_secs_f64(n * factor))
+}
+
+/// PEM given inline or as base64 of PEM (the seed's `$(cat ca.crt | base64)`).
+fn decode_pem(s: &str) -> Option<Vec<u8>> {
+    if s.contains("-----BEGIN") {
+        return Some(s.as_bytes().to_vec());
+    }
+    let compact: String = s.split_whitespace().collect();
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(compact)
+        .ok()?;
+    String::from_utf8_lossy(&bytes)
+        .contains("-----BEGIN")
+        .then_some(bytes)
+}
+
+fn validate_endpoint(s: &str) -> bool {
+    let rest = s
+        .strip_prefix("http://")
+        .or_else(|| s.strip_prefix("https://"))
+        .unwrap_or(s);
+    let rest = rest.trim_end_matches('/');
+    match rest.rsplit_once(':') {
+        Some((host, port)) => {
+            !host.is_empty() && !host.contains('/') && port.parse::<u16>().is_ok_and(|p| p > 0)
+        }
+        None => false,
+    }
+}
+
+fn validate_trigger(errs: &mut Errors, i: usize, t: &TriggerSpec) -> Option<TriggerConfig> {
+    let base = format!("spec.triggers[{i}]");
+    if t.type_ != "temporal" {
+        errs.push(format!("{base}.type"), show(&t.type_), "\"temporal\"");
+        return None;
+    }
+    let m = &t.metadata;
+    let before = errs.0.len();
+    let p = |k: &str| format!("{base}.metadata.{k}");
+    for k in m.keys() {
+        if !TRIGGER_KEYS.contains(&k.as_str()) {
+            errs.push(
+                p(k),
+                None,
+                format!("a known key ({})", TRIGGER_KEYS.join(", ")),
+            );
+        }
+    }
+    let get = |k: &str| m.get(k).filter(|v| !v.trim().is_empty());
+    let value_of = |k: &str| {
+        if SECRET_KEYS.contains(&k) {
+            None
+        } else {
+            m.get(k).map(|v| format!("{v:?}"))
+        }
+    };
+
+    let endpoint = match (get("endpoint"), get("endpointFromEnv")) {
+        (Some(_), Some(_)) => {
+            errs.push(
+                p("endpointFromEnv"),
+                None,
+                "only one of endpoint and endpointFromEnv",
+            );
+            None
+        }
+        (Some(e), None) => {
+            if !validate_endpoint(e) {
+                errs.push(
+                    p("endpoint"),
+                    value_of("endpoint"),
+                    "host:port, optionally with http:// or https://",
+                );
+            }
+            Some(EndpointSource::Literal(e.trim().to_string()))
+        }
+        (None, Some(v)) => Some(EndpointSource::FromEnv(v.trim().to_string())),
+        (None, None) => {
+            errs.push(
+                p("endpoint"),
+                None,
+                "the Temporal frontend address (host:port), or endpointFromEnv",
+            );
+            None
+        }
+    };
+    let namespace = get("namespace")
+        .cloned()
+        .unwrap_or_else(|| defaults::NAMESPACE.to_string());
+    let task_queue = match get("taskQueue") {
+        Some(q) if q.len() <= 1000 => q.clone(),
+        Some(q) => {
+            errs.push(
+                p("taskQueue"),
+                show(q.len()),
+                "a task queue name of at most 1000 bytes",
+            );
+            String::new()
+        }
+        None => {
+            errs.push(p("taskQueue"), None, "the name of the task queue to watch");
+            String::new()
+        }
+    };
+    let mut queue_types = Vec::new();
+    match get("queueTypes") {
+        None => queue_types.extend(QueueType::ALL),
+        Some(s) => {
+            for part in s.split(',').map(str::trim) {
+                let qt = match part.to_ascii_lowercase().as_str() {
+                    "workflow" => QueueType::Workflow,
+                    "activity" => QueueType::Activity,
+                    "nexus" => QueueType::Nexus,
+                    _ => {
+                        errs.push(
+                            p("queueTypes"),
+                            value_of("queueTypes"),
+                            "a comma-separated list of workflow, activity, nexus",
+                        );
+                        break;
+                    }
+                };
+                if !queue_types.contains(&qt) {
+                    queue_types.push(qt);
+                }
+            }
+        }
+    }
+    let number = |errs: &mut Errors, k: &str, default: f64, positive: bool| -> f64 {
+        match get(k) {
+            None => default,
+            Some(s) => match s.trim().parse::<f64>() {
+                Ok(n) if n.is_finite() && (n > 0.0 || (!positive && n == 0.0)) => n,
+                _ => {
+                    let what = if positive {
+                        "a number > 0"
+                    } else {
+                        "a number ≥ 0"
+                    };
+                    errs.push(p(k), value_of(k), format!("{what}, as a string (\"5\")"));
+                    default
+                }
+            },
+        }
+    };
+    let target_queue_size = number(errs, "targetQueueSize", defaults::TARGET_QUEUE_SIZE, true);
+    let activation = number(
+        errs,
+        "activationTargetQueueSize",
+        defaults::ACTIVATION_TARGET_QUEUE_SIZE,
+        false,
+    );
+
+    let api_key = match (get("apiKey"), get("apiKeyFromEnv")) {
+        (Some(_), Some(_)) => {
+            errs.push(
+                p("apiKeyFromEnv"),
+                None,
+                "only one of apiKey and apiKeyFromEnv",
+            );
+            None
+        }
+        (Some(k), None) => Some(ApiKeySource::Inline(SecretString::new(k.trim()))),
+        (None, Some(e)) => Some(ApiKeySource::Env(e.trim().to_string())),
+        (None, None) => None,
+    };
+    let ca_pem = get("ca").and_then(|s| {
+        let d = decode_pem(s);
+        if d.is_none() {
+            errs.push(p("ca"), None, "a PEM certificate, or base64 of one");
+        }
+        d
+    });
+    let client_cert_pem = get("cert").and_then(|s| {
+        let d = decode_pem(s);
+        if d.is_none() {
+            errs.push(p("cert"), None, "a PEM certificate, or base64 of one");
+        }
+        d
+    });
+    let client_key_pem = get("key").and_then(|s| {
+        let d = decode_pem(s);
+        if d.is_none() {
+            errs.push(p("key"), None, "a PEM private key, or base64 of one");
+        }
+        d.map(|b| SecretString::new(String::from_utf8_lossy(&b).into_owned()))
+    });
+    if get("cert").is_some() != get("key").is_some() {
+        errs.push(
+            p(if get("cert").is_some() { "key" } else { "cert" }),
+            None,
+            "cert and key together (mTLS)",
+        );
+    }
+    let server_name = get("tlsServerName").cloned();
+    let unsafe_ssl = parse_bool(errs, &p("unsafeSsl"), get("unsafeSsl")).unwrap_or(false);
+    let explicit_tls = parse_bool(errs, &p("tls"), get("tls"));
+    let scheme_tls = match &endpoint {
+        Some(EndpointSource::Literal(e)) if e.starts_with("https://") => Some(true),
+        Some(EndpointSource::Literal(e)) if e.starts_with("http://") => Some(false),
+        _ => None,
+    };
+    if let (Some(a), Some(b)) = (explicit_tls, scheme_tls)
+        && a != b
+    {
+        errs.push(
+            p("tls"),
+            value_of("tls"),
+            "a value that agrees with the endpoint's scheme",
+        );
+    }
+    let wants_tls = api_key.is_some()
+        || ca_pem.is_some()
+        || client_cert_pem.is_some()
+        || server_name.is_some()
+        || unsafe_ssl;
+    let tls_on = explicit_tls.or(scheme_tls).unwrap_or(wants_tls);
+    if !tls_on {
+        if api_key.is_some() {
+            errs.push(
+                p("apiKey"),
+                None,
+                "TLS for an API key (remove tls: \"false\" / the http:// scheme)",
+            );
+        }
+        if wants_tls && api_key.is_none() {
+            errs.push(
+                p("tls"),
+                value_of("tls"),
+                "TLS when ca, cert, key, tlsServerName or unsafeSsl is set",
+            );
+        }
+    }
+    let tls = if tls_on {
+        TlsMode::Tls {
+            skip_verify: unsafe_ssl,
+        }
+    } else {
+        TlsMode::Plaintext
+    };
+
+    let connect_timeout = match get("minConnectTimeout") {
+        None => Duration::from_secs(defaults::MIN_CONNECT_TIMEOUT_SECS),
+        Some(s) => parse_duration(s)
+            .filter(|d| !d.is_zero())
+            .unwrap_or_else(|| {
+                errs.push(
+                    p("minConnectTimeout"),
+                    value_of("minConnectTimeout"),
+                    "a duration such as \"5s\" or \"500ms\"",
+                );
+                Duration::from_secs(defaults::MIN_CONNECT_TIMEOUT_SECS)
+            }),
+    };
+
+    let all_active =
+        parse_bool(errs, &p("selectAllActive"), get("selectAllActive")).unwrap_or(false);
+    let unversioned =
+        parse_bool(errs, &p("selectUnversioned"), get("selectUnversioned")).unwrap_or(false);
+    let legacy = get("buildId").is_some() || all_active || unversioned;
+    let versioning = match (get("workerDeploymentName"), get("workerDeploymentBuildId")) {
+        (Some(n), Some(b)) => {
+            if legacy {
+                errs.push(p("buildId"), value_of("buildId"), "either buildId/selectAllActive/selectUnversioned or workerDeploymentName/workerDeploymentBuildId, not both");
+            }
+            Versioning::WorkerDeployment {
+                name: n.clone(),
+                build_id: b.clone(),
+            }
+        }
+        (Some(_), None) => {
+            errs.push(
+                p("workerDeploymentBuildId"),
+                None,
+                "a build id with workerDeploymentName",
+            );
+            Versioning::All
+        }
+        (None, Some(_)) => {
+            errs.push(
+                p("workerDeploymentName"),
+                None,
+                "a deployment name with workerDeploymentBuildId",
+            );
+            Versioning::All
+        }
+        (None, None) if legacy => Versioning::BuildIds {
+            build_id: get("buildId").cloned(),
+            select_all_active: all_active,
+            select_unversioned: unversioned,
+        },
+        (None, None) => Versioning::All,
+    };
+
+    let name = t.name.clone().unwrap_or_else(|| format!("trigger{i}"));
+    if errs.0.len() > before {
+        return None;
+    }
+    Some(TriggerConfig {
+        name,
+        endpoint: endpoint?,
+        namespace,
+        task_queue,
+        queue_types,
+        target_queue_size,
+        activation_target_queue_size: activation,
+        auth: Auth {
+            tls,
+            api_key,
+            ca_pem,
+            client_cert_pem,
+            client_key_pem,
+            server_name,
+        },
+        connect_timeout,
+        versioning,
+    })
+}

@@ -1,0 +1,621 @@
+//! Reading backlog from Temporal: connections shared per endpoint+credentials (lazy, with
+//! backoff), per-tick coalescing of identical queries, DescribeTaskQueue in default mode.
+
+use crate::report::metrics::{MethodLabels, Metrics, RpcLabels};
+use crate::spec::{
+    ApiKeySource, Auth, EndpointSource, QueueType, SecretString, TlsMode, TriggerConfig, Versioning,
+};
+use futures::FutureExt;
+use futures::future::{BoxFuture, Shared};
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use temporalio_client::{Connection, ConnectionOptions, RetryOptions, TlsOptions, Url};
+use temporalio_common::protos::temporal::api::{
+    deployment::v1::WorkerDeploymentVersion,
+    enums::v1::{DescribeTaskQueueMode, TaskQueueKind, TaskQueueType},
+    taskqueue::v1::{TaskQueue, TaskQueueStats, TaskQueueVersionSelection},
+    workflowservice::v1::{DescribeTaskQueueRequest, DescribeWorkerDeploymentVersionRequest},
+};
+use tokio::sync::Semaphore;
+
+/// Backlog statistics of one trigger's queue, summed over its queue types.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct QueueStats {
+    pub backlog: u64,
+    /// Age of the oldest task over the selected types.
+    pub backlog_age: Duration,
+    pub tasks_add_rate: f64,
+    pub tasks_dispatch_rate: f64,
+    pub rate_limited: bool,
+}
+
+impl QueueStats {
+    fn add(&mut self, s: &TaskQueueStats) {
+        self.backlog += s.approximate_backlog_count.max(0) as u64;
+        if let Some(age) = &s.approximate_backlog_age {
+            let age = Duration::new(age.seconds.max(0) as u64, age.nanos.max(0) as u32);
+            self.backlog_age = self.backlog_age.max(age);
+        }
+        self.tasks_add_rate += s.tasks_add_rate as f64;
+        self.tasks_dispatch_rate += s.tasks_dispatch_rate as f64;
+        self.rate_limited |= s.rate_limiting_active;
+    }
+}
+
+/// Error kinds, for status, metrics labels and logs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ErrorKind {
+    Config,
+    Unavailable,
+    Auth,
+    NotFound,
+    RateLimited,
+    Timeout,
+    Other,
+}
+
+impl ErrorKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorKind::Config => "config",
+            ErrorKind::Unavailable => "unavailable",
+            ErrorKind::Auth => "auth",
+            ErrorKind::NotFound => "not_found",
+            ErrorKind::RateLimited => "rate_limited",
+            ErrorKind::Timeout => "timeout",
+            ErrorKind::Other => "other",
+        }
+    }
+
+    fn from_code(code: tonic::Code) -> Self {
+        use tonic::Code::*;
+        match code {
+            Unauthenticated | PermissionDenied => ErrorKind::Auth,
+            NotFound => ErrorKind::NotFound,
+            ResourceExhausted => ErrorKind::RateLimited,
+            DeadlineExceeded => ErrorKind::Timeout,
+            Unavailable | Cancelled | Aborted => ErrorKind::Unavailable,
+            InvalidArgument | FailedPrecondition => ErrorKind::Config,
+            _ => ErrorKind::Other,
+        }
+    }
+}
+
+/// A failed read. The message names the endpoint and queue, never credentials.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{kind}: {message}", kind = kind.as_str())]
+pub struct TemporalError {
+    pub kind: ErrorKind,
+    pub message: String,
+}
+
+fn terr(kind: ErrorKind, message: impl Into<String>) -> TemporalError {
+    TemporalError {
+        kind,
+        message: message.into(),
+    }
+}
+
+/// Identity of a shared connection: endpoint and credentials.
+#[derive(Clone, PartialEq, Eq, Hash)]
+pub struct ConnKey {
+    pub url: String,
+    pub auth: Auth,
+    api_key: Option<SecretString>,
+    connect_timeout: Duration,
+}
+
+impl fmt::Debug for ConnKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.url)
+    }
+}
+
+/// Identity of a query, for coalescing.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+struct QueryKey {
+    conn: ConnKey,
+    namespace: String,
+    task_queue: String,
+    queue_types: Vec<QueueType>,
+    versioning: Versioning,
+}
+
+/// Resolve what the trigger names from the environment into a connection identity.
+pub fn conn_key(t: &TriggerConfig) -> Result<ConnKey, TemporalError> {
+    let endpoint = match &t.endpoint {
+        EndpointSource::Literal(e) => e.clone(),
+        EndpointSource::FromEnv(var) => std::env::var(var)
+            .ok()
+            .filter(|v| !v.trim().is_empty())
+            .ok_or_else(|| {
+                terr(
+                    ErrorKind::Config,
+                    format!("endpointFromEnv: environment variable {var} is not set"),
+                )
+            })?,
+    };
+    let tls = matches!(t.auth.tls, TlsMode::Tls { .. });
+    let rest = endpoint
+        .trim()
+        .trim_start_matches("http://")
+        .trim_start_matches("https://")
+        .trim_end_matches('/');
+    let url = format!("{}://{rest}", if tls { "https" } else { "http" });
+    let api_key = match &t.auth.api_key {
+        None => None,
+        Some(ApiKeySource::Inline(k)) => Some(k.clone()),
+        Some(ApiKeySource::Env(var)) => Some(SecretString::new(
+            std::env::var(var)
+                .ok()
+                .filter(|v| !v.trim().is_empty())
+                .ok_or_else(|| {
+                    terr(
+                        ErrorKind::Config,
+                        format!("apiKeyFromEnv: environment variable {var} is not set"),
+                    )
+                })?,
+        )),
+    };
+    Ok(ConnKey {
+        url,
+        auth: t.auth.clone(),
+        api_key,
+        connect_timeout: t.connect_timeout,
+    })
+}
+
+/// Backoff after `failures` consecutive failures: 1 s doubling to 60 s, with jitter in
+/// [50 %, 100 %] so that many agents do not retry in step.
+pub fn backoff(failures: u32) -> Duration {
+    let base = Duration::from_secs(1).saturating_mul(1u32 << failures.saturating_sub(1).min(6));
+    let capped = base.min(Duration::from_secs(60));
+    capped.mul_f64(0.5 + fastrand::f64() * 0.5)
+}
+
+struct SlotState {
+    conn: Option<Connection>,
+    failures: u32,
+    retry_at: Option<Instant>,
+    last_error: Option<TemporalError>,
+}
+
+struct Slot {
+    state: tokio::sync::Mutex<SlotState>,
+    /// Bounds concurrent RPCs per endpoint so a slow server cannot pile up requests.
+    permits: Semaphore,
+}
+
+type SharedQuery = Shared<BoxFuture<'static, Result<QueueStats, TemporalError>>>;
+
+pub struct TemporalPool {
+    conns: Mutex<HashMap<ConnKey, Arc<Slot>>>,
+    inflight: Mutex<HashMap<QueryKey, (Instant, SharedQuery)>>,
+    metrics: Arc<Metrics>,
+    /// Results younger than this are shared by identical queries ("the same tick").
+    coalesce_window: Duration,
+    rpc_timeout: Duration,
+}
+
+const MAX_RPCS_PER_ENDPOINT: usize = 32;
+
+impl TemporalPool {
+    pub fn new(metrics: Arc<Metrics>) -> Arc<Self> {
+        Arc::new(TemporalPool {
+            conns: Mutex::default(),
+            inflight: Mutex::default(),
+            metrics,
+            coalesce_window: Duration::from_secs(1),
+            rpc_timeout: Duration::from_secs(10),
+        })
+    }
+
+    /// Number of distinct connections (endpoint + credentials) opened or attempted.
+    pub fn connection_count(&self) -> usize {
+        self.conns.lock().unwrap_or_else(|p| p.into_inner()).len()
+    }
+
+    /// Read the trigger's queue stats; identical queries within the coalescing window share one
+    /// set of RPCs.
+    pub async fn query(self: &Arc<Self>, t: &TriggerConfig) -> Result<QueueStats, TemporalError> {
+        let conn = conn_key(t)?;
+        let key = QueryKey {
+            conn,
+            namespace: t.namespace.clone(),
+            task_queue: t.task_queue.clone(),
+            queue_types: t.queue_types.clone(),
+            versioning: t.versioning.clone(),
+        };
+        let fut = {
+            let mut inflight = self.inflight.lock().unwrap_or_else(|p| p.into_inner());
+            let now = Instant::now();
+            inflight.retain(|_, (at, f)| {
+                now.duration_since(*at) < self.coalesce_window || f.peek().is_none()
+            });
+            match inflight.get(&key) {
+                Some((_, f)) => f.clone(),
+                None => {
+                    let this = Arc::clone(self);
+                    let k = key.clone();
+                    let f = async move { this.query_uncached(&k).await }
+                        .boxed()
+                        .shared();
+                    inflight.insert(key, (now, f.clone()));
+                    f
+                }
+            }
+        };
+        fut.await
+    }
+
+    fn slot(&self, key: &ConnKey) -> Arc<Slot> {
+        let mut conns = self.conns.lock().unwrap_or_else(|p| p.into_inner());
+        conns
+            .entry(key.clone())
+            .or_insert_with(|| {
+                Arc::new(Slot {
+                    state: tokio::sync::Mutex::new(SlotState {
+                        conn: None,
+                        failures: 0,
+                        retry_at: None,
+                        last_error: None,
+                    }),
+                    permits: Semaphore::new(MAX_RPCS_PER_ENDPOINT),
+                })
+            })
+            .clone()
+    }
+
+    async fn connection(&self, key: &ConnKey, slot: &Slot) -> Result<Connection, TemporalError> {
+        let mut st = slot.state.lock().await;
+        if let Some(c) = &st.conn {
+            return Ok(c.clone());
+        }
+        if let Some(at) = st.retry_at
+            && Instant::now() < at
+        {
+            let last = st
+                .last_error
+                .as_ref()
+                .map(|e| e.to_string())
+                .unwrap_or_default();
+            return Err(terr(
+                ErrorKind::Unavailable,
+                format!(
+                    "{}: backing off after {} failure(s): {last}",
+                    key.url, st.failures
+                ),
+            ));
+        }
+        match connect(key).await {
+            Ok(c) => {
+                st.conn = Some(c.clone());
+                st.failures = 0;
+                st.retry_at = None;
+                st.last_error = None;
+                Ok(c)
+            }
+            Err(e) => {
+                st.failures += 1;
+                st.retry_at = Some(Instant::now() + backoff(st.failures));
+                st.last_error = Some(e.clone());
+                Err(e)
+            }
+        }
+    }
+
+    /// A failed RPC that says the server is unreachable backs the connection off too.
+    async fn note_rpc_result(&self, slot: &Slot, res: &Result<QueueStats, TemporalError>) {
+        let mut st = slot.state.lock().await;
+        match res {
+            Ok(_) => {
+                st.failures = 0;
+                st.retry_at = None;
+            }
+            Err(e) if e.kind == ErrorKind::Unavailable || e.kind == ErrorKind::Timeout => {
+                st.failures += 1;
+                st.retry_at = Some(Instant::now() + backoff(st.failures));
+                st.last_error = Some(e.clone());
+                st.conn = None; // reconnect after the backoff
+            }
+            Err(_) => {}
+        }
+    }
+
+    async fn query_uncached(&self, key: &QueryKey) -> Result<QueueStats, TemporalError> {
+        let slot = self.slot(&key.conn);
+        let conn = self.connection(&key.conn, &slot).await?;
+        let _permit = slot
+            .permits
+            .acquire()
+            .await
+            .map_err(|_| terr(ErrorKind::Other, "connection closed"))?;
+        let res = match &key.versioning {
+            Versioning::All => self.describe_default(&conn, key).await,
+            Versioning::BuildIds {
+                build_id,
+                select_all_active,
+                select_unversioned,
+            } => {
+                self.describe_enhanced(
+                    &conn,
+                    key,
+                    build_id.as_deref(),
+                    *select_all_active,
+                    *select_unversioned,
+                )
+                .await
+            }
+            Versioning::WorkerDeployment { name, build_id } => {
+                self.describe_deployment_version(&conn, key, name, build_id)
+                    .await
+            }
+        };
+        self.note_rpc_result(&slot, &res).await;
+        res.map_err(|e| TemporalError {
+            kind: e.kind,
+            message: format!(
+                "{} namespace={} taskQueue={}: {}",
+                key.conn.url, key.namespace, key.task_queue, e.message
+            ),
+        })
+    }
+
+    async fn timed<T>(
+        &self,
+        method: &'static str,
+        fut: impl Future<Output = Result<tonic::Response<T>, tonic::Status>>,
+    ) -> Result<T, TemporalError> {
+        let start = Instant::now();
+        let res = tokio::time::timeout(self.rpc_timeout, fut).await;
+        self.metrics
+            .rpc_latency
+            .get_or_create(&MethodLabels {
+                method: method.into(),
+            })
+            .observe(start.elapsed().as_secs_f64());
+        let (code, out) = match res {
+            Err(_) => (
+                "DeadlineExceeded".to_string(),
+                Err(terr(
+                    ErrorKind::Timeout,
+                    format!("{method} timed out after {:?}", self.rpc_timeout),
+                )),
+            ),
+            Ok(Ok(r)) => ("Ok".to_string(), Ok(r.into_inner())),
+            Ok(Err(s)) => (
+                format!("{:?}", s.code()),
+                Err(terr(
+                    ErrorKind::from_code(s.code()),
+                    format!("{method}: {:?}: {}", s.code(), s.message()),
+                )),
+            ),
+        };
+        self.metrics
+            .rpc_requests
+            .get_or_create(&RpcLabels {
+                method: method.into(),
+                code,
+            })
+            .inc();
+        out
+    }
+
+    fn task_queue(name: &str) -> TaskQueue {
+        TaskQueue {
+            name: name.to_string(),
+            kind: TaskQueueKind::Normal as i32,
+            ..Default::default()
+        }
+    }
+
+    /// Default mode, one call per queue type, counts summed (see the backlog notes).
+    async fn describe_default(
+        &self,
+        conn: &Connection,
+        key: &QueryKey,
+    ) -> Result<QueueStats, TemporalError> {
+        let mut total = QueueStats::default();
+        let calls = key.queue_types.iter().map(|qt| {
+            let req = DescribeTaskQueueRequest {
+                namespace: key.namespace.clone(),
+                task_queue: Some(Self::task_queue(&key.task_queue)),
+                task_queue_type: proto_type(*qt) as i32,
+                report_stats: true,
+                ..Default::default()
+            };
+            let mut svc = conn.workflow_service();
+            async move {
+                self.timed("DescribeTaskQueue", async move {
+                    svc.describe_task_queue(tonic::Request::new(req)).await
+                })
+                .await
+            }
+        });
+        for resp in futures::future::join_all(calls).await {
+            if let Some(stats) = resp?.stats {
+                total.add(&stats);
+            }
+        }
+        Ok(total)
+    }
+
+    /// Legacy build-id selection: the deprecated ENHANCED mode is the only way to filter by it.
+    async fn describe_enhanced(
+        &self,
+        conn: &Connection,
+        key: &QueryKey,
+        build_id: Option<&str>,
+        all_active: bool,
+        unversioned: bool,
+    ) -> Result<QueueStats, TemporalError> {
+        #[allow(deprecated)]
+        let req = DescribeTaskQueueRequest {
+            namespace: key.namespace.clone(),
+            task_queue: Some(Self::task_queue(&key.task_queue)),
+            api_mode: DescribeTaskQueueMode::Enhanced as i32,
+            versions: Some(TaskQueueVersionSelection {
+                build_ids: build_id.map(|b| vec![b.to_string()]).unwrap_or_default(),
+                unversioned,
+                all_active,
+            }),
+            task_queue_types: key
+                .queue_types
+                .iter()
+                .map(|q| proto_type(*q) as i32)
+                .collect(),
+            report_stats: true,
+            ..Default::default()
+        };
+        let mut svc = conn.workflow_service();
+        let resp = self
+            .timed(
+                "DescribeTaskQueue",
+                svc.describe_task_queue(tonic::Request::new(req)),
+            )
+            .await?;
+        let mut total = QueueStats::default();
+        #[allow(deprecated)]
+        for info in resp.versions_info.values() {
+            for stats in info.types_info.values().filter_map(|t| t.stats.as_ref()) {
+                total.add(stats);
+            }
+        }
+        Ok(total)
+    }
+
+    async fn describe_deployment_version(
+        &self,
+        conn: &Connection,
+        key: &QueryKey,
+        name: &str,
+        build_id: &str,
+    ) -> Result<QueueStats, TemporalError> {
+        let req = DescribeWorkerDeploymentVersionRequest {
+            namespace: key.namespace.clone(),
+            deployment_version: Some(WorkerDeploymentVersion {
+                deployment_name: name.to_string(),
+                build_id: build_id.to_string(),
+            }),
+            report_task_queue_stats: true,
+            ..Default::default()
+        };
+        let mut svc = conn.workflow_service();
+        let resp = self
+            .timed(
+                "DescribeWorkerDeploymentVersion",
+                svc.describe_worker_deployment_version(tonic::Request::new(req)),
+            )
+            .await?;
+        let types: Vec<i32> = key
+            .queue_types
+            .iter()
+            .map(|q| proto_type(*q) as i32)
+            .collect();
+        let mut total = QueueStats::default();
+        for tq in resp
+            .version_task_queues
+            .iter()
+            .filter(|tq| tq.name == key.task_queue && types.contains(&tq.r#type))
+        {
+            if let Some(s) = &tq.stats {
+                total.add(s);
+            }
+        }
+        Ok(total)
+    }
+}
+
+fn proto_type(q: QueueType) -> TaskQueueType {
+    match q {
+        QueueType::Workflow => TaskQueueType::Workflow,
+        QueueType::Activity => TaskQueueType::Activity,
+        QueueType::Nexus => TaskQueueType::Nexus,
+    }
+}
+
+async fn connect(key: &ConnKey) -> Result<Connection, TemporalError> {
+    let url = Url::parse(&key.url)
+        .map_err(|e| terr(ErrorKind::Config, format!("endpoint {}: {e}", key.url)))?;
+    let tls_options = match key.auth.tls {
+        TlsMode::Plaintext => None,
+        TlsMode::Tls { skip_verify } => {
+            if skip_verify {
+                return Err(terr(
+                    ErrorKind::Config,
+                    "unsafeSsl is not supported yet; trust the server with `ca` instead",
+                ));
+            }
+            let mut tls = TlsOptions::default();
+            tls.server_root_ca_cert = key.auth.ca_pem.clone();
+            tls.domain = key.auth.server_name.clone();
+            if let (Some(cert), Some(k)) = (&key.auth.client_cert_pem, &key.auth.client_key_pem) {
+                tls.client_tls_options = Some(
+                    temporalio_client::ClientTlsOptions::builder()
+                        .client_cert(cert.clone())
+                        .client_private_key(k.expose().as_bytes().to_vec())
+                        .build(),
+                );
+            }
+            Some(tls)
+        }
+    };
+    // No retries inside the client: the pool backs off per connection and the next tick retries.
+    let retry = RetryOptions::builder().max_retries(1).build();
+    let opts = ConnectionOptions::new(url)
+        .identity(format!("temporal-autoscaler@{}", hostname()))
+        .maybe_tls_options(tls_options)
+        .maybe_api_key(key.api_key.as_ref().map(|k| k.expose().to_string()))
+        .connect_timeout(key.connect_timeout)
+        .retry_options(retry)
+        .dns_load_balancing(None)
+        .build();
+    let fut = Connection::connect(opts);
+    match tokio::time::timeout(key.connect_timeout + Duration::from_secs(5), fut).await {
+        Ok(Ok(c)) => Ok(c),
+        Ok(Err(e)) => Err(classify_connect_error(&key.url, &e)),
+        Err(_) => Err(terr(
+            ErrorKind::Timeout,
+            format!("{}: connect timed out", key.url),
+        )),
+    }
+}
+
+fn classify_connect_error(
+    url: &str,
+    e: &temporalio_client::errors::ClientConnectError,
+) -> TemporalError {
+    use temporalio_client::errors::ClientConnectError as E;
+    match e {
+        E::SystemInfoCallError(s) => terr(
+            ErrorKind::from_code(s.code()),
+            format!("{url}: {:?}: {}", s.code(), s.message()),
+        ),
+        E::InvalidConfig(m) => terr(ErrorKind::Config, format!("{url}: {m}")),
+        other => {
+            // Walk the source chain: tonic's Display alone says only "transport error".
+            let mut msg = other.to_string();
+            let mut src = std::error::Error::source(other);
+            while let Some(s) = src {
+                msg.push_str(": ");
+                msg.push_str(&s.to_string());
+                src = s.source();
+            }
+            terr(ErrorKind::Unavailable, format!("{url}: {msg}"))
+        }
+    }
+}
+
+pub fn hostname() -> String {
+    std::env::var("HOSTNAME")
+        .ok()
+        .or_else(|| {
+            std::fs::read_to_string("/etc/hostname")
+                .ok()
+                .map(|s| s.trim().to_string())
+        })
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(|| "unknown".into())
+}

@@ -347,4 +347,5 @@ pub async fn watch_dir(
 }
 
 #[cfg(test)]
+#[path = "dir_tests.rs"]
 mod tests;

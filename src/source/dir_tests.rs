@@ -1,0 +1,257 @@
+use super::*;
+use std::os::unix::fs::symlink;
+use std::time::Duration;
+
+const GOOD: &str = r#"
+apiVersion: scaling.example.com/v1alpha1
+kind: TemporalScaler
+metadata:
+  name: orders
+  namespace: shop
+spec:
+  scaleTargetRef:
+    name: orders-worker
+  minReplicaCount: 1
+  maxReplicaCount: 10
+  triggers:
+    - type: temporal
+      metadata:
+        endpoint: temporal:7233
+        taskQueue: orders
+"#;
+
+fn doc(name: &str, queue: &str) -> String {
+    GOOD.replace("name: orders\n", &format!("name: {name}\n")).replace("taskQueue: orders", &format!("taskQueue: {queue}"))
+}
+
+fn errors_of(content: &str) -> Vec<String> {
+    parse_file(Path::new("dir/x.yaml"), content).unwrap_err().iter().map(|e| e.to_string()).collect()
+}
+
+#[test]
+fn parses_a_document_with_keda_defaults() {
+    let cfgs = parse_file(Path::new("a.yaml"), GOOD).unwrap();
+    assert_eq!(cfgs.len(), 1);
+    let c = &cfgs[0];
+    assert_eq!((c.namespace.as_str(), c.name.as_str()), ("shop", "orders"));
+    assert_eq!(c.target.api_version, "apps/v1");
+    assert_eq!(c.target.kind, "Deployment");
+    assert_eq!(c.polling_interval, Duration::from_secs(30));
+    assert_eq!(c.cooldown, Duration::from_secs(300));
+    let t = &c.triggers[0];
+    assert_eq!(t.namespace, "default");
+    assert_eq!(t.target_queue_size, 5.0);
+    assert_eq!(t.activation_target_queue_size, 0.0);
+    assert_eq!(t.queue_types, crate::spec::QueueType::ALL.to_vec());
+    assert_eq!(t.auth.tls, crate::spec::TlsMode::Plaintext);
+    assert_eq!(c.behavior, crate::spec::Behavior::hpa_default());
+}
+
+#[test]
+fn defaults_namespace_and_max_when_absent() {
+    let content = GOOD.replace("  namespace: shop\n", "").replace("  maxReplicaCount: 10\n", "");
+    let c = &parse_file(Path::new("a.yaml"), &content).unwrap()[0];
+    assert_eq!(c.namespace, "default");
+    assert_eq!(c.max_replicas, 100);
+    assert_eq!(c.min_replicas, 1);
+}
+
+#[test]
+fn multi_document_yaml_and_json_arrays() {
+    let content = format!("{}\n---\n{}\n---\n", doc("a", "qa"), doc("b", "qb"));
+    let cfgs = parse_file(Path::new("two.yaml"), &content).unwrap();
+    assert_eq!(cfgs.iter().map(|c| c.name.as_str()).collect::<Vec<_>>(), ["a", "b"]);
+
+    let v: serde_yaml::Value = serde_yaml::from_str(&doc("j", "qj")).unwrap();
+    let json = serde_json::to_string(&vec![v]).unwrap();
+    let cfgs = parse_file(Path::new("one.json"), &json).unwrap();
+    assert_eq!(cfgs[0].name, "j");
+}
+
+#[test]
+fn unknown_fields_are_errors_with_their_path() {
+    let errs = errors_of(&GOOD.replace("minReplicaCount", "minReplicas"));
+    assert_eq!(errs.len(), 1);
+    assert!(errs[0].starts_with("dir/x.yaml: document 0: spec.minReplicas: unknown field `minReplicas`, expected one of `scaleTargetRef`"), "{errs:?}");
+
+    let errs = errors_of(&GOOD.replace("taskQueue: orders", "taskQueue: orders\n        taskqueue: typo"));
+    assert!(errs[0].contains("spec.triggers[0].metadata.taskqueue"), "{errs:?}");
+    assert!(errs[0].contains("expected a known key"), "{errs:?}");
+}
+
+#[test]
+fn every_validation_error_is_reported_with_value_and_expectation() {
+    let content = GOOD
+        .replace("minReplicaCount: 1", "minReplicaCount: 20")
+        .replace("taskQueue: orders", "taskQueue: orders\n        targetQueueSize: \"0\"\n        queueTypes: workflow,sticky");
+    let errs = errors_of(&content);
+    assert_eq!(errs.len(), 3, "{errs:#?}");
+    assert!(errs.contains(&"dir/x.yaml: document 0: spec.minReplicaCount: got 20, expected ≤ maxReplicaCount (10)".to_string()), "{errs:#?}");
+    assert!(errs.iter().any(|e| e.contains("spec.triggers[0].metadata.targetQueueSize: got \"0\", expected a number > 0")), "{errs:#?}");
+    assert!(errs.iter().any(|e| e.contains("spec.triggers[0].metadata.queueTypes: got \"workflow,sticky\"")), "{errs:#?}");
+}
+
+#[test]
+fn documents_are_numbered_and_kind_checked() {
+    let content = format!("{}\n---\n{}", doc("a", "qa"), doc("b", "qb").replace("kind: TemporalScaler", "kind: ScaledObject"));
+    let errs = errors_of(&content);
+    assert_eq!(errs, vec!["dir/x.yaml: document 1: kind: got \"ScaledObject\", expected \"TemporalScaler\"".to_string()]);
+}
+
+#[test]
+fn target_kind_must_have_a_scale_subresource() {
+    let errs = errors_of(&GOOD.replace("    name: orders-worker", "    kind: DaemonSet\n    name: orders-worker"));
+    assert!(errs[0].contains("spec.scaleTargetRef.kind: got \"DaemonSet\""), "{errs:?}");
+    // Kinds of other groups resolve by discovery at run time.
+    let ok = GOOD.replace("    name: orders-worker", "    apiVersion: argoproj.io/v1alpha1\n    kind: Rollout\n    name: orders-worker");
+    assert!(parse_file(Path::new("a.yaml"), &ok).is_ok());
+}
+
+#[test]
+fn secrets_never_appear_in_errors() {
+    // A number where a string is expected: the parser would quote it.
+    let errs = errors_of(&GOOD.replace("taskQueue: orders", "taskQueue: orders\n        apiKey: 987654321"));
+    assert!(errs[0].contains("spec.triggers[0].metadata.apiKey"), "{errs:?}");
+    assert!(!errs.join(" ").contains("987654321"), "{errs:?}");
+    // An API key over plaintext is refused, without echoing it.
+    let errs = errors_of(&GOOD.replace("taskQueue: orders", "taskQueue: orders\n        apiKey: sekrit-value\n        tls: \"false\""));
+    assert!(errs.iter().any(|e| e.contains("metadata.apiKey: expected TLS")), "{errs:?}");
+    assert!(!errs.join(" ").contains("sekrit-value"), "{errs:?}");
+    // A bad private key is not echoed either.
+    let errs = errors_of(&GOOD.replace("taskQueue: orders", "taskQueue: orders\n        cert: not-a-pem\n        key: also-not-a-pem-secret"));
+    assert!(!errs.join(" ").contains("also-not-a-pem-secret"), "{errs:?}");
+}
+
+#[test]
+fn api_key_turns_tls_on() {
+    let content = GOOD.replace("taskQueue: orders", "taskQueue: orders\n        apiKeyFromEnv: TEMPORAL_API_KEY");
+    let c = &parse_file(Path::new("a.yaml"), &content).unwrap()[0];
+    assert_eq!(c.triggers[0].auth.tls, crate::spec::TlsMode::Tls { skip_verify: false });
+    let debug = format!("{:?}", parse_file(Path::new("a.yaml"), &GOOD.replace("taskQueue: orders", "taskQueue: orders\n        apiKey: hidden123")).unwrap());
+    assert!(!debug.contains("hidden123"), "Debug output must redact the key");
+}
+
+#[test]
+fn keda_keys_are_accepted() {
+    let content = GOOD.replace(
+        "        endpoint: temporal:7233\n",
+        "        endpointFromEnv: TEMPORAL_ENDPOINT\n        workerDeploymentName: orders\n        workerDeploymentBuildId: v2\n        minConnectTimeout: 2s\n",
+    );
+    let c = &parse_file(Path::new("a.yaml"), &content).unwrap()[0];
+    let t = &c.triggers[0];
+    assert_eq!(t.endpoint, crate::spec::EndpointSource::FromEnv("TEMPORAL_ENDPOINT".into()));
+    assert_eq!(t.connect_timeout, Duration::from_secs(2));
+    assert_eq!(t.versioning, crate::spec::Versioning::WorkerDeployment { name: "orders".into(), build_id: "v2".into() });
+}
+
+fn write(path: &Path, content: &str) {
+    std::fs::write(path, content).unwrap();
+}
+
+#[test]
+fn candidate_files_follow_configmap_links_and_skip_dotfiles() {
+    let d = tempfile::tempdir().unwrap();
+    let ts = d.path().join("..2026_11_26_00_00_00.1");
+    std::fs::create_dir(&ts).unwrap();
+    write(&ts.join("a.yaml"), GOOD);
+    symlink("..2026_11_26_00_00_00.1", d.path().join("..data")).unwrap();
+    symlink("..data/a.yaml", d.path().join("a.yaml")).unwrap();
+    write(&d.path().join(".hidden.yaml"), GOOD);
+    write(&d.path().join("notes.txt"), "x");
+    symlink("..data/missing.yaml", d.path().join("dangling.yaml")).unwrap();
+    let files = candidate_files(d.path()).unwrap();
+    assert_eq!(files, vec![d.path().join("a.yaml")]);
+}
+
+#[test]
+fn a_configmap_swap_is_picked_up() {
+    let d = tempfile::tempdir().unwrap();
+    let v1 = d.path().join("..v1");
+    std::fs::create_dir(&v1).unwrap();
+    write(&v1.join("a.yaml"), &doc("a", "q1"));
+    symlink("..v1", d.path().join("..data")).unwrap();
+    symlink("..data/a.yaml", d.path().join("a.yaml")).unwrap();
+    let mut st = DirState::new(d.path());
+    assert_eq!(st.reload().unwrap(), ReloadResult::Applied);
+    assert_eq!(st.snapshot().scalers[0].config.triggers[0].task_queue, "q1");
+
+    // What the kubelet does: a new timestamped dir, `..data_tmp` renamed over `..data`.
+    let v2 = d.path().join("..v2");
+    std::fs::create_dir(&v2).unwrap();
+    write(&v2.join("a.yaml"), &doc("a", "q2"));
+    symlink("..v2", d.path().join("..data_tmp")).unwrap();
+    std::fs::rename(d.path().join("..data_tmp"), d.path().join("..data")).unwrap();
+    std::fs::remove_dir_all(&v1).unwrap();
+    assert_eq!(st.reload().unwrap(), ReloadResult::Applied);
+    assert_eq!(st.snapshot().scalers[0].config.triggers[0].task_queue, "q2");
+    assert_eq!(st.reload().unwrap(), ReloadResult::Unchanged);
+}
+
+#[test]
+fn a_broken_file_keeps_its_last_good_version_and_others_are_unaffected() {
+    let d = tempfile::tempdir().unwrap();
+    write(&d.path().join("a.yaml"), &doc("a", "qa"));
+    write(&d.path().join("b.yaml"), &doc("b", "qb"));
+    let mut st = DirState::new(d.path());
+    st.reload().unwrap();
+
+    write(&d.path().join("a.yaml"), "spec: [unclosed");
+    write(&d.path().join("b.yaml"), &doc("b", "qb2"));
+    assert_eq!(st.reload().unwrap(), ReloadResult::Rejected);
+    let snap = st.snapshot();
+    let queues: Vec<_> = snap.scalers.iter().map(|s| s.config.triggers[0].task_queue.as_str()).collect();
+    assert_eq!(queues, ["qa", "qb2"]);
+    let errs = &snap.errors[&d.path().join("a.yaml")];
+    assert!(errs[0].to_string().contains("invalid YAML"), "{errs:?}");
+
+    // Fixing it clears the error; deleting it stops its scalers.
+    write(&d.path().join("a.yaml"), &doc("a", "qa3"));
+    assert_eq!(st.reload().unwrap(), ReloadResult::Applied);
+    assert!(st.snapshot().errors.is_empty());
+    std::fs::remove_file(d.path().join("a.yaml")).unwrap();
+    assert_eq!(st.reload().unwrap(), ReloadResult::Applied);
+    let names: Vec<_> = st.snapshot().scalers.iter().map(|s| s.key.name.clone()).collect();
+    assert_eq!(names, ["b"]);
+}
+
+#[test]
+fn a_file_that_never_parsed_is_reported_without_scalers() {
+    let d = tempfile::tempdir().unwrap();
+    write(&d.path().join("bad.yaml"), &GOOD.replace("maxReplicaCount: 10", "maxReplicaCount: 0"));
+    let mut st = DirState::new(d.path());
+    assert_eq!(st.reload().unwrap(), ReloadResult::Rejected);
+    let snap = st.snapshot();
+    assert!(snap.scalers.is_empty());
+    assert!(snap.errors[&d.path().join("bad.yaml")][0].to_string().contains("spec.maxReplicaCount: got 0"));
+}
+
+#[test]
+fn a_name_defined_twice_is_an_error_for_the_later_file() {
+    let d = tempfile::tempdir().unwrap();
+    write(&d.path().join("a.yaml"), &doc("same", "qa"));
+    write(&d.path().join("b.yaml"), &doc("same", "qb"));
+    let mut st = DirState::new(d.path());
+    st.reload().unwrap();
+    let snap = st.snapshot();
+    assert_eq!(snap.scalers.len(), 1);
+    assert_eq!(snap.scalers[0].file, d.path().join("a.yaml"));
+    let e = snap.errors[&d.path().join("b.yaml")][0].to_string();
+    assert!(e.contains("scaler shop/same is already defined in") && e.contains("a.yaml document 0"), "{e}");
+}
+
+#[tokio::test]
+async fn watch_dir_publishes_changes_after_a_write() {
+    let d = tempfile::tempdir().unwrap();
+    write(&d.path().join("a.yaml"), &doc("a", "q1"));
+    let hook: ReloadHook = Arc::new(|_, _| {});
+    let (mut rx, task) = watch_dir(d.path().to_path_buf(), Duration::from_millis(50), Duration::from_secs(3600), hook).await.unwrap();
+    assert_eq!(rx.borrow_and_update().scalers[0].config.triggers[0].task_queue, "q1");
+    write(&d.path().join("a.yaml"), &doc("a", "q2"));
+    // Bound the wait: the change must arrive well within the 2 s contract.
+    tokio::time::timeout(Duration::from_secs(2), rx.changed()).await.expect("no reload within 2s").unwrap();
+    assert_eq!(rx.borrow_and_update().scalers[0].config.triggers[0].task_queue, "q2");
+    std::fs::remove_file(d.path().join("a.yaml")).unwrap();
+    tokio::time::timeout(Duration::from_secs(2), rx.changed()).await.expect("no reload within 2s").unwrap();
+    assert!(rx.borrow().scalers.is_empty());
+    task.abort();
+}

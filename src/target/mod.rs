@@ -72,21 +72,21 @@ impl Targets {
                 client,
                 dry_run,
                 cache,
-            } => Target::Kube(KubeTarget {
+            } => Target::Kube(Box::new(KubeTarget {
                 client: client.clone(),
                 namespace: namespace.to_string(),
                 target: r.clone(),
                 dry_run: *dry_run,
                 cache: cache.clone(),
                 display: format!("{namespace}/{}", r),
-            }),
+            })),
             Targets::Simulated => Target::Simulated(Arc::new(AtomicU32::new(initial))),
         }
     }
 }
 
 pub enum Target {
-    Kube(KubeTarget),
+    Kube(Box<KubeTarget>),
     /// No cluster: the count follows the agent's own decisions.
     Simulated(Arc<AtomicU32>),
 }
@@ -189,3 +189,5 @@ impl KubeTarget {
     }
 }
 
+#[cfg(test)]
+mod tests;

@@ -21,11 +21,16 @@ spec:
 "#;
 
 fn doc(name: &str, queue: &str) -> String {
-    GOOD.replace("name: orders\n", &format!("name: {name}\n")).replace("taskQueue: orders", &format!("taskQueue: {queue}"))
+    GOOD.replace("name: orders\n", &format!("name: {name}\n"))
+        .replace("taskQueue: orders", &format!("taskQueue: {queue}"))
 }
 
 fn errors_of(content: &str) -> Vec<String> {
-    parse_file(Path::new("dir/x.yaml"), content).unwrap_err().iter().map(|e| e.to_string()).collect()
+    parse_file(Path::new("dir/x.yaml"), content)
+        .unwrap_err()
+        .iter()
+        .map(|e| e.to_string())
+        .collect()
 }
 
 #[test]
@@ -49,7 +54,9 @@ fn parses_a_document_with_keda_defaults() {
 
 #[test]
 fn defaults_namespace_and_max_when_absent() {
-    let content = GOOD.replace("  namespace: shop\n", "").replace("  maxReplicaCount: 10\n", "");
+    let content = GOOD
+        .replace("  namespace: shop\n", "")
+        .replace("  maxReplicaCount: 10\n", "");
     let c = &parse_file(Path::new("a.yaml"), &content).unwrap()[0];
     assert_eq!(c.namespace, "default");
     assert_eq!(c.max_replicas, 100);
@@ -60,7 +67,10 @@ fn defaults_namespace_and_max_when_absent() {
 fn multi_document_yaml_and_json_arrays() {
     let content = format!("{}\n---\n{}\n---\n", doc("a", "qa"), doc("b", "qb"));
     let cfgs = parse_file(Path::new("two.yaml"), &content).unwrap();
-    assert_eq!(cfgs.iter().map(|c| c.name.as_str()).collect::<Vec<_>>(), ["a", "b"]);
+    assert_eq!(
+        cfgs.iter().map(|c| c.name.as_str()).collect::<Vec<_>>(),
+        ["a", "b"]
+    );
 
     let v: serde_yaml::Value = serde_yaml::from_str(&doc("j", "qj")).unwrap();
     let json = serde_json::to_string(&vec![v]).unwrap();
@@ -74,8 +84,14 @@ fn unknown_fields_are_errors_with_their_path() {
     assert_eq!(errs.len(), 1);
     assert!(errs[0].starts_with("dir/x.yaml: document 0: spec.minReplicas: unknown field `minReplicas`, expected one of `scaleTargetRef`"), "{errs:?}");
 
-    let errs = errors_of(&GOOD.replace("taskQueue: orders", "taskQueue: orders\n        taskqueue: typo"));
-    assert!(errs[0].contains("spec.triggers[0].metadata.taskqueue"), "{errs:?}");
+    let errs = errors_of(&GOOD.replace(
+        "taskQueue: orders",
+        "taskQueue: orders\n        taskqueue: typo",
+    ));
+    assert!(
+        errs[0].contains("spec.triggers[0].metadata.taskqueue"),
+        "{errs:?}"
+    );
     assert!(errs[0].contains("expected a known key"), "{errs:?}");
 }
 
@@ -87,48 +103,114 @@ fn every_validation_error_is_reported_with_value_and_expectation() {
     let errs = errors_of(&content);
     assert_eq!(errs.len(), 3, "{errs:#?}");
     assert!(errs.contains(&"dir/x.yaml: document 0: spec.minReplicaCount: got 20, expected ≤ maxReplicaCount (10)".to_string()), "{errs:#?}");
-    assert!(errs.iter().any(|e| e.contains("spec.triggers[0].metadata.targetQueueSize: got \"0\", expected a number > 0")), "{errs:#?}");
-    assert!(errs.iter().any(|e| e.contains("spec.triggers[0].metadata.queueTypes: got \"workflow,sticky\"")), "{errs:#?}");
+    assert!(
+        errs.iter().any(|e| e.contains(
+            "spec.triggers[0].metadata.targetQueueSize: got \"0\", expected a number > 0"
+        )),
+        "{errs:#?}"
+    );
+    assert!(
+        errs.iter()
+            .any(|e| e.contains("spec.triggers[0].metadata.queueTypes: got \"workflow,sticky\"")),
+        "{errs:#?}"
+    );
 }
 
 #[test]
 fn documents_are_numbered_and_kind_checked() {
-    let content = format!("{}\n---\n{}", doc("a", "qa"), doc("b", "qb").replace("kind: TemporalScaler", "kind: ScaledObject"));
+    let content = format!(
+        "{}\n---\n{}",
+        doc("a", "qa"),
+        doc("b", "qb").replace("kind: TemporalScaler", "kind: ScaledObject")
+    );
     let errs = errors_of(&content);
-    assert_eq!(errs, vec!["dir/x.yaml: document 1: kind: got \"ScaledObject\", expected \"TemporalScaler\"".to_string()]);
+    assert_eq!(
+        errs,
+        vec![
+            "dir/x.yaml: document 1: kind: got \"ScaledObject\", expected \"TemporalScaler\""
+                .to_string()
+        ]
+    );
 }
 
 #[test]
 fn target_kind_must_have_a_scale_subresource() {
-    let errs = errors_of(&GOOD.replace("    name: orders-worker", "    kind: DaemonSet\n    name: orders-worker"));
-    assert!(errs[0].contains("spec.scaleTargetRef.kind: got \"DaemonSet\""), "{errs:?}");
+    let errs = errors_of(&GOOD.replace(
+        "    name: orders-worker",
+        "    kind: DaemonSet\n    name: orders-worker",
+    ));
+    assert!(
+        errs[0].contains("spec.scaleTargetRef.kind: got \"DaemonSet\""),
+        "{errs:?}"
+    );
     // Kinds of other groups resolve by discovery at run time.
-    let ok = GOOD.replace("    name: orders-worker", "    apiVersion: argoproj.io/v1alpha1\n    kind: Rollout\n    name: orders-worker");
+    let ok = GOOD.replace(
+        "    name: orders-worker",
+        "    apiVersion: argoproj.io/v1alpha1\n    kind: Rollout\n    name: orders-worker",
+    );
     assert!(parse_file(Path::new("a.yaml"), &ok).is_ok());
 }
 
 #[test]
 fn secrets_never_appear_in_errors() {
     // A number where a string is expected: the parser would quote it.
-    let errs = errors_of(&GOOD.replace("taskQueue: orders", "taskQueue: orders\n        apiKey: 987654321"));
-    assert!(errs[0].contains("spec.triggers[0].metadata.apiKey"), "{errs:?}");
+    let errs = errors_of(&GOOD.replace(
+        "taskQueue: orders",
+        "taskQueue: orders\n        apiKey: 987654321",
+    ));
+    assert!(
+        errs[0].contains("spec.triggers[0].metadata.apiKey"),
+        "{errs:?}"
+    );
     assert!(!errs.join(" ").contains("987654321"), "{errs:?}");
     // An API key over plaintext is refused, without echoing it.
-    let errs = errors_of(&GOOD.replace("taskQueue: orders", "taskQueue: orders\n        apiKey: sekrit-value\n        tls: \"false\""));
-    assert!(errs.iter().any(|e| e.contains("metadata.apiKey: expected TLS")), "{errs:?}");
+    let errs = errors_of(&GOOD.replace(
+        "taskQueue: orders",
+        "taskQueue: orders\n        apiKey: sekrit-value\n        tls: \"false\"",
+    ));
+    assert!(
+        errs.iter()
+            .any(|e| e.contains("metadata.apiKey: expected TLS")),
+        "{errs:?}"
+    );
     assert!(!errs.join(" ").contains("sekrit-value"), "{errs:?}");
     // A bad private key is not echoed either.
-    let errs = errors_of(&GOOD.replace("taskQueue: orders", "taskQueue: orders\n        cert: not-a-pem\n        key: also-not-a-pem-secret"));
-    assert!(!errs.join(" ").contains("also-not-a-pem-secret"), "{errs:?}");
+    let errs = errors_of(&GOOD.replace(
+        "taskQueue: orders",
+        "taskQueue: orders\n        cert: not-a-pem\n        key: also-not-a-pem-secret",
+    ));
+    assert!(
+        !errs.join(" ").contains("also-not-a-pem-secret"),
+        "{errs:?}"
+    );
 }
 
 #[test]
 fn api_key_turns_tls_on() {
-    let content = GOOD.replace("taskQueue: orders", "taskQueue: orders\n        apiKeyFromEnv: TEMPORAL_API_KEY");
+    let content = GOOD.replace(
+        "taskQueue: orders",
+        "taskQueue: orders\n        apiKeyFromEnv: TEMPORAL_API_KEY",
+    );
     let c = &parse_file(Path::new("a.yaml"), &content).unwrap()[0];
-    assert_eq!(c.triggers[0].auth.tls, crate::spec::TlsMode::Tls { skip_verify: false });
-    let debug = format!("{:?}", parse_file(Path::new("a.yaml"), &GOOD.replace("taskQueue: orders", "taskQueue: orders\n        apiKey: hidden123")).unwrap());
-    assert!(!debug.contains("hidden123"), "Debug output must redact the key");
+    assert_eq!(
+        c.triggers[0].auth.tls,
+        crate::spec::TlsMode::Tls { skip_verify: false }
+    );
+    let debug = format!(
+        "{:?}",
+        parse_file(
+            Path::new("a.yaml"),
+            &GOOD.replace(
+                "taskQueue: orders",
+                "taskQueue: orders\n        apiKey: hidden123"
+            )
+        )
+        .unwrap()
+    );
+    assert!(
+        !debug.contains("hidden123"),
+        "Debug output must redact the key"
+    );
 }
 
 #[test]
@@ -139,9 +221,18 @@ fn keda_keys_are_accepted() {
     );
     let c = &parse_file(Path::new("a.yaml"), &content).unwrap()[0];
     let t = &c.triggers[0];
-    assert_eq!(t.endpoint, crate::spec::EndpointSource::FromEnv("TEMPORAL_ENDPOINT".into()));
+    assert_eq!(
+        t.endpoint,
+        crate::spec::EndpointSource::FromEnv("TEMPORAL_ENDPOINT".into())
+    );
     assert_eq!(t.connect_timeout, Duration::from_secs(2));
-    assert_eq!(t.versioning, crate::spec::Versioning::WorkerDeployment { name: "orders".into(), build_id: "v2".into() });
+    assert_eq!(
+        t.versioning,
+        crate::spec::Versioning::WorkerDeployment {
+            name: "orders".into(),
+            build_id: "v2".into()
+        }
+    );
 }
 
 fn write(path: &Path, content: &str) {
@@ -199,7 +290,11 @@ fn a_broken_file_keeps_its_last_good_version_and_others_are_unaffected() {
     write(&d.path().join("b.yaml"), &doc("b", "qb2"));
     assert_eq!(st.reload().unwrap(), ReloadResult::Rejected);
     let snap = st.snapshot();
-    let queues: Vec<_> = snap.scalers.iter().map(|s| s.config.triggers[0].task_queue.as_str()).collect();
+    let queues: Vec<_> = snap
+        .scalers
+        .iter()
+        .map(|s| s.config.triggers[0].task_queue.as_str())
+        .collect();
     assert_eq!(queues, ["qa", "qb2"]);
     let errs = &snap.errors[&d.path().join("a.yaml")];
     assert!(errs[0].to_string().contains("invalid YAML"), "{errs:?}");
@@ -210,19 +305,31 @@ fn a_broken_file_keeps_its_last_good_version_and_others_are_unaffected() {
     assert!(st.snapshot().errors.is_empty());
     std::fs::remove_file(d.path().join("a.yaml")).unwrap();
     assert_eq!(st.reload().unwrap(), ReloadResult::Applied);
-    let names: Vec<_> = st.snapshot().scalers.iter().map(|s| s.key.name.clone()).collect();
+    let names: Vec<_> = st
+        .snapshot()
+        .scalers
+        .iter()
+        .map(|s| s.key.name.clone())
+        .collect();
     assert_eq!(names, ["b"]);
 }
 
 #[test]
 fn a_file_that_never_parsed_is_reported_without_scalers() {
     let d = tempfile::tempdir().unwrap();
-    write(&d.path().join("bad.yaml"), &GOOD.replace("maxReplicaCount: 10", "maxReplicaCount: 0"));
+    write(
+        &d.path().join("bad.yaml"),
+        &GOOD.replace("maxReplicaCount: 10", "maxReplicaCount: 0"),
+    );
     let mut st = DirState::new(d.path());
     assert_eq!(st.reload().unwrap(), ReloadResult::Rejected);
     let snap = st.snapshot();
     assert!(snap.scalers.is_empty());
-    assert!(snap.errors[&d.path().join("bad.yaml")][0].to_string().contains("spec.maxReplicaCount: got 0"));
+    assert!(
+        snap.errors[&d.path().join("bad.yaml")][0]
+            .to_string()
+            .contains("spec.maxReplicaCount: got 0")
+    );
 }
 
 #[test]
@@ -236,7 +343,10 @@ fn a_name_defined_twice_is_an_error_for_the_later_file() {
     assert_eq!(snap.scalers.len(), 1);
     assert_eq!(snap.scalers[0].file, d.path().join("a.yaml"));
     let e = snap.errors[&d.path().join("b.yaml")][0].to_string();
-    assert!(e.contains("scaler shop/same is already defined in") && e.contains("a.yaml document 0"), "{e}");
+    assert!(
+        e.contains("scaler shop/same is already defined in") && e.contains("a.yaml document 0"),
+        "{e}"
+    );
 }
 
 #[tokio::test]
@@ -244,14 +354,33 @@ async fn watch_dir_publishes_changes_after_a_write() {
     let d = tempfile::tempdir().unwrap();
     write(&d.path().join("a.yaml"), &doc("a", "q1"));
     let hook: ReloadHook = Arc::new(|_, _| {});
-    let (mut rx, task) = watch_dir(d.path().to_path_buf(), Duration::from_millis(50), Duration::from_secs(3600), hook).await.unwrap();
-    assert_eq!(rx.borrow_and_update().scalers[0].config.triggers[0].task_queue, "q1");
+    let (mut rx, task) = watch_dir(
+        d.path().to_path_buf(),
+        Duration::from_millis(50),
+        Duration::from_secs(3600),
+        hook,
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        rx.borrow_and_update().scalers[0].config.triggers[0].task_queue,
+        "q1"
+    );
     write(&d.path().join("a.yaml"), &doc("a", "q2"));
     // Bound the wait: the change must arrive well within the 2 s contract.
-    tokio::time::timeout(Duration::from_secs(2), rx.changed()).await.expect("no reload within 2s").unwrap();
-    assert_eq!(rx.borrow_and_update().scalers[0].config.triggers[0].task_queue, "q2");
+    tokio::time::timeout(Duration::from_secs(2), rx.changed())
+        .await
+        .expect("no reload within 2s")
+        .unwrap();
+    assert_eq!(
+        rx.borrow_and_update().scalers[0].config.triggers[0].task_queue,
+        "q2"
+    );
     std::fs::remove_file(d.path().join("a.yaml")).unwrap();
-    tokio::time::timeout(Duration::from_secs(2), rx.changed()).await.expect("no reload within 2s").unwrap();
+    tokio::time::timeout(Duration::from_secs(2), rx.changed())
+        .await
+        .expect("no reload within 2s")
+        .unwrap();
     assert!(rx.borrow().scalers.is_empty());
     task.abort();
 }

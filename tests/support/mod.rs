@@ -8,8 +8,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 use temporalio_client::{Connection, ConnectionOptions, Url};
 use temporalio_common::protos::temporal::api::{
-    common::v1::WorkflowType,
-    taskqueue::v1::TaskQueue,
+    common::v1::WorkflowType, taskqueue::v1::TaskQueue,
     workflowservice::v1::StartWorkflowExecutionRequest,
 };
 
@@ -31,13 +30,24 @@ pub fn python() -> Command {
     let local = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/tools/py");
     if local.exists() {
         let existing = std::env::var("PYTHONPATH").unwrap_or_default();
-        cmd.env("PYTHONPATH", if existing.is_empty() { local.display().to_string() } else { format!("{}:{existing}", local.display()) });
+        cmd.env(
+            "PYTHONPATH",
+            if existing.is_empty() {
+                local.display().to_string()
+            } else {
+                format!("{}:{existing}", local.display())
+            },
+        );
     }
     cmd
 }
 
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 pub struct DevServer {
@@ -49,14 +59,27 @@ impl DevServer {
     pub async fn start() -> DevServer {
         let port = free_port();
         let child = Command::new(temporal_cli())
-            .args(["server", "start-dev", "--ip", "127.0.0.1", "--headless", "--log-level", "error"])
+            .args([
+                "server",
+                "start-dev",
+                "--ip",
+                "127.0.0.1",
+                "--headless",
+                "--log-level",
+                "error",
+            ])
             .args(["--port", &port.to_string()])
             .args(["--http-port", &free_port().to_string()])
             .args(["--metrics-port", &free_port().to_string()])
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
-            .unwrap_or_else(|e| panic!("cannot start {} (run scripts/tools.sh): {e}", temporal_cli().display()));
+            .unwrap_or_else(|e| {
+                panic!(
+                    "cannot start {} (run scripts/tools.sh): {e}",
+                    temporal_cli().display()
+                )
+            });
         let server = DevServer { child, port };
         // Ready when a client can connect (it calls GetSystemInfo): an event, polled with a deadline.
         let deadline = Instant::now() + Duration::from_secs(60);
@@ -64,7 +87,10 @@ impl DevServer {
             if server.connect().await.is_ok() {
                 return server;
             }
-            assert!(Instant::now() < deadline, "temporal dev server on port {port} did not come up");
+            assert!(
+                Instant::now() < deadline,
+                "temporal dev server on port {port} did not come up"
+            );
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
     }
@@ -75,7 +101,13 @@ impl DevServer {
 
     pub async fn connect(&self) -> Result<Connection, String> {
         let url = Url::parse(&format!("http://127.0.0.1:{}", self.port)).unwrap();
-        Connection::connect(ConnectionOptions::new(url).identity("test".to_string()).build()).await.map_err(|e| e.to_string())
+        Connection::connect(
+            ConnectionOptions::new(url)
+                .identity("test".to_string())
+                .build(),
+        )
+        .await
+        .map_err(|e| e.to_string())
     }
 
     /// Start `n` workflows of type `Noop` on `queue`; with no worker they stay in the backlog.
@@ -85,13 +117,21 @@ impl DevServer {
             let req = StartWorkflowExecutionRequest {
                 namespace: "default".into(),
                 workflow_id: format!("{queue}-{i}-{}", fastrand::u64(..)),
-                workflow_type: Some(WorkflowType { name: "Noop".into() }),
-                task_queue: Some(TaskQueue { name: queue.into(), ..Default::default() }),
+                workflow_type: Some(WorkflowType {
+                    name: "Noop".into(),
+                }),
+                task_queue: Some(TaskQueue {
+                    name: queue.into(),
+                    ..Default::default()
+                }),
                 request_id: format!("{}", fastrand::u64(..)),
                 identity: "test".into(),
                 ..Default::default()
             };
-            conn.workflow_service().start_workflow_execution(tonic::Request::new(req)).await.unwrap();
+            conn.workflow_service()
+                .start_workflow_execution(tonic::Request::new(req))
+                .await
+                .unwrap();
         }
     }
 
@@ -125,7 +165,13 @@ impl Drop for ChildGuard {
 
 /// A TemporalScaler file for `queue` on `endpoint`, polled every second, with short windows
 /// so tests see scale-downs quickly. `extra_spec` and `extra_meta` are YAML lines.
-pub fn scaler_yaml(name: &str, endpoint: &str, queue: &str, min: u32, extra_trigger: &str) -> String {
+pub fn scaler_yaml(
+    name: &str,
+    endpoint: &str,
+    queue: &str,
+    min: u32,
+    extra_trigger: &str,
+) -> String {
     format!(
         r#"apiVersion: scaling.example.com/v1alpha1
 kind: TemporalScaler
@@ -157,5 +203,7 @@ spec:
 
 /// Bound every wait on agent state: a hang fails the test instead of blocking CI.
 pub async fn within<T>(secs: u64, what: &str, fut: impl std::future::Future<Output = T>) -> T {
-    tokio::time::timeout(Duration::from_secs(secs), fut).await.unwrap_or_else(|_| panic!("timed out after {secs}s waiting for {what}"))
+    tokio::time::timeout(Duration::from_secs(secs), fut)
+        .await
+        .unwrap_or_else(|_| panic!("timed out after {secs}s waiting for {what}"))
 }

@@ -336,3 +336,24 @@ async fn concurrent_identical_queries_are_made_once() {
         "{metrics}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_scaler_for_the_same_target_is_rejected_until_the_first_goes() {
+    let server = DevServer::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let a = scaler_yaml("first", &server.endpoint(), "q-c", 0, "").replace("first-worker", "shared");
+    let b = scaler_yaml("second", &server.endpoint(), "q-c", 0, "").replace("second-worker", "shared");
+    std::fs::write(dir.path().join("a.yaml"), a).unwrap();
+    std::fs::write(dir.path().join("b.yaml"), b).unwrap();
+    let ctx = agent(dir.path()).await;
+
+    let v = within(10, "conflict reported", ctx.state.wait_for(&key("second"), |v| v.error.is_some())).await;
+    let err = v.error.unwrap();
+    assert!(err.starts_with("TargetConflict: Deployment default/shared is already scaled by dir:default/first"), "{err}");
+    assert!(err.contains("a.yaml"), "{err}");
+    within(10, "first runs", ctx.state.wait_for(&key("first"), |v| v.desired_replicas.is_some())).await;
+
+    std::fs::remove_file(dir.path().join("a.yaml")).unwrap();
+    let v = within(10, "second takes over", ctx.state.wait_for(&key("second"), |v| v.error.is_none() && v.desired_replicas.is_some())).await;
+    assert_eq!(v.target.unwrap().name, "shared");
+}

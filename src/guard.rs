@@ -44,6 +44,8 @@ pub struct LeaderState {
 pub struct Guard {
     rx: watch::Receiver<LeaderState>,
     margin: Duration,
+    /// Keeps the channel of [`Guard::alone`] open (its state never changes).
+    _fixed: Option<Arc<watch::Sender<LeaderState>>>,
 }
 
 impl Guard {
@@ -54,15 +56,19 @@ impl Guard {
             since: Some(Instant::now()),
             valid_until: None,
         });
-        std::mem::forget(tx); // the state never changes; keep the channel open
         Guard {
             rx,
             margin: Duration::ZERO,
+            _fixed: Some(Arc::new(tx)),
         }
     }
 
     pub fn new(rx: watch::Receiver<LeaderState>, margin: Duration) -> Self {
-        Guard { rx, margin }
+        Guard {
+            rx,
+            margin,
+            _fixed: None,
+        }
     }
 
     pub fn state(&self) -> LeaderState {
@@ -259,7 +265,13 @@ impl LeaseRunner {
                 tracing::info!(identity = %self.settings.identity, leader = next.leader, "leadership changed");
             }
             metrics.leader.set(next.leader as i64);
-            tx.send_replace(next);
+            // Renewals move `valid_until` (read by `may_write`) without waking subscribers;
+            // only a change of leadership does.
+            tx.send_if_modified(|cur| {
+                let flipped = cur.leader != next.leader;
+                *cur = next;
+                flipped
+            });
             tokio::select! {
                 _ = tokio::time::sleep(period) => {}
                 _ = shutdown.changed() => break,

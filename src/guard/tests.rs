@@ -686,3 +686,50 @@ async fn release_without_a_lease_does_nothing() {
     .await
     .unwrap();
 }
+
+#[tokio::test(start_paused = true)]
+async fn renewals_refresh_validity_without_waking_subscribers_and_flips_do() {
+    let (client, mut h) = mock_client();
+    let (tx, rx) = watch::channel(LeaderState {
+        leader: false,
+        since: None,
+        valid_until: None,
+    });
+    let mut sub = rx.clone();
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let task = tokio::spawn(runner(client).run(tx, Arc::new(Metrics::new()), stop_rx));
+    let renew = "2025-06-01T10:00:00.000000Z";
+
+    expect(&mut h, Method::GET, LEASE)
+        .await
+        .reply(StatusCode::NOT_FOUND, not_found());
+    expect(&mut h, Method::POST, &format!("{LEASES}?"))
+        .await
+        .reply(StatusCode::CREATED, lease(Some(ME), "1", renew, 0));
+    tokio::time::timeout(WAIT, sub.changed()).await.unwrap().unwrap();
+    let first = sub.borrow_and_update().clone();
+    assert!(first.leader);
+
+    // A renewal: validity moves on, subscribers are not woken.
+    expect(&mut h, Method::GET, LEASE)
+        .await
+        .reply(StatusCode::OK, lease(Some(ME), "1", renew, 0));
+    expect(&mut h, Method::PUT, &format!("{LEASE}?"))
+        .await
+        .reply(StatusCode::OK, lease(Some(ME), "2", renew, 0));
+    let third = expect(&mut h, Method::GET, LEASE).await;
+    assert!(!sub.has_changed().unwrap(), "a renewal woke the scalers");
+    let renewed = rx.borrow().clone();
+    assert!(renewed.leader && renewed.since == first.since);
+    assert!(renewed.valid_until > first.valid_until);
+
+    // Another replica took the lease: a flip, which wakes them.
+    third.reply(StatusCode::OK, lease(Some(OTHER), "3", renew, 1));
+    tokio::time::timeout(WAIT, sub.changed()).await.unwrap().unwrap();
+    assert!(!sub.borrow().leader);
+
+    // Stopping as a follower releases nothing.
+    stop_tx.send(true).unwrap();
+    tokio::time::timeout(WAIT, task).await.unwrap().unwrap();
+    assert!(h.next_request().await.is_none());
+}

@@ -44,11 +44,17 @@ impl Context {
 pub const DIR_DEBOUNCE: Duration = Duration::from_millis(200);
 pub const DIR_RESYNC: Duration = Duration::from_secs(30);
 
-/// Start the config-directory source feeding a registry. Returns the registry task.
-pub async fn start_dir_source(
-    ctx: Arc<Context>,
-    dir: PathBuf,
-) -> Result<JoinHandle<()>, crate::Error> {
+/// A background task that stops when its handle is dropped.
+pub struct TaskGuard(JoinHandle<()>);
+
+impl Drop for TaskGuard {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// Start the config-directory source feeding a registry; it runs while the guard is held.
+pub async fn start_dir_source(ctx: Arc<Context>, dir: PathBuf) -> Result<TaskGuard, crate::Error> {
     let metrics = ctx.metrics.clone();
     let hook: dir::ReloadHook = Arc::new(move |result, snap| {
         let label = match result {
@@ -77,13 +83,14 @@ pub async fn start_dir_source(
     let mut registry = Registry::new(ctx.clone());
     registry.apply_dir(&rx.borrow_and_update());
     ctx.ready.store(true, Ordering::SeqCst);
-    Ok(tokio::spawn(async move {
-        let _watcher = watcher;
+    Ok(TaskGuard(tokio::spawn(async move {
+        // Aborting this task drops the registry, which stops every scaler it started.
+        let _watcher = TaskGuard(watcher);
         while rx.changed().await.is_ok() {
             let snap = rx.borrow_and_update().clone();
             registry.apply_dir(&snap);
         }
-    }))
+    })))
 }
 
 /// The pod's namespace when in a cluster, else `default`.

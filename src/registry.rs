@@ -167,7 +167,7 @@ impl Registry {
 
     fn stop(&mut self, key: &ScalerKey) {
         if let Some(r) = self.running.remove(key) {
-            r.handle.stop();
+            drop(r.handle);
             tracing::info!(scaler = %key, "scaler stopped");
             let m = &self.ctx.metrics;
             let labels = scaler::scaler_labels(key);

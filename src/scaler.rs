@@ -21,8 +21,9 @@ pub struct ScalerHandle {
     task: JoinHandle<()>,
 }
 
-impl ScalerHandle {
-    pub fn stop(&self) {
+/// Dropping the handle stops the loop.
+impl Drop for ScalerHandle {
+    fn drop(&mut self) {
         self.task.abort();
     }
 }

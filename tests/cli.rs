@@ -12,7 +12,8 @@ use support::{ChildGuard, DevServer, free_port, scaler_yaml};
 fn bin() -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_temporal-autoscaler"));
     // No cluster, whatever the machine has: the agent must act alone in dry run.
-    c.env("KUBECONFIG", "/nonexistent/kubeconfig").env_remove("KUBERNETES_SERVICE_HOST");
+    c.env("KUBECONFIG", "/nonexistent/kubeconfig")
+        .env_remove("KUBERNETES_SERVICE_HOST");
     for (k, _) in std::env::vars() {
         if k.starts_with("TEMPORAL_AUTOSCALER_") {
             c.env_remove(k);
@@ -23,18 +24,28 @@ fn bin() -> Command {
 
 fn check(paths: &[&std::path::Path]) -> (i32, String) {
     let out = bin().arg("check").args(paths).output().unwrap();
-    (out.status.code().unwrap(), String::from_utf8(out.stdout).unwrap())
+    (
+        out.status.code().unwrap(),
+        String::from_utf8(out.stdout).unwrap(),
+    )
 }
 
 /// A plain HTTP/1.1 GET; returns (status, body).
 fn get(addr: &str, path: &str) -> Option<(u16, String)> {
     let mut s = TcpStream::connect(addr).ok()?;
     s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
-    write!(s, "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").ok()?;
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    )
+    .ok()?;
     let mut buf = String::new();
     s.read_to_string(&mut buf).ok()?;
     let status = buf.split(' ').nth(1)?.parse().ok()?;
-    let body = buf.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or_default();
+    let body = buf
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_string())
+        .unwrap_or_default();
     Some((status, body))
 }
 
@@ -64,22 +75,43 @@ fn check_accepts_the_examples() {
 #[test]
 fn check_reports_one_line_per_problem_and_exits_1() {
     let d = tempfile::tempdir().unwrap();
-    let bad = scaler_yaml("bad", "t:7233", "q", 0, "").replace("maxReplicaCount: 10", "maxReplicaCount: 0").replace("queueTypes: workflow", "queueTypes: workflo");
+    let bad = scaler_yaml("bad", "t:7233", "q", 0, "")
+        .replace("maxReplicaCount: 10", "maxReplicaCount: 0")
+        .replace("queueTypes: workflow", "queueTypes: workflo");
     std::fs::write(d.path().join("bad.yaml"), bad).unwrap();
     let (code, out) = check(&[&d.path().join("bad.yaml")]);
     assert_eq!(code, 1);
     let lines: Vec<_> = out.lines().collect();
     let file = d.path().join("bad.yaml").display().to_string();
     assert_eq!(lines.len(), 2, "{out}");
-    assert!(lines.contains(&format!("{file}: document 0: spec.maxReplicaCount: got 0, expected an integer ≥ 1").as_str()), "{out}");
-    assert!(lines.iter().any(|l| l.starts_with(&format!("{file}: document 0: spec.triggers[0].metadata.queueTypes: got \"workflo\""))), "{out}");
+    assert!(
+        lines.contains(
+            &format!("{file}: document 0: spec.maxReplicaCount: got 0, expected an integer ≥ 1")
+                .as_str()
+        ),
+        "{out}"
+    );
+    assert!(
+        lines.iter().any(|l| l.starts_with(&format!(
+            "{file}: document 0: spec.triggers[0].metadata.queueTypes: got \"workflo\""
+        ))),
+        "{out}"
+    );
 }
 
 #[test]
 fn check_rejects_two_scalers_on_one_target() {
     let d = tempfile::tempdir().unwrap();
-    std::fs::write(d.path().join("a.yaml"), scaler_yaml("a", "t:7233", "q", 0, "").replace("a-worker", "shared")).unwrap();
-    std::fs::write(d.path().join("b.yaml"), scaler_yaml("b", "t:7233", "q", 0, "").replace("b-worker", "shared")).unwrap();
+    std::fs::write(
+        d.path().join("a.yaml"),
+        scaler_yaml("a", "t:7233", "q", 0, "").replace("a-worker", "shared"),
+    )
+    .unwrap();
+    std::fs::write(
+        d.path().join("b.yaml"),
+        scaler_yaml("b", "t:7233", "q", 0, "").replace("b-worker", "shared"),
+    )
+    .unwrap();
     let (code, out) = check(&[d.path()]);
     assert_eq!(code, 1);
     assert!(out.contains("b.yaml: document 0: spec.scaleTargetRef: Deployment default/shared is already scaled by"), "{out}");
@@ -88,18 +120,31 @@ fn check_rejects_two_scalers_on_one_target() {
 
 #[test]
 fn run_without_a_cluster_and_without_dry_run_says_why() {
-    let out = bin().args(["run", "--http-addr", &format!("127.0.0.1:{}", free_port())]).output().unwrap();
+    let out = bin()
+        .args(["run", "--http-addr", &format!("127.0.0.1:{}", free_port())])
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("no Kubernetes cluster reachable") && err.contains("--dry-run"), "{err}");
+    assert!(
+        err.contains("no Kubernetes cluster reachable") && err.contains("--dry-run"),
+        "{err}"
+    );
 }
 
 #[test]
 fn invalid_settings_are_refused_before_start() {
-    let out = bin().args(["run", "--dry-run"]).env("TEMPORAL_AUTOSCALER_LEASE_DURATION", "soon").output().unwrap();
+    let out = bin()
+        .args(["run", "--dry-run"])
+        .env("TEMPORAL_AUTOSCALER_LEASE_DURATION", "soon")
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("LEASE_DURATION") && err.contains("TEMPORAL_AUTOSCALER_"), "{err}");
+    assert!(
+        err.contains("LEASE_DURATION") && err.contains("TEMPORAL_AUTOSCALER_"),
+        "{err}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -107,7 +152,11 @@ async fn dry_run_agent_serves_scalers_metrics_and_health() {
     let server = DevServer::start().await;
     server.start_workflows("q-cli", 12).await;
     let cfg_dir = tempfile::tempdir().unwrap();
-    std::fs::write(cfg_dir.path().join("cli.yaml"), scaler_yaml("cli", &server.endpoint(), "q-cli", 0, "")).unwrap();
+    std::fs::write(
+        cfg_dir.path().join("cli.yaml"),
+        scaler_yaml("cli", &server.endpoint(), "q-cli", 0, ""),
+    )
+    .unwrap();
     // Layering: the settings file sets an address, JSON logs and the config dir; the
     // environment overrides the address; the flag overrides the environment.
     let from_file = format!("127.0.0.1:{}", free_port());
@@ -115,7 +164,14 @@ async fn dry_run_agent_serves_scalers_metrics_and_health() {
     let from_flag = format!("127.0.0.1:{}", free_port());
     let d = tempfile::tempdir().unwrap();
     let settings = d.path().join("settings.yaml");
-    std::fs::write(&settings, format!("http_addr: \"{from_file}\"\nlog_format: json\nconfig_dir: \"{}\"\n", cfg_dir.path().display())).unwrap();
+    std::fs::write(
+        &settings,
+        format!(
+            "http_addr: \"{from_file}\"\nlog_format: json\nconfig_dir: \"{}\"\n",
+            cfg_dir.path().display()
+        ),
+    )
+    .unwrap();
 
     let child = bin()
         .args(["run", "--dry-run", "--settings"])
@@ -145,25 +201,58 @@ async fn dry_run_agent_serves_scalers_metrics_and_health() {
         assert!(Instant::now() < deadline, "no decision: {body}");
         tokio::time::sleep(Duration::from_millis(100)).await;
     };
-    for field in ["source", "namespace", "name", "file", "target", "currentReplicas", "desiredReplicas", "active", "lastScaleTime", "triggers", "error", "leader"] {
-        assert!(scaler.get(field).is_some(), "/scalers lacks {field}: {scaler}");
+    for field in [
+        "source",
+        "namespace",
+        "name",
+        "file",
+        "target",
+        "currentReplicas",
+        "desiredReplicas",
+        "active",
+        "lastScaleTime",
+        "triggers",
+        "error",
+        "leader",
+    ] {
+        assert!(
+            scaler.get(field).is_some(),
+            "/scalers lacks {field}: {scaler}"
+        );
     }
     assert_eq!(scaler["source"], "dir");
     assert_eq!(scaler["leader"], true);
     assert_eq!(scaler["triggers"][0]["backlog"], 12);
-    assert!(scaler["triggers"][0]["backlogAgeSeconds"].as_f64().is_some());
+    assert!(
+        scaler["triggers"][0]["backlogAgeSeconds"]
+            .as_f64()
+            .is_some()
+    );
     assert!(scaler["triggers"][0].get("error").is_some());
 
     let (_, metrics) = get(&from_flag, "/metrics").unwrap();
-    for name in ["temporal_queue_size{", "temporal_scaler_scale_up_total{", "temporal_scaler_desired_replicas{", "temporal_autoscaler_leader 1", "temporal_rpc_duration_seconds_bucket{"] {
+    for name in [
+        "temporal_queue_size{",
+        "temporal_scaler_scale_up_total{",
+        "temporal_scaler_desired_replicas{",
+        "temporal_autoscaler_leader 1",
+        "temporal_rpc_duration_seconds_bucket{",
+    ] {
         assert!(metrics.contains(name), "metrics lack {name}:\n{metrics}");
     }
 
     // JSON logs from the settings file.
     let _ = child.0.kill();
     let mut stderr = String::new();
-    child.0.stderr.take().unwrap().read_to_string(&mut stderr).unwrap();
+    child
+        .0
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut stderr)
+        .unwrap();
     let first = stderr.lines().next().unwrap_or_default();
-    let parsed: serde_json::Value = serde_json::from_str(first).unwrap_or_else(|e| panic!("not JSON ({e}): {first}"));
+    let parsed: serde_json::Value =
+        serde_json::from_str(first).unwrap_or_else(|e| panic!("not JSON ({e}): {first}"));
     assert!(parsed.get("level").is_some(), "{first}");
 }

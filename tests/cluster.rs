@@ -15,8 +15,13 @@ use temporal_autoscaler::source::{ScalerKey, SourceKind};
 use temporal_autoscaler::target::Targets;
 
 async fn cluster() -> kube::Client {
-    assert!(std::env::var("KUBECONFIG").is_ok(), "these tests need KUBECONFIG pointing at a real cluster");
-    kube::Client::try_default().await.expect("cluster from KUBECONFIG")
+    assert!(
+        std::env::var("KUBECONFIG").is_ok(),
+        "these tests need KUBECONFIG pointing at a real cluster"
+    );
+    kube::Client::try_default()
+        .await
+        .expect("cluster from KUBECONFIG")
 }
 
 fn namespace() -> String {
@@ -24,7 +29,8 @@ fn namespace() -> String {
 }
 
 fn deployment(name: &str, replicas: i32) -> Deployment {
-    let image = std::env::var("TEST_WORKER_IMAGE").unwrap_or_else(|_| "registry.k8s.io/pause:3.10".into());
+    let image =
+        std::env::var("TEST_WORKER_IMAGE").unwrap_or_else(|_| "registry.k8s.io/pause:3.10".into());
     serde_json::from_value(serde_json::json!({
         "apiVersion": "apps/v1", "kind": "Deployment",
         "metadata": {"name": name},
@@ -45,36 +51,87 @@ async fn scales_a_real_deployment_through_scale_under_a_real_lease() {
     let ns = namespace();
     let name = format!("ta-e2e-{:x}", fastrand::u32(..));
     let deploys: Api<Deployment> = Api::namespaced(client.clone(), &ns);
-    deploys.create(&PostParams::default(), &deployment(&format!("{name}-worker"), 1)).await.unwrap();
+    deploys
+        .create(
+            &PostParams::default(),
+            &deployment(&format!("{name}-worker"), 1),
+        )
+        .await
+        .unwrap();
 
     let server = DevServer::start().await;
     server.start_workflows("q-cluster", 12).await;
 
-    let lease = LeaseSettings { name: name.clone(), namespace: ns.clone(), identity: "e2e-agent".into(), duration: Duration::from_secs(15) };
-    let (tx, rx) = tokio::sync::watch::channel(LeaderState { leader: false, since: None, valid_until: None });
-    let ctx = Context::new(Targets::kube(client.clone(), false), Guard::new(rx, lease.margin()));
+    let lease = LeaseSettings {
+        name: name.clone(),
+        namespace: ns.clone(),
+        identity: "e2e-agent".into(),
+        duration: Duration::from_secs(15),
+    };
+    let (tx, rx) = tokio::sync::watch::channel(LeaderState {
+        leader: false,
+        since: None,
+        valid_until: None,
+    });
+    let ctx = Context::new(
+        Targets::kube(client.clone(), false),
+        Guard::new(rx, lease.margin()),
+    );
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    let lease_task = tokio::spawn(LeaseRunner::new(client.clone(), lease).run(tx, ctx.metrics.clone(), stop_rx));
+    let lease_task =
+        tokio::spawn(LeaseRunner::new(client.clone(), lease).run(tx, ctx.metrics.clone(), stop_rx));
 
     let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("s.yaml"), scaler_yaml(&name, &server.endpoint(), "q-cluster", 0, "").replace("namespace: default\nspec", &format!("namespace: {ns}\nspec"))).unwrap();
-    let _ = start_dir_source(ctx.clone(), dir.path().to_path_buf()).await.unwrap();
-    let key = ScalerKey { source: SourceKind::Dir, namespace: ns.clone(), name: name.clone() };
-    within(60, "desired 3 as leader", ctx.state.wait_for(&key, |v| v.leader && v.current_replicas == Some(3))).await;
+    std::fs::write(
+        dir.path().join("s.yaml"),
+        scaler_yaml(&name, &server.endpoint(), "q-cluster", 0, "").replace(
+            "namespace: default\nspec",
+            &format!("namespace: {ns}\nspec"),
+        ),
+    )
+    .unwrap();
+    let _source = start_dir_source(ctx.clone(), dir.path().to_path_buf())
+        .await
+        .unwrap();
+    let key = ScalerKey {
+        source: SourceKind::Dir,
+        namespace: ns.clone(),
+        name: name.clone(),
+    };
+    within(
+        60,
+        "desired 3 as leader",
+        ctx.state
+            .wait_for(&key, |v| v.leader && v.current_replicas == Some(3)),
+    )
+    .await;
 
     let d = deploys.get(&format!("{name}-worker")).await.unwrap();
     assert_eq!(d.spec.unwrap().replicas, Some(3));
-    let l: Lease = Api::namespaced(client.clone(), &ns).get(&name).await.unwrap();
-    assert_eq!(l.spec.unwrap().holder_identity.as_deref(), Some("e2e-agent"));
+    let l: Lease = Api::namespaced(client.clone(), &ns)
+        .get(&name)
+        .await
+        .unwrap();
+    assert_eq!(
+        l.spec.unwrap().holder_identity.as_deref(),
+        Some("e2e-agent")
+    );
 
     // Shutdown releases the lease.
     stop_tx.send(true).unwrap();
     lease_task.await.unwrap();
-    let l: Lease = Api::namespaced(client.clone(), &ns).get(&name).await.unwrap();
+    let l: Lease = Api::namespaced(client.clone(), &ns)
+        .get(&name)
+        .await
+        .unwrap();
     assert_eq!(l.spec.unwrap().holder_identity, None);
 
-    let _ = deploys.delete(&format!("{name}-worker"), &DeleteParams::default()).await;
-    let _ = Api::<Lease>::namespaced(client, &ns).delete(&name, &DeleteParams::default()).await;
+    let _ = deploys
+        .delete(&format!("{name}-worker"), &DeleteParams::default())
+        .await;
+    let _ = Api::<Lease>::namespaced(client, &ns)
+        .delete(&name, &DeleteParams::default())
+        .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -83,18 +140,38 @@ async fn only_one_of_two_replicas_holds_the_lease() {
     let client = cluster().await;
     let ns = namespace();
     let name = format!("ta-lease-{:x}", fastrand::u32(..));
-    let settings = |id: &str| LeaseSettings { name: name.clone(), namespace: ns.clone(), identity: id.into(), duration: Duration::from_secs(4) };
+    let settings = |id: &str| LeaseSettings {
+        name: name.clone(),
+        namespace: ns.clone(),
+        identity: id.into(),
+        duration: Duration::from_secs(4),
+    };
     let mut a = LeaseRunner::new(client.clone(), settings("a"));
     let mut b = LeaseRunner::new(client.clone(), settings("b"));
     let now = Instant::now();
     assert!(a.try_acquire_or_renew(now).await.unwrap());
     assert!(!b.try_acquire_or_renew(now).await.unwrap());
-    assert!(a.try_acquire_or_renew(Instant::now()).await.unwrap(), "the holder renews");
+    assert!(
+        a.try_acquire_or_renew(Instant::now()).await.unwrap(),
+        "the holder renews"
+    );
     // `a` stops renewing: `b` takes over once it has seen the record unchanged for the duration.
     assert!(!b.try_acquire_or_renew(Instant::now()).await.unwrap());
-    assert!(b.try_acquire_or_renew(Instant::now() + Duration::from_secs(5)).await.unwrap());
-    let l: Lease = Api::namespaced(client.clone(), &ns).get(&name).await.unwrap();
+    assert!(
+        b.try_acquire_or_renew(Instant::now() + Duration::from_secs(5))
+            .await
+            .unwrap()
+    );
+    let l: Lease = Api::namespaced(client.clone(), &ns)
+        .get(&name)
+        .await
+        .unwrap();
     let spec = l.spec.unwrap();
-    assert_eq!((spec.holder_identity.as_deref(), spec.lease_transitions), (Some("b"), Some(1)));
-    let _ = Api::<Lease>::namespaced(client, &ns).delete(&name, &DeleteParams::default()).await;
+    assert_eq!(
+        (spec.holder_identity.as_deref(), spec.lease_transitions),
+        (Some("b"), Some(1))
+    );
+    let _ = Api::<Lease>::namespaced(client, &ns)
+        .delete(&name, &DeleteParams::default())
+        .await;
 }

@@ -84,7 +84,7 @@ async fn poll_decide_and_scale_through_the_scale_subresource() {
     );
     let dir = tempfile::tempdir().unwrap();
     write_scaler(dir.path(), "flow", &server, "q-flow").await;
-    let _ = start_dir_source(ctx.clone(), dir.path().to_path_buf())
+    let _source = start_dir_source(ctx.clone(), dir.path().to_path_buf())
         .await
         .unwrap();
 
@@ -166,7 +166,7 @@ async fn a_replica_without_the_lease_never_calls_kubernetes() {
     );
     let dir = tempfile::tempdir().unwrap();
     write_scaler(dir.path(), "follower", &server, "q-follow").await;
-    let _ = start_dir_source(ctx.clone(), dir.path().to_path_buf())
+    let _source = start_dir_source(ctx.clone(), dir.path().to_path_buf())
         .await
         .unwrap();
 
@@ -205,7 +205,7 @@ async fn a_lease_too_close_to_expiry_skips_the_write() {
     );
     let dir = tempfile::tempdir().unwrap();
     write_scaler(dir.path(), "margin", &server, "q-margin").await;
-    let _ = start_dir_source(ctx.clone(), dir.path().to_path_buf())
+    let _source = start_dir_source(ctx.clone(), dir.path().to_path_buf())
         .await
         .unwrap();
 

@@ -5,7 +5,7 @@ mod support;
 
 use std::sync::Arc;
 use support::{DevServer, scaler_yaml, within};
-use temporal_autoscaler::agent::{Context, start_dir_source};
+use temporal_autoscaler::agent::{Context, TaskGuard, start_dir_source};
 use temporal_autoscaler::guard::Guard;
 use temporal_autoscaler::source::{ScalerKey, SourceKind};
 use temporal_autoscaler::target::Targets;
@@ -18,13 +18,12 @@ fn key(name: &str) -> ScalerKey {
     }
 }
 
-async fn agent(dir: &std::path::Path) -> Arc<Context> {
+async fn agent(dir: &std::path::Path) -> (Arc<Context>, TaskGuard) {
     let ctx = Context::new(Targets::Simulated, Guard::alone());
-    // The registry task lives as long as the test's runtime.
-    let _ = start_dir_source(ctx.clone(), dir.to_path_buf())
+    let source = start_dir_source(ctx.clone(), dir.to_path_buf())
         .await
         .unwrap();
-    ctx
+    (ctx, source)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -37,7 +36,7 @@ async fn twelve_workflows_with_target_five_give_three_replicas() {
         scaler_yaml("twelve", &server.endpoint(), "q-twelve", 0, ""),
     )
     .unwrap();
-    let ctx = agent(dir.path()).await;
+    let (ctx, _source) = agent(dir.path()).await;
 
     let v = within(
         30,
@@ -86,7 +85,7 @@ async fn activation_from_zero_needs_backlog_above_the_activation_target() {
         "        activationTargetQueueSize: \"2\"\n",
     );
     std::fs::write(dir.path().join("s.yaml"), yaml).unwrap();
-    let ctx = agent(dir.path()).await;
+    let (ctx, _source) = agent(dir.path()).await;
 
     // Backlog 2 is not above the activation target: stays at zero.
     let v = within(
@@ -120,7 +119,7 @@ async fn back_to_min_after_a_real_worker_drains_the_queue() {
         scaler_yaml("drain", &server.endpoint(), "q-drain", 1, ""),
     )
     .unwrap();
-    let ctx = agent(dir.path()).await;
+    let (ctx, _source) = agent(dir.path()).await;
     within(
         30,
         "desired 3",
@@ -155,7 +154,7 @@ async fn a_config_edit_is_picked_up_and_a_broken_file_keeps_the_last_good_spec()
         scaler_yaml("edit", &server.endpoint(), "q-edit", 0, ""),
     )
     .unwrap();
-    let ctx = agent(dir.path()).await;
+    let (ctx, _source) = agent(dir.path()).await;
     within(
         30,
         "desired 3",
@@ -247,7 +246,7 @@ async fn an_unreachable_endpoint_marks_the_trigger_failing_and_never_lowers_the_
             .replace("other-worker", "other-target"),
     )
     .unwrap();
-    let ctx = agent(dir.path()).await;
+    let (ctx, _source) = agent(dir.path()).await;
 
     let v = within(
         30,
@@ -300,7 +299,7 @@ async fn identical_queries_share_one_connection() {
         )
         .unwrap();
     }
-    let ctx = agent(dir.path()).await;
+    let (ctx, _source) = agent(dir.path()).await;
     for i in 0..5 {
         within(
             30,
@@ -341,19 +340,44 @@ async fn concurrent_identical_queries_are_made_once() {
 async fn a_second_scaler_for_the_same_target_is_rejected_until_the_first_goes() {
     let server = DevServer::start().await;
     let dir = tempfile::tempdir().unwrap();
-    let a = scaler_yaml("first", &server.endpoint(), "q-c", 0, "").replace("first-worker", "shared");
-    let b = scaler_yaml("second", &server.endpoint(), "q-c", 0, "").replace("second-worker", "shared");
+    let a =
+        scaler_yaml("first", &server.endpoint(), "q-c", 0, "").replace("first-worker", "shared");
+    let b =
+        scaler_yaml("second", &server.endpoint(), "q-c", 0, "").replace("second-worker", "shared");
     std::fs::write(dir.path().join("a.yaml"), a).unwrap();
     std::fs::write(dir.path().join("b.yaml"), b).unwrap();
-    let ctx = agent(dir.path()).await;
+    let (ctx, _source) = agent(dir.path()).await;
 
-    let v = within(10, "conflict reported", ctx.state.wait_for(&key("second"), |v| v.error.is_some())).await;
+    let v = within(
+        10,
+        "conflict reported",
+        ctx.state.wait_for(&key("second"), |v| v.error.is_some()),
+    )
+    .await;
     let err = v.error.unwrap();
-    assert!(err.starts_with("TargetConflict: Deployment default/shared is already scaled by dir:default/first"), "{err}");
+    assert!(
+        err.starts_with(
+            "TargetConflict: Deployment default/shared is already scaled by dir:default/first"
+        ),
+        "{err}"
+    );
     assert!(err.contains("a.yaml"), "{err}");
-    within(10, "first runs", ctx.state.wait_for(&key("first"), |v| v.desired_replicas.is_some())).await;
+    within(
+        10,
+        "first runs",
+        ctx.state
+            .wait_for(&key("first"), |v| v.desired_replicas.is_some()),
+    )
+    .await;
 
     std::fs::remove_file(dir.path().join("a.yaml")).unwrap();
-    let v = within(10, "second takes over", ctx.state.wait_for(&key("second"), |v| v.error.is_none() && v.desired_replicas.is_some())).await;
+    let v = within(
+        10,
+        "second takes over",
+        ctx.state.wait_for(&key("second"), |v| {
+            v.error.is_none() && v.desired_replicas.is_some()
+        }),
+    )
+    .await;
     assert_eq!(v.target.unwrap().name, "shared");
 }

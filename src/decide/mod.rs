@@ -283,19 +283,18 @@ pub fn decide(input: &Input<'_>, history: &History) -> Decision {
 
     // The floor an inactive scaler may go to: idleReplicaCount, else 0 with minReplicaCount 0.
     let idle_floor = cfg.idle_replicas.or((cfg.min_replicas == 0).then_some(0));
-    let mut inactive_floor = false;
-    if !active && failing.is_empty() {
-        if let Some(idle) = idle_floor {
-            rec = idle;
-            inactive_floor = true;
-            step(
-                Rule::Inactive,
-                rec,
-                "no trigger above activationTargetQueueSize".into(),
-            );
-        }
-    }
-    if !inactive_floor {
+    // The lowest count this tick may end at (the final clamp).
+    let mut floor = cfg.min_replicas;
+    if failing.is_empty() && !active && idle_floor.is_some() {
+        let idle = idle_floor.unwrap_or(0);
+        rec = idle;
+        floor = idle;
+        step(
+            Rule::Inactive,
+            rec,
+            "no trigger above activationTargetQueueSize".into(),
+        );
+    } else {
         let clamped = rec.clamp(cfg.min_replicas, cfg.max_replicas);
         if clamped != rec {
             rec = clamped;
@@ -306,16 +305,25 @@ pub fn decide(input: &Input<'_>, history: &History) -> Decision {
             );
         }
     }
-    if !failing.is_empty() && rec < current {
-        rec = current.min(cfg.max_replicas);
-        step(
-            Rule::ErrorHold,
-            rec,
-            format!(
-                "failing trigger(s) {} never lower the count",
-                failing.join(", ")
-            ),
-        );
+    if !failing.is_empty() {
+        // Unknown backlog: never lower the count, and raise it only for what the healthy
+        // triggers show; an idle target (at its idle floor) stays idle.
+        let held = if active { rec.max(current) } else { current };
+        if !active && idle_floor.is_some_and(|f| current >= f) && current < cfg.min_replicas {
+            floor = current;
+        }
+        let held = held.clamp(floor.min(cfg.max_replicas), cfg.max_replicas);
+        if held != rec {
+            rec = held;
+            step(
+                Rule::ErrorHold,
+                rec,
+                format!(
+                    "failing trigger(s) {} never lower the count",
+                    failing.join(", ")
+                ),
+            );
+        }
     }
     let recommendation = rec;
 
@@ -359,10 +367,6 @@ pub fn decide(input: &Input<'_>, history: &History) -> Decision {
                 "scaleUp policies limit the increase".into(),
             );
         }
-        if current == 0 && desired == 0 && active {
-            desired = 1;
-            step(Rule::Activation, desired, "activation from zero".into());
-        }
     } else if desired < current {
         let limit = if down.select == SelectPolicy::Disabled {
             current
@@ -377,6 +381,13 @@ pub fn decide(input: &Input<'_>, history: &History) -> Decision {
                 "scaleDown policies limit the decrease".into(),
             );
         }
+    }
+
+    // Activation from zero, as KEDA: an active trigger takes the target off zero at once,
+    // whatever the scale-up window or policies say.
+    if current == 0 && desired == 0 && active {
+        desired = 1;
+        step(Rule::Activation, desired, "activation from zero".into());
     }
 
     if desired < current {
@@ -413,11 +424,6 @@ pub fn decide(input: &Input<'_>, history: &History) -> Decision {
     }
 
     // Hard bounds always hold (a target scaled by hand above max comes back at once).
-    let floor = if inactive_floor {
-        idle_floor.unwrap_or(0)
-    } else {
-        cfg.min_replicas
-    };
     let bounded = desired.clamp(floor.min(cfg.max_replicas), cfg.max_replicas);
     if bounded != desired {
         desired = bounded;

@@ -383,8 +383,10 @@ fn failing_trigger_never_lowers_the_count() {
         // all triggers failing: hold the current count
         (0, None, 6, [FAIL, FAIL], 6),
         (0, None, 0, [FAIL, FAIL], 0),
-        // ... except that minReplicaCount is a hard floor outside the inactive path
-        (2, Some(1), 1, [FAIL, FAIL], 2),
+        // an idle target (at idleReplicaCount, below min) stays idle: errors never scale up
+        (2, Some(1), 1, [FAIL, FAIL], 1),
+        // ... but a target below min without being idle comes up to min
+        (2, None, 1, [FAIL, FAIL], 2),
     ];
     for (min, idle, current, backlogs, want) in cases {
         let mut cfg = with_triggers(config(*min, 100), &[(5.0, 0.0), (5.0, 0.0)]);
@@ -559,6 +561,21 @@ fn scale_up_uses_the_lowest_recommendation_in_the_window() {
         (60, &[Ok(50)], 6),
         (75, &[Ok(50)], 6),
         // t=30 left the window
+        (90, &[Ok(50)], 10),
+    ]);
+}
+
+#[test]
+fn activation_from_zero_is_not_delayed_by_the_scale_up_window() {
+    // KEDA takes a target off zero itself, at once; the HPA window applies from 1 upwards.
+    let mut cfg = config(0, 100);
+    cfg.behavior.up.stabilization = secs(60);
+    let mut sim = Sim::new(cfg, 0);
+    sim.expect(&[
+        (0, &[Ok(0)], 0),
+        (15, &[Ok(0)], 0),
+        (30, &[Ok(50)], 1), // active: 0 → 1 although the window's lowest is 0
+        (45, &[Ok(50)], 1), // then the window holds it
         (90, &[Ok(50)], 10),
     ]);
 }
@@ -960,6 +977,14 @@ proptest! {
         let (ticks, _) = simulate(&s);
         for k in &ticks {
             let d = k.decision.desired;
+            let idle_floor = s.cfg.idle_replicas.or((s.cfg.min_replicas == 0).then_some(0));
+            let held_idle = k.backlogs.iter().any(Result::is_err)
+                && idle_floor.is_some_and(|f| k.current >= f)
+                && d == k.current;
+            if held_idle {
+                // A failing trigger holds an idle target where it is.
+                continue;
+            }
             if inactive_path(&s.cfg, &k.backlogs) {
                 let floor = s.cfg.idle_replicas.unwrap_or(0);
                 prop_assert!(d >= floor, "desired {d} < idle floor {floor}: {:#?}", k.decision.steps);

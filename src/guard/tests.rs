@@ -706,7 +706,10 @@ async fn renewals_refresh_validity_without_waking_subscribers_and_flips_do() {
     expect(&mut h, Method::POST, &format!("{LEASES}?"))
         .await
         .reply(StatusCode::CREATED, lease(Some(ME), "1", renew, 0));
-    tokio::time::timeout(WAIT, sub.changed()).await.unwrap().unwrap();
+    tokio::time::timeout(WAIT, sub.changed())
+        .await
+        .unwrap()
+        .unwrap();
     let first = sub.borrow_and_update().clone();
     assert!(first.leader);
 
@@ -725,7 +728,10 @@ async fn renewals_refresh_validity_without_waking_subscribers_and_flips_do() {
 
     // Another replica took the lease: a flip, which wakes them.
     third.reply(StatusCode::OK, lease(Some(OTHER), "3", renew, 1));
-    tokio::time::timeout(WAIT, sub.changed()).await.unwrap().unwrap();
+    tokio::time::timeout(WAIT, sub.changed())
+        .await
+        .unwrap()
+        .unwrap();
     assert!(!sub.borrow().leader);
 
     // Stopping as a follower releases nothing.

@@ -321,12 +321,7 @@ pub async fn watch_dir(
                 ev = ev_rx.recv() => {
                     if ev.is_none() { break; }
                     // Debounce: editors and the kubelet write in several steps.
-                    loop {
-                        match tokio::time::timeout(debounce, ev_rx.recv()).await {
-                            Ok(Some(())) => continue,
-                            _ => break,
-                        }
-                    }
+                    while let Ok(Some(())) = tokio::time::timeout(debounce, ev_rx.recv()).await {}
                 }
                 _ = tick.tick() => {}
             }

@@ -18,6 +18,9 @@ pub mod spec;
 pub mod target;
 pub mod temporal;
 
+#[cfg(test)]
+mod test_support;
+
 use std::path::PathBuf;
 
 /// Errors that stop a command (start-up, CLI). Per-scaler problems are reported, not raised.

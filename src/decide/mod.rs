@@ -205,41 +205,41 @@ pub fn recommend(
     }
 }
 
-/// HPA's scale-up limit: the replica count at the start of each policy period plus what the
-/// policy allows; `Max` takes the most permissive policy, `Min` the least.
-fn scale_up_limit(current: u32, h: &History, rules: &ScaleRules, now: Instant) -> u32 {
-    let mut result: Option<i64> = None;
-    for p in &rules.policies {
-        let added = History::change_in_period(&h.up_events, now, p.period) as i64;
-        let removed = History::change_in_period(&h.down_events, now, p.period) as i64;
-        let start = current as i64 - added + removed;
-        let proposed = match p.kind {
-            PolicyKind::Pods => start + p.value as i64,
-            PolicyKind::Percent => (start as f64 * (1.0 + p.value as f64 / 100.0)).ceil() as i64,
-        };
-        result = Some(match (result, rules.select) {
-            (None, _) => proposed,
-            (Some(r), SelectPolicy::Min) => r.min(proposed),
-            (Some(r), _) => r.max(proposed),
-        });
-    }
-    result.unwrap_or(current as i64).clamp(0, u32::MAX as i64) as u32
+#[derive(Clone, Copy, PartialEq)]
+enum Direction {
+    Up,
+    Down,
 }
 
-fn scale_down_limit(current: u32, h: &History, rules: &ScaleRules, now: Instant) -> u32 {
+/// The HPA's policy limit: from the replica count at the start of each policy period (current
+/// minus what was added plus what was removed within it), what each policy allows; `Max` picks
+/// the policy allowing the most change, `Min` the least.
+fn policy_limit(
+    current: u32,
+    h: &History,
+    rules: &ScaleRules,
+    now: Instant,
+    dir: Direction,
+) -> u32 {
     let mut result: Option<i64> = None;
     for p in &rules.policies {
         let added = History::change_in_period(&h.up_events, now, p.period) as i64;
         let removed = History::change_in_period(&h.down_events, now, p.period) as i64;
         let start = current as i64 - added + removed;
-        let proposed = match p.kind {
-            PolicyKind::Pods => start - p.value as i64,
-            PolicyKind::Percent => (start as f64 * (1.0 - p.value as f64 / 100.0)) as i64,
+        let fraction = p.value as f64 / 100.0;
+        let proposed = match (p.kind, dir) {
+            (PolicyKind::Pods, Direction::Up) => start + p.value as i64,
+            (PolicyKind::Pods, Direction::Down) => start - p.value as i64,
+            // Rounded up, as the HPA, so a small percentage still allows one pod.
+            (PolicyKind::Percent, Direction::Up) => (start as f64 * (1.0 + fraction)).ceil() as i64,
+            (PolicyKind::Percent, Direction::Down) => (start as f64 * (1.0 - fraction)) as i64,
         };
-        result = Some(match (result, rules.select) {
-            (None, _) => proposed,
-            (Some(r), SelectPolicy::Min) => r.max(proposed),
-            (Some(r), _) => r.min(proposed),
+        // "Most change" is the highest limit upwards and the lowest downwards.
+        let most = (rules.select == SelectPolicy::Min) != (dir == Direction::Up);
+        result = Some(match result {
+            None => proposed,
+            Some(r) if most => r.max(proposed),
+            Some(r) => r.min(proposed),
         });
     }
     result.unwrap_or(current as i64).clamp(0, u32::MAX as i64) as u32
@@ -357,7 +357,7 @@ pub fn decide(input: &Input<'_>, history: &History) -> Decision {
         let limit = if up.select == SelectPolicy::Disabled {
             current
         } else {
-            scale_up_limit(current, history, up, now).max(current)
+            policy_limit(current, history, up, now, Direction::Up).max(current)
         };
         if desired > limit {
             desired = limit;
@@ -371,7 +371,7 @@ pub fn decide(input: &Input<'_>, history: &History) -> Decision {
         let limit = if down.select == SelectPolicy::Disabled {
             current
         } else {
-            scale_down_limit(current, history, down, now).min(current)
+            policy_limit(current, history, down, now, Direction::Down).min(current)
         };
         if desired < limit {
             desired = limit;

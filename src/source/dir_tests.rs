@@ -384,3 +384,39 @@ async fn watch_dir_publishes_changes_after_a_write() {
     assert!(rx.borrow().scalers.is_empty());
     task.abort();
 }
+
+#[tokio::test]
+async fn watch_dir_sees_a_configmap_swap() {
+    let d = tempfile::tempdir().unwrap();
+    let v1 = d.path().join("..v1");
+    std::fs::create_dir(&v1).unwrap();
+    write(&v1.join("a.yaml"), &doc("a", "q1"));
+    symlink("..v1", d.path().join("..data")).unwrap();
+    symlink("..data/a.yaml", d.path().join("a.yaml")).unwrap();
+    let hook: ReloadHook = Arc::new(|_, _| {});
+    let (mut rx, task) = watch_dir(
+        d.path().to_path_buf(),
+        Duration::from_millis(50),
+        Duration::from_secs(3600),
+        hook,
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        rx.borrow_and_update().scalers[0].config.triggers[0].task_queue,
+        "q1"
+    );
+
+    let v2 = d.path().join("..v2");
+    std::fs::create_dir(&v2).unwrap();
+    write(&v2.join("a.yaml"), &doc("a", "q2"));
+    symlink("..v2", d.path().join("..data_tmp")).unwrap();
+    std::fs::rename(d.path().join("..data_tmp"), d.path().join("..data")).unwrap();
+    std::fs::remove_dir_all(&v1).unwrap();
+    tokio::time::timeout(Duration::from_secs(2), rx.changed())
+        .await
+        .expect("no reload within 2s")
+        .unwrap();
+    assert_eq!(rx.borrow().scalers[0].config.triggers[0].task_queue, "q2");
+    task.abort();
+}

@@ -619,3 +619,58 @@ pub fn hostname() -> String {
         .filter(|s| !s.is_empty())
         .unwrap_or_else(|| "unknown".into())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_to_a_minute_with_jitter() {
+        for (failures, base) in [(1u32, 1u64), (2, 2), (3, 4), (6, 32), (7, 60), (30, 60)] {
+            for _ in 0..50 {
+                let d = backoff(failures);
+                let base = Duration::from_secs(base);
+                assert!(
+                    d >= base / 2 && d <= base,
+                    "failures {failures}: {d:?} not in [{:?}, {base:?}]",
+                    base / 2
+                );
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn a_dead_endpoint_backs_off_instead_of_reconnecting_every_poll() {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let yaml = format!(
+            "apiVersion: scaling.example.com/v1alpha1\nkind: TemporalScaler\nmetadata: {{name: d}}\nspec:\n  scaleTargetRef: {{name: w}}\n  triggers:\n  - type: temporal\n    metadata: {{endpoint: \"127.0.0.1:{port}\", taskQueue: q, apiKey: s3cr3t-key}}\n"
+        );
+        let cfg = crate::source::dir::parse_file(std::path::Path::new("d.yaml"), &yaml)
+            .unwrap()
+            .remove(0);
+        // No coalescing: every query is a new poll.
+        let pool = Arc::new(TemporalPool {
+            coalesce_window: Duration::ZERO,
+            ..Arc::into_inner(TemporalPool::new(Arc::new(Metrics::new()))).unwrap()
+        });
+        let first = pool.query(&cfg.triggers[0]).await.unwrap_err();
+        assert_eq!(first.kind, ErrorKind::Unavailable, "{first}");
+        assert!(
+            first.message.contains(&format!("127.0.0.1:{port}")),
+            "{first}"
+        );
+        let second = pool.query(&cfg.triggers[0]).await.unwrap_err();
+        assert!(
+            second.message.contains("backing off after 1 failure(s)"),
+            "{second}"
+        );
+        assert_eq!(pool.connection_count(), 1);
+        for e in [&first, &second] {
+            assert!(!e.to_string().contains("s3cr3t-key"), "{e}");
+        }
+    }
+}

@@ -42,6 +42,4 @@ pub enum Error {
     },
     #[error("no Kubernetes cluster reachable ({0}); use --dry-run to run without one")]
     NoCluster(String),
-    #[error("kubernetes: {0}")]
-    Kube(#[from] kube::Error),
 }

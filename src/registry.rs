@@ -2,6 +2,7 @@
 //! sources change, and enforces one scaler per target (the later claimant is rejected).
 
 use crate::agent::Context;
+use crate::report::state::TargetView;
 use crate::scaler::{self, ScalerHandle};
 use crate::source::dir::DirSnapshot;
 use crate::source::{ScalerKey, SourceKind};
@@ -128,6 +129,11 @@ impl Registry {
             tracing::warn!(scaler = %key, "{msg}");
             self.ctx.state.update(&key, |v| {
                 v.file = file.clone();
+                v.target = Some(TargetView {
+                    api_version: config.target.api_version.clone(),
+                    kind: config.target.kind.clone(),
+                    name: config.target.name.clone(),
+                });
                 v.error = Some(msg);
             });
             self.rejected.insert(key, Entry { config, file });

@@ -48,6 +48,8 @@ enum Command {
         #[arg(long, env = "TEMPORAL_AUTOSCALER_SETTINGS")]
         settings: Option<PathBuf>,
     },
+    /// Print the TemporalScaler CustomResourceDefinition (YAML).
+    Crd,
     /// Validate TemporalScaler files or directories offline: exit 0 if all are valid, else 1
     /// with one line per problem.
     Check {
@@ -71,6 +73,10 @@ fn init_logging(format: LogFormat) {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
+        Command::Crd => {
+            print!("{}", temporal_autoscaler::spec::crd_yaml());
+            ExitCode::SUCCESS
+        }
         Command::Check { paths } => {
             let report = temporal_autoscaler::check::check_paths(&paths);
             for line in &report.errors {

@@ -5,6 +5,7 @@ mod validate;
 
 pub use validate::*;
 
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 use kube::CustomResource;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -36,28 +37,106 @@ pub mod defaults {
     kind = "TemporalScaler",
     plural = "temporalscalers",
     shortname = "ts",
-    namespaced
+    namespaced,
+    status = "TemporalScalerStatus",
+    printcolumn(
+        name = "Target",
+        type_ = "string",
+        json_path = ".spec.scaleTargetRef.name"
+    ),
+    printcolumn(name = "Min", type_ = "integer", json_path = ".spec.minReplicaCount"),
+    printcolumn(name = "Max", type_ = "integer", json_path = ".spec.maxReplicaCount"),
+    printcolumn(
+        name = "Current",
+        type_ = "integer",
+        json_path = ".status.currentReplicas"
+    ),
+    printcolumn(
+        name = "Desired",
+        type_ = "integer",
+        json_path = ".status.desiredReplicas"
+    ),
+    printcolumn(
+        name = "Active",
+        type_ = "string",
+        json_path = ".status.conditions[?(@.type==\"Active\")].status"
+    ),
+    printcolumn(
+        name = "Ready",
+        type_ = "string",
+        json_path = ".status.conditions[?(@.type==\"Ready\")].status"
+    ),
+    printcolumn(
+        name = "Age",
+        type_ = "date",
+        json_path = ".metadata.creationTimestamp"
+    )
 )]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct TemporalScalerSpec {
     pub scale_target_ref: ScaleTargetRef,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1, max = 86400))]
     pub polling_interval: Option<i32>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 0, max = 86400))]
     pub cooldown_period: Option<i32>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 0, max = 86400))]
     pub initial_cooldown_period: Option<i32>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 0))]
     pub min_replica_count: Option<i32>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1))]
     pub max_replica_count: Option<i32>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 0))]
     pub idle_replica_count: Option<i32>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fallback: Option<FallbackSpec>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub advanced: Option<AdvancedSpec>,
+    #[schemars(length(min = 1))]
     pub triggers: Vec<TriggerSpec>,
+}
+
+/// What the agent reports on a TemporalScaler (written only by the lease holder).
+#[derive(Deserialize, Serialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct TemporalScalerStatus {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub current_replicas: Option<i32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub desired_replicas: Option<i32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_scale_time: Option<Time>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub observed_generation: Option<i64>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub triggers: Vec<TriggerStatus>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub conditions: Vec<Condition>,
+}
+
+#[derive(Deserialize, Serialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct TriggerStatus {
+    pub name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub backlog: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub backlog_age_seconds: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_error: Option<String>,
+}
+
+/// The CustomResourceDefinition, as `temporal-autoscaler crd` prints it.
+pub fn crd_yaml() -> String {
+    use kube::CustomResourceExt;
+    let crd = TemporalScaler::crd();
+    // Serializing a CRD we just built cannot fail.
+    serde_yaml::to_string(&crd).unwrap_or_default()
 }
 
 #[derive(Deserialize, Serialize, Clone, Debug, PartialEq, JsonSchema)]
@@ -75,9 +154,12 @@ pub struct ScaleTargetRef {
 #[derive(Deserialize, Serialize, Clone, Debug, PartialEq, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct FallbackSpec {
+    #[schemars(range(min = 1))]
     pub failure_threshold: i32,
+    #[schemars(range(min = 0))]
     pub replicas: i32,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(extend("enum" = ["static", "currentReplicas", "currentReplicasIfHigher", "currentReplicasIfLower"]))]
     pub behavior: Option<String>,
 }
 
@@ -108,14 +190,17 @@ pub struct BehaviorSpec {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ScalingRulesSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 0, max = 3600))]
     pub stabilization_window_seconds: Option<i32>,
     /// `Max` (default), `Min` or `Disabled`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(extend("enum" = ["Max", "Min", "Disabled"]))]
     pub select_policy: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub policies: Option<Vec<PolicySpec>>,
     /// Relative tolerance around the target before a change is made (HPA default 0.1).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 0.0, max = 1.0))]
     pub tolerance: Option<f64>,
 }
 
@@ -124,8 +209,11 @@ pub struct ScalingRulesSpec {
 pub struct PolicySpec {
     /// `Pods` or `Percent`.
     #[serde(rename = "type")]
+    #[schemars(extend("enum" = ["Pods", "Percent"]))]
     pub type_: String,
+    #[schemars(range(min = 1))]
     pub value: i32,
+    #[schemars(range(min = 1, max = 1800))]
     pub period_seconds: i32,
 }
 
@@ -134,6 +222,7 @@ pub struct PolicySpec {
 pub struct TriggerSpec {
     /// Only `temporal`.
     #[serde(rename = "type")]
+    #[schemars(extend("enum" = ["temporal"]))]
     pub type_: String,
     /// Optional trigger name, used in metrics and status (defaults to `trigger<index>`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -163,4 +252,69 @@ pub struct DocumentMeta {
     pub labels: BTreeMap<String, String>,
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub annotations: BTreeMap<String, String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The committed CRD is the generated one: regenerate with
+    /// `cargo run -- crd > config/crd/temporalscalers.yaml`.
+    #[test]
+    fn committed_crd_matches_the_generated_one() {
+        let committed = std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/config/crd/temporalscalers.yaml"
+        ))
+        .unwrap();
+        assert!(
+            committed == crd_yaml(),
+            "config/crd/temporalscalers.yaml is stale: run `cargo run -- crd > config/crd/temporalscalers.yaml`"
+        );
+    }
+
+    #[test]
+    fn the_crd_is_structural_with_status_and_printer_columns() {
+        let crd: serde_json::Value = serde_yaml::from_str(&crd_yaml()).unwrap();
+        let v = &crd["spec"]["versions"][0];
+        assert_eq!(
+            crd["spec"]["names"]["shortNames"],
+            serde_json::json!(["ts"])
+        );
+        assert_eq!(crd["spec"]["scope"], "Namespaced");
+        assert_eq!(v["subresources"]["status"], serde_json::json!({}));
+        let cols: Vec<&str> = v["additionalPrinterColumns"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c["name"].as_str().unwrap())
+            .collect();
+        assert_eq!(
+            cols,
+            [
+                "Target", "Min", "Max", "Current", "Desired", "Active", "Ready", "Age"
+            ]
+        );
+        // Structural: every node has a type, and no oneOf/anyOf/allOf or unsigned formats.
+        fn walk(node: &serde_json::Value, path: &str) {
+            if let Some(obj) = node.as_object() {
+                for bad in ["oneOf", "anyOf", "allOf", "$ref"] {
+                    assert!(!obj.contains_key(bad), "{path} has {bad}");
+                }
+                if obj.contains_key("properties")
+                    || obj.contains_key("items")
+                    || obj.contains_key("format")
+                {
+                    assert!(obj.contains_key("type"), "{path} has no type");
+                }
+                if let Some(f) = obj.get("format").and_then(|f| f.as_str()) {
+                    assert!(!f.starts_with("uint"), "{path} has format {f}");
+                }
+                for (k, v) in obj {
+                    walk(v, &format!("{path}.{k}"));
+                }
+            }
+        }
+        walk(&v["schema"]["openAPIV3Schema"], "schema");
+    }
 }

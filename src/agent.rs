@@ -5,7 +5,9 @@ use crate::guard::{Guard, LeaderState, LeaseRunner, LeaseSettings};
 use crate::registry::Registry;
 use crate::report::metrics::{Metrics, ResultLabels};
 use crate::report::state::StateStore;
+use crate::report::status::{StatusSink, StatusWriter};
 use crate::settings::Settings;
+use crate::source::crd::{self, CrEvent};
 use crate::source::dir::{self, ReloadResult};
 use crate::target::Targets;
 use crate::temporal::TemporalPool;
@@ -13,7 +15,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
-use tokio::sync::watch;
+use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 
 /// What every scaler and the HTTP server share.
@@ -23,11 +25,17 @@ pub struct Context {
     pub state: StateStore,
     pub targets: Targets,
     pub guard: Guard,
+    /// Status and events of custom resources (with a cluster).
+    pub status: Option<StatusSink>,
     pub ready: AtomicBool,
 }
 
 impl Context {
     pub fn new(targets: Targets, guard: Guard) -> Arc<Self> {
+        Self::with_status(targets, guard, None)
+    }
+
+    pub fn with_status(targets: Targets, guard: Guard, status: Option<StatusSink>) -> Arc<Self> {
         let metrics = Arc::new(Metrics::new());
         Arc::new(Context {
             pool: TemporalPool::new(metrics.clone()),
@@ -35,6 +43,7 @@ impl Context {
             state: StateStore::new(),
             targets,
             guard,
+            status,
             ready: AtomicBool::new(false),
         })
     }
@@ -55,41 +64,56 @@ impl Drop for TaskGuard {
 
 /// Start the config-directory source feeding a registry; it runs while the guard is held.
 pub async fn start_dir_source(ctx: Arc<Context>, dir: PathBuf) -> Result<TaskGuard, crate::Error> {
-    let metrics = ctx.metrics.clone();
-    let hook: dir::ReloadHook = Arc::new(move |result, snap| {
-        let label = match result {
-            ReloadResult::Unchanged => return,
-            ReloadResult::Applied => "applied",
-            ReloadResult::Rejected => "rejected",
-        };
-        metrics
-            .config_reloads
-            .get_or_create(&ResultLabels {
-                result: label.into(),
-            })
-            .inc();
-        for errs in snap.errors.values() {
-            for e in errs {
-                tracing::error!(error = %e, "invalid config; the file's last good version stays in force");
-            }
-        }
-        tracing::info!(
-            scalers = snap.scalers.len(),
-            result = label,
-            "config directory loaded"
-        );
-    });
-    let (mut rx, watcher) = dir::watch_dir(dir, DIR_DEBOUNCE, DIR_RESYNC, hook).await?;
+    start_sources(ctx, Some(dir), None).await
+}
+
+/// Start the registry fed by the config directory and/or the custom-resource events; the
+/// directory is loaded before this returns. Everything runs while the guard is held.
+pub async fn start_sources(
+    ctx: Arc<Context>,
+    dir: Option<PathBuf>,
+    crs: Option<mpsc::Receiver<CrEvent>>,
+) -> Result<TaskGuard, crate::Error> {
     let mut registry = Registry::new(ctx.clone());
-    registry.apply_dir(&rx.borrow_and_update());
+    let mut watcher = None;
+    let dir_rx = match dir {
+        Some(dir) => {
+            let metrics = ctx.metrics.clone();
+            let hook: dir::ReloadHook = Arc::new(move |result, snap| {
+                let label = match result {
+                    ReloadResult::Unchanged => return,
+                    ReloadResult::Applied => "applied",
+                    ReloadResult::Rejected => "rejected",
+                };
+                metrics
+                    .config_reloads
+                    .get_or_create(&ResultLabels {
+                        result: label.into(),
+                    })
+                    .inc();
+                for errs in snap.errors.values() {
+                    for e in errs {
+                        tracing::error!(error = %e, "invalid config; the file's last good version stays in force");
+                    }
+                }
+                tracing::info!(
+                    scalers = snap.scalers.len(),
+                    result = label,
+                    "config directory loaded"
+                );
+            });
+            let (mut rx, task) = dir::watch_dir(dir, DIR_DEBOUNCE, DIR_RESYNC, hook).await?;
+            registry.apply_dir(&rx.borrow_and_update());
+            watcher = Some(TaskGuard(task));
+            Some(rx)
+        }
+        None => None,
+    };
     ctx.ready.store(true, Ordering::SeqCst);
     Ok(TaskGuard(tokio::spawn(async move {
         // Aborting this task drops the registry, which stops every scaler it started.
-        let _watcher = TaskGuard(watcher);
-        while rx.changed().await.is_ok() {
-            let snap = rx.borrow_and_update().clone();
-            registry.apply_dir(&snap);
-        }
+        let _watcher = watcher;
+        registry.run(dir_rx, crs).await;
     })))
 }
 
@@ -140,23 +164,26 @@ async fn shutdown_signal() {
 pub async fn run(settings: Settings) -> Result<(), crate::Error> {
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
     let cluster = detect_cluster().await;
+    let identity = settings
+        .identity
+        .clone()
+        .unwrap_or_else(|| format!("{}-{:08x}", crate::temporal::hostname(), fastrand::u32(..)));
     let mut lease_task = None;
+    let mut client_for_crs = None;
     let (targets, guard) = match cluster {
         Ok(client) if settings.dry_run => {
             tracing::info!("dry run against the cluster: reading /scale, never writing");
+            client_for_crs = Some(client.clone());
             (Targets::kube(client, true), Guard::alone())
         }
         Ok(client) => {
-            let identity = settings.identity.clone().unwrap_or_else(|| {
-                format!("{}-{:08x}", crate::temporal::hostname(), fastrand::u32(..))
-            });
             let lease = LeaseSettings {
                 name: settings.lease_name.clone(),
                 namespace: settings
                     .lease_namespace
                     .clone()
                     .unwrap_or_else(own_namespace),
-                identity,
+                identity: identity.clone(),
                 duration: Duration::from_secs(settings.lease_duration),
             };
             tracing::info!(lease = %lease.name, namespace = %lease.namespace, identity = %lease.identity, "competing for the lease");
@@ -166,17 +193,37 @@ pub async fn run(settings: Settings) -> Result<(), crate::Error> {
                 valid_until: None,
             });
             let margin = lease.margin();
-            let runner = LeaseRunner::new(client.clone(), lease);
-            lease_task = Some((runner, tx));
+            lease_task = Some((LeaseRunner::new(client.clone(), lease), tx));
+            client_for_crs = Some(client.clone());
             (Targets::kube(client, false), Guard::new(rx, margin))
         }
         Err(why) if settings.dry_run => {
             tracing::info!(reason = %why, "no cluster: dry run with simulated targets (each starts at minReplicaCount)");
+            tracing::info!("TemporalScaler custom resources are not watched: no cluster");
             (Targets::Simulated, Guard::alone())
         }
         Err(why) => return Err(crate::Error::NoCluster(why)),
     };
-    let ctx = Context::new(targets, guard);
+
+    // The CR source, and (when writing) status and events on the CRs.
+    let mut cr_rx = None;
+    let mut status = None;
+    if let Some(client) = client_for_crs {
+        if settings.no_crds {
+            tracing::info!("TemporalScaler custom resources are not watched: --no-crds");
+        } else {
+            let namespaces =
+                (!settings.watch_namespaces.is_empty()).then(|| settings.watch_namespaces.clone());
+            tracing::info!(namespaces = ?namespaces, "watching TemporalScaler custom resources");
+            let (tx, rx) = mpsc::channel(1024);
+            tokio::spawn(crd::run(client.clone(), namespaces, tx));
+            cr_rx = Some(rx);
+            if !settings.dry_run {
+                status = Some(StatusWriter::spawn(client, guard.clone(), identity.clone()));
+            }
+        }
+    }
+    let ctx = Context::with_status(targets, guard, status);
     let lease_handle = lease_task
         .map(|(runner, tx)| tokio::spawn(runner.run(tx, ctx.metrics.clone(), shutdown_rx.clone())));
     if lease_handle.is_none() {
@@ -200,14 +247,10 @@ pub async fn run(settings: Settings) -> Result<(), crate::Error> {
             .await;
     });
 
-    let _source = match &settings.config_dir {
-        Some(dir) => Some(start_dir_source(ctx.clone(), dir.clone()).await?),
-        None => {
-            tracing::warn!("no --config-dir: no scalers to run");
-            ctx.ready.store(true, Ordering::SeqCst);
-            None
-        }
-    };
+    if settings.config_dir.is_none() && cr_rx.is_none() {
+        tracing::warn!("no --config-dir and no custom resources: no scalers to run");
+    }
+    let _sources = start_sources(ctx.clone(), settings.config_dir.clone(), cr_rx).await?;
 
     shutdown_signal().await;
     tracing::info!("shutting down");

@@ -44,6 +44,12 @@ enum Command {
         /// Lease identity of this replica [default: hostname plus a random suffix].
         #[arg(long)]
         identity: Option<String>,
+        /// Watch TemporalScalers only in these namespaces (comma-separated) [default: all].
+        #[arg(long, value_delimiter = ',')]
+        watch_namespaces: Option<Vec<String>>,
+        /// Do not watch TemporalScaler custom resources.
+        #[arg(long)]
+        no_crds: bool,
         /// Settings file (YAML, or TOML by extension); also TEMPORAL_AUTOSCALER_SETTINGS.
         #[arg(long, env = "TEMPORAL_AUTOSCALER_SETTINGS")]
         settings: Option<PathBuf>,
@@ -101,6 +107,8 @@ fn main() -> ExitCode {
             lease_duration,
             log_format,
             identity,
+            watch_namespaces,
+            no_crds,
             settings,
         } => {
             let overrides = Overrides {
@@ -112,6 +120,8 @@ fn main() -> ExitCode {
                 lease_duration,
                 log_format,
                 identity,
+                watch_namespaces,
+                no_crds: no_crds.then_some(true),
             };
             let settings = match Settings::load(settings.as_deref(), &overrides) {
                 Ok(s) => s,

@@ -1,15 +1,20 @@
-//! Live scalers keyed by source/namespace/name: starts, updates and stops scaler loops as
-//! sources change, and enforces one scaler per target (the later claimant is rejected).
+//! Live scalers keyed by source/namespace/name: starts, updates and stops scaler loops as the
+//! sources (config directory, custom resources) change, and enforces one scaler per target
+//! (the later claimant is rejected with `TargetConflict`).
 
 use crate::agent::Context;
 use crate::report::state::TargetView;
-use crate::scaler::{self, ScalerHandle};
+use crate::report::status::{Cond, EventReport, EventType, StatusMsg, StatusReport};
+use crate::scaler::{self, ScalerHandle, Versioned};
+use crate::source::crd::{CrEvent, CrObject};
 use crate::source::dir::DirSnapshot;
 use crate::source::{ScalerKey, SourceKind};
-use crate::spec::ScalerConfig;
+use crate::spec::{ScalerConfig, TemporalScalerStatus};
 use std::collections::{BTreeMap, HashSet};
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::{mpsc, watch};
 
 /// A workload's identity: the version is left out, as two versions name one object.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -29,21 +34,54 @@ fn target_id(cfg: &ScalerConfig) -> TargetId {
     }
 }
 
-struct Entry {
-    config: Arc<ScalerConfig>,
-    file: Option<PathBuf>,
+fn target_view(cfg: &ScalerConfig) -> TargetView {
+    TargetView {
+        api_version: cfg.target.api_version.clone(),
+        kind: cfg.target.kind.clone(),
+        name: cfg.target.name.clone(),
+    }
 }
 
 struct Running {
-    entry: Entry,
+    wanted: Versioned,
+    file: Option<PathBuf>,
     handle: ScalerHandle,
+}
+
+/// A CR the registry cannot run, and why (re-reported when this replica gains the lease).
+struct Problem {
+    generation: i64,
+    reason: &'static str,
+    message: String,
+}
+
+/// What an invalid or conflicting CR gets as status (Ready=False with the reason).
+pub fn problem_status(generation: i64, reason: &str, message: &str) -> StatusReport {
+    StatusReport {
+        generation,
+        status: TemporalScalerStatus::default(),
+        conditions: vec![
+            Cond::new("Ready", false, reason, message),
+            Cond::new(
+                "Active",
+                false,
+                "ScalerNotActive",
+                "the scaler is not running",
+            ),
+            Cond::new("Fallback", false, "FallbackNotActive", ""),
+            Cond::new("Paused", false, "NotPaused", ""),
+        ],
+    }
 }
 
 pub struct Registry {
     ctx: Arc<Context>,
     running: BTreeMap<ScalerKey, Running>,
     /// Wanted but rejected (target conflict); retried whenever a scaler stops.
-    rejected: BTreeMap<ScalerKey, Entry>,
+    rejected: BTreeMap<ScalerKey, (Versioned, Option<PathBuf>)>,
+    /// Last applied (uid, generation, config) per CR, so status-only updates do nothing.
+    cr_seen: BTreeMap<ScalerKey, (String, i64, Result<ScalerConfig, String>)>,
+    problems: BTreeMap<ScalerKey, Problem>,
 }
 
 impl Registry {
@@ -52,11 +90,50 @@ impl Registry {
             ctx,
             running: BTreeMap::new(),
             rejected: BTreeMap::new(),
+            cr_seen: BTreeMap::new(),
+            problems: BTreeMap::new(),
         }
     }
 
     pub fn running_keys(&self) -> Vec<ScalerKey> {
         self.running.keys().cloned().collect()
+    }
+
+    /// Feed the registry from the sources until both are gone.
+    pub async fn run(
+        mut self,
+        mut dir: Option<watch::Receiver<Arc<DirSnapshot>>>,
+        mut crs: Option<mpsc::Receiver<CrEvent>>,
+    ) {
+        let mut leader = self.ctx.guard.subscribe();
+        loop {
+            tokio::select! {
+                changed = async { dir.as_mut()?.changed().await.ok() }, if dir.is_some() => {
+                    match (changed, dir.as_mut()) {
+                        (Some(()), Some(rx)) => {
+                            let snap = rx.borrow_and_update().clone();
+                            self.apply_dir(&snap);
+                        }
+                        _ => dir = None,
+                    }
+                }
+                ev = async { crs.as_mut()?.recv().await }, if crs.is_some() => {
+                    match ev {
+                        Some(ev) => self.apply_cr(ev),
+                        None => crs = None,
+                    }
+                }
+                changed = leader.changed() => {
+                    if changed.is_err() { return; }
+                    if leader.borrow_and_update().leader {
+                        self.report_problems();
+                    }
+                }
+            }
+            if dir.is_none() && crs.is_none() {
+                return;
+            }
+        }
     }
 
     /// Make the directory's scalers the ones running for the `dir` source.
@@ -87,11 +164,11 @@ impl Registry {
                 .collect(),
         );
         for s in &snap.scalers {
-            self.upsert(
-                s.key.clone(),
-                Arc::new(s.config.clone()),
-                Some(s.file.clone()),
-            );
+            let wanted = Versioned {
+                config: Arc::new(s.config.clone()),
+                generation: None,
+            };
+            self.upsert(s.key.clone(), wanted, Some(s.file.clone()));
             let config_error = snap.errors.get(&s.file).map(|errs| {
                 let msgs: Vec<String> = errs.iter().map(|e| e.to_string()).collect();
                 format!(
@@ -105,59 +182,174 @@ impl Registry {
         }
     }
 
+    pub fn apply_cr(&mut self, ev: CrEvent) {
+        match ev {
+            CrEvent::Apply(obj) => self.apply_cr_object(*obj),
+            CrEvent::Delete(key) => self.remove(&key),
+            CrEvent::Resync { namespace, keys } => {
+                let gone: Vec<ScalerKey> = self
+                    .cr_seen
+                    .keys()
+                    .filter(|k| {
+                        namespace.as_ref().is_none_or(|ns| &k.namespace == ns) && !keys.contains(k)
+                    })
+                    .cloned()
+                    .collect();
+                for k in gone {
+                    self.remove(&k);
+                }
+            }
+        }
+    }
+
+    fn apply_cr_object(&mut self, obj: CrObject) {
+        let CrObject {
+            key,
+            uid,
+            generation,
+            config,
+            conditions,
+        } = obj;
+        let seen = (uid.clone(), generation, config.clone());
+        if self.cr_seen.get(&key) == Some(&seen) {
+            return; // a status-only (or metadata-only) change
+        }
+        if self
+            .cr_seen
+            .get(&key)
+            .is_some_and(|(old_uid, ..)| *old_uid != uid)
+        {
+            self.remove(&key); // deleted and re-created under the same name
+        }
+        self.cr_seen.insert(key.clone(), seen);
+        if let Some(sink) = &self.ctx.status {
+            sink.send(StatusMsg::Seen {
+                key: key.clone(),
+                uid,
+                conditions,
+            });
+        }
+        match config {
+            Ok(cfg) => {
+                self.problems.remove(&key);
+                self.upsert(
+                    key,
+                    Versioned {
+                        config: Arc::new(cfg),
+                        generation: Some(generation),
+                    },
+                    None,
+                );
+            }
+            Err(msg) => {
+                tracing::warn!(scaler = %key, error = %msg, "invalid TemporalScaler");
+                self.rejected.remove(&key);
+                self.stop(&key);
+                self.ctx
+                    .state
+                    .update(&key, |v| v.error = Some(format!("InvalidSpec: {msg}")));
+                self.set_problem(&key, generation, "InvalidSpec", msg);
+                self.retry_rejected();
+            }
+        }
+    }
+
+    fn set_problem(
+        &mut self,
+        key: &ScalerKey,
+        generation: i64,
+        reason: &'static str,
+        message: String,
+    ) {
+        if key.source != SourceKind::Crd {
+            return;
+        }
+        let problem = Problem {
+            generation,
+            reason,
+            message,
+        };
+        self.report_problem(key, &problem);
+        self.problems.insert(key.clone(), problem);
+    }
+
+    fn report_problem(&self, key: &ScalerKey, p: &Problem) {
+        let Some(sink) = &self.ctx.status else { return };
+        sink.send(StatusMsg::Status {
+            key: key.clone(),
+            report: problem_status(p.generation, p.reason, &p.message),
+            min_interval: Duration::ZERO,
+        });
+        sink.send(StatusMsg::Event {
+            key: key.clone(),
+            event: EventReport {
+                type_: EventType::Warning,
+                reason: p.reason,
+                action: "Validate",
+                note: p.message.clone(),
+            },
+        });
+    }
+
+    /// A replica that gains the lease reports the standing problems (events are leader-only).
+    fn report_problems(&self) {
+        for (key, p) in &self.problems {
+            self.report_problem(key, p);
+        }
+    }
+
     /// Start a scaler, or hand a changed spec to the running one (keeping its history).
-    pub fn upsert(&mut self, key: ScalerKey, config: Arc<ScalerConfig>, file: Option<PathBuf>) {
-        let tid = target_id(&config);
-        if let Some(other) = self
+    pub fn upsert(&mut self, key: ScalerKey, wanted: Versioned, file: Option<PathBuf>) {
+        let tid = target_id(&wanted.config);
+        let owner = self
             .running
             .iter()
-            .find(|(k, r)| **k != key && target_id(&r.entry.config) == tid)
-            .map(|(k, r)| (k.clone(), r.entry.file.clone()))
-        {
+            .find(|(k, r)| **k != key && target_id(&r.wanted.config) == tid)
+            .map(|(k, r)| (k.clone(), r.file.clone()));
+        if let Some((other_key, other_file)) = owner {
             // The target belongs to a scaler that came first.
-            if self.running.contains_key(&key) {
-                self.stop(&key);
-            }
-            let (other_key, other_file) = other;
+            self.stop(&key);
             let where_ = other_file
                 .map(|f| format!(" (file {})", f.display()))
                 .unwrap_or_default();
+            let cfg = &wanted.config;
             let msg = format!(
-                "TargetConflict: {} {}/{} is already scaled by {other_key}{where_}",
-                config.target.kind, config.namespace, config.target.name
+                "{} {}/{} is already scaled by {other_key}{where_}",
+                cfg.target.kind, cfg.namespace, cfg.target.name
             );
-            tracing::warn!(scaler = %key, "{msg}");
+            tracing::warn!(scaler = %key, "TargetConflict: {msg}");
             self.ctx.state.update(&key, |v| {
                 v.file = file.clone();
-                v.target = Some(TargetView {
-                    api_version: config.target.api_version.clone(),
-                    kind: config.target.kind.clone(),
-                    name: config.target.name.clone(),
-                });
-                v.error = Some(msg);
+                v.target = Some(target_view(cfg));
+                v.error = Some(format!("TargetConflict: {msg}"));
             });
-            self.rejected.insert(key, Entry { config, file });
+            if let Some(generation) = wanted.generation {
+                self.set_problem(&key, generation, "TargetConflict", msg);
+            }
+            self.rejected.insert(key, (wanted, file));
             return;
         }
         self.rejected.remove(&key);
+        self.problems.remove(&key);
         if let Some(r) = self.running.get_mut(&key) {
-            r.entry.file = file;
-            if r.entry.config != config {
-                r.entry.config = config.clone();
-                r.handle.config.send_replace(config);
+            r.file = file;
+            if r.wanted != wanted {
+                r.wanted = wanted.clone();
+                r.handle.config.send_replace(wanted);
             }
             return;
         }
-        tracing::info!(scaler = %key, target = %config.target, "scaler started");
+        tracing::info!(scaler = %key, target = %wanted.config.target, "scaler started");
         self.ctx.state.update(&key, |v| {
             v.error = None;
             v.file = file.clone();
         });
-        let handle = scaler::spawn(key.clone(), config.clone(), file.clone(), self.ctx.clone());
+        let handle = scaler::spawn(key.clone(), wanted.clone(), file.clone(), self.ctx.clone());
         self.running.insert(
             key,
             Running {
-                entry: Entry { config, file },
+                wanted,
+                file,
                 handle,
             },
         );
@@ -166,6 +358,12 @@ impl Registry {
     /// Stop and forget a scaler; a rejected one may now take its target.
     pub fn remove(&mut self, key: &ScalerKey) {
         self.rejected.remove(key);
+        self.problems.remove(key);
+        if self.cr_seen.remove(key).is_some()
+            && let Some(sink) = &self.ctx.status
+        {
+            sink.send(StatusMsg::Forget(key.clone()));
+        }
         self.stop(key);
         self.ctx.state.remove(key);
         self.retry_rejected();
@@ -179,8 +377,8 @@ impl Registry {
             let labels = scaler::scaler_labels(key);
             m.desired.remove(&labels);
             m.current.remove(&labels);
-            for t in &r.entry.config.triggers {
-                let ql = scaler::queue_labels(&r.entry.config, t);
+            for t in &r.wanted.config.triggers {
+                let ql = scaler::queue_labels(&r.wanted.config, t);
                 m.queue_size.remove(&ql);
                 m.backlog_age.remove(&ql);
             }
@@ -188,10 +386,9 @@ impl Registry {
     }
 
     fn retry_rejected(&mut self) {
-        let pending: Vec<(ScalerKey, Entry)> =
-            std::mem::take(&mut self.rejected).into_iter().collect();
-        for (k, e) in pending {
-            self.upsert(k, e.config, e.file);
+        let pending: Vec<_> = std::mem::take(&mut self.rejected).into_iter().collect();
+        for (k, (wanted, file)) in pending {
+            self.upsert(k, wanted, file);
         }
     }
 }

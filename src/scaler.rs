@@ -5,9 +5,12 @@ use crate::agent::Context;
 use crate::decide::{self, History, Input, TriggerReading};
 use crate::report::metrics::{QueueLabels, ScalerLabels, TriggerErrorLabels};
 use crate::report::state::{TargetView, TriggerView};
+use crate::report::status::{Cond, EventReport, EventType, StatusMsg, StatusReport};
 use crate::source::ScalerKey;
-use crate::spec::ScalerConfig;
+use crate::source::SourceKind;
+use crate::spec::{ScalerConfig, TemporalScalerStatus, TriggerStatus};
 use crate::target::Target;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -16,8 +19,16 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tokio::time::MissedTickBehavior;
 
+/// A spec as the registry hands it to a scaler: a new generation (CRs) restarts the timers
+/// even when the validated config did not change.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Versioned {
+    pub config: Arc<ScalerConfig>,
+    pub generation: Option<i64>,
+}
+
 pub struct ScalerHandle {
-    pub config: watch::Sender<Arc<ScalerConfig>>,
+    pub config: watch::Sender<Versioned>,
     task: JoinHandle<()>,
 }
 
@@ -48,7 +59,7 @@ pub fn queue_labels(cfg: &ScalerConfig, t: &crate::spec::TriggerConfig) -> Queue
 
 pub fn spawn(
     key: ScalerKey,
-    config: Arc<ScalerConfig>,
+    config: Versioned,
     file: Option<PathBuf>,
     ctx: Arc<Context>,
 ) -> ScalerHandle {
@@ -64,17 +75,25 @@ struct Scaler {
     target: Target,
     history: History,
     started_at: Instant,
-    /// Last error per trigger, so a persisting failure is logged once.
+    /// Last error per trigger, so a persisting failure is logged (and evented) once.
     last_errors: HashMap<String, String>,
+    /// `metadata.generation` of a CR scaler (0 for files).
+    generation: i64,
+    last_scale_time: Option<jiff::Timestamp>,
+    /// Last `/scale` error, so a persisting one is reported once.
+    target_error: Option<String>,
 }
 
 async fn run(
     key: ScalerKey,
-    mut rx: watch::Receiver<Arc<ScalerConfig>>,
+    mut rx: watch::Receiver<Versioned>,
     file: Option<PathBuf>,
     ctx: Arc<Context>,
 ) {
-    let cfg = rx.borrow_and_update().clone();
+    let Versioned {
+        config: cfg,
+        generation,
+    } = rx.borrow_and_update().clone();
     let target = ctx
         .targets
         .target(&cfg.namespace, &cfg.target, cfg.min_replicas);
@@ -90,6 +109,9 @@ async fn run(
         history: History::default(),
         started_at: Instant::now(),
         last_errors: HashMap::new(),
+        generation: generation.unwrap_or(0),
+        last_scale_time: None,
+        target_error: None,
     };
     let mut leader_rx = ctx.guard.subscribe();
     let new_ticker = |cfg: &ScalerConfig| {
@@ -103,7 +125,8 @@ async fn run(
             _ = ticker.tick() => s.tick().await,
             changed = rx.changed() => {
                 if changed.is_err() { break; }
-                let new = rx.borrow_and_update().clone();
+                let Versioned { config: new, generation } = rx.borrow_and_update().clone();
+                s.generation = generation.unwrap_or(0);
                 if (&new.namespace, &new.target) != (&s.cfg.namespace, &s.cfg.target) {
                     // A different workload: nothing remembered applies to it.
                     s.target = s.ctx.targets.target(&new.namespace, &new.target, new.min_replicas);
@@ -186,6 +209,12 @@ impl Scaler {
                     let msg = e.to_string();
                     if self.last_errors.get(&t.name) != Some(&msg) {
                         tracing::warn!(scaler = %self.key, trigger = %t.name, error = %msg, "trigger failed; it will not lower the replica count");
+                        self.event(
+                            EventType::Warning,
+                            "TriggerFailed",
+                            "Poll",
+                            format!("trigger {}: {msg}", t.name),
+                        );
                         self.last_errors.insert(t.name.clone(), msg.clone());
                     }
                     view.error = Some(msg);
@@ -201,14 +230,23 @@ impl Scaler {
         }
 
         let current = match self.target.replicas().await {
-            Ok(n) => n,
+            Ok(n) => {
+                self.target_error = None;
+                n
+            }
             Err(e) => {
-                tracing::warn!(scaler = %self.key, error = %e, "cannot read the target's /scale");
+                let msg = e.to_string();
+                if self.target_error.as_ref() != Some(&msg) {
+                    tracing::warn!(scaler = %self.key, error = %msg, "cannot read the target's /scale");
+                    self.event(EventType::Warning, "TargetError", "Scale", msg.clone());
+                    self.target_error = Some(msg.clone());
+                }
+                self.report_status(None, None, &trigger_views, false, Some(&msg));
                 self.ctx.state.update(&self.key, |v| {
                     v.leader = true;
                     v.target = Some(target_view);
                     v.triggers = trigger_views;
-                    v.error = Some(e.to_string());
+                    v.error = Some(msg);
                 });
                 return;
             }
@@ -256,14 +294,36 @@ impl Scaler {
                             self.ctx.metrics.scale_down.get_or_create(&labels).inc();
                         }
                         tracing::info!(scaler = %self.key, target = %cfg.target, from = current, to = d.desired, rule = %reason, "scaled");
+                        let (reason_name, verb) = if d.desired > current {
+                            ("ScaledUp", "up")
+                        } else {
+                            ("ScaledDown", "down")
+                        };
+                        self.event(
+                            EventType::Normal,
+                            reason_name,
+                            "Scale",
+                            format!(
+                                "scaled {} {verb} from {current} to {} ({reason})",
+                                cfg.target, d.desired
+                            ),
+                        );
                         new_current = d.desired;
-                        scaled_at = Some(jiff::Timestamp::now().to_string());
+                        let at = jiff::Timestamp::now();
+                        self.last_scale_time = Some(at);
+                        scaled_at = Some(at.to_string());
                     }
                     Ok(false) => {
                         tracing::info!(scaler = %self.key, target = %cfg.target, from = current, to = d.desired, rule = %reason, "dry run: would scale");
                     }
                     Err(e) => {
                         tracing::warn!(scaler = %self.key, error = %e, "scale failed");
+                        self.event(
+                            EventType::Warning,
+                            "ScaleFailed",
+                            "Scale",
+                            format!("scaling {} to {}: {e}", cfg.target, d.desired),
+                        );
                         error = Some(e.to_string());
                     }
                 }
@@ -281,6 +341,13 @@ impl Scaler {
             .current
             .get_or_create(&labels)
             .set(new_current as i64);
+        self.report_status(
+            Some(new_current),
+            Some(d.desired),
+            &trigger_views,
+            d.active,
+            None,
+        );
         self.ctx.state.update(&self.key, |v| {
             v.leader = true;
             v.target = Some(target_view);
@@ -295,4 +362,114 @@ impl Scaler {
             }
         });
     }
+
+    /// Events go on the TemporalScaler object; scalers from files have none.
+    fn event(&self, type_: EventType, reason: &'static str, action: &'static str, note: String) {
+        if self.key.source != SourceKind::Crd {
+            return;
+        }
+        if let Some(sink) = &self.ctx.status {
+            sink.send(StatusMsg::Event {
+                key: self.key.clone(),
+                event: EventReport {
+                    type_,
+                    reason,
+                    action,
+                    note,
+                },
+            });
+        }
+    }
+
+    fn report_status(
+        &self,
+        current: Option<u32>,
+        desired: Option<u32>,
+        triggers: &[TriggerView],
+        active: bool,
+        target_error: Option<&str>,
+    ) {
+        if self.key.source != SourceKind::Crd {
+            return;
+        }
+        let Some(sink) = &self.ctx.status else { return };
+        let failing: Vec<String> = triggers
+            .iter()
+            .filter_map(|t| t.error.as_ref().map(|e| format!("{}: {e}", t.name)))
+            .collect();
+        let ready = match (target_error, failing.is_empty()) {
+            (Some(e), _) => Cond::new("Ready", false, "TargetError", e),
+            (None, false) => Cond::new("Ready", false, "TriggerError", failing.join("; ")),
+            (None, true) => Cond::new(
+                "Ready",
+                true,
+                "ScalerReady",
+                format!("scaling {}", self.cfg.target),
+            ),
+        };
+        let active_cond = if active {
+            let names: Vec<&str> = triggers
+                .iter()
+                .filter(|t| t.active)
+                .map(|t| t.name.as_str())
+                .collect();
+            Cond::new(
+                "Active",
+                true,
+                "ScalerActive",
+                format!(
+                    "backlog above activationTargetQueueSize on {}",
+                    names.join(", ")
+                ),
+            )
+        } else {
+            Cond::new(
+                "Active",
+                false,
+                "ScalerNotActive",
+                "no trigger above activationTargetQueueSize",
+            )
+        };
+        let status = TemporalScalerStatus {
+            current_replicas: current.map(|n| n as i32),
+            desired_replicas: desired.map(|n| n as i32),
+            last_scale_time: self.last_scale_time.map(Time),
+            observed_generation: None,
+            triggers: triggers
+                .iter()
+                .map(|t| TriggerStatus {
+                    name: t.name.clone(),
+                    backlog: t.backlog.map(|b| b as i64),
+                    backlog_age_seconds: t.backlog_age_seconds.map(two_significant_digits),
+                    last_error: t.error.clone(),
+                })
+                .collect(),
+            conditions: Vec::new(),
+        };
+        let report = StatusReport {
+            generation: self.generation,
+            status,
+            conditions: vec![
+                ready,
+                active_cond,
+                Cond::new("Fallback", false, "FallbackNotActive", ""),
+                Cond::new("Paused", false, "NotPaused", ""),
+            ],
+        };
+        sink.send(StatusMsg::Status {
+            key: self.key.clone(),
+            report,
+            min_interval: self.cfg.polling_interval,
+        });
+    }
+}
+
+/// Backlog age in status is coarse (two significant digits), so a growing age does not make
+/// every poll a status write.
+fn two_significant_digits(secs: f64) -> f64 {
+    if secs < 10.0 {
+        return secs.floor();
+    }
+    let magnitude = 10f64.powi(secs.log10().floor() as i32 - 1);
+    (secs / magnitude).floor() * magnitude
 }

@@ -61,6 +61,32 @@ pub struct Settings {
     /// This replica's lease identity; defaults to the pod name (HOSTNAME) plus a random suffix.
     #[serde(default, deserialize_with = "opt_string_like")]
     pub identity: Option<String>,
+    /// Namespaces whose TemporalScalers are watched; all when empty.
+    #[serde(default, deserialize_with = "list_like")]
+    pub watch_namespaces: Vec<String>,
+    /// Do not watch TemporalScaler custom resources.
+    #[serde(default)]
+    pub no_crds: bool,
+}
+
+/// A list, or a comma-separated string (as an environment variable gives it).
+fn list_like<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum L {
+        List(Vec<String>),
+        One(String),
+    }
+    Ok(match Option::<L>::deserialize(d)? {
+        None => Vec::new(),
+        Some(L::List(v)) => v,
+        Some(L::One(s)) => s
+            .split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(String::from)
+            .collect(),
+    })
 }
 
 impl Default for Settings {
@@ -74,6 +100,8 @@ impl Default for Settings {
             lease_duration: 15,
             log_format: LogFormat::Text,
             identity: None,
+            watch_namespaces: Vec::new(),
+            no_crds: false,
         }
     }
 }
@@ -97,6 +125,10 @@ pub struct Overrides {
     pub log_format: Option<LogFormat>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub identity: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub watch_namespaces: Option<Vec<String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub no_crds: Option<bool>,
 }
 
 pub const ENV_PREFIX: &str = "TEMPORAL_AUTOSCALER_";

@@ -1,6 +1,7 @@
 //! Where specs come from. A source knows nothing about Temporal or scaling: it produces
 //! validated [`ScalerConfig`]s keyed by [`ScalerKey`], and the errors of what it could not use.
 
+pub mod crd;
 pub mod dir;
 
 use serde::Serialize;

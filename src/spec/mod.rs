@@ -39,38 +39,14 @@ pub mod defaults {
     shortname = "ts",
     namespaced,
     status = "TemporalScalerStatus",
-    printcolumn(
-        name = "Target",
-        type_ = "string",
-        json_path = ".spec.scaleTargetRef.name"
-    ),
-    printcolumn(name = "Min", type_ = "integer", json_path = ".spec.minReplicaCount"),
-    printcolumn(name = "Max", type_ = "integer", json_path = ".spec.maxReplicaCount"),
-    printcolumn(
-        name = "Current",
-        type_ = "integer",
-        json_path = ".status.currentReplicas"
-    ),
-    printcolumn(
-        name = "Desired",
-        type_ = "integer",
-        json_path = ".status.desiredReplicas"
-    ),
-    printcolumn(
-        name = "Active",
-        type_ = "string",
-        json_path = ".status.conditions[?(@.type==\"Active\")].status"
-    ),
-    printcolumn(
-        name = "Ready",
-        type_ = "string",
-        json_path = ".status.conditions[?(@.type==\"Ready\")].status"
-    ),
-    printcolumn(
-        name = "Age",
-        type_ = "date",
-        json_path = ".metadata.creationTimestamp"
-    )
+    printcolumn = r#"{"name":"Target","type":"string","jsonPath":".spec.scaleTargetRef.name"}"#,
+    printcolumn = r#"{"name":"Min","type":"integer","jsonPath":".spec.minReplicaCount"}"#,
+    printcolumn = r#"{"name":"Max","type":"integer","jsonPath":".spec.maxReplicaCount"}"#,
+    printcolumn = r#"{"name":"Current","type":"integer","jsonPath":".status.currentReplicas"}"#,
+    printcolumn = r#"{"name":"Desired","type":"integer","jsonPath":".status.desiredReplicas"}"#,
+    printcolumn = r#"{"name":"Active","type":"string","jsonPath":".status.conditions[?(@.type==\"Active\")].status"}"#,
+    printcolumn = r#"{"name":"Ready","type":"string","jsonPath":".status.conditions[?(@.type==\"Ready\")].status"}"#,
+    printcolumn = r#"{"name":"Age","type":"date","jsonPath":".metadata.creationTimestamp"}"#
 )]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct TemporalScalerSpec {

@@ -1,0 +1,365 @@
+//! Status and Events on TemporalScaler objects, written only by the lease holder: status
+//! through the status subresource (server-side apply), only when it changed and at most once
+//! per polling interval per scaler; Events (events.k8s.io/v1) as they happen.
+
+use crate::guard::Guard;
+use crate::source::ScalerKey;
+use crate::spec::{API_VERSION, KIND, TemporalScalerStatus};
+use k8s_openapi::api::core::v1::ObjectReference;
+use k8s_openapi::api::events::v1::Event as K8sEvent;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, MicroTime, Time};
+use kube::Client;
+use kube::api::{Api, DynamicObject, ObjectMeta, Patch, PatchParams, PostParams};
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+use tokio::sync::mpsc;
+
+pub const FIELD_MANAGER: &str = "temporal-autoscaler";
+
+/// A condition as a scaler wants it; the writer adds the transition time.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Cond {
+    pub type_: &'static str,
+    pub status: bool,
+    pub reason: String,
+    pub message: String,
+}
+
+impl Cond {
+    pub fn new(
+        type_: &'static str,
+        status: bool,
+        reason: impl Into<String>,
+        message: impl Into<String>,
+    ) -> Self {
+        Cond {
+            type_,
+            status,
+            reason: reason.into(),
+            message: message.into(),
+        }
+    }
+}
+
+/// What a scaler (or the registry) wants on its object.
+#[derive(Clone, Debug, PartialEq)]
+pub struct StatusReport {
+    pub generation: i64,
+    pub status: TemporalScalerStatus,
+    pub conditions: Vec<Cond>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum EventType {
+    Normal,
+    Warning,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct EventReport {
+    pub type_: EventType,
+    pub reason: &'static str,
+    pub action: &'static str,
+    pub note: String,
+}
+
+#[derive(Debug)]
+pub enum StatusMsg {
+    /// The object as first seen: its uid and the conditions already on it.
+    Seen {
+        key: ScalerKey,
+        uid: String,
+        conditions: Vec<Condition>,
+    },
+    Status {
+        key: ScalerKey,
+        report: StatusReport,
+        min_interval: Duration,
+    },
+    Event {
+        key: ScalerKey,
+        event: EventReport,
+    },
+    /// The object is gone.
+    Forget(ScalerKey),
+}
+
+/// Where scalers and the registry send status and events; cheap to clone.
+#[derive(Clone)]
+pub struct StatusSink(mpsc::UnboundedSender<StatusMsg>);
+
+impl StatusSink {
+    pub fn send(&self, msg: StatusMsg) {
+        // The writer lives as long as the agent; after shutdown there is nothing to report.
+        let _ = self.0.send(msg);
+    }
+
+    /// A sink whose messages are returned to the caller (for tests of what is reported).
+    pub fn channel() -> (StatusSink, mpsc::UnboundedReceiver<StatusMsg>) {
+        let (tx, rx) = mpsc::unbounded_channel();
+        (StatusSink(tx), rx)
+    }
+}
+
+#[derive(Default)]
+struct KeyState {
+    uid: String,
+    /// Conditions as last written (or as found on the object), with their transition times.
+    conditions: Vec<Condition>,
+    last_written: Option<TemporalScalerStatus>,
+    last_write_at: Option<Instant>,
+    pending: Option<(TemporalScalerStatus, Instant)>,
+}
+
+pub struct StatusWriter {
+    client: Client,
+    guard: Guard,
+    identity: String,
+    keys: HashMap<ScalerKey, KeyState>,
+}
+
+/// Fill in transition times: kept from the previous condition of the same type when its status
+/// did not flip, else now.
+pub fn with_transition_times(
+    prev: &[Condition],
+    wanted: &[Cond],
+    generation: i64,
+    now: jiff::Timestamp,
+) -> Vec<Condition> {
+    wanted
+        .iter()
+        .map(|c| {
+            let status = if c.status { "True" } else { "False" };
+            let last = prev
+                .iter()
+                .find(|p| p.type_ == c.type_ && p.status == status)
+                .map(|p| p.last_transition_time.clone())
+                .unwrap_or(Time(now));
+            Condition {
+                type_: c.type_.to_string(),
+                status: status.to_string(),
+                reason: c.reason.clone(),
+                message: c.message.clone(),
+                last_transition_time: last,
+                observed_generation: Some(generation),
+            }
+        })
+        .collect()
+}
+
+impl StatusWriter {
+    pub fn spawn(client: Client, guard: Guard, identity: String) -> StatusSink {
+        let (sink, rx) = StatusSink::channel();
+        let writer = StatusWriter {
+            client,
+            guard,
+            identity,
+            keys: HashMap::new(),
+        };
+        tokio::spawn(writer.run(rx));
+        sink
+    }
+
+    async fn run(mut self, mut rx: mpsc::UnboundedReceiver<StatusMsg>) {
+        let mut leader = self.guard.subscribe();
+        loop {
+            let next_due = self
+                .keys
+                .values()
+                .filter_map(|k| k.pending.as_ref().map(|p| p.1))
+                .min();
+            let sleep = async {
+                match next_due {
+                    Some(at) => tokio::time::sleep_until(at.into()).await,
+                    None => std::future::pending().await,
+                }
+            };
+            tokio::select! {
+                msg = rx.recv() => match msg {
+                    Some(m) => self.handle(m).await,
+                    None => return,
+                },
+                _ = sleep => self.flush_due().await,
+                changed = leader.changed() => {
+                    if changed.is_err() { return; }
+                    // A new holder writes what is pending at once.
+                    if leader.borrow_and_update().leader {
+                        let now = Instant::now();
+                        for k in self.keys.values_mut() {
+                            if let Some(p) = &mut k.pending { p.1 = now; }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    async fn handle(&mut self, msg: StatusMsg) {
+        match msg {
+            StatusMsg::Seen {
+                key,
+                uid,
+                conditions,
+            } => {
+                let st = self.keys.entry(key).or_default();
+                if st.uid != uid {
+                    *st = KeyState {
+                        uid,
+                        conditions,
+                        ..Default::default()
+                    };
+                }
+            }
+            StatusMsg::Forget(key) => {
+                self.keys.remove(&key);
+            }
+            StatusMsg::Status {
+                key,
+                report,
+                min_interval,
+            } => {
+                let st = self.keys.entry(key).or_default();
+                let mut status = report.status;
+                status.observed_generation = Some(report.generation);
+                status.conditions = with_transition_times(
+                    &st.conditions,
+                    &report.conditions,
+                    report.generation,
+                    jiff::Timestamp::now(),
+                );
+                if st.last_written.as_ref() == Some(&status) {
+                    st.pending = None; // nothing changed
+                    return;
+                }
+                let due = st
+                    .last_write_at
+                    .map_or_else(Instant::now, |at| at + min_interval);
+                st.pending = Some((status, due));
+            }
+            StatusMsg::Event { key, event } => {
+                if !self.guard.may_write(Instant::now()) {
+                    return; // only the lease holder reports; it re-reports standing problems
+                }
+                let uid = self
+                    .keys
+                    .get(&key)
+                    .map(|k| k.uid.clone())
+                    .unwrap_or_default();
+                if let Err(e) =
+                    publish_event(&self.client, &self.identity, &key, &uid, &event).await
+                {
+                    tracing::warn!(scaler = %key, reason = event.reason, error = %e, "could not publish event");
+                }
+            }
+        }
+        self.flush_due().await;
+    }
+
+    async fn flush_due(&mut self) {
+        let now = Instant::now();
+        if !self.guard.may_write(now) {
+            return; // kept pending until this replica holds the lease
+        }
+        let due: Vec<ScalerKey> = self
+            .keys
+            .iter()
+            .filter(|(_, k)| k.pending.as_ref().is_some_and(|p| p.1 <= now))
+            .map(|(key, _)| key.clone())
+            .collect();
+        for key in due {
+            let Some(st) = self.keys.get_mut(&key) else {
+                continue;
+            };
+            let Some((status, _)) = st.pending.take() else {
+                continue;
+            };
+            match write_status(&self.client, &key, &status).await {
+                Ok(()) => {
+                    st.conditions = status.conditions.clone();
+                    st.last_written = Some(status);
+                    st.last_write_at = Some(Instant::now());
+                }
+                Err(kube::Error::Api(s)) if s.code == 404 => {
+                    self.keys.remove(&key);
+                }
+                Err(e) => {
+                    tracing::warn!(scaler = %key, error = %e, "status write failed; retrying");
+                    st.pending = Some((status, Instant::now() + Duration::from_secs(5)));
+                }
+            }
+        }
+    }
+}
+
+fn api(client: &Client, key: &ScalerKey) -> Api<DynamicObject> {
+    Api::namespaced_with(
+        client.clone(),
+        &key.namespace,
+        &crate::source::crd::api_resource(),
+    )
+}
+
+/// Server-side apply of the whole status: fields we no longer send are removed.
+pub async fn write_status(
+    client: &Client,
+    key: &ScalerKey,
+    status: &TemporalScalerStatus,
+) -> Result<(), kube::Error> {
+    let body = serde_json::json!({ "apiVersion": API_VERSION, "kind": KIND, "status": status });
+    api(client, key)
+        .patch_status(
+            &key.name,
+            &PatchParams::apply(FIELD_MANAGER).force(),
+            &Patch::Apply(&body),
+        )
+        .await
+        .map(|_| ())
+}
+
+pub async fn publish_event(
+    client: &Client,
+    identity: &str,
+    key: &ScalerKey,
+    uid: &str,
+    ev: &EventReport,
+) -> Result<(), kube::Error> {
+    let mut note = ev.note.clone();
+    if note.len() > 1024 {
+        let mut cut = 1021;
+        while !note.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        note.truncate(cut);
+        note.push_str("...");
+    }
+    let event = K8sEvent {
+        metadata: ObjectMeta {
+            name: Some(format!("{}.{:016x}", key.name, fastrand::u64(..))),
+            namespace: Some(key.namespace.clone()),
+            ..Default::default()
+        },
+        event_time: Some(MicroTime(jiff::Timestamp::now())),
+        action: Some(ev.action.to_string()),
+        reason: Some(ev.reason.to_string()),
+        note: Some(note),
+        type_: Some(match ev.type_ {
+            EventType::Normal => "Normal".into(),
+            EventType::Warning => "Warning".into(),
+        }),
+        regarding: Some(ObjectReference {
+            api_version: Some(API_VERSION.into()),
+            kind: Some(KIND.into()),
+            name: Some(key.name.clone()),
+            namespace: Some(key.namespace.clone()),
+            uid: (!uid.is_empty()).then(|| uid.to_string()),
+            ..Default::default()
+        }),
+        reporting_controller: Some(FIELD_MANAGER.into()),
+        reporting_instance: Some(identity.chars().take(128).collect()),
+        ..Default::default()
+    };
+    Api::<K8sEvent>::namespaced(client.clone(), &key.namespace)
+        .create(&PostParams::default(), &event)
+        .await
+        .map(|_| ())
+}

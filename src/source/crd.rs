@@ -1,0 +1,153 @@
+//! The custom-resource source: watches TemporalScalers (all namespaces or a list) and turns
+//! each object into a validated config or a field error. Objects are read as untyped JSON and
+//! their spec decoded here, so one bad object can never break or stall the watch.
+
+use super::{ScalerKey, SourceKind};
+use crate::spec::{
+    ScalerConfig, TemporalScaler, TemporalScalerSpec, TemporalScalerStatus, validate_object,
+};
+use futures::StreamExt;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
+use kube::api::{Api, DynamicObject};
+use kube::core::ApiResource;
+use kube::runtime::WatchStreamExt;
+use kube::runtime::watcher::{self, Event};
+use kube::{Client, ResourceExt};
+use std::collections::{BTreeMap, HashSet};
+use tokio::sync::mpsc;
+
+/// One TemporalScaler as the agent understands it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct CrObject {
+    pub key: ScalerKey,
+    pub uid: String,
+    pub generation: i64,
+    /// The validated config, or every problem with it (field paths, no secrets).
+    pub config: Result<ScalerConfig, String>,
+    /// Conditions as currently written on the object (to keep their transition times).
+    pub conditions: Vec<Condition>,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum CrEvent {
+    Apply(Box<CrObject>),
+    Delete(ScalerKey),
+    /// A (re)list finished: CR scalers in `namespace` (all when `None`) not in `keys` are gone.
+    Resync {
+        namespace: Option<String>,
+        keys: HashSet<ScalerKey>,
+    },
+}
+
+pub fn api_resource() -> ApiResource {
+    ApiResource::erase::<TemporalScaler>(&())
+}
+
+fn key_of(obj: &DynamicObject) -> ScalerKey {
+    ScalerKey {
+        source: SourceKind::Crd,
+        namespace: obj.namespace().unwrap_or_default(),
+        name: obj.name_any(),
+    }
+}
+
+/// Decode and validate one object; never fails.
+pub fn parse_object(obj: &DynamicObject) -> CrObject {
+    let key = key_of(obj);
+    let spec = obj
+        .data
+        .get("spec")
+        .cloned()
+        .unwrap_or(serde_json::Value::Null);
+    let config = serde_path_to_error::deserialize::<_, TemporalScalerSpec>(spec)
+        .map_err(|e| {
+            let path = e.path().to_string();
+            let last = path.rsplit('.').next().unwrap_or_default();
+            // The decoder's message may quote a secret's value.
+            if matches!(last, "apiKey" | "key") {
+                format!("spec.{path}: expected a string (value hidden)")
+            } else {
+                format!("spec.{path}: {}", e.into_inner())
+            }
+        })
+        .and_then(|spec| {
+            let annotations: BTreeMap<String, String> = obj.annotations().clone();
+            validate_object(&key.name, &key.namespace, &spec, annotations).map_err(|errs| {
+                errs.iter()
+                    .map(|e| e.to_string())
+                    .collect::<Vec<_>>()
+                    .join("; ")
+            })
+        });
+    let conditions = obj
+        .data
+        .get("status")
+        .cloned()
+        .and_then(|s| serde_json::from_value::<TemporalScalerStatus>(s).ok())
+        .map(|s| s.conditions)
+        .unwrap_or_default();
+    CrObject {
+        key,
+        uid: obj.uid().unwrap_or_default(),
+        generation: obj.metadata.generation.unwrap_or(0),
+        config,
+        conditions,
+    }
+}
+
+/// Watch TemporalScalers and send their changes until the receiver goes away. Watch errors are
+/// retried with backoff (and logged); the stream never ends on them.
+pub async fn run(client: Client, namespaces: Option<Vec<String>>, tx: mpsc::Sender<CrEvent>) {
+    let ar = api_resource();
+    let apis: Vec<(Option<String>, Api<DynamicObject>)> = match namespaces {
+        None => vec![(None, Api::all_with(client, &ar))],
+        Some(list) => list
+            .into_iter()
+            .map(|ns| {
+                (
+                    Some(ns.clone()),
+                    Api::namespaced_with(client.clone(), &ns, &ar),
+                )
+            })
+            .collect(),
+    };
+    let streams = apis.into_iter().map(|(ns, api)| {
+        watcher::watcher(api, watcher::Config::default())
+            .default_backoff()
+            .map(move |ev| (ns.clone(), ev))
+    });
+    let mut merged = futures::stream::select_all(streams.map(Box::pin));
+    // Keys seen since each stream's last Init, to detect deletions missed while disconnected.
+    let mut listing: BTreeMap<Option<String>, HashSet<ScalerKey>> = BTreeMap::new();
+    while let Some((ns, ev)) = merged.next().await {
+        let out = match ev {
+            Ok(Event::Apply(o)) => Some(CrEvent::Apply(Box::new(parse_object(&o)))),
+            Ok(Event::Delete(o)) => Some(CrEvent::Delete(key_of(&o))),
+            Ok(Event::Init) => {
+                listing.insert(ns.clone(), HashSet::new());
+                None
+            }
+            Ok(Event::InitApply(o)) => {
+                let parsed = parse_object(&o);
+                listing
+                    .entry(ns.clone())
+                    .or_default()
+                    .insert(parsed.key.clone());
+                Some(CrEvent::Apply(Box::new(parsed)))
+            }
+            Ok(Event::InitDone) => Some(CrEvent::Resync {
+                namespace: ns.clone(),
+                keys: listing.remove(&ns).unwrap_or_default(),
+            }),
+            Err(e) => {
+                tracing::warn!(namespace = ns.as_deref().unwrap_or("*"), error = %e, "TemporalScaler watch failed; retrying");
+                None
+            }
+        };
+        if let Some(out) = out
+            && tx.send(out).await.is_err()
+        {
+            return;
+        }
+    }
+}

@@ -11,8 +11,10 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, MicroTime, Time}
 use kube::Client;
 use kube::api::{Api, DynamicObject, ObjectMeta, Patch, PatchParams, PostParams};
 use std::collections::HashMap;
-use std::time::{Duration, Instant};
+use std::time::Duration;
+// Tokio's clock, so that rate limits can be tested with paused time.
 use tokio::sync::mpsc;
+use tokio::time::Instant;
 
 pub const FIELD_MANAGER: &str = "temporal-autoscaler";
 
@@ -163,14 +165,18 @@ impl StatusWriter {
     async fn run(mut self, mut rx: mpsc::UnboundedReceiver<StatusMsg>) {
         let mut leader = self.guard.subscribe();
         loop {
-            let next_due = self
-                .keys
-                .values()
-                .filter_map(|k| k.pending.as_ref().map(|p| p.1))
-                .min();
+            // A follower keeps its pending writes without waking for them (it may not write).
+            let next_due = if self.guard.may_write(std::time::Instant::now()) {
+                self.keys
+                    .values()
+                    .filter_map(|k| k.pending.as_ref().map(|p| p.1))
+                    .min()
+            } else {
+                None
+            };
             let sleep = async {
                 match next_due {
-                    Some(at) => tokio::time::sleep_until(at.into()).await,
+                    Some(at) => tokio::time::sleep_until(at).await,
                     None => std::future::pending().await,
                 }
             };
@@ -237,7 +243,7 @@ impl StatusWriter {
                 st.pending = Some((status, due));
             }
             StatusMsg::Event { key, event } => {
-                if !self.guard.may_write(Instant::now()) {
+                if !self.guard.may_write(std::time::Instant::now()) {
                     return; // only the lease holder reports; it re-reports standing problems
                 }
                 let uid = self
@@ -257,7 +263,7 @@ impl StatusWriter {
 
     async fn flush_due(&mut self) {
         let now = Instant::now();
-        if !self.guard.may_write(now) {
+        if !self.guard.may_write(std::time::Instant::now()) {
             return; // kept pending until this replica holds the lease
         }
         let due: Vec<ScalerKey> = self
@@ -362,4 +368,193 @@ pub async fn publish_event(
         .create(&PostParams::default(), &event)
         .await
         .map(|_| ())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::guard::LeaderState;
+    use crate::source::SourceKind;
+    use crate::test_support::*;
+    use http::{Method, StatusCode};
+
+    fn ts(s: &str) -> jiff::Timestamp {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn transition_times_change_only_when_a_condition_flips() {
+        let t0 = ts("2026-01-01T00:00:00Z");
+        let t1 = ts("2026-01-01T00:05:00Z");
+        let first = with_transition_times(
+            &[],
+            &[
+                Cond::new("Ready", true, "ScalerReady", "a"),
+                Cond::new("Active", false, "ScalerNotActive", ""),
+            ],
+            1,
+            t0,
+        );
+        assert!(first.iter().all(|c| c.last_transition_time.0 == t0));
+        // Same statuses (new message, new generation): times kept. Active flips: new time.
+        let second = with_transition_times(
+            &first,
+            &[
+                Cond::new("Ready", true, "ScalerReady", "b"),
+                Cond::new("Active", true, "ScalerActive", ""),
+            ],
+            2,
+            t1,
+        );
+        assert_eq!(second[0].last_transition_time.0, t0);
+        assert_eq!(second[0].message, "b");
+        assert_eq!(second[0].observed_generation, Some(2));
+        assert_eq!(
+            (second[1].status.as_str(), second[1].last_transition_time.0),
+            ("True", t1)
+        );
+    }
+
+    fn key() -> ScalerKey {
+        ScalerKey {
+            source: SourceKind::Crd,
+            namespace: "shop".into(),
+            name: "orders".into(),
+        }
+    }
+
+    fn report(current: i32) -> StatusReport {
+        StatusReport {
+            generation: 3,
+            status: TemporalScalerStatus {
+                current_replicas: Some(current),
+                ..Default::default()
+            },
+            conditions: vec![Cond::new("Ready", true, "ScalerReady", "ok")],
+        }
+    }
+
+    const STATUS: &str = "/apis/scaling.example.com/v1alpha1/namespaces/shop/temporalscalers/orders/status?&force=true&fieldManager=temporal-autoscaler";
+
+    /// A follower keeps what it would write; once it holds the lease it writes it, once.
+    #[tokio::test(start_paused = true)]
+    async fn only_the_lease_holder_writes_and_only_changes() {
+        let (client, mut h) = mock_client();
+        let (tx, rx) = tokio::sync::watch::channel(LeaderState {
+            leader: false,
+            since: None,
+            valid_until: None,
+        });
+        let sink = StatusWriter::spawn(client, Guard::new(rx, Duration::ZERO), "agent-1".into());
+        sink.send(StatusMsg::Status {
+            key: key(),
+            report: report(2),
+            min_interval: Duration::from_secs(30),
+        });
+        sink.send(StatusMsg::Event {
+            key: key(),
+            event: EventReport {
+                type_: EventType::Warning,
+                reason: "TriggerFailed",
+                action: "Poll",
+                note: "x".into(),
+            },
+        });
+        // Nothing may be written by a follower.
+        assert!(
+            tokio::time::timeout(Duration::from_secs(60), h.next_request())
+                .await
+                .is_err()
+        );
+
+        tx.send_replace(LeaderState {
+            leader: true,
+            since: Some(std::time::Instant::now()),
+            valid_until: None,
+        });
+        let call = expect(&mut h, Method::PATCH, STATUS).await;
+        let body = call.json("application/apply-patch+yaml");
+        assert_eq!(body["status"]["currentReplicas"], 2);
+        assert_eq!(body["status"]["observedGeneration"], 3);
+        assert_eq!(body["status"]["conditions"][0]["type"], "Ready");
+        call.reply(StatusCode::OK, body.clone());
+
+        // The same status again: no write. A change within the interval waits for it.
+        sink.send(StatusMsg::Status {
+            key: key(),
+            report: report(2),
+            min_interval: Duration::from_secs(30),
+        });
+        sink.send(StatusMsg::Status {
+            key: key(),
+            report: report(4),
+            min_interval: Duration::from_secs(30),
+        });
+        let start = tokio::time::Instant::now();
+        let call = expect(&mut h, Method::PATCH, STATUS).await;
+        assert!(
+            start.elapsed() >= Duration::from_secs(29),
+            "rewritten after {:?}",
+            start.elapsed()
+        );
+        let body = call.json("application/apply-patch+yaml");
+        assert_eq!(body["status"]["currentReplicas"], 4);
+        call.reply(StatusCode::OK, body.clone());
+        drop(sink);
+        assert!(
+            tokio::time::timeout(Duration::from_secs(60), h.next_request())
+                .await
+                .is_err()
+                || h.next_request().await.is_none()
+        );
+    }
+
+    #[tokio::test]
+    async fn events_are_events_k8s_io_v1_on_the_object() {
+        let (client, mut h) = mock_client();
+        let sink = StatusWriter::spawn(client, Guard::alone(), "agent-1".into());
+        sink.send(StatusMsg::Seen {
+            key: key(),
+            uid: "u-1".into(),
+            conditions: vec![],
+        });
+        sink.send(StatusMsg::Event {
+            key: key(),
+            event: EventReport {
+                type_: EventType::Normal,
+                reason: "ScaledUp",
+                action: "Scale",
+                note: "scaled Deployment/w up from 1 to 3 (triggerMax)".into(),
+            },
+        });
+        let call = expect(
+            &mut h,
+            Method::POST,
+            "/apis/events.k8s.io/v1/namespaces/shop/events?",
+        )
+        .await;
+        let mut body = call.json("application/json");
+        assert!(
+            body["metadata"]["name"]
+                .as_str()
+                .unwrap()
+                .starts_with("orders.")
+        );
+        assert!(body["eventTime"].is_string());
+        body["metadata"].as_object_mut().unwrap().remove("name");
+        body.as_object_mut().unwrap().remove("eventTime");
+        assert_eq!(
+            body,
+            serde_json::json!({
+                "apiVersion": "events.k8s.io/v1", "kind": "Event",
+                "metadata": {"namespace": "shop"},
+                "action": "Scale", "reason": "ScaledUp", "type": "Normal",
+                "note": "scaled Deployment/w up from 1 to 3 (triggerMax)",
+                "regarding": {"apiVersion": "scaling.example.com/v1alpha1", "kind": "TemporalScaler",
+                              "name": "orders", "namespace": "shop", "uid": "u-1"},
+                "reportingController": "temporal-autoscaler", "reportingInstance": "agent-1"
+            })
+        );
+        call.reply(StatusCode::CREATED, serde_json::json!({}));
+    }
 }

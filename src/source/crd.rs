@@ -151,3 +151,100 @@ pub async fn run(client: Client, namespaces: Option<Vec<String>>, tx: mpsc::Send
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn object(spec: serde_json::Value, status: serde_json::Value) -> DynamicObject {
+        serde_json::from_value(json!({
+            "apiVersion": "scaling.example.com/v1alpha1", "kind": "TemporalScaler",
+            "metadata": {"name": "orders", "namespace": "shop", "uid": "u1", "generation": 4},
+            "spec": spec, "status": status
+        }))
+        .unwrap()
+    }
+
+    fn spec(metadata: serde_json::Value) -> serde_json::Value {
+        json!({"scaleTargetRef": {"name": "w"}, "triggers": [{"type": "temporal", "metadata": metadata}]})
+    }
+
+    #[test]
+    fn a_valid_object_becomes_the_same_config_as_a_file_would() {
+        let o = parse_object(&object(
+            spec(json!({"endpoint": "t:7233", "taskQueue": "q"})),
+            json!(null),
+        ));
+        assert_eq!(
+            o.key,
+            ScalerKey {
+                source: SourceKind::Crd,
+                namespace: "shop".into(),
+                name: "orders".into()
+            }
+        );
+        assert_eq!((o.uid.as_str(), o.generation), ("u1", 4));
+        let cfg = o.config.unwrap();
+        let file = crate::source::dir::parse_file(
+            std::path::Path::new("f.yaml"),
+            "apiVersion: scaling.example.com/v1alpha1\nkind: TemporalScaler\nmetadata: {name: orders, namespace: shop}\nspec:\n  scaleTargetRef: {name: w}\n  triggers: [{type: temporal, metadata: {endpoint: \"t:7233\", taskQueue: q}}]\n",
+        )
+        .unwrap()
+        .remove(0);
+        assert_eq!(cfg, file);
+    }
+
+    #[test]
+    fn bad_objects_give_field_errors_and_never_secrets() {
+        let wrong_type = parse_object(&object(
+            json!({"scaleTargetRef": {"name": "w"}, "pollingInterval": "often", "triggers": []}),
+            json!(null),
+        ));
+        let e = wrong_type.config.unwrap_err();
+        assert!(
+            e.starts_with("spec.pollingInterval: invalid type: string \"often\""),
+            "{e}"
+        );
+
+        let invalid = parse_object(&object(
+            spec(json!({"endpoint": "t:7233", "taskQueue": "q", "targetQueueSize": "-3"})),
+            json!(null),
+        ));
+        let e = invalid.config.unwrap_err();
+        assert!(
+            e.contains(
+                "spec.triggers[0].metadata.targetQueueSize: got \"-3\", expected a number > 0"
+            ),
+            "{e}"
+        );
+
+        let secret = parse_object(&object(
+            spec(json!({"endpoint": "t:7233", "taskQueue": "q", "apiKey": 123456789})),
+            json!(null),
+        ));
+        let e = secret.config.unwrap_err();
+        assert!(
+            e.contains("apiKey: expected a string (value hidden)") && !e.contains("123456789"),
+            "{e}"
+        );
+
+        let missing = parse_object(&object(json!(null), json!(null)));
+        assert!(missing.config.is_err());
+    }
+
+    #[test]
+    fn existing_conditions_are_kept_for_their_transition_times() {
+        let status = json!({"conditions": [{"type": "Ready", "status": "True", "reason": "ScalerReady", "message": "",
+                                            "lastTransitionTime": "2026-01-01T00:00:00Z"}]});
+        let o = parse_object(&object(
+            spec(json!({"endpoint": "t:7233", "taskQueue": "q"})),
+            status,
+        ));
+        assert_eq!(o.conditions.len(), 1);
+        assert_eq!(
+            o.conditions[0].last_transition_time.0.to_string(),
+            "2026-01-01T00:00:00Z"
+        );
+    }
+}

@@ -175,3 +175,111 @@ async fn only_one_of_two_replicas_holds_the_lease() {
         .delete(&name, &DeleteParams::default())
         .await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs a real cluster (KUBECONFIG)"]
+async fn a_custom_resource_scales_a_deployment_and_gets_status() {
+    use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+    use kube::api::{Patch, PatchParams};
+    use temporal_autoscaler::report::status::StatusWriter;
+    use temporal_autoscaler::spec::TemporalScaler;
+
+    let client = cluster().await;
+    let ns = namespace();
+    // The generated CRD, applied as `kubectl apply --server-side` would.
+    let crd: CustomResourceDefinition =
+        serde_yaml::from_str(&temporal_autoscaler::spec::crd_yaml()).unwrap();
+    let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
+    crds.patch(
+        "temporalscalers.scaling.example.com",
+        &PatchParams::apply("e2e").force(),
+        &Patch::Apply(&crd),
+    )
+    .await
+    .unwrap();
+    within(60, "CRD established", async {
+        loop {
+            let c = crds
+                .get("temporalscalers.scaling.example.com")
+                .await
+                .unwrap();
+            let established = c
+                .status
+                .and_then(|s| s.conditions)
+                .unwrap_or_default()
+                .iter()
+                .any(|c| c.type_ == "Established" && c.status == "True");
+            if established {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    })
+    .await;
+
+    let name = format!("ta-cr-{:x}", fastrand::u32(..));
+    let deploys: Api<Deployment> = Api::namespaced(client.clone(), &ns);
+    deploys
+        .create(
+            &PostParams::default(),
+            &deployment(&format!("{name}-worker"), 1),
+        )
+        .await
+        .unwrap();
+    let server = DevServer::start().await;
+    server.start_workflows("q-cr-cluster", 12).await;
+    let yaml = scaler_yaml(&name, &server.endpoint(), "q-cr-cluster", 0, "").replace(
+        "namespace: default\nspec",
+        &format!("namespace: {ns}\nspec"),
+    );
+    let cr: TemporalScaler = serde_yaml::from_str(&yaml).unwrap();
+    let crs: Api<TemporalScaler> = Api::namespaced(client.clone(), &ns);
+    crs.create(&PostParams::default(), &cr).await.unwrap();
+
+    let guard = Guard::alone();
+    let sink = StatusWriter::spawn(client.clone(), guard.clone(), "e2e-agent".into());
+    let ctx = Context::with_status(Targets::kube(client.clone(), false), guard, Some(sink));
+    let (tx, rx) = tokio::sync::mpsc::channel(16);
+    tokio::spawn(temporal_autoscaler::source::crd::run(
+        client.clone(),
+        Some(vec![ns.clone()]),
+        tx,
+    ));
+    let _sources = temporal_autoscaler::agent::start_sources(ctx.clone(), None, Some(rx))
+        .await
+        .unwrap();
+
+    within(60, "status written", async {
+        loop {
+            let obj = crs.get(&name).await.unwrap();
+            if let Some(st) = obj.status
+                && st.current_replicas == Some(3)
+                && st
+                    .conditions
+                    .iter()
+                    .any(|c| c.type_ == "Ready" && c.status == "True")
+            {
+                assert_eq!(st.observed_generation, obj.metadata.generation);
+                assert_eq!(st.triggers[0].backlog, Some(12));
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+    })
+    .await;
+    assert_eq!(
+        deploys
+            .get(&format!("{name}-worker"))
+            .await
+            .unwrap()
+            .spec
+            .unwrap()
+            .replicas,
+        Some(3)
+    );
+
+    let _ = crs.delete(&name, &DeleteParams::default()).await;
+    let _ = deploys
+        .delete(&format!("{name}-worker"), &DeleteParams::default())
+        .await;
+}

@@ -393,3 +393,83 @@ async fn custom_resources_scale_report_status_and_conflict_through_the_same_pipe
         "the agent never reads single objects: {unexpected:?}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_generation_restarts_the_scaler_and_a_status_only_change_does_nothing() {
+    let server = DevServer::start().await;
+    server.start_workflows("q-gen", 12).await;
+    let mut obj = scaler(
+        "gen",
+        "uid-gen",
+        "gen-worker",
+        json!({"endpoint": server.endpoint(), "taskQueue": "q-gen", "queueTypes": "workflow"}),
+    );
+    // One tick at start, then none for an hour: any other tick is a timer restart.
+    obj["spec"]["pollingInterval"] = json!(3600);
+    let (svc, handle) = tower_test::mock::pair::<Request<Body>, Response<Body>>();
+    let api = ApiServer::start(handle, vec![obj.clone()]);
+    let client = kube::Client::new(svc, "default");
+    let guard = Guard::alone();
+    let sink = StatusWriter::spawn(client.clone(), guard.clone(), "agent-1".into());
+    let ctx = Context::with_status(Targets::kube(client.clone(), false), guard, Some(sink));
+    let (tx, rx) = tokio::sync::mpsc::channel(16);
+    tokio::spawn(crd::run(client, None, tx));
+    let _sources = start_sources(ctx.clone(), None, Some(rx)).await.unwrap();
+
+    let log = api
+        .wait("first status", |log| {
+            !status_writes(log, "gen").is_empty() && !api.watches.lock().unwrap().is_empty()
+        })
+        .await;
+    assert_eq!(scale_gets(&log, "gen-worker"), 1);
+    assert_eq!(
+        status_writes(&log, "gen")[0].body.as_ref().unwrap()["status"]["observedGeneration"],
+        1
+    );
+
+    // Two watch events: our own status write coming back (same generation), then an edit.
+    let mut status_only = obj.clone();
+    status_only["metadata"]["resourceVersion"] = json!("101");
+    status_only["status"] = status_writes(&log, "gen")[0].body.as_ref().unwrap()["status"].clone();
+    let mut edited = status_only.clone();
+    edited["metadata"]["resourceVersion"] = json!("102");
+    edited["metadata"]["generation"] = json!(2);
+    edited["spec"]["triggers"][0]["metadata"]["targetQueueSize"] = json!("2");
+    let body: Vec<u8> = [
+        json!({"type": "MODIFIED", "object": status_only}),
+        json!({"type": "MODIFIED", "object": edited}),
+    ]
+    .iter()
+    .flat_map(|e| [serde_json::to_vec(e).unwrap(), b"\n".to_vec()].concat())
+    .collect();
+    let send = api.watches.lock().unwrap().remove(0);
+    send.send_response(
+        Response::builder()
+            .status(200)
+            .body(Body::from(body))
+            .unwrap(),
+    );
+
+    let log = api
+        .wait("status of generation 2", |log| {
+            status_writes(log, "gen")
+                .iter()
+                .any(|w| w.body.as_ref().unwrap()["status"]["observedGeneration"] == 2)
+        })
+        .await;
+    let last = status_writes(&log, "gen")
+        .last()
+        .unwrap()
+        .body
+        .clone()
+        .unwrap();
+    // 12 / 2 = 6 under the new generation, limited to 5 by the HPA's default scale-up policy
+    // (+4 pods per 15 s from the period's start count, 1): the scale event of the first
+    // generation is still in the scaler's history.
+    assert_eq!(last["status"]["desiredReplicas"], 5);
+    assert_eq!(
+        scale_gets(&log, "gen-worker"),
+        2,
+        "one tick for the new generation, none for the status-only change"
+    );
+}

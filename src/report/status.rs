@@ -237,9 +237,16 @@ impl StatusWriter {
                     st.pending = None; // nothing changed
                     return;
                 }
-                let due = st
-                    .last_write_at
-                    .map_or_else(Instant::now, |at| at + min_interval);
+                // A new generation (a spec edit) is reported at once; otherwise at most once per
+                // polling interval.
+                let new_generation = st
+                    .last_written
+                    .as_ref()
+                    .is_none_or(|w| w.observed_generation != status.observed_generation);
+                let due = match st.last_write_at {
+                    Some(at) if !new_generation => at + min_interval,
+                    _ => Instant::now(),
+                };
                 st.pending = Some((status, due));
             }
             StatusMsg::Event { key, event } => {
@@ -507,6 +514,41 @@ mod tests {
                 .is_err()
                 || h.next_request().await.is_none()
         );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_new_generation_is_reported_at_once() {
+        let (client, mut h) = mock_client();
+        let sink = StatusWriter::spawn(client, Guard::alone(), "agent-1".into());
+        sink.send(StatusMsg::Status {
+            key: key(),
+            report: report(2),
+            min_interval: Duration::from_secs(300),
+        });
+        let call = expect(&mut h, Method::PATCH, STATUS).await;
+        let body = call.json("application/apply-patch+yaml");
+        call.reply(StatusCode::OK, body);
+        let edited = StatusReport {
+            generation: 4,
+            ..report(2)
+        };
+        sink.send(StatusMsg::Status {
+            key: key(),
+            report: edited,
+            min_interval: Duration::from_secs(300),
+        });
+        let start = tokio::time::Instant::now();
+        let call = expect(&mut h, Method::PATCH, STATUS).await;
+        assert!(
+            start.elapsed() < Duration::from_secs(1),
+            "a spec edit waited {:?}",
+            start.elapsed()
+        );
+        assert_eq!(
+            call.json("application/apply-patch+yaml")["status"]["observedGeneration"],
+            4
+        );
+        call.reply(StatusCode::OK, serde_json::json!({}));
     }
 
     #[tokio::test]

@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use support::{DevServer, within};
-use temporal_autoscaler::agent::{Context, start_sources};
+use temporal_autoscaler::agent::{Context, TaskGuard, start_sources};
 use temporal_autoscaler::guard::Guard;
 use temporal_autoscaler::report::status::StatusWriter;
 use temporal_autoscaler::source::{ScalerKey, SourceKind, crd};
@@ -195,6 +195,20 @@ fn condition<'a>(status_write: &'a Recorded, type_: &str) -> &'a Value {
         .unwrap_or_else(|| panic!("no {type_} condition"))
 }
 
+/// The agent with the CR source, the status writer and a kube target, all on the mock API.
+async fn agent(objects: Vec<Value>) -> (ApiServer, Arc<Context>, TaskGuard) {
+    let (svc, handle) = tower_test::mock::pair::<Request<Body>, Response<Body>>();
+    let api = ApiServer::start(handle, objects);
+    let client = kube::Client::new(svc, "default");
+    let guard = Guard::alone();
+    let sink = StatusWriter::spawn(client.clone(), guard.clone(), "agent-1".into());
+    let ctx = Context::with_status(Targets::kube(client.clone(), false), guard, Some(sink));
+    let (tx, rx) = tokio::sync::mpsc::channel(16);
+    tokio::spawn(crd::run(client, None, tx));
+    let sources = start_sources(ctx.clone(), None, Some(rx)).await.unwrap();
+    (api, ctx, sources)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn custom_resources_scale_report_status_and_conflict_through_the_same_pipeline() {
     let server = DevServer::start().await;
@@ -207,15 +221,7 @@ async fn custom_resources_scale_report_status_and_conflict_through_the_same_pipe
         scaler("dup", "uid-dup", "good-worker", trig("q-cr", "5")),
         scaler("idle", "uid-idle", "idle-worker", trig("q-idle", "5")),
     ];
-    let (svc, handle) = tower_test::mock::pair::<Request<Body>, Response<Body>>();
-    let api = ApiServer::start(handle, objects);
-    let client = kube::Client::new(svc, "default");
-    let guard = Guard::alone();
-    let sink = StatusWriter::spawn(client.clone(), guard.clone(), "agent-1".into());
-    let ctx = Context::with_status(Targets::kube(client.clone(), false), guard, Some(sink));
-    let (tx, rx) = tokio::sync::mpsc::channel(16);
-    tokio::spawn(crd::run(client, None, tx));
-    let _sources = start_sources(ctx.clone(), None, Some(rx)).await.unwrap();
+    let (api, ctx, _sources) = agent(objects).await;
     let key = |name: &str| ScalerKey {
         source: SourceKind::Crd,
         namespace: "default".into(),
@@ -406,15 +412,7 @@ async fn a_new_generation_restarts_the_scaler_and_a_status_only_change_does_noth
     );
     // One tick at start, then none for an hour: any other tick is a timer restart.
     obj["spec"]["pollingInterval"] = json!(3600);
-    let (svc, handle) = tower_test::mock::pair::<Request<Body>, Response<Body>>();
-    let api = ApiServer::start(handle, vec![obj.clone()]);
-    let client = kube::Client::new(svc, "default");
-    let guard = Guard::alone();
-    let sink = StatusWriter::spawn(client.clone(), guard.clone(), "agent-1".into());
-    let ctx = Context::with_status(Targets::kube(client.clone(), false), guard, Some(sink));
-    let (tx, rx) = tokio::sync::mpsc::channel(16);
-    tokio::spawn(crd::run(client, None, tx));
-    let _sources = start_sources(ctx.clone(), None, Some(rx)).await.unwrap();
+    let (api, _ctx, _sources) = agent(vec![obj.clone()]).await;
 
     let log = api
         .wait("first status", |log| {

@@ -7,7 +7,9 @@
 
 pub mod agent;
 pub mod check;
+pub mod convert;
 pub mod decide;
+pub mod explain;
 pub mod guard;
 pub mod registry;
 pub mod report;

@@ -56,6 +56,19 @@ enum Command {
     },
     /// Print the TemporalScaler CustomResourceDefinition (YAML).
     Crd,
+    /// Query Temporal once per trigger and print the decision walk, rule by rule. No writes.
+    Explain {
+        file: PathBuf,
+        /// Only the scaler with this name.
+        #[arg(long)]
+        name: Option<String>,
+        /// Current replicas to decide from [default: from /scale, else minReplicaCount].
+        #[arg(long)]
+        current: Option<u32>,
+    },
+    /// Print TemporalScalers equivalent to the KEDA ScaledObjects (temporal triggers) in FILE;
+    /// what has no equivalent is listed on stderr, never dropped silently.
+    Convert { file: PathBuf },
     /// Validate TemporalScaler files or directories offline: exit 0 if all are valid, else 1
     /// with one line per problem.
     Check {
@@ -79,6 +92,59 @@ fn init_logging(format: LogFormat) {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
+        Command::Explain {
+            file,
+            name,
+            current,
+        } => {
+            let rt = match tokio::runtime::Runtime::new() {
+                Ok(rt) => rt,
+                Err(e) => {
+                    eprintln!("error: cannot start the runtime: {e}");
+                    return ExitCode::from(2);
+                }
+            };
+            match rt.block_on(temporal_autoscaler::explain::explain(
+                &file,
+                name.as_deref(),
+                current,
+            )) {
+                Ok(text) => {
+                    print!("{text}");
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("{e}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+        Command::Convert { file } => {
+            let content = match std::fs::read_to_string(&file) {
+                Ok(c) => c,
+                Err(e) => {
+                    eprintln!("{}: cannot read: {e}", file.display());
+                    return ExitCode::FAILURE;
+                }
+            };
+            match temporal_autoscaler::convert::convert(&file, &content) {
+                Ok(report) => {
+                    print!("{}", report.output);
+                    for n in &report.notes {
+                        eprintln!("note: {n}");
+                    }
+                    if report.converted == 0 {
+                        ExitCode::FAILURE
+                    } else {
+                        ExitCode::SUCCESS
+                    }
+                }
+                Err(e) => {
+                    eprintln!("{e}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
         Command::Crd => {
             print!("{}", temporal_autoscaler::spec::crd_yaml());
             ExitCode::SUCCESS

@@ -2,7 +2,7 @@
 //! scale → report. History (stabilization, cooldown) survives spec changes of the same target.
 
 use crate::agent::Context;
-use crate::decide::{self, History, Input, TriggerReading};
+use crate::decide::{self, History, Input, Pause, Signals, TriggerReading};
 use crate::report::metrics::{QueueLabels, ScalerLabels, TriggerErrorLabels};
 use crate::report::state::{TargetView, TriggerView};
 use crate::report::status::{Cond, EventReport, EventType, StatusMsg, StatusReport};
@@ -191,6 +191,7 @@ impl Scaler {
                     view.tasks_add_rate = Some(stats.tasks_add_rate);
                     view.tasks_dispatch_rate = Some(stats.tasks_dispatch_rate);
                     view.rate_limited = Some(stats.rate_limited);
+                    view.running_workflows = stats.running_workflows;
                     if self.last_errors.remove(&t.name).is_some() {
                         tracing::info!(scaler = %self.key, trigger = %t.name, "trigger recovered");
                     }
@@ -220,12 +221,7 @@ impl Scaler {
                     view.error = Some(msg);
                 }
             }
-            readings.push(TriggerReading {
-                name: t.name.clone(),
-                backlog: res.as_ref().map(|s| s.backlog).map_err(|e| e.to_string()),
-                target: t.target_queue_size,
-                activation: t.activation_target_queue_size,
-            });
+            readings.push(reading(t, res));
             trigger_views.push(view);
         }
 
@@ -241,7 +237,7 @@ impl Scaler {
                     self.event(EventType::Warning, "TargetError", "Scale", msg.clone());
                     self.target_error = Some(msg.clone());
                 }
-                self.report_status(None, None, &trigger_views, false, Some(&msg));
+                self.report_status(None, None, &trigger_views, None, Some(&msg));
                 self.ctx.state.update(&self.key, |v| {
                     v.leader = true;
                     v.target = Some(target_view);
@@ -263,12 +259,15 @@ impl Scaler {
             now,
             observing_since,
             started_at: self.started_at,
+            pause: Pause::from_annotations(&cfg.annotations),
         };
         let d = decide::decide(&input, &self.history);
         self.history.record_recommendation(now, d.recommendation);
+        self.history.record_readings(now, &readings, d.active);
         for (view, rec) in trigger_views.iter_mut().zip(&d.triggers) {
             view.recommended_replicas = rec.replicas;
             view.active = rec.active;
+            view.basis = Some(rec.basis);
         }
 
         let mut error = None;
@@ -345,7 +344,7 @@ impl Scaler {
             Some(new_current),
             Some(d.desired),
             &trigger_views,
-            d.active,
+            Some(&d),
             None,
         );
         self.ctx.state.update(&self.key, |v| {
@@ -386,9 +385,10 @@ impl Scaler {
         current: Option<u32>,
         desired: Option<u32>,
         triggers: &[TriggerView],
-        active: bool,
+        decision: Option<&decide::Decision>,
         target_error: Option<&str>,
     ) {
+        let active = decision.is_some_and(|d| d.active);
         if self.key.source != SourceKind::Crd {
             return;
         }
@@ -430,6 +430,40 @@ impl Scaler {
                 "no trigger above activationTargetQueueSize",
             )
         };
+        let fallback_cond = if decision.is_some_and(|d| d.fallback) {
+            let names: Vec<&str> = decision
+                .map(|d| {
+                    d.triggers
+                        .iter()
+                        .filter(|t| t.basis == decide::Basis::Fallback)
+                        .map(|t| t.name.as_str())
+                        .collect()
+                })
+                .unwrap_or_default();
+            Cond::new(
+                "Fallback",
+                true,
+                "FallbackActive",
+                format!("using fallback.replicas for {}", names.join(", ")),
+            )
+        } else {
+            Cond::new("Fallback", false, "FallbackNotActive", "")
+        };
+        let paused_cond = match Pause::from_annotations(&self.cfg.annotations) {
+            Pause::No => Cond::new("Paused", false, "NotPaused", ""),
+            Pause::Freeze => Cond::new(
+                "Paused",
+                true,
+                "ScalerPaused",
+                format!("{}: true", decide::PAUSED),
+            ),
+            Pause::Pin(n) => Cond::new(
+                "Paused",
+                true,
+                "ScalerPaused",
+                format!("{}: {n}", decide::PAUSED_REPLICAS),
+            ),
+        };
         let status = TemporalScalerStatus {
             current_replicas: current.map(|n| n as i32),
             desired_replicas: desired.map(|n| n as i32),
@@ -442,6 +476,7 @@ impl Scaler {
                     backlog: t.backlog.map(|b| b as i64),
                     backlog_age_seconds: t.backlog_age_seconds.map(two_significant_digits),
                     last_error: t.error.clone(),
+                    rate_limited: t.rate_limited.filter(|r| *r),
                 })
                 .collect(),
             conditions: Vec::new(),
@@ -449,12 +484,7 @@ impl Scaler {
         let report = StatusReport {
             generation: self.generation,
             status,
-            conditions: vec![
-                ready,
-                active_cond,
-                Cond::new("Fallback", false, "FallbackNotActive", ""),
-                Cond::new("Paused", false, "NotPaused", ""),
-            ],
+            conditions: vec![ready, active_cond, fallback_cond, paused_cond],
         };
         sink.send(StatusMsg::Status {
             key: self.key.clone(),
@@ -472,4 +502,28 @@ fn two_significant_digits(secs: f64) -> f64 {
     }
     let magnitude = 10f64.powi(secs.log10().floor() as i32 - 1);
     (secs / magnitude).floor() * magnitude
+}
+
+/// What the decision reads of a trigger's stats, with the trigger's opt-in signals.
+pub(crate) fn reading(
+    t: &crate::spec::TriggerConfig,
+    res: &Result<crate::temporal::QueueStats, crate::temporal::TemporalError>,
+) -> TriggerReading {
+    TriggerReading {
+        name: t.name.clone(),
+        backlog: res.as_ref().map(|s| s.backlog).map_err(|e| e.to_string()),
+        target: t.target_queue_size,
+        activation: t.activation_target_queue_size,
+        signals: match res {
+            Ok(s) => Signals {
+                backlog_age_secs: s.backlog_age.as_secs_f64(),
+                target_backlog_age_secs: t.target_backlog_age_secs,
+                growth_per_sec: s.tasks_add_rate - s.tasks_dispatch_rate,
+                lookahead_secs: t.growth_lookahead_secs,
+                rate_limited: s.rate_limited,
+                running_workflows: s.running_workflows,
+            },
+            Err(_) => Signals::default(),
+        },
+    }
 }

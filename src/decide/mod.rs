@@ -14,6 +14,45 @@ pub struct TriggerReading {
     pub backlog: Result<u64, String>,
     pub target: f64,
     pub activation: f64,
+    /// The opt-in signals besides the count (meaningful when `backlog` is `Ok`).
+    pub signals: Signals,
+}
+
+/// Signals beyond the backlog count, each opt-in per trigger.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Signals {
+    /// Age of the oldest task, and `targetBacklogAgeSeconds`.
+    pub backlog_age_secs: f64,
+    pub target_backlog_age_secs: Option<f64>,
+    /// `tasksAddRate − tasksDispatchRate`, and `growthLookaheadSeconds`.
+    pub growth_per_sec: f64,
+    pub lookahead_secs: Option<f64>,
+    /// The server throttles the queue: more workers cannot help.
+    pub rate_limited: bool,
+    /// Running workflows on the queue (`includeRunningWorkflowCount`).
+    pub running_workflows: Option<u64>,
+}
+
+/// Which signal set a trigger's recommendation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub enum Basis {
+    /// ceil(backlog / targetQueueSize)
+    Backlog,
+    /// within the tolerance of the current count
+    Tolerance,
+    /// backlog projected over growthLookaheadSeconds
+    Growth,
+    /// current × age / targetBacklogAgeSeconds
+    BacklogAge,
+    /// running workflows keep one replica
+    RunningWorkflows,
+    /// the queue is rate limited: no replicas added
+    RateLimited,
+    /// fallback.replicas after failureThreshold failures
+    Fallback,
+    /// the read failed
+    Failed,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -23,6 +62,9 @@ pub struct TriggerRecommendation {
     pub replicas: Option<u32>,
     pub active: bool,
     pub within_tolerance: bool,
+    pub basis: Basis,
+    /// The queue is rate limited (reported in status and `/scalers`).
+    pub rate_limited: bool,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
@@ -48,6 +90,42 @@ pub enum Rule {
     InitialCooldown,
     /// a new lease holder observes a full scale-down window before scaling down
     LeaderObservation,
+    /// the step to zero waits for consecutive idle reads over the whole cooldown
+    ScaleToZeroGuard,
+    /// a trigger failed failureThreshold times: fallback.replicas for it
+    Fallback,
+    /// autoscaling.keda.sh/paused or paused-replicas
+    Paused,
+}
+
+/// KEDA's pause annotations.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Pause {
+    No,
+    /// `autoscaling.keda.sh/paused: "true"`: leave the target as it is.
+    Freeze,
+    /// `autoscaling.keda.sh/paused-replicas: "N"`: pin the target at N.
+    Pin(u32),
+}
+
+pub const PAUSED: &str = "autoscaling.keda.sh/paused";
+pub const PAUSED_REPLICAS: &str = "autoscaling.keda.sh/paused-replicas";
+
+impl Pause {
+    /// paused-replicas wins over paused (as KEDA); a value that is not a count is ignored
+    /// (validation reports it).
+    pub fn from_annotations(a: &std::collections::BTreeMap<String, String>) -> Pause {
+        if let Some(n) = a
+            .get(PAUSED_REPLICAS)
+            .and_then(|v| v.trim().parse::<u32>().ok())
+        {
+            return Pause::Pin(n);
+        }
+        match a.get(PAUSED).map(|v| v.trim().to_ascii_lowercase()) {
+            Some(v) if v == "true" => Pause::Freeze,
+            _ => Pause::No,
+        }
+    }
 }
 
 impl fmt::Display for Rule {
@@ -71,6 +149,9 @@ pub struct Step {
 pub struct Decision {
     pub desired: u32,
     pub active: bool,
+    /// Some trigger is on its fallback count.
+    pub fallback: bool,
+    pub paused: Pause,
     /// The recommendation to record in the history (before stabilization).
     pub recommendation: u32,
     pub triggers: Vec<TriggerRecommendation>,
@@ -91,6 +172,11 @@ pub struct History {
     up_events: VecDeque<ScaleEvent>,
     down_events: VecDeque<ScaleEvent>,
     last_scale: Option<Instant>,
+    /// Consecutive failed reads per trigger (fallback).
+    failures: std::collections::HashMap<String, u32>,
+    /// Consecutive reads with every trigger readable and inactive, and since when.
+    idle_reads: u32,
+    idle_since: Option<Instant>,
 }
 
 /// How long history is kept: the longest window or policy period allowed.
@@ -120,6 +206,35 @@ impl History {
 
     pub fn last_scale(&self) -> Option<Instant> {
         self.last_scale
+    }
+
+    /// Remember this tick's reads: failure streaks per trigger, and the idle streak.
+    pub fn record_readings(&mut self, now: Instant, readings: &[TriggerReading], active: bool) {
+        for r in readings {
+            if r.backlog.is_err() {
+                *self.failures.entry(r.name.clone()).or_default() += 1;
+            } else {
+                self.failures.remove(&r.name);
+            }
+        }
+        self.failures
+            .retain(|name, _| readings.iter().any(|r| &r.name == name));
+        if Self::idle_tick(readings, active) {
+            self.idle_reads += 1;
+            self.idle_since.get_or_insert(now);
+        } else {
+            self.idle_reads = 0;
+            self.idle_since = None;
+        }
+    }
+
+    fn idle_tick(readings: &[TriggerReading], active: bool) -> bool {
+        !active && readings.iter().all(|r| r.backlog.is_ok())
+    }
+
+    /// Consecutive failed reads of a trigger before this tick.
+    pub fn failures(&self, trigger: &str) -> u32 {
+        self.failures.get(trigger).copied().unwrap_or(0)
     }
 
     fn trim(&mut self, now: Instant) {
@@ -163,45 +278,86 @@ pub struct Input<'a> {
     pub observing_since: Instant,
     /// When the scaler was created (for initialCooldownPeriod).
     pub started_at: Instant,
+    pub pause: Pause,
 }
 
 /// One trigger's recommendation, KEDA's way: ceil(backlog / target), active when
 /// backlog > activationTargetQueueSize (strictly greater, as KEDA). Within the HPA tolerance
-/// of the current count, the current count is kept.
+/// of the current count, the current count is kept. Opt-in signals may raise it (growth
+/// look-ahead, backlog age, running workflows) or cap it (rate limiting).
 pub fn recommend(
     r: &TriggerReading,
     current: u32,
     up_tol: f64,
     down_tol: f64,
 ) -> TriggerRecommendation {
-    match &r.backlog {
-        Err(_) => TriggerRecommendation {
+    let Ok(backlog) = &r.backlog else {
+        return TriggerRecommendation {
             name: r.name.clone(),
             replicas: None,
             active: false,
             within_tolerance: false,
-        },
-        Ok(backlog) => {
-            let backlog = *backlog as f64;
-            let raw = (backlog / r.target).ceil().min(u32::MAX as f64) as u32;
-            let active = backlog > r.activation;
-            let mut within = false;
-            let mut replicas = raw;
-            if current > 0 && backlog > 0.0 {
-                let ratio = backlog / (r.target * current as f64);
-                let tol = if ratio >= 1.0 { up_tol } else { down_tol };
-                if (ratio - 1.0).abs() <= tol {
-                    within = true;
-                    replicas = current;
-                }
-            }
-            TriggerRecommendation {
-                name: r.name.clone(),
-                replicas: Some(replicas),
-                active,
-                within_tolerance: within,
-            }
+            basis: Basis::Failed,
+            rate_limited: false,
+        };
+    };
+    let ceil = |x: f64| x.ceil().clamp(0.0, u32::MAX as f64) as u32;
+    let sig = &r.signals;
+    let backlog = *backlog as f64;
+    let mut active = backlog > r.activation;
+    let mut replicas = ceil(backlog / r.target);
+    let mut basis = Basis::Backlog;
+    let mut within = false;
+    if current > 0 && backlog > 0.0 {
+        let ratio = backlog / (r.target * current as f64);
+        let tol = if ratio >= 1.0 { up_tol } else { down_tol };
+        if (ratio - 1.0).abs() <= tol {
+            within = true;
+            replicas = current;
+            basis = Basis::Tolerance;
         }
+    }
+    if let Some(lookahead) = sig.lookahead_secs
+        && sig.growth_per_sec > 0.0
+    {
+        let projected = ceil((backlog + sig.growth_per_sec * lookahead) / r.target);
+        if projected > replicas {
+            replicas = projected;
+            basis = Basis::Growth;
+        }
+    }
+    if let Some(target_age) = sig.target_backlog_age_secs
+        && backlog > 0.0
+        && sig.backlog_age_secs > target_age
+    {
+        let by_age = ceil(current.max(1) as f64 * sig.backlog_age_secs / target_age);
+        if by_age > replicas {
+            replicas = by_age;
+            basis = Basis::BacklogAge;
+        }
+    }
+    if sig.running_workflows.is_some_and(|n| n > 0) {
+        active = true;
+        if replicas < 1 {
+            replicas = 1;
+            basis = Basis::RunningWorkflows;
+        }
+    }
+    if sig.rate_limited {
+        // More workers cannot help a throttled queue; one is still needed to drain it.
+        let cap = current.max(u32::from(active));
+        if replicas > cap {
+            replicas = cap;
+            basis = Basis::RateLimited;
+        }
+    }
+    TriggerRecommendation {
+        name: r.name.clone(),
+        replicas: Some(replicas),
+        active,
+        within_tolerance: within,
+        basis,
+        rate_limited: sig.rate_limited,
     }
 }
 
@@ -258,11 +414,65 @@ pub fn decide(input: &Input<'_>, history: &History) -> Decision {
         })
     };
 
-    let triggers: Vec<_> = input
+    let mut triggers: Vec<_> = input
         .readings
         .iter()
         .map(|r| recommend(r, current, up.tolerance, down.tolerance))
         .collect();
+
+    if let Pause::Freeze | Pause::Pin(_) = input.pause {
+        let desired = match input.pause {
+            Pause::Pin(n) => n,
+            _ => current,
+        };
+        step(
+            Rule::Paused,
+            desired,
+            match input.pause {
+                Pause::Pin(n) => format!("{PAUSED_REPLICAS}: {n}"),
+                _ => format!("{PAUSED}: true"),
+            },
+        );
+        let active = triggers.iter().any(|t| t.active);
+        return Decision {
+            desired,
+            active,
+            fallback: false,
+            paused: input.pause,
+            recommendation: current,
+            triggers,
+            steps,
+        };
+    }
+
+    // Fallback (KEDA): a trigger that failed failureThreshold times in a row recommends the
+    // fallback count instead of holding.
+    let mut fallback = false;
+    if let Some(fb) = &cfg.fallback {
+        for t in triggers.iter_mut().filter(|t| t.replicas.is_none()) {
+            if history.failures(&t.name) + 1 >= fb.failure_threshold {
+                let value = match fb.behavior.as_str() {
+                    "currentReplicas" => current,
+                    "currentReplicasIfHigher" => current.max(fb.replicas),
+                    "currentReplicasIfLower" => current.min(fb.replicas),
+                    _ => fb.replicas,
+                };
+                t.replicas = Some(value);
+                t.basis = Basis::Fallback;
+                // As KEDA: a scaler on fallback is active (its count is not an idle reading).
+                t.active = value > 0;
+                fallback = true;
+                step(
+                    Rule::Fallback,
+                    value,
+                    format!(
+                        "trigger {} failed {} times in a row: fallback {} ({})",
+                        t.name, fb.failure_threshold, value, fb.behavior
+                    ),
+                );
+            }
+        }
+    }
     let failing: Vec<&str> = triggers
         .iter()
         .filter(|t| t.replicas.is_none())
@@ -423,6 +633,28 @@ pub fn decide(input: &Input<'_>, history: &History) -> Decision {
         }
     }
 
+    // An idle queue is unloaded by the server and then reads 0: the step to zero needs the idle
+    // state to hold over N consecutive reads and the whole cooldown.
+    if desired == 0 && current > 0 {
+        let idle_now = History::idle_tick(input.readings, active);
+        let reads = if idle_now { history.idle_reads + 1 } else { 0 };
+        let since = history.idle_since.unwrap_or(now);
+        let held_for = now.saturating_duration_since(since);
+        if !idle_now || reads < cfg.scale_to_zero_reads || held_for < cfg.cooldown {
+            desired = 1;
+            step(
+                Rule::ScaleToZeroGuard,
+                desired,
+                format!(
+                    "idle for {reads} read(s) over {}s; zero needs {} over the {}s cooldown",
+                    held_for.as_secs(),
+                    cfg.scale_to_zero_reads,
+                    cfg.cooldown.as_secs()
+                ),
+            );
+        }
+    }
+
     // Hard bounds always hold (a target scaled by hand above max comes back at once).
     let bounded = desired.clamp(floor.min(cfg.max_replicas), cfg.max_replicas);
     if bounded != desired {
@@ -437,6 +669,8 @@ pub fn decide(input: &Input<'_>, history: &History) -> Decision {
     Decision {
         desired,
         active,
+        fallback,
+        paused: Pause::No,
         recommendation,
         triggers,
         steps,

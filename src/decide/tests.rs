@@ -73,6 +73,9 @@ fn trigger(name: &str, target: f64, activation: f64) -> TriggerConfig {
         },
         connect_timeout: secs(5),
         versioning: Versioning::All,
+        target_backlog_age_secs: None,
+        growth_lookahead_secs: None,
+        include_running_workflows: false,
     }
 }
 
@@ -97,6 +100,8 @@ fn config(min: u32, max: u32) -> ScalerConfig {
         behavior: free_behavior(),
         triggers: vec![trigger("q", 5.0, 0.0)],
         annotations: BTreeMap::new(),
+        // One idle read suffices here; the scale-to-zero guard has its own tests.
+        scale_to_zero_reads: 1,
     }
 }
 
@@ -124,6 +129,7 @@ fn readings(cfg: &ScalerConfig, backlogs: &[R]) -> Vec<TriggerReading> {
             backlog: b.map_err(str::to_owned),
             target: t.target_queue_size,
             activation: t.activation_target_queue_size,
+            signals: Signals::default(),
         })
         .collect()
 }
@@ -136,6 +142,7 @@ struct Sim {
     observing_since: Instant,
     current: u32,
     history: History,
+    pause: Pause,
 }
 
 impl Sim {
@@ -148,6 +155,7 @@ impl Sim {
             observing_since: base,
             current,
             history: History::default(),
+            pause: Pause::No,
         }
     }
 
@@ -167,10 +175,12 @@ impl Sim {
                 now,
                 observing_since: self.observing_since,
                 started_at: self.started_at,
+                pause: self.pause,
             },
             &self.history,
         );
         self.history.record_recommendation(now, d.recommendation);
+        self.history.record_readings(now, &readings, d.active);
         if d.desired != self.current {
             self.history.record_scale(now, self.current, d.desired);
             self.current = d.desired;
@@ -457,7 +467,8 @@ fn tolerance_keeps_the_current_count() {
 
 #[test]
 fn cooldown_blocks_scale_down_but_never_scale_up() {
-    let mut cfg = config(0, 100);
+    // min 1: the step to zero has its own guard (tested below).
+    let mut cfg = config(1, 100);
     cfg.cooldown = secs(300);
     let mut sim = Sim::new(cfg, 2);
     // Scale up at once (no previous scale).
@@ -473,7 +484,7 @@ fn cooldown_blocks_scale_down_but_never_scale_up() {
         (299, &[Ok(0)], 20),
         (300, &[Ok(0)], 20),
         (449, &[Ok(0)], 20),
-        (450, &[Ok(0)], 0),
+        (450, &[Ok(0)], 1),
         // A scale-up right after a scale-down: not delayed either.
         (451, &[Ok(50)], 10),
     ]);
@@ -1099,4 +1110,245 @@ proptest! {
             }
         }
     }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Scale-to-zero safety, KEDA fields, and the opt-in signals
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn zero_needs_consecutive_idle_reads_over_the_whole_cooldown() {
+    let mut cfg = config(0, 100);
+    cfg.cooldown = secs(60);
+    cfg.scale_to_zero_reads = 3;
+    let mut sim = Sim::new(cfg, 4);
+    sim.expect(&[
+        (0, &[Ok(20)], 4),
+        // The queue reads 0 (it may just have been unloaded): one replica stays.
+        (10, &[Ok(0)], 1),
+        (20, &[Ok(0)], 1),
+        // A failed read breaks the idle streak (and errors never lower the count).
+        (30, &[Err("unavailable")], 1),
+        (40, &[Ok(0)], 1),
+        (50, &[Ok(0)], 1),
+        (60, &[Ok(0)], 1), // three idle reads, but only 20 s of the 60 s cooldown
+        (99, &[Ok(0)], 1),
+        (100, &[Ok(0)], 0), // idle since t=40 for the whole cooldown
+    ]);
+    let d = sim.tick(110, &[Ok(0)]);
+    assert_eq!(d.desired, 0);
+    // From a streak too short, the guard says why.
+    let mut sim = Sim::new(config(0, 100), 2);
+    sim.cfg.scale_to_zero_reads = 2;
+    let d = sim.tick(0, &[Ok(0)]);
+    assert_eq!(d.desired, 1);
+    assert!(
+        rules_of(&d).contains(&Rule::ScaleToZeroGuard),
+        "{:#?}",
+        d.steps
+    );
+    assert_eq!(sim.run(1, &[Ok(0)]), 0);
+}
+
+#[test]
+fn pause_annotations_freeze_or_pin() {
+    let mut a = BTreeMap::new();
+    assert_eq!(Pause::from_annotations(&a), Pause::No);
+    a.insert(PAUSED.to_string(), "true".to_string());
+    assert_eq!(Pause::from_annotations(&a), Pause::Freeze);
+    a.insert(PAUSED_REPLICAS.to_string(), "2".to_string());
+    assert_eq!(
+        Pause::from_annotations(&a),
+        Pause::Pin(2),
+        "paused-replicas wins"
+    );
+
+    let mut sim = Sim::new(config(0, 10), 3);
+    sim.pause = Pause::Freeze;
+    let d = sim.tick(0, &[Ok(100)]);
+    assert_eq!((d.desired, d.paused), (3, Pause::Freeze));
+    assert_eq!(rules_of(&d), [Rule::Paused]);
+    sim.pause = Pause::Pin(0);
+    assert_eq!(sim.run(1, &[Ok(100)]), 0, "pinned, whatever the backlog");
+    sim.pause = Pause::No;
+    assert_eq!(
+        sim.run(2, &[Ok(100)]),
+        10,
+        "unpaused: 100 / 5, clamped to max"
+    );
+}
+
+#[test]
+fn fallback_replaces_a_trigger_after_failure_threshold_failures() {
+    use crate::spec::Fallback;
+    for (behavior, current, want) in [
+        ("static", 6, 2),
+        ("currentReplicas", 6, 6),
+        ("currentReplicasIfHigher", 6, 6),
+        ("currentReplicasIfHigher", 1, 2),
+        ("currentReplicasIfLower", 6, 2),
+        ("currentReplicasIfLower", 1, 1),
+    ] {
+        let mut cfg = config(0, 10);
+        cfg.fallback = Some(Fallback {
+            failure_threshold: 3,
+            replicas: 2,
+            behavior: behavior.into(),
+        });
+        let mut sim = Sim::new(cfg, current);
+        // Failures 1 and 2 hold the count; the 3rd uses the fallback.
+        assert_eq!(sim.run(0, &[Err("x")]), current);
+        assert!(!sim.tick(1, &[Err("x")]).fallback);
+        let d = sim.tick(2, &[Err("x")]);
+        assert!(
+            d.fallback && rules_of(&d).contains(&Rule::Fallback),
+            "{behavior}: {:#?}",
+            d.steps
+        );
+        assert_eq!(d.desired, want, "{behavior} from {current}: {:#?}", d.steps);
+        // A success ends it.
+        let d = sim.tick(3, &[Ok(15)]);
+        assert!(!d.fallback);
+        assert_eq!(d.desired, 3);
+    }
+}
+
+fn signal_reading(backlog: u64, signals: Signals) -> TriggerReading {
+    TriggerReading {
+        name: "t".into(),
+        backlog: Ok(backlog),
+        target: 5.0,
+        activation: 0.0,
+        signals,
+    }
+}
+
+#[test]
+fn growth_look_ahead_scales_before_the_backlog_does() {
+    // 10 tasks, growing by 2/s, 30 s ahead: (10 + 60) / 5 = 14.
+    let s = Signals {
+        growth_per_sec: 2.0,
+        lookahead_secs: Some(30.0),
+        ..Default::default()
+    };
+    let r = recommend(&signal_reading(10, s.clone()), 2, 0.1, 0.1);
+    assert_eq!((r.replicas, r.basis), (Some(14), Basis::Growth));
+    // Shrinking backlogs do not look ahead; without the key, nothing changes.
+    let shrinking = Signals {
+        growth_per_sec: -2.0,
+        ..s.clone()
+    };
+    assert_eq!(
+        recommend(&signal_reading(10, shrinking), 2, 0.1, 0.1).replicas,
+        Some(2)
+    );
+    // (10 / (5 × 2) = 1: the count alone is within tolerance of the current 2.)
+    assert_eq!(
+        recommend(
+            &signal_reading(
+                10,
+                Signals {
+                    lookahead_secs: None,
+                    ..s
+                }
+            ),
+            2,
+            0.1,
+            0.1
+        )
+        .basis,
+        Basis::Tolerance
+    );
+    // Never above max: the clamp still applies.
+    let mut cfg = config(0, 8);
+    cfg.triggers[0].growth_lookahead_secs = Some(30.0);
+    let readings = vec![signal_reading(
+        10,
+        Signals {
+            growth_per_sec: 2.0,
+            lookahead_secs: Some(30.0),
+            ..Default::default()
+        },
+    )];
+    let now = Instant::now();
+    let d = decide(
+        &Input {
+            config: &cfg,
+            current: 2,
+            readings: &readings,
+            now,
+            observing_since: now,
+            started_at: now,
+            pause: Pause::No,
+        },
+        &History::default(),
+    );
+    assert_eq!(d.desired, 8);
+}
+
+#[test]
+fn backlog_age_adds_replicas_in_proportion() {
+    // 3 replicas, oldest task 90 s against a 30 s target: 3 × 90 / 30 = 9 (count alone says 2).
+    let s = Signals {
+        backlog_age_secs: 90.0,
+        target_backlog_age_secs: Some(30.0),
+        ..Default::default()
+    };
+    let r = recommend(&signal_reading(10, s.clone()), 3, 0.1, 0.1);
+    assert_eq!((r.replicas, r.basis), (Some(9), Basis::BacklogAge));
+    // Younger than the target: the count decides.
+    let young = Signals {
+        backlog_age_secs: 20.0,
+        ..s.clone()
+    };
+    assert_eq!(
+        recommend(&signal_reading(10, young), 3, 0.1, 0.1).basis,
+        Basis::Backlog
+    );
+    // From zero, one replica is the base.
+    assert_eq!(
+        recommend(&signal_reading(1, s), 0, 0.1, 0.1).replicas,
+        Some(3)
+    );
+}
+
+#[test]
+fn a_rate_limited_queue_gets_no_more_replicas() {
+    let s = Signals {
+        rate_limited: true,
+        ..Default::default()
+    };
+    let r = recommend(&signal_reading(100, s.clone()), 3, 0.1, 0.1);
+    assert_eq!(
+        (r.replicas, r.basis, r.rate_limited),
+        (Some(3), Basis::RateLimited, true)
+    );
+    // Scale-down is not blocked, and activation from zero still gets one worker.
+    assert_eq!(
+        recommend(&signal_reading(5, s.clone()), 3, 0.1, 0.1).replicas,
+        Some(1)
+    );
+    assert_eq!(
+        recommend(&signal_reading(100, s), 0, 0.1, 0.1).replicas,
+        Some(1)
+    );
+}
+
+#[test]
+fn running_workflows_keep_one_replica() {
+    let s = Signals {
+        running_workflows: Some(4),
+        ..Default::default()
+    };
+    let r = recommend(&signal_reading(0, s), 1, 0.1, 0.1);
+    assert_eq!(
+        (r.replicas, r.active, r.basis),
+        (Some(1), true, Basis::RunningWorkflows)
+    );
+    let none = Signals {
+        running_workflows: Some(0),
+        ..Default::default()
+    };
+    let r = recommend(&signal_reading(0, none), 1, 0.1, 0.1);
+    assert_eq!((r.replicas, r.active), (Some(0), false));
 }

@@ -28,6 +28,9 @@ pub struct TriggerView {
     pub tasks_dispatch_rate: Option<f64>,
     pub rate_limited: Option<bool>,
     pub recommended_replicas: Option<u32>,
+    /// Which signal set the recommendation (backlog, growth, backlogAge, rateLimited, …).
+    pub basis: Option<crate::decide::Basis>,
+    pub running_workflows: Option<u64>,
     pub active: bool,
     pub error: Option<String>,
 }

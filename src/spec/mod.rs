@@ -28,6 +28,7 @@ pub mod defaults {
     pub const SCALE_UP_STABILIZATION: i32 = 0;
     pub const SCALE_DOWN_STABILIZATION: i32 = 300;
     pub const TOLERANCE: f64 = 0.1;
+    pub const SCALE_TO_ZERO_READS: i32 = 3;
 }
 
 #[derive(CustomResource, Deserialize, Serialize, Clone, Debug, PartialEq, JsonSchema)]
@@ -105,6 +106,9 @@ pub struct TriggerStatus {
     pub backlog_age_seconds: Option<f64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_error: Option<String>,
+    /// The server throttles this queue: no replicas are added for it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rate_limited: Option<bool>,
 }
 
 /// The CustomResourceDefinition, as `temporal-autoscaler crd` prints it.
@@ -144,6 +148,11 @@ pub struct FallbackSpec {
 pub struct AdvancedSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub horizontal_pod_autoscaler_config: Option<HpaConfigSpec>,
+    /// Consecutive idle reads (every trigger readable, none active) required, over the whole
+    /// cooldownPeriod, before scaling to zero (default 3).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1, max = 1000))]
+    pub scale_to_zero_reads: Option<i32>,
 }
 
 #[derive(Deserialize, Serialize, Clone, Debug, PartialEq, Default, JsonSchema)]

@@ -214,6 +214,12 @@ pub struct TriggerConfig {
     pub auth: Auth,
     pub connect_timeout: Duration,
     pub versioning: Versioning,
+    /// `targetBacklogAgeSeconds`: add replicas when the oldest task is older.
+    pub target_backlog_age_secs: Option<f64>,
+    /// `growthLookaheadSeconds`: scale for the backlog expected this far ahead.
+    pub growth_lookahead_secs: Option<f64>,
+    /// `includeRunningWorkflowCount`: keep one replica while workflows run on the queue.
+    pub include_running_workflows: bool,
 }
 
 /// A validated scaler: every default applied, every value typed.
@@ -232,6 +238,8 @@ pub struct ScalerConfig {
     pub behavior: Behavior,
     pub triggers: Vec<TriggerConfig>,
     pub annotations: BTreeMap<String, String>,
+    /// Consecutive idle reads required (over the cooldown) before scaling to zero.
+    pub scale_to_zero_reads: u32,
 }
 
 /// Trigger metadata keys we understand (ours and KEDA's).
@@ -257,6 +265,9 @@ const TRIGGER_KEYS: &[&str] = &[
     "workerDeploymentName",
     "workerDeploymentBuildId",
     "minConnectTimeout",
+    "targetBacklogAgeSeconds",
+    "growthLookaheadSeconds",
+    "includeRunningWorkflowCount",
 ];
 const SECRET_KEYS: &[&str] = &["apiKey", "key"];
 
@@ -472,6 +483,39 @@ fn validate_spec(
     });
 
     let behavior = validate_behavior(errs, spec);
+    let zero_reads = spec
+        .advanced
+        .as_ref()
+        .and_then(|a| a.scale_to_zero_reads)
+        .unwrap_or(defaults::SCALE_TO_ZERO_READS);
+    if !(1..=1000).contains(&zero_reads) {
+        errs.push(
+            "spec.advanced.scaleToZeroReads",
+            show(zero_reads),
+            "an integer from 1 to 1000",
+        );
+    }
+    for (k, v) in &annotations {
+        match k.as_str() {
+            crate::decide::PAUSED
+                if !matches!(v.trim().to_ascii_lowercase().as_str(), "true" | "false") =>
+            {
+                errs.push(
+                    format!("metadata.annotations.{k}"),
+                    show(v),
+                    "\"true\" or \"false\"",
+                );
+            }
+            crate::decide::PAUSED_REPLICAS if v.trim().parse::<u32>().is_err() => {
+                errs.push(
+                    format!("metadata.annotations.{k}"),
+                    show(v),
+                    "a replica count (an integer ≥ 0)",
+                );
+            }
+            _ => {}
+        }
+    }
 
     if spec.triggers.is_empty() {
         errs.push(
@@ -508,6 +552,7 @@ fn validate_spec(
         behavior,
         triggers,
         annotations,
+        scale_to_zero_reads: zero_reads.clamp(1, 1000) as u32,
     }
 }
 
@@ -847,6 +892,29 @@ fn validate_trigger(errs: &mut Errors, i: usize, t: &TriggerSpec) -> Option<Trig
         defaults::ACTIVATION_TARGET_QUEUE_SIZE,
         false,
     );
+    let optional = |errs: &mut Errors, k: &str, positive: bool| {
+        get(k).is_some().then(|| number(errs, k, 1.0, positive))
+    };
+    let target_backlog_age_secs = optional(errs, "targetBacklogAgeSeconds", true);
+    let growth_lookahead_secs = optional(errs, "growthLookaheadSeconds", true);
+    let include_running_workflows = parse_bool(
+        errs,
+        &p("includeRunningWorkflowCount"),
+        get("includeRunningWorkflowCount"),
+    )
+    .unwrap_or(false);
+    // The queue name goes into a visibility query: no quotes or escapes.
+    if include_running_workflows
+        && task_queue
+            .chars()
+            .any(|c| c == '\'' || c == '"' || c == '\\' || c.is_control())
+    {
+        errs.push(
+            p("taskQueue"),
+            value_of("taskQueue"),
+            "no quotes, backslashes or control characters with includeRunningWorkflowCount",
+        );
+    }
 
     let api_key = match (get("apiKey"), get("apiKeyFromEnv")) {
         (Some(_), Some(_)) => {
@@ -1011,5 +1079,8 @@ fn validate_trigger(errs: &mut Errors, i: usize, t: &TriggerSpec) -> Option<Trig
         },
         connect_timeout,
         versioning,
+        target_backlog_age_secs,
+        growth_lookahead_secs,
+        include_running_workflows,
     })
 }

@@ -16,7 +16,10 @@ use temporalio_common::protos::temporal::api::{
     deployment::v1::WorkerDeploymentVersion,
     enums::v1::{DescribeTaskQueueMode, TaskQueueKind, TaskQueueType},
     taskqueue::v1::{TaskQueue, TaskQueueStats, TaskQueueVersionSelection},
-    workflowservice::v1::{DescribeTaskQueueRequest, DescribeWorkerDeploymentVersionRequest},
+    workflowservice::v1::{
+        CountWorkflowExecutionsRequest, DescribeTaskQueueRequest,
+        DescribeWorkerDeploymentVersionRequest,
+    },
 };
 use tokio::sync::Semaphore;
 
@@ -29,9 +32,19 @@ pub struct QueueStats {
     pub tasks_add_rate: f64,
     pub tasks_dispatch_rate: f64,
     pub rate_limited: bool,
+    /// The same, per queue type (default mode), for `explain`.
+    pub per_type: Vec<(QueueType, QueueStats)>,
+    /// Running workflows on the queue (`includeRunningWorkflowCount`).
+    pub running_workflows: Option<u64>,
 }
 
 impl QueueStats {
+    fn from_proto(s: &TaskQueueStats) -> QueueStats {
+        let mut q = QueueStats::default();
+        q.add(s);
+        q
+    }
+
     fn add(&mut self, s: &TaskQueueStats) {
         self.backlog += s.approximate_backlog_count.max(0) as u64;
         if let Some(age) = &s.approximate_backlog_age {
@@ -121,6 +134,7 @@ struct QueryKey {
     task_queue: String,
     queue_types: Vec<QueueType>,
     versioning: Versioning,
+    include_running: bool,
 }
 
 /// Resolve what the trigger names from the environment into a connection identity.
@@ -227,6 +241,7 @@ impl TemporalPool {
             task_queue: t.task_queue.clone(),
             queue_types: t.queue_types.clone(),
             versioning: t.versioning.clone(),
+            include_running: t.include_running_workflows,
         };
         let fut = {
             let mut inflight = self.inflight.lock().unwrap_or_else(|p| p.into_inner());
@@ -279,13 +294,13 @@ impl TemporalPool {
             let last = st
                 .last_error
                 .as_ref()
-                .map(|e| e.to_string())
+                .map(|e| e.message.clone())
                 .unwrap_or_default();
             return Err(terr(
                 ErrorKind::Unavailable,
                 format!(
-                    "{}: backing off after {} failure(s): {last}",
-                    key.url, st.failures
+                    "backing off after {} failure(s); last error: {last}",
+                    st.failures
                 ),
             ));
         }
@@ -324,7 +339,18 @@ impl TemporalPool {
         }
     }
 
+    /// One query's RPCs; errors name the endpoint, namespace and queue (never credentials).
     async fn query_uncached(&self, key: &QueryKey) -> Result<QueueStats, TemporalError> {
+        self.query_rpcs(key).await.map_err(|e| TemporalError {
+            kind: e.kind,
+            message: format!(
+                "{} namespace={} taskQueue={}: {}",
+                key.conn.url, key.namespace, key.task_queue, e.message
+            ),
+        })
+    }
+
+    async fn query_rpcs(&self, key: &QueryKey) -> Result<QueueStats, TemporalError> {
         let slot = self.slot(&key.conn);
         let conn = self.connection(&key.conn, &slot).await?;
         let _permit = slot
@@ -353,14 +379,15 @@ impl TemporalPool {
                     .await
             }
         };
+        let res = match res {
+            Ok(mut stats) if key.include_running => self.count_running(&conn, key).await.map(|n| {
+                stats.running_workflows = Some(n);
+                stats
+            }),
+            other => other,
+        };
         self.note_rpc_result(&slot, &res).await;
-        res.map_err(|e| TemporalError {
-            kind: e.kind,
-            message: format!(
-                "{} namespace={} taskQueue={}: {}",
-                key.conn.url, key.namespace, key.task_queue, e.message
-            ),
-        })
+        res
     }
 
     async fn timed<T>(
@@ -434,12 +461,38 @@ impl TemporalPool {
                 .await
             }
         });
-        for resp in futures::future::join_all(calls).await {
+        for (qt, resp) in key
+            .queue_types
+            .iter()
+            .zip(futures::future::join_all(calls).await)
+        {
             if let Some(stats) = resp?.stats {
                 total.add(&stats);
+                total.per_type.push((*qt, QueueStats::from_proto(&stats)));
+            } else {
+                total.per_type.push((*qt, QueueStats::default()));
             }
         }
         Ok(total)
+    }
+
+    /// Running workflows on the queue; the queue name was validated to be safe in the query.
+    async fn count_running(&self, conn: &Connection, key: &QueryKey) -> Result<u64, TemporalError> {
+        let req = CountWorkflowExecutionsRequest {
+            namespace: key.namespace.clone(),
+            query: format!(
+                "ExecutionStatus='Running' AND TaskQueue='{}'",
+                key.task_queue
+            ),
+        };
+        let mut svc = conn.workflow_service();
+        let resp = self
+            .timed(
+                "CountWorkflowExecutions",
+                svc.count_workflow_executions(tonic::Request::new(req)),
+            )
+            .await?;
+        Ok(resp.count.max(0) as u64)
     }
 
     /// Legacy build-id selection: the deprecated ENHANCED mode is the only way to filter by it.
@@ -538,7 +591,7 @@ fn proto_type(q: QueueType) -> TaskQueueType {
 
 async fn connect(key: &ConnKey) -> Result<Connection, TemporalError> {
     let url = Url::parse(&key.url)
-        .map_err(|e| terr(ErrorKind::Config, format!("endpoint {}: {e}", key.url)))?;
+        .map_err(|e| terr(ErrorKind::Config, format!("invalid endpoint: {e}")))?;
     let tls_options = match key.auth.tls {
         TlsMode::Plaintext => None,
         TlsMode::Tls { skip_verify } => {
@@ -575,35 +628,27 @@ async fn connect(key: &ConnKey) -> Result<Connection, TemporalError> {
     let fut = Connection::connect(opts);
     match tokio::time::timeout(key.connect_timeout + Duration::from_secs(5), fut).await {
         Ok(Ok(c)) => Ok(c),
-        Ok(Err(e)) => Err(classify_connect_error(&key.url, &e)),
-        Err(_) => Err(terr(
-            ErrorKind::Timeout,
-            format!("{}: connect timed out", key.url),
-        )),
+        Ok(Err(e)) => Err(classify_connect_error(&e)),
+        Err(_) => Err(terr(ErrorKind::Timeout, "connect timed out".to_string())),
     }
 }
 
-fn classify_connect_error(
-    url: &str,
-    e: &temporalio_client::errors::ClientConnectError,
-) -> TemporalError {
+/// Connect errors say what failed, without the endpoint (the query adds it once).
+fn classify_connect_error(e: &temporalio_client::errors::ClientConnectError) -> TemporalError {
     use temporalio_client::errors::ClientConnectError as E;
     match e {
         E::SystemInfoCallError(s) => terr(
             ErrorKind::from_code(s.code()),
-            format!("{url}: {:?}: {}", s.code(), s.message()),
+            format!("GetSystemInfo: {:?}: {}", s.code(), s.message()),
         ),
-        E::InvalidConfig(m) => terr(ErrorKind::Config, format!("{url}: {m}")),
+        E::InvalidConfig(m) => terr(ErrorKind::Config, m.clone()),
         other => {
-            // Walk the source chain: tonic's Display alone says only "transport error".
-            let mut msg = other.to_string();
-            let mut src = std::error::Error::source(other);
-            while let Some(s) = src {
-                msg.push_str(": ");
-                msg.push_str(&s.to_string());
-                src = s.source();
+            // tonic's Display says only "transport error": the root cause is the useful part.
+            let mut root: &dyn std::error::Error = other;
+            while let Some(next) = root.source() {
+                root = next;
             }
-            terr(ErrorKind::Unavailable, format!("{url}: {msg}"))
+            terr(ErrorKind::Unavailable, format!("cannot connect: {root}"))
         }
     }
 }

@@ -1,0 +1,109 @@
+{{/* The chart name, truncated to 63 characters. */}}
+{{- define "temporal-autoscaler.name" -}}
+{{- default .Chart.Name .Values.nameOverride | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{/* The release's full name: fullnameOverride, else <release>-<chart> unless one contains the other. */}}
+{{- define "temporal-autoscaler.fullname" -}}
+{{- if .Values.fullnameOverride }}
+{{- .Values.fullnameOverride | trunc 63 | trimSuffix "-" }}
+{{- else }}
+{{- $name := default .Chart.Name .Values.nameOverride }}
+{{- if contains $name .Release.Name }}
+{{- .Release.Name | trunc 63 | trimSuffix "-" }}
+{{- else }}
+{{- printf "%s-%s" .Release.Name $name | trunc 63 | trimSuffix "-" }}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{- define "temporal-autoscaler.chart" -}}
+{{- printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{- define "temporal-autoscaler.selectorLabels" -}}
+app.kubernetes.io/name: {{ include "temporal-autoscaler.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+{{- end }}
+
+{{- define "temporal-autoscaler.labels" -}}
+helm.sh/chart: {{ include "temporal-autoscaler.chart" . }}
+{{ include "temporal-autoscaler.selectorLabels" . }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+{{- end }}
+
+{{- define "temporal-autoscaler.serviceAccountName" -}}
+{{- if .Values.serviceAccount.create }}
+{{- default (include "temporal-autoscaler.fullname" .) .Values.serviceAccount.name }}
+{{- else }}
+{{- default "default" .Values.serviceAccount.name }}
+{{- end }}
+{{- end }}
+
+{{- define "temporal-autoscaler.leaseName" -}}
+{{- default (include "temporal-autoscaler.fullname" .) .Values.lease.name }}
+{{- end }}
+
+{{- define "temporal-autoscaler.scalersConfigMap" -}}
+{{- printf "%s-scalers" (include "temporal-autoscaler.fullname" .) | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{- define "temporal-autoscaler.image" -}}
+{{- if .Values.image.digest }}
+{{- printf "%s@%s" .Values.image.repository .Values.image.digest }}
+{{- else }}
+{{- printf "%s:%s" .Values.image.repository (default .Chart.AppVersion .Values.image.tag) }}
+{{- end }}
+{{- end }}
+
+{{/*
+The namespaces that get namespaced RBAC (Roles) instead of a ClusterRole: those in
+watchNamespaces plus those of the values-defined scalers. Empty when watchNamespaces is empty
+(cluster-wide). Output: a JSON list, sorted and deduplicated.
+*/}}
+{{- define "temporal-autoscaler.rbacNamespaces" -}}
+{{- $nss := list }}
+{{- if .Values.watchNamespaces }}
+{{- $nss = concat $nss .Values.watchNamespaces }}
+{{- range .Values.scalers }}
+{{- $nss = append $nss (default $.Release.Namespace .namespace) }}
+{{- end }}
+{{- end }}
+{{- $nss | uniq | sortAlpha | toJson }}
+{{- end }}
+
+{{/*
+The rules the agent needs where it scales and watches: the /scale subresource of the listed
+kinds, TemporalScalers (list/watch, status patch) unless CRs are off, events, and Secrets only
+with rbac.secretReferences.
+*/}}
+{{- define "temporal-autoscaler.scalingRules" -}}
+{{- range .Values.rbac.scaleTargets }}
+- apiGroups: [{{ .apiGroup | quote }}]
+  resources:
+  {{- range .resources }}
+    - {{ printf "%s/scale" . | quote }}
+  {{- end }}
+  verbs: ["get", "update", "patch"]
+{{- end }}
+{{- if .Values.watchCustomResources }}
+- apiGroups: ["scaling.example.com"]
+  resources: ["temporalscalers"]
+  verbs: ["list", "watch"]
+- apiGroups: ["scaling.example.com"]
+  resources: ["temporalscalers/status"]
+  verbs: ["patch"]
+{{- end }}
+- apiGroups: ["events.k8s.io"]
+  resources: ["events"]
+  verbs: ["create"]
+- apiGroups: [""]
+  resources: ["events"]
+  verbs: ["create"]
+{{- if .Values.rbac.secretReferences }}
+- apiGroups: [""]
+  resources: ["secrets"]
+  verbs: ["get"]
+{{- end }}
+{{- end }}

@@ -256,3 +256,188 @@ async fn dry_run_agent_serves_scalers_metrics_and_health() {
         serde_json::from_str(first).unwrap_or_else(|e| panic!("not JSON ({e}): {first}"));
     assert!(parsed.get("level").is_some(), "{first}");
 }
+
+fn explain(file: &std::path::Path, extra: &[&str]) -> String {
+    let out = bin().arg("explain").arg(file).args(extra).output().unwrap();
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        out.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(text.ends_with("No writes were made.\n"), "{text}");
+    text
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn explain_shows_each_rule_at_work_on_a_real_server() {
+    let server = DevServer::start().await;
+    server.start_workflows("q-ex", 12).await;
+    let d = tempfile::tempdir().unwrap();
+    let write = |name: &str, yaml: String| {
+        let p = d.path().join(format!("{name}.yaml"));
+        std::fs::write(&p, yaml).unwrap();
+        p
+    };
+    let base = scaler_yaml("ex", &server.endpoint(), "q-ex", 0, "");
+
+    // Raw stats per queue type → recommendation → final.
+    let text = explain(&write("basic", base.clone()), &["--current", "0"]);
+    assert!(
+        text.contains("TemporalScaler default/ex → Deployment/ex-worker (apps/v1)"),
+        "{text}"
+    );
+    assert!(text.contains("current replicas: 0 (given)"), "{text}");
+    assert!(
+        text.lines()
+            .any(|l| l.trim_start().starts_with("workflow  backlog 12")),
+        "{text}"
+    );
+    assert!(text.contains("→ 3 replica(s) [backlog], active"), "{text}");
+    assert!(
+        text.lines()
+            .any(|l| l.contains("1. triggerMax") && l.contains(" 3 ")),
+        "{text}"
+    );
+    assert!(text.contains("final: 3 (from 0): would scale up"), "{text}");
+
+    // Clamps.
+    let text = explain(
+        &write(
+            "clamp",
+            base.replace("maxReplicaCount: 10", "maxReplicaCount: 2"),
+        ),
+        &["--current", "0"],
+    );
+    assert!(
+        text.lines()
+            .any(|l| l.contains("clamp") && l.contains(" 2 ")),
+        "{text}"
+    );
+    assert!(text.contains("final: 2 (from 0)"), "{text}");
+
+    // Policies: from 1, the HPA default allows +4 pods (or +100%) per 15 s.
+    let text = explain(
+        &write(
+            "policy",
+            base.replace("targetQueueSize: \"5\"", "targetQueueSize: \"1\""),
+        ),
+        &["--current", "1"],
+    );
+    assert!(
+        text.lines()
+            .any(|l| l.contains("policy") && l.contains(" 5 ")),
+        "{text}"
+    );
+    assert!(text.contains("final: 5 (from 1)"), "{text}");
+
+    // Pause annotations.
+    let paused = base.replace(
+        "  namespace: default\n",
+        "  namespace: default\n  annotations:\n    autoscaling.keda.sh/paused-replicas: \"4\"\n",
+    );
+    let text = explain(&write("paused", paused), &["--current", "0"]);
+    assert!(
+        text.lines()
+            .any(|l| l.contains("paused") && l.contains(" 4 ")),
+        "{text}"
+    );
+    assert!(text.contains("final: 4 (from 0)"), "{text}");
+
+    // The step to zero on an empty queue waits for more idle reads.
+    let text = explain(
+        &write(
+            "zero",
+            scaler_yaml("zero", &server.endpoint(), "q-empty", 0, ""),
+        ),
+        &["--current", "3"],
+    );
+    assert!(text.contains("scaleToZeroGuard"), "{text}");
+    assert!(
+        text.contains("final: 1 (from 3): would scale down"),
+        "{text}"
+    );
+
+    // Signals: running workflows (CountWorkflowExecutions), growth look-ahead, backlog age.
+    let signals = scaler_yaml(
+        "sig",
+        &server.endpoint(),
+        "q-ex",
+        0,
+        "        includeRunningWorkflowCount: \"true\"\n        targetBacklogAgeSeconds: \"0.001\"\n",
+    );
+    let text = explain(&write("signals", signals), &["--current", "2"]);
+    assert!(text.contains("running workflows: 12"), "{text}");
+    assert!(text.contains("[backlogAge], active"), "{text}");
+
+    // --name picks one scaler; an unknown name is an error.
+    let out = bin()
+        .arg("explain")
+        .arg(d.path().join("basic.yaml"))
+        .args(["--name", "nope"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no scaler named nope"));
+}
+
+#[test]
+fn convert_turns_a_keda_scaled_object_into_a_valid_temporal_scaler() {
+    let d = tempfile::tempdir().unwrap();
+    let keda = d.path().join("keda.yaml");
+    std::fs::write(
+        &keda,
+        r#"apiVersion: keda.sh/v1alpha1
+kind: ScaledObject
+metadata:
+  name: orders
+  namespace: shop
+spec:
+  scaleTargetRef:
+    name: orders-worker
+  pollingInterval: 10
+  minReplicaCount: 1
+  maxReplicaCount: 20
+  advanced:
+    restoreToOriginalReplicaCount: true
+  triggers:
+    - type: temporal
+      metadata:
+        endpoint: temporal:7233
+        taskQueue: orders
+        targetQueueSize: "4"
+    - type: cpu
+      metadata:
+        value: "80"
+"#,
+    )
+    .unwrap();
+    let out = bin().arg("convert").arg(&keda).output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("spec.advanced.restoreToOriginalReplicaCount"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("cpu"), "{stderr}");
+    let converted = d.path().join("converted.yaml");
+    std::fs::write(&converted, &out.stdout).unwrap();
+    let (code, text) = check(&[&converted]);
+    assert_eq!(code, 0, "{text}\n{}", String::from_utf8_lossy(&out.stdout));
+    let cfg = temporal_autoscaler::source::dir::parse_file(
+        &converted,
+        &String::from_utf8(out.stdout).unwrap(),
+    )
+    .unwrap()
+    .remove(0);
+    assert_eq!(
+        (cfg.namespace.as_str(), cfg.name.as_str(), cfg.max_replicas),
+        ("shop", "orders", 20)
+    );
+    assert_eq!(cfg.triggers.len(), 1);
+    assert_eq!(cfg.triggers[0].target_queue_size, 4.0);
+}

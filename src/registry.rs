@@ -269,7 +269,14 @@ impl Registry {
             reason,
             message,
         };
-        self.report_problem(key, &problem);
+        let known = self.problems.get(key).is_some_and(|p| {
+            (p.generation, p.reason, &p.message)
+                == (problem.generation, problem.reason, &problem.message)
+        });
+        if !known {
+            // A rejected scaler is re-checked whenever another stops: report each problem once.
+            self.report_problem(key, &problem);
+        }
         self.problems.insert(key.clone(), problem);
     }
 

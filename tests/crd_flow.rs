@@ -215,9 +215,10 @@ async fn custom_resources_scale_report_status_and_conflict_through_the_same_pipe
     server.start_workflows("q-cr", 12).await;
     let trig = |queue: &str, target_size: &str| json!({"endpoint": server.endpoint(), "taskQueue": queue, "queueTypes": "workflow", "targetQueueSize": target_size});
     let good = scaler("good", "uid-good", "good-worker", trig("q-cr", "5"));
+    let objects_bad = scaler("bad", "uid-bad", "bad-worker", trig("q-cr", "zero"));
     let objects = vec![
         good.clone(),
-        scaler("bad", "uid-bad", "bad-worker", trig("q-cr", "zero")),
+        objects_bad.clone(),
         scaler("dup", "uid-dup", "good-worker", trig("q-cr", "5")),
         scaler("idle", "uid-idle", "idle-worker", trig("q-idle", "5")),
     ];
@@ -357,19 +358,31 @@ async fn custom_resources_scale_report_status_and_conflict_through_the_same_pipe
         "status rewritten although nothing changed"
     );
 
-    // Deletion: the watch says `good` is gone; its scaler stops and `dup` takes the target.
+    // Deletion: the watch says `bad`, then `good`, are gone. The first re-checks `dup` (still in
+    // conflict: reported once only); the second stops `good`'s scaler and `dup` takes the target.
     let watch = api
         .wait("watch open", |_| !api.watches.lock().unwrap().is_empty())
         .await;
     drop(watch);
     let send = api.watches.lock().unwrap().remove(0);
+    let mut deleted_bad = objects_bad.clone();
+    deleted_bad["metadata"]["resourceVersion"] = json!("101");
     let mut deleted = good.clone();
-    deleted["metadata"]["resourceVersion"] = json!("101");
-    let line = serde_json::to_vec(&json!({"type": "DELETED", "object": deleted})).unwrap();
+    deleted["metadata"]["resourceVersion"] = json!("102");
+    let body: Vec<u8> = [deleted_bad, deleted]
+        .into_iter()
+        .flat_map(|o| {
+            [
+                serde_json::to_vec(&json!({"type": "DELETED", "object": o})).unwrap(),
+                b"\n".to_vec(),
+            ]
+            .concat()
+        })
+        .collect();
     send.send_response(
         Response::builder()
             .status(200)
-            .body(Body::from([line, b"\n".to_vec()].concat()))
+            .body(Body::from(body))
             .unwrap(),
     );
     within(
@@ -397,6 +410,11 @@ async fn custom_resources_scale_report_status_and_conflict_through_the_same_pipe
     assert!(
         unexpected.is_empty(),
         "the agent never reads single objects: {unexpected:?}"
+    );
+    assert_eq!(
+        events(&log, "dup", "TargetConflict").len(),
+        1,
+        "a standing conflict is reported once"
     );
 }
 

@@ -1,0 +1,426 @@
+//! End-to-end: the real `temporal-autoscaler` binary, as users run it (dry run, no cluster),
+//! against a Temporal dev server in a container started through testcontainers.
+//! The image is built locally from the `temporal` CLI (e2e/images/temporal); set
+//! E2E_TEMPORAL_IMAGE=name:tag to use another one, e.g. temporalio/temporal from a registry.
+
+#[path = "../tests/support/mod.rs"]
+mod support;
+
+use serde_json::Value;
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::os::unix::fs::symlink;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+use support::{free_port, temporal_cli};
+use temporalio_client::{Connection, ConnectionOptions, Url};
+use testcontainers::core::{IntoContainerPort, WaitFor};
+use testcontainers::runners::AsyncRunner;
+use testcontainers::{ContainerAsync, GenericImage, ImageExt};
+
+const LOCAL_IMAGE: (&str, &str) = ("temporal-autoscaler-e2e/temporal", "dev");
+
+/// The image to run: E2E_TEMPORAL_IMAGE, or the local one (built on first use).
+fn image() -> (String, String) {
+    if let Ok(spec) = std::env::var("E2E_TEMPORAL_IMAGE") {
+        let (name, tag) = spec.rsplit_once(':').unwrap_or((spec.as_str(), "latest"));
+        return (name.to_string(), tag.to_string());
+    }
+    let full = format!("{}:{}", LOCAL_IMAGE.0, LOCAL_IMAGE.1);
+    let present = Command::new("docker")
+        .args(["image", "inspect", &full])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status();
+    if !present.is_ok_and(|s| s.success()) {
+        let ctx = tempfile::tempdir().unwrap();
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("e2e/images/temporal");
+        std::fs::copy(dir.join("Dockerfile"), ctx.path().join("Dockerfile")).unwrap();
+        std::fs::copy(temporal_cli(), ctx.path().join("temporal"))
+            .expect("the temporal CLI (scripts/tools.sh)");
+        let out = Command::new("docker")
+            .args(["build", "-q", "-t", &full])
+            .arg(ctx.path())
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "docker build: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    (LOCAL_IMAGE.0.to_string(), LOCAL_IMAGE.1.to_string())
+}
+
+struct Temporal {
+    container: ContainerAsync<GenericImage>,
+    port: u16,
+}
+
+impl Temporal {
+    async fn start() -> Temporal {
+        let (name, tag) = image();
+        // A fixed host port, so the endpoint survives a container restart (scenario 4).
+        let port = free_port();
+        let container = GenericImage::new(name, tag)
+            .with_wait_for(WaitFor::message_on_stdout("Temporal Server:"))
+            .with_mapped_port(port, 7233.tcp())
+            .with_cmd(["server", "start-dev", "--ip", "0.0.0.0", "--headless"])
+            .with_startup_timeout(Duration::from_secs(60))
+            .start()
+            .await
+            .expect("start the Temporal container");
+        let t = Temporal { container, port };
+        t.wait_ready().await;
+        t
+    }
+
+    fn endpoint(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+
+    async fn connect(&self) -> Result<Connection, String> {
+        let url = Url::parse(&format!("http://{}", self.endpoint())).unwrap();
+        Connection::connect(
+            ConnectionOptions::new(url)
+                .identity("e2e".to_string())
+                .build(),
+        )
+        .await
+        .map_err(|e| e.to_string())
+    }
+
+    async fn wait_ready(&self) {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while self.connect().await.is_err() {
+            assert!(
+                Instant::now() < deadline,
+                "Temporal in the container is not answering"
+            );
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+
+    async fn start_workflows(&self, queue: &str, n: usize) {
+        let status = Command::new(temporal_cli())
+            .args([
+                "workflow",
+                "start",
+                "--address",
+                &self.endpoint(),
+                "--task-queue",
+                queue,
+                "--type",
+                "Noop",
+            ])
+            .args(["--workflow-id", &format!("{queue}-{}", fastrand::u64(..))])
+            .stdout(Stdio::null())
+            .status()
+            .unwrap();
+        assert!(status.success());
+        for _ in 1..n {
+            let status = Command::new(temporal_cli())
+                .args([
+                    "workflow",
+                    "start",
+                    "--address",
+                    &self.endpoint(),
+                    "--task-queue",
+                    queue,
+                    "--type",
+                    "Noop",
+                ])
+                .args(["--workflow-id", &format!("{queue}-{}", fastrand::u64(..))])
+                .stdout(Stdio::null())
+                .status()
+                .unwrap();
+            assert!(status.success());
+        }
+    }
+
+    async fn logs(&self) -> String {
+        let out = self.container.stdout_to_vec().await.unwrap_or_default();
+        let err = self.container.stderr_to_vec().await.unwrap_or_default();
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out),
+            String::from_utf8_lossy(&err)
+        )
+    }
+}
+
+/// The agent binary in dry run; its log goes to a file printed if the test fails.
+struct Agent {
+    child: Child,
+    addr: String,
+    log: PathBuf,
+    _logdir: tempfile::TempDir,
+}
+
+impl Agent {
+    fn start(config_dir: &Path) -> Agent {
+        let logdir = tempfile::tempdir().unwrap();
+        let log = logdir.path().join("agent.log");
+        let addr = format!("127.0.0.1:{}", free_port());
+        let child = Command::new(env!("CARGO_BIN_EXE_temporal-autoscaler"))
+            .args(["run", "--dry-run", "--http-addr", &addr, "--config-dir"])
+            .arg(config_dir)
+            .env("KUBECONFIG", "/nonexistent/kubeconfig")
+            .env_remove("KUBERNETES_SERVICE_HOST")
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).unwrap())
+            .spawn()
+            .unwrap();
+        let mut agent = Agent {
+            child,
+            addr,
+            log,
+            _logdir: logdir,
+        };
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while get(&agent.addr, "/readyz").map(|r| r.0) != Some(200) {
+            if let Ok(Some(status)) = agent.child.try_wait() {
+                panic!("agent exited: {status}\n{}", agent.log_text());
+            }
+            assert!(
+                Instant::now() < deadline,
+                "agent not ready\n{}",
+                agent.log_text()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        agent
+    }
+
+    fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    fn scaler(&self, name: &str) -> Option<Value> {
+        let (status, body) = get(&self.addr, "/scalers")?;
+        assert_eq!(status, 200);
+        let list: Vec<Value> = serde_json::from_str(&body).ok()?;
+        list.into_iter().find(|s| s["name"] == name)
+    }
+
+    /// Poll `/scalers` (the agent's own report) until `pred` holds, for at most `secs`.
+    async fn until(&self, secs: u64, what: &str, pred: impl Fn(&Value) -> bool) -> Value {
+        let deadline = Instant::now() + Duration::from_secs(secs);
+        loop {
+            if let Some(s) = self.scaler("e2e")
+                && pred(&s)
+            {
+                return s;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "timed out waiting for {what}; last: {:?}\nagent log:\n{}",
+                self.scaler("e2e"),
+                self.log_text()
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+}
+
+impl Drop for Agent {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        if std::thread::panicking() {
+            eprintln!("---- agent log ----\n{}", self.log_text());
+        }
+    }
+}
+
+fn get(addr: &str, path: &str) -> Option<(u16, String)> {
+    let mut s = TcpStream::connect(addr).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    )
+    .ok()?;
+    let mut buf = String::new();
+    s.read_to_string(&mut buf).ok()?;
+    let status = buf.split(' ').nth(1)?.parse().ok()?;
+    Some((
+        status,
+        buf.split_once("\r\n\r\n")
+            .map(|(_, b)| b.to_string())
+            .unwrap_or_default(),
+    ))
+}
+
+fn yaml(endpoint: &str, queue: &str, target: &str) -> String {
+    format!(
+        r#"apiVersion: scaling.example.com/v1alpha1
+kind: TemporalScaler
+metadata:
+  name: e2e
+spec:
+  scaleTargetRef: {{name: e2e-worker}}
+  pollingInterval: 1
+  cooldownPeriod: 1
+  minReplicaCount: 1
+  maxReplicaCount: 10
+  fallback: {{failureThreshold: 3, replicas: 4}}
+  advanced:
+    horizontalPodAutoscalerConfig:
+      behavior:
+        scaleUp: {{policies: [{{type: Percent, value: 1000, periodSeconds: 1}}]}}
+        scaleDown: {{stabilizationWindowSeconds: 2}}
+  triggers:
+    - type: temporal
+      metadata:
+        endpoint: "{endpoint}"
+        taskQueue: {queue}
+        queueTypes: workflow
+        targetQueueSize: "{target}"
+"#
+    )
+}
+
+/// A ConfigMap-style mount: `s.yaml -> ..data/s.yaml`, `..data -> ..<version>`.
+struct ConfigMapDir {
+    dir: tempfile::TempDir,
+    version: u32,
+}
+
+impl ConfigMapDir {
+    fn new(content: &str) -> ConfigMapDir {
+        let mut c = ConfigMapDir {
+            dir: tempfile::tempdir().unwrap(),
+            version: 0,
+        };
+        c.swap(content);
+        symlink("..data/s.yaml", c.dir.path().join("s.yaml")).unwrap();
+        c
+    }
+
+    /// What the kubelet does on an update: a new version dir, `..data_tmp` renamed over `..data`.
+    fn swap(&mut self, content: &str) {
+        self.version += 1;
+        let v = format!("..v{}", self.version);
+        std::fs::create_dir(self.dir.path().join(&v)).unwrap();
+        std::fs::write(self.dir.path().join(&v).join("s.yaml"), content).unwrap();
+        symlink(&v, self.dir.path().join("..data_tmp")).unwrap();
+        std::fs::rename(
+            self.dir.path().join("..data_tmp"),
+            self.dir.path().join("..data"),
+        )
+        .unwrap();
+        if self.version > 1 {
+            let _ =
+                std::fs::remove_dir_all(self.dir.path().join(format!("..v{}", self.version - 1)));
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dir_source_hot_reload_bad_file_and_temporal_outage() {
+    let temporal = Temporal::start().await;
+    let queue = "e2e-q";
+    temporal.start_workflows(queue, 12).await;
+    let mut dir = ConfigMapDir::new(&yaml(&temporal.endpoint(), queue, "5"));
+    let agent = Agent::start(dir.dir.path());
+
+    // 1. 12 workflows, no worker, targetQueueSize 5 → desired 3 within two polls.
+    let started = Instant::now();
+    let s = agent
+        .until(10, "desired 3", |s| s["desiredReplicas"] == 3)
+        .await;
+    assert!(
+        started.elapsed() < Duration::from_millis(2500),
+        "took {:?}",
+        started.elapsed()
+    );
+    assert_eq!(s["triggers"][0]["backlog"], 12);
+
+    // 2. Hot reload through a ConfigMap-style swap: targetQueueSize 2 → desired 6, same process.
+    dir.swap(&yaml(&temporal.endpoint(), queue, "2"));
+    agent
+        .until(10, "desired 6 after the swap", |s| {
+            s["desiredReplicas"] == 6
+        })
+        .await;
+
+    // 3. A broken edit: reported, the last good spec (target 2) stays in force.
+    dir.swap("apiVersion: scaling.example.com/v1alpha1\nkind: TemporalScaler\nmetadata: {name: e2e}\nspec: {scaleTargetRef: {name: x}, maxReplicaCount: -1, triggers: []}\n");
+    let s = agent
+        .until(10, "config error", |s| s["configError"].is_string())
+        .await;
+    assert!(
+        s["configError"]
+            .as_str()
+            .unwrap()
+            .contains("spec.maxReplicaCount: got -1"),
+        "{s}"
+    );
+    assert_eq!(s["desiredReplicas"], 6);
+    dir.swap(&yaml(&temporal.endpoint(), queue, "2"));
+    agent
+        .until(10, "error cleared", |s| s["configError"].is_null())
+        .await;
+
+    // 4. Temporal outage: triggers fail, the count never drops; after failureThreshold (3)
+    //    failures the fallback (4 replicas) applies; on restart the trigger recovers in a poll.
+    temporal.container.stop().await.unwrap();
+    let s = agent
+        .until(15, "trigger failing", |s| {
+            s["triggers"][0]["error"].is_string()
+        })
+        .await;
+    assert_eq!(
+        s["desiredReplicas"], 6,
+        "an error never lowers the count: {s}"
+    );
+    // The fallback count is a recommendation like any other: the 2 s scale-down window applies.
+    let s = agent
+        .until(15, "fallback applied", |s| {
+            s["desiredReplicas"] == 4 && s["triggers"][0]["basis"] == "fallback"
+        })
+        .await;
+    assert!(s["triggers"][0]["error"].is_string(), "{s}");
+    temporal.container.start().await.unwrap();
+    temporal.wait_ready().await;
+    let recovered = Instant::now();
+    let s = agent
+        .until(30, "recovery", |s| {
+            s["triggers"][0]["error"].is_null() && s["triggers"][0]["backlog"].is_number()
+        })
+        .await;
+    // The connection backs off after failures (up to 60 s): recovery is bounded by that.
+    assert!(recovered.elapsed() < Duration::from_secs(30), "{s}");
+    // The restarted dev server is empty: the queue reads 0 → back to min after the window.
+    agent
+        .until(20, "back to min", |s| s["desiredReplicas"] == 1)
+        .await;
+
+    // 1 (cont.): a real worker drains a backlog → back to min.
+    temporal.start_workflows(queue, 12).await;
+    agent
+        .until(15, "desired 6 again", |s| s["desiredReplicas"] == 6)
+        .await;
+    let _worker = support_worker(&temporal.endpoint(), queue);
+    agent
+        .until(60, "drained to min", |s| {
+            s["desiredReplicas"] == 1 && s["triggers"][0]["backlog"] == 0
+        })
+        .await;
+    if std::thread::panicking() {
+        eprintln!("{}", temporal.logs().await);
+    }
+}
+
+fn support_worker(endpoint: &str, queue: &str) -> support::ChildGuard {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/support/noop_worker.py");
+    support::ChildGuard(
+        support::python()
+            .arg(script)
+            .args(["--address", endpoint, "--task-queue", queue])
+            .spawn()
+            .unwrap(),
+    )
+}

@@ -3,11 +3,10 @@
 
 mod support;
 
-use std::io::{Read, Write};
-use std::net::TcpStream;
+use std::io::Read;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
-use support::{ChildGuard, DevServer, free_port, scaler_yaml};
+use support::{ChildGuard, DevServer, free_port, http_get as get, scaler_yaml};
 
 fn bin() -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_temporal-autoscaler"));
@@ -28,25 +27,6 @@ fn check(paths: &[&std::path::Path]) -> (i32, String) {
         out.status.code().unwrap(),
         String::from_utf8(out.stdout).unwrap(),
     )
-}
-
-/// A plain HTTP/1.1 GET; returns (status, body).
-fn get(addr: &str, path: &str) -> Option<(u16, String)> {
-    let mut s = TcpStream::connect(addr).ok()?;
-    s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
-    write!(
-        s,
-        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
-    )
-    .ok()?;
-    let mut buf = String::new();
-    s.read_to_string(&mut buf).ok()?;
-    let status = buf.split(' ').nth(1)?.parse().ok()?;
-    let body = buf
-        .split_once("\r\n\r\n")
-        .map(|(_, b)| b.to_string())
-        .unwrap_or_default();
-    Some((status, body))
 }
 
 /// Wait for the agent's readiness endpoint, failing if the process exits first.

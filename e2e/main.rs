@@ -388,3 +388,217 @@ fn support_worker(endpoint: &str, queue: &str) -> support::ChildGuard {
             .unwrap(),
     )
 }
+
+// ---------------------------------------------------------------------------------------------
+// With Kubernetes: run when KUBECONFIG points at a cluster, or when the `kind` CLI can create
+// one (`cargo test --test e2e -- --ignored`). The agents run as local processes against the
+// cluster, so no agent image has to be loaded into it.
+// ---------------------------------------------------------------------------------------------
+
+/// A kubeconfig: $KUBECONFIG, or a kind cluster created for the run.
+fn kubeconfig() -> PathBuf {
+    if let Ok(k) = std::env::var("KUBECONFIG") {
+        return PathBuf::from(k);
+    }
+    let path = std::env::temp_dir().join("temporal-autoscaler-e2e.kubeconfig");
+    let status = Command::new("kind")
+        .args([
+            "create",
+            "cluster",
+            "--name",
+            "temporal-autoscaler-e2e",
+            "--kubeconfig",
+        ])
+        .arg(&path)
+        .status()
+        .expect("these tests need KUBECONFIG or the kind CLI");
+    assert!(
+        status.success() || path.exists(),
+        "kind create cluster failed"
+    );
+    path
+}
+
+/// An agent process against the cluster (not dry run), competing for the Lease.
+fn cluster_agent(kubeconfig: &Path, namespace: &str, identity: &str) -> Agent {
+    let logdir = tempfile::tempdir().unwrap();
+    let log = logdir.path().join("agent.log");
+    let addr = format!("127.0.0.1:{}", free_port());
+    let child = Command::new(env!("CARGO_BIN_EXE_temporal-autoscaler"))
+        .args([
+            "run",
+            "--http-addr",
+            &addr,
+            "--identity",
+            identity,
+            "--watch-namespaces",
+            namespace,
+        ])
+        .args([
+            "--lease-name",
+            "temporal-autoscaler-e2e",
+            "--lease-namespace",
+            namespace,
+            "--lease-duration",
+            "4",
+        ])
+        .env("KUBECONFIG", kubeconfig)
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .unwrap();
+    let agent = Agent {
+        child,
+        addr,
+        log,
+        _logdir: logdir,
+    };
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while get(&agent.addr, "/readyz").map(|r| r.0) != Some(200) {
+        assert!(
+            Instant::now() < deadline,
+            "agent {identity} not ready\n{}",
+            agent.log_text()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    agent
+}
+
+async fn deployment_replicas(client: &kube::Client, ns: &str) -> Option<i32> {
+    let api: kube::Api<k8s_openapi::api::apps::v1::Deployment> =
+        kube::Api::namespaced(client.clone(), ns);
+    api.get("worker").await.ok()?.spec?.replicas
+}
+
+async fn wait_replicas(
+    client: &kube::Client,
+    ns: &str,
+    want: i32,
+    secs: u64,
+    agents: &[&Agent],
+) -> Duration {
+    let start = Instant::now();
+    while deployment_replicas(client, ns).await != Some(want) {
+        assert!(
+            start.elapsed() < Duration::from_secs(secs),
+            "Deployment never reached {want} replicas (now {:?})\n{}",
+            deployment_replicas(client, ns).await,
+            agents
+                .iter()
+                .map(|a| a.log_text())
+                .collect::<Vec<_>>()
+                .join("\n----\n")
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    start.elapsed()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs a cluster: KUBECONFIG, or the kind CLI"]
+async fn kubernetes_cr_scaler_two_agents_one_leader_and_failover() {
+    use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+    use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
+
+    let kubeconfig = kubeconfig();
+    let config = kube::Config::from_custom_kubeconfig(
+        kube::config::Kubeconfig::read_from(&kubeconfig).unwrap(),
+        &Default::default(),
+    )
+    .await
+    .unwrap();
+    let client = kube::Client::try_from(config).unwrap();
+
+    // The generated CRD, a namespace, and a worker Deployment with a /scale subresource.
+    let crd: CustomResourceDefinition =
+        serde_yaml::from_str(&temporal_autoscaler::spec::crd_yaml()).unwrap();
+    let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
+    crds.patch(
+        "temporalscalers.scaling.example.com",
+        &PatchParams::apply("e2e").force(),
+        &Patch::Apply(&crd),
+    )
+    .await
+    .unwrap();
+    let ns = format!("ta-e2e-{:x}", fastrand::u32(..));
+    let namespaces: Api<k8s_openapi::api::core::v1::Namespace> = Api::all(client.clone());
+    namespaces
+        .create(
+            &PostParams::default(),
+            &serde_json::from_value(serde_json::json!({"metadata": {"name": ns}})).unwrap(),
+        )
+        .await
+        .unwrap();
+    let image =
+        std::env::var("E2E_WORKER_IMAGE").unwrap_or_else(|_| "registry.k8s.io/pause:3.10".into());
+    let deploy: k8s_openapi::api::apps::v1::Deployment = serde_json::from_value(serde_json::json!({
+        "metadata": {"name": "worker"},
+        "spec": {"replicas": 1, "selector": {"matchLabels": {"app": "worker"}},
+                 "template": {"metadata": {"labels": {"app": "worker"}}, "spec": {"containers": [{"name": "w", "image": image}]}}}
+    }))
+    .unwrap();
+    Api::<k8s_openapi::api::apps::v1::Deployment>::namespaced(client.clone(), &ns)
+        .create(&PostParams::default(), &deploy)
+        .await
+        .unwrap();
+
+    let temporal = Temporal::start().await;
+    temporal.start_workflows("k8s-q", 12).await;
+    let cr: temporal_autoscaler::spec::TemporalScaler = serde_yaml::from_str(
+        &yaml(&temporal.endpoint(), "k8s-q", "5").replace("name: e2e-worker", "name: worker"),
+    )
+    .unwrap();
+    Api::<temporal_autoscaler::spec::TemporalScaler>::namespaced(client.clone(), &ns)
+        .create(&PostParams::default(), &cr)
+        .await
+        .unwrap();
+
+    // Two agents, one Lease: the Deployment follows the backlog, and only one agent leads.
+    let a = cluster_agent(&kubeconfig, &ns, "agent-a");
+    let b = cluster_agent(&kubeconfig, &ns, "agent-b");
+    wait_replicas(&client, &ns, 3, 60, &[&a, &b]).await;
+    let leaders: Vec<&str> = [("agent-a", &a), ("agent-b", &b)]
+        .iter()
+        .filter(|(_, ag)| ag.scaler("e2e").is_some_and(|s| s["leader"] == true))
+        .map(|(n, _)| *n)
+        .collect();
+    assert_eq!(leaders.len(), 1, "exactly one leader: {leaders:?}");
+    // The leader writes status (the write follows the scale by a moment).
+    let crs: Api<temporal_autoscaler::spec::TemporalScaler> = Api::namespaced(client.clone(), &ns);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let st = crs.get("e2e").await.unwrap().status.unwrap_or_default();
+        if st.current_replicas == Some(3)
+            && st
+                .conditions
+                .iter()
+                .any(|c| c.type_ == "Ready" && c.status == "True")
+        {
+            break;
+        }
+        assert!(Instant::now() < deadline, "no status: {st:?}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+
+    // Kill the leader: the other takes over within the lease duration plus a poll.
+    let (mut leader, follower) = if leaders[0] == "agent-a" {
+        (a, b)
+    } else {
+        (b, a)
+    };
+    leader.child.kill().unwrap();
+    let _ = leader.child.wait();
+    temporal.start_workflows("k8s-q", 13).await; // 25 → 5 replicas
+    let took = wait_replicas(&client, &ns, 5, 30, &[&follower]).await;
+    assert!(
+        took < Duration::from_secs(4 + 1 + 3),
+        "failover took {took:?}"
+    );
+
+    // Drained by a real worker: back to min after the window.
+    let _worker = support_worker(&temporal.endpoint(), "k8s-q");
+    wait_replicas(&client, &ns, 1, 90, &[&follower]).await;
+
+    let _ = namespaces.delete(&ns, &DeleteParams::default()).await;
+}

@@ -498,8 +498,7 @@ async fn wait_replicas(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "needs a cluster: KUBECONFIG, or the kind CLI"]
 async fn kubernetes_cr_scaler_two_agents_one_leader_and_failover() {
-    use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
-    use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
+    use kube::api::{Api, DeleteParams, PostParams};
 
     let kubeconfig = kubeconfig();
     let config = kube::Config::from_custom_kubeconfig(
@@ -510,17 +509,9 @@ async fn kubernetes_cr_scaler_two_agents_one_leader_and_failover() {
     .unwrap();
     let client = kube::Client::try_from(config).unwrap();
 
-    // The generated CRD, a namespace, and a worker Deployment with a /scale subresource.
-    let crd: CustomResourceDefinition =
-        serde_yaml::from_str(&temporal_autoscaler::spec::crd_yaml()).unwrap();
-    let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
-    crds.patch(
-        "temporalscalers.scaling.example.com",
-        &PatchParams::apply("e2e").force(),
-        &Patch::Apply(&crd),
-    )
-    .await
-    .unwrap();
+    // The generated CRD (served before the CR is created), a namespace, and a worker
+    // Deployment with a /scale subresource.
+    support::apply_crd(&client).await;
     let ns = format!("ta-e2e-{:x}", fastrand::u32(..));
     let namespaces: Api<k8s_openapi::api::core::v1::Namespace> = Api::all(client.clone());
     namespaces

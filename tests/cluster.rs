@@ -179,43 +179,12 @@ async fn only_one_of_two_replicas_holds_the_lease() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "needs a real cluster (KUBECONFIG)"]
 async fn a_custom_resource_scales_a_deployment_and_gets_status() {
-    use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
-    use kube::api::{Patch, PatchParams};
     use temporal_autoscaler::report::status::StatusWriter;
     use temporal_autoscaler::spec::TemporalScaler;
 
     let client = cluster().await;
     let ns = namespace();
-    // The generated CRD, applied as `kubectl apply --server-side` would.
-    let crd: CustomResourceDefinition =
-        serde_yaml::from_str(&temporal_autoscaler::spec::crd_yaml()).unwrap();
-    let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
-    crds.patch(
-        "temporalscalers.scaling.example.com",
-        &PatchParams::apply("e2e").force(),
-        &Patch::Apply(&crd),
-    )
-    .await
-    .unwrap();
-    within(60, "CRD established", async {
-        loop {
-            let c = crds
-                .get("temporalscalers.scaling.example.com")
-                .await
-                .unwrap();
-            let established = c
-                .status
-                .and_then(|s| s.conditions)
-                .unwrap_or_default()
-                .iter()
-                .any(|c| c.type_ == "Established" && c.status == "True");
-            if established {
-                return;
-            }
-            tokio::time::sleep(Duration::from_millis(200)).await;
-        }
-    })
-    .await;
+    support::apply_crd(&client).await;
 
     let name = format!("ta-cr-{:x}", fastrand::u32(..));
     let deploys: Api<Deployment> = Api::namespaced(client.clone(), &ns);

@@ -227,3 +227,35 @@ pub fn http_get(addr: &str, path: &str) -> Option<(u16, String)> {
         .unwrap_or_default();
     Some((status, body))
 }
+
+/// Apply the generated CRD as `kubectl apply --server-side` would, and wait until the API server
+/// serves it (Established), so objects can be created right after.
+pub async fn apply_crd(client: &kube::Client) {
+    use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+    use kube::api::{Api, Patch, PatchParams};
+    let crd: CustomResourceDefinition =
+        serde_yaml::from_str(&temporal_autoscaler::spec::crd_yaml()).unwrap();
+    let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
+    let name = "temporalscalers.scaling.example.com";
+    crds.patch(
+        name,
+        &PatchParams::apply("e2e").force(),
+        &Patch::Apply(&crd),
+    )
+    .await
+    .unwrap();
+    within(60, "CRD established", async {
+        loop {
+            let c = crds.get(name).await.unwrap();
+            let conditions = c.status.and_then(|s| s.conditions).unwrap_or_default();
+            if conditions
+                .iter()
+                .any(|c| c.type_ == "Established" && c.status == "True")
+            {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    })
+    .await;
+}

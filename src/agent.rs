@@ -208,6 +208,7 @@ pub async fn run(settings: Settings) -> Result<(), crate::Error> {
     // The CR source, and (when writing) status and events on the CRs.
     let mut cr_rx = None;
     let mut status = None;
+    let secrets_client = client_for_crs.clone();
     if let Some(client) = client_for_crs {
         if settings.no_crds {
             tracing::info!("TemporalScaler custom resources are not watched: --no-crds");
@@ -224,6 +225,9 @@ pub async fn run(settings: Settings) -> Result<(), crate::Error> {
         }
     }
     let ctx = Context::with_status(targets, guard, status);
+    if let Some(client) = secrets_client {
+        ctx.pool.use_cluster_secrets(client);
+    }
     let lease_handle = lease_task
         .map(|(runner, tx)| tokio::spawn(runner.run(tx, ctx.metrics.clone(), shutdown_rx.clone())));
     if lease_handle.is_none() {

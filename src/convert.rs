@@ -4,8 +4,8 @@
 
 use crate::spec::{
     API_VERSION, AdvancedSpec, BehaviorSpec, DocumentMeta, FallbackSpec, HpaConfigSpec, KIND,
-    PolicySpec, ScaleTargetRef, ScalerDocument, ScalingRulesSpec, TemporalScalerSpec, TriggerSpec,
-    validate,
+    PolicySpec, ScaleTargetRef, ScalerDocument, ScalingRulesSpec, SecretTargetRef,
+    TemporalScalerSpec, TriggerSpec, validate,
 };
 use serde::Deserialize;
 use serde_yaml::{Mapping, Value};
@@ -637,6 +637,7 @@ fn trigger(
     f.take("type");
     let name = f.text("name", n);
     let mut metadata = BTreeMap::new();
+    let mut secret_refs = Vec::new();
     if let Some((p, m)) = f.map("metadata", n) {
         trigger_metadata(&p, m, &mut metadata, n);
     }
@@ -656,13 +657,14 @@ fn trigger(
     }
     if let Some(v) = f.take("authenticationRef") {
         let p = f.path("authenticationRef");
-        authentication_ref(&p, v, namespace, auths, &mut metadata, n);
+        authentication_ref(&p, v, namespace, auths, &mut metadata, &mut secret_refs, n);
     }
     f.finish(n, UNKNOWN);
     TriggerSpec {
         type_: "temporal".to_string(),
         name,
         metadata,
+        secret_target_ref: secret_refs,
     }
 }
 
@@ -732,6 +734,7 @@ fn authentication_ref(
     namespace: &str,
     auths: &[AuthDoc],
     metadata: &mut BTreeMap<String, String>,
+    secret_refs: &mut Vec<SecretTargetRef>,
     n: &mut Notes,
 ) {
     let Some(m) = v.as_mapping() else {
@@ -746,13 +749,13 @@ fn authentication_ref(
         n.at(path, "no name; dropped");
         return;
     };
-    let direct = "give the trigger its credentials directly (apiKeyFromEnv, ca, cert, key)";
+    let direct = "give the trigger its credentials directly (secretTargetRef, apiKeyFile, caFile, certFile, keyFile, apiKeyFromEnv)";
     match kind.as_deref().unwrap_or("TriggerAuthentication") {
         "TriggerAuthentication" => {}
         "ClusterTriggerAuthentication" => {
             n.at(
                 path,
-                format!("ClusterTriggerAuthentication {name}: no equivalent (the agent reads neither KEDA authentication objects nor Secrets); dropped: {direct}"),
+                format!("ClusterTriggerAuthentication {name}: no equivalent (the agent reads Secrets only in the scaler's own namespace); dropped: {direct}"),
             );
             return;
         }
@@ -778,7 +781,7 @@ fn authentication_ref(
     n.at(
         path,
         format!(
-            "{what}: the agent cannot read it; reference dropped (its parameters are listed below)"
+            "{what}: the agent does not read KEDA authentication objects; its parameters are taken over as listed below"
         ),
     );
     let Some(spec) = auth.spec else {
@@ -788,7 +791,7 @@ fn authentication_ref(
     let mut f = Fields::new("spec", spec);
     if let Some((p, list)) = f.seq("secretTargetRef", &mut n) {
         for (i, entry) in list.iter().enumerate() {
-            secret_target(&format!("{p}[{i}]"), entry, namespace, &mut n);
+            secret_target(&format!("{p}[{i}]"), entry, namespace, secret_refs, &mut n);
         }
     }
     if let Some((p, list)) = f.seq("env", &mut n) {
@@ -799,7 +802,13 @@ fn authentication_ref(
     f.finish(&mut n, NO_EQUIVALENT);
 }
 
-fn secret_target(path: &str, v: &Value, namespace: &str, n: &mut Notes) {
+fn secret_target(
+    path: &str,
+    v: &Value,
+    namespace: &str,
+    secret_refs: &mut Vec<SecretTargetRef>,
+    n: &mut Notes,
+) {
     let Some(m) = v.as_mapping() else {
         n.at(path, "not a mapping; dropped");
         return;
@@ -818,12 +827,16 @@ fn secret_target(path: &str, v: &Value, namespace: &str, n: &mut Notes) {
     };
     let from = format!("key {key:?} of Secret {namespace}/{secret}");
     let msg = match parameter.as_str() {
-        "apiKey" => format!(
-            "parameter apiKey came from {from}; the agent cannot read Secrets yet: give the agent an environment variable from that key (valueFrom.secretKeyRef {{name: {secret}, key: {key}}}) and set the trigger's apiKeyFromEnv to the variable's name"
-        ),
-        "ca" | "cert" | "key" => format!(
-            "parameter {parameter} came from {from}; the agent cannot read Secrets or files yet: set the trigger's {parameter} to that PEM (or base64 of it)"
-        ),
+        "apiKey" | "ca" | "cert" | "key" => {
+            secret_refs.push(SecretTargetRef {
+                parameter: parameter.clone(),
+                name: secret.clone(),
+                key: key.clone(),
+            });
+            format!(
+                "parameter {parameter}: mapped to the trigger's secretTargetRef ({from}); the agent needs get on that Secret (chart value rbac.secretReferences)"
+            )
+        }
         other => format!("parameter {other:?} ({from}): no equivalent; dropped"),
     };
     n.at(path, msg);
@@ -873,7 +886,7 @@ fn env_entry(path: &str, v: &Value, metadata: &mut BTreeMap<String, String>, n: 
 mod tests {
     use super::*;
     use crate::source::dir::parse_file;
-    use crate::spec::{ApiKeySource, Fallback, PolicyKind, QueueType, SelectPolicy};
+    use crate::spec::{CredSource, Fallback, PolicyKind, QueueType, SelectPolicy};
     use std::time::Duration;
 
     fn run(content: &str) -> ConvertReport {
@@ -1138,19 +1151,19 @@ spec:
         has(
             &r,
             &format!(
-                "{so}: TriggerAuthentication shop/temporal-auth: the agent cannot read it; reference dropped (its parameters are listed below)"
+                "{so}: TriggerAuthentication shop/temporal-auth: the agent does not read KEDA authentication objects; its parameters are taken over as listed below"
             ),
         );
         has(
             &r,
             &format!(
-                "{ta}.secretTargetRef[0]: parameter apiKey came from key \"api-key\" of Secret shop/temporal-cloud; the agent cannot read Secrets yet: give the agent an environment variable from that key (valueFrom.secretKeyRef {{name: temporal-cloud, key: api-key}}) and set the trigger's apiKeyFromEnv to the variable's name"
+                "{ta}.secretTargetRef[0]: parameter apiKey: mapped to the trigger's secretTargetRef (key \"api-key\" of Secret shop/temporal-cloud); the agent needs get on that Secret (chart value rbac.secretReferences)"
             ),
         );
         has(
             &r,
             &format!(
-                "{ta}.secretTargetRef[1]: parameter ca came from key \"ca.crt\" of Secret shop/temporal-tls; the agent cannot read Secrets or files yet: set the trigger's ca to that PEM (or base64 of it)"
+                "{ta}.secretTargetRef[1]: parameter ca: mapped to the trigger's secretTargetRef (key \"ca.crt\" of Secret shop/temporal-tls); the agent needs get on that Secret (chart value rbac.secretReferences)"
             ),
         );
         has(
@@ -1168,11 +1181,23 @@ spec:
             &r,
             "deploy.yaml: document 1 (TriggerAuthentication shop/temporal-auth): not a ScaledObject; skipped (read for the authenticationRef of ScaledObjects in this file)",
         );
-        // No value is invented: the trigger gets no credentials it did not have.
+        // No value is copied: the trigger references the same Secret keys KEDA read.
         let doc: ScalerDocument = serde_yaml::from_str(&r.output).unwrap();
         assert_eq!(
             doc.spec.triggers[0].metadata.keys().collect::<Vec<_>>(),
             ["endpoint", "namespace", "taskQueue"]
+        );
+        let refs: Vec<_> = doc.spec.triggers[0]
+            .secret_target_ref
+            .iter()
+            .map(|r| (r.parameter.as_str(), r.name.as_str(), r.key.as_str()))
+            .collect();
+        assert_eq!(
+            refs,
+            [
+                ("apiKey", "temporal-cloud", "api-key"),
+                ("ca", "temporal-tls", "ca.crt")
+            ]
         );
         for secret in [SECRET_B64, SECRET_PLAIN] {
             assert!(!r.output.contains(secret));
@@ -1223,7 +1248,7 @@ spec:
         assert_eq!(cfg.namespace, "default");
         assert_eq!(
             cfg.triggers[0].auth.api_key,
-            Some(ApiKeySource::Env("TEMPORAL_API_KEY".into()))
+            Some(CredSource::Env("TEMPORAL_API_KEY".into()))
         );
         assert_eq!(cfg.triggers[1].auth.api_key, None);
         assert_eq!(cfg.triggers[2].auth.api_key, None);
@@ -1241,13 +1266,13 @@ spec:
         has(
             &r,
             &format!(
-                "{p}: spec.triggers[1].authenticationRef: TriggerAuthentication default/not-here is not in this file; dropped, so the converted trigger has none of its credentials: give the trigger its credentials directly (apiKeyFromEnv, ca, cert, key)"
+                "{p}: spec.triggers[1].authenticationRef: TriggerAuthentication default/not-here is not in this file; dropped, so the converted trigger has none of its credentials: give the trigger its credentials directly (secretTargetRef, apiKeyFile, caFile, certFile, keyFile, apiKeyFromEnv)"
             ),
         );
         has(
             &r,
             &format!(
-                "{p}: spec.triggers[2].authenticationRef: ClusterTriggerAuthentication shared: no equivalent (the agent reads neither KEDA authentication objects nor Secrets); dropped: give the trigger its credentials directly (apiKeyFromEnv, ca, cert, key)"
+                "{p}: spec.triggers[2].authenticationRef: ClusterTriggerAuthentication shared: no equivalent (the agent reads Secrets only in the scaler's own namespace); dropped: give the trigger its credentials directly (secretTargetRef, apiKeyFile, caFile, certFile, keyFile, apiKeyFromEnv)"
             ),
         );
     }

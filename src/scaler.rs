@@ -68,6 +68,24 @@ pub fn spawn(
     ScalerHandle { config: tx, task }
 }
 
+fn uses_build_ids(cfg: &ScalerConfig) -> bool {
+    cfg.triggers
+        .iter()
+        .any(|t| matches!(t.versioning, crate::spec::Versioning::BuildIds { .. }))
+}
+
+/// Build-id selection reads the deprecated ENHANCED DescribeTaskQueue: said once per scaler.
+fn warn_deprecated(key: &ScalerKey, cfg: &ScalerConfig) {
+    if uses_build_ids(cfg) {
+        tracing::warn!(
+            scaler = %key,
+            "buildId/selectAllActive/selectUnversioned use Temporal's deprecated ENHANCED \
+             DescribeTaskQueue (build-id versioning); move to Worker Deployments \
+             (workerDeploymentName + workerDeploymentBuildId)"
+        );
+    }
+}
+
 struct Scaler {
     key: ScalerKey,
     ctx: Arc<Context>,
@@ -113,6 +131,7 @@ async fn run(
         last_scale_time: None,
         target_error: None,
     };
+    warn_deprecated(&s.key, &s.cfg);
     let mut leader_rx = ctx.guard.subscribe();
     let new_ticker = |cfg: &ScalerConfig| {
         let mut t = tokio::time::interval(cfg.polling_interval);
@@ -133,6 +152,9 @@ async fn run(
                     s.history = History::default();
                 }
                 tracing::info!(scaler = %s.key, "spec changed; applying");
+                if !uses_build_ids(&s.cfg) {
+                    warn_deprecated(&s.key, &new);
+                }
                 s.cfg = new;
                 ticker = new_ticker(&s.cfg);
             }

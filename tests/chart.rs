@@ -619,6 +619,27 @@ fn the_pod_is_locked_down_and_probed_on_the_health_paths() {
 }
 
 #[test]
+fn credential_volumes_are_mounted_for_file_credentials() {
+    let rel = install(json!({
+        "extraVolumes": [{"name": "temporal-mtls", "secret": {"secretName": "temporal-mtls"}}],
+        "extraVolumeMounts": [{"name": "temporal-mtls", "mountPath": "/var/run/secrets/temporal-mtls", "readOnly": true}]
+    }));
+    let mounts = rel.container()["volumeMounts"].as_array().unwrap();
+    assert_eq!(mounts.len(), 2, "{mounts:?}");
+    assert_eq!(
+        mounts[1],
+        json!({"name": "temporal-mtls", "mountPath": "/var/run/secrets/temporal-mtls", "readOnly": true})
+    );
+    let volumes = rel.deployment()["spec"]["template"]["spec"]["volumes"]
+        .as_array()
+        .unwrap();
+    assert_eq!(
+        volumes[1],
+        json!({"name": "temporal-mtls", "secret": {"secretName": "temporal-mtls"}})
+    );
+}
+
+#[test]
 fn scalers_configmap_is_a_directory_mount_without_a_restart_trigger() {
     let rel = install(json!({"podAnnotations": {"example.com/team": "platform"}}));
     let pod = &rel.deployment()["spec"]["template"];

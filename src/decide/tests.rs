@@ -66,9 +66,9 @@ fn trigger(name: &str, target: f64, activation: f64) -> TriggerConfig {
         auth: Auth {
             tls: TlsMode::Plaintext,
             api_key: None,
-            ca_pem: None,
-            client_cert_pem: None,
-            client_key_pem: None,
+            ca: None,
+            cert: None,
+            key: None,
             server_name: None,
         },
         connect_timeout: secs(5),

@@ -214,6 +214,117 @@ fn api_key_turns_tls_on() {
 }
 
 #[test]
+fn each_credential_has_one_source_and_files_are_absolute() {
+    let with =
+        |meta: &str| GOOD.replace("taskQueue: orders", &format!("taskQueue: orders\n{meta}"));
+    let cases: &[(&str, &str)] = &[
+        (
+            "        apiKey: k1\n        apiKeyFile: /run/key",
+            "spec.triggers[0].metadata.apiKeyFile: expected one source for apiKey, not apiKey and apiKeyFile",
+        ),
+        (
+            "        apiKeyFromEnv: K\n        apiKeyFile: /run/key",
+            "spec.triggers[0].metadata.apiKeyFile: expected one source for apiKey, not apiKeyFromEnv and apiKeyFile",
+        ),
+        (
+            "        caFile: certs/ca.pem",
+            "spec.triggers[0].metadata.caFile: got \"certs/ca.pem\", expected an absolute path",
+        ),
+        (
+            "        certFile: /run/tls.crt",
+            "spec.triggers[0].metadata.key: expected cert and key together (mTLS)",
+        ),
+        (
+            "        unsafeSsl: \"true\"\n        caFile: /run/ca.pem",
+            "spec.triggers[0].metadata.unsafeSsl: got \"true\", expected either unsafeSsl (no verification) or a CA to verify with, not both",
+        ),
+        (
+            "        ca: not-a-pem",
+            "spec.triggers[0].metadata.ca: expected a PEM certificate, or base64 of one",
+        ),
+        (
+            "        apiKeyFile: /run/key\n        tls: \"false\"",
+            "spec.triggers[0].metadata.apiKey: expected TLS for an API key",
+        ),
+        (
+            "        allowApiKeyWithoutTls: yes",
+            "spec.triggers[0].metadata.allowApiKeyWithoutTls: got \"yes\"",
+        ),
+    ];
+    for (meta, want) in cases {
+        let errs = errors_of(&with(meta));
+        assert!(
+            errs.iter().any(|e| e.contains(want)),
+            "{meta}: {errs:?} lacks {want}"
+        );
+    }
+    // Files and the plaintext opt-out parse to what the pool reads.
+    let c = &parse_file(
+        Path::new("a.yaml"),
+        &with("        apiKeyFile: /run/key\n        tls: \"false\"\n        allowApiKeyWithoutTls: \"true\""),
+    )
+    .unwrap()[0];
+    let a = &c.triggers[0].auth;
+    assert_eq!(a.tls, crate::spec::TlsMode::Plaintext);
+    assert_eq!(
+        a.api_key,
+        Some(crate::spec::CredSource::File("/run/key".into()))
+    );
+}
+
+#[test]
+fn secret_target_refs_name_a_secret_in_the_scalers_namespace() {
+    let with = |refs: &str| {
+        GOOD.replace(
+            "        taskQueue: orders\n",
+            &format!("        taskQueue: orders\n      secretTargetRef:\n{refs}"),
+        )
+    };
+    let c = &parse_file(
+        Path::new("a.yaml"),
+        &with("        - {parameter: apiKey, name: temporal-cloud, key: api-key}\n        - {parameter: ca, name: temporal-tls, key: ca.crt}\n"),
+    )
+    .unwrap()[0];
+    let a = &c.triggers[0].auth;
+    assert_eq!(
+        a.api_key,
+        Some(crate::spec::CredSource::Secret {
+            namespace: "shop".into(),
+            name: "temporal-cloud".into(),
+            key: "api-key".into()
+        })
+    );
+    assert!(matches!(&a.ca, Some(crate::spec::CredSource::Secret { key, .. }) if key == "ca.crt"));
+    assert_eq!(a.tls, crate::spec::TlsMode::Tls { skip_verify: false });
+    let errs = errors_of(&with(
+        "        - {parameter: password, name: Bad_Name, key: ''}\n        - {parameter: apiKey, name: a, key: k}\n        - {parameter: apiKey, name: b, key: k}\n",
+    ));
+    for want in [
+        "spec.triggers[0].secretTargetRef[0].parameter: got \"password\", expected one of apiKey, ca, cert, key",
+        "spec.triggers[0].secretTargetRef[0].name: got \"Bad_Name\", expected a Secret name",
+        "spec.triggers[0].secretTargetRef[0].key: expected a key of the Secret's data",
+        "spec.triggers[0].secretTargetRef[2].parameter: got \"apiKey\", expected each parameter at most once",
+    ] {
+        assert!(
+            errs.iter().any(|e| e.contains(want)),
+            "{errs:?} lacks {want}"
+        );
+    }
+    let errs = errors_of(
+        &with("        - {parameter: apiKey, name: a, key: k}\n").replace(
+            "taskQueue: orders\n",
+            "taskQueue: orders\n        apiKey: inline-secret-77\n",
+        ),
+    );
+    assert!(
+        errs.iter()
+            .any(|e| e.contains("expected one source for apiKey, not apiKey and secretTargetRef")),
+        "{errs:?}"
+    );
+    assert!(!errs.join(" ").contains("inline-secret-77"));
+}
+
+#[test]
 fn keda_keys_are_accepted() {
     let content = GOOD.replace(
         "        endpoint: temporal:7233\n",

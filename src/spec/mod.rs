@@ -214,6 +214,23 @@ pub struct TriggerSpec {
     pub name: Option<String>,
     /// String keys and values, as in KEDA (`targetQueueSize: "5"`).
     pub metadata: BTreeMap<String, String>,
+    /// Credentials read from Secrets in the scaler's own namespace, with the entries of KEDA's
+    /// `TriggerAuthentication.spec.secretTargetRef` (the agent needs `get` on those Secrets).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub secret_target_ref: Vec<SecretTargetRef>,
+}
+
+/// One credential taken from a Secret key.
+#[derive(Deserialize, Serialize, Clone, Debug, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct SecretTargetRef {
+    /// Which trigger parameter the value feeds.
+    #[schemars(extend("enum" = ["apiKey", "ca", "cert", "key"]))]
+    pub parameter: String,
+    /// Name of a Secret in the scaler's namespace.
+    pub name: String,
+    /// Key within the Secret's data.
+    pub key: String,
 }
 
 /// A TemporalScaler document as found in a config file. Unlike the CR's `ObjectMeta`,

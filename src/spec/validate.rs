@@ -7,6 +7,7 @@ use super::{
 use base64::Engine;
 use std::collections::BTreeMap;
 use std::fmt;
+use std::path::PathBuf;
 use std::time::Duration;
 
 /// One problem in a spec, with its place. `value` is `None` for secrets.
@@ -170,21 +171,33 @@ pub enum TlsMode {
     },
 }
 
+/// Where a credential comes from. Environment variables, files and Secrets are read when
+/// connecting, so rotated credentials are picked up without a restart.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
-pub enum ApiKeySource {
+pub enum CredSource {
+    /// Given in the spec; PEM material is already decoded from base64.
     Inline(SecretString),
+    /// An environment variable of the agent (`apiKeyFromEnv`).
     Env(String),
+    /// An absolute path, e.g. a mounted Secret (`apiKeyFile`, `caFile`, `certFile`, `keyFile`).
+    File(PathBuf),
+    /// A key of a Secret in the scaler's namespace (`secretTargetRef`).
+    Secret {
+        namespace: String,
+        name: String,
+        key: String,
+    },
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct Auth {
     pub tls: TlsMode,
-    pub api_key: Option<ApiKeySource>,
-    /// PEM of a CA to trust.
-    pub ca_pem: Option<Vec<u8>>,
-    /// PEM of the client certificate, and the key (secret).
-    pub client_cert_pem: Option<Vec<u8>>,
-    pub client_key_pem: Option<SecretString>,
+    pub api_key: Option<CredSource>,
+    /// A CA to trust (PEM), in every mode.
+    pub ca: Option<CredSource>,
+    /// The client certificate and its private key (mTLS).
+    pub cert: Option<CredSource>,
+    pub key: Option<CredSource>,
     pub server_name: Option<String>,
 }
 
@@ -253,9 +266,14 @@ const TRIGGER_KEYS: &[&str] = &[
     "activationTargetQueueSize",
     "apiKey",
     "apiKeyFromEnv",
+    "apiKeyFile",
+    "allowApiKeyWithoutTls",
     "ca",
+    "caFile",
     "cert",
+    "certFile",
     "key",
+    "keyFile",
     "tlsServerName",
     "unsafeSsl",
     "tls",
@@ -269,7 +287,7 @@ const TRIGGER_KEYS: &[&str] = &[
     "growthLookaheadSeconds",
     "includeRunningWorkflowCount",
 ];
-const SECRET_KEYS: &[&str] = &["apiKey", "key"];
+const SECRET_KEYS: &[&str] = &["apiKey", "key", "cert", "ca"];
 
 struct Errors(Vec<FieldError>);
 
@@ -526,7 +544,7 @@ fn validate_spec(
     }
     let mut triggers = Vec::new();
     for (i, t) in spec.triggers.iter().enumerate() {
-        if let Some(tc) = validate_trigger(errs, i, t) {
+        if let Some(tc) = validate_trigger(errs, namespace, i, t) {
             if triggers.iter().any(|o: &TriggerConfig| o.name == tc.name) {
                 errs.push(
                     format!("spec.triggers[{i}].name"),
@@ -743,7 +761,7 @@ pub fn parse_duration(s: &str) -> Option<Duration> {
 }
 
 /// PEM given inline or as base64 of PEM (the seed's `$(cat ca.crt | base64)`).
-fn decode_pem(s: &str) -> Option<Vec<u8>> {
+pub fn decode_pem(s: &str) -> Option<Vec<u8>> {
     if s.contains("-----BEGIN") {
         return Some(s.as_bytes().to_vec());
     }
@@ -770,7 +788,12 @@ fn validate_endpoint(s: &str) -> bool {
     }
 }
 
-fn validate_trigger(errs: &mut Errors, i: usize, t: &TriggerSpec) -> Option<TriggerConfig> {
+fn validate_trigger(
+    errs: &mut Errors,
+    scaler_namespace: &str,
+    i: usize,
+    t: &TriggerSpec,
+) -> Option<TriggerConfig> {
     let base = format!("spec.triggers[{i}]");
     if t.type_ != "temporal" {
         errs.push(format!("{base}.type"), show(&t.type_), "\"temporal\"");
@@ -916,49 +939,112 @@ fn validate_trigger(errs: &mut Errors, i: usize, t: &TriggerSpec) -> Option<Trig
         );
     }
 
-    let api_key = match (get("apiKey"), get("apiKeyFromEnv")) {
-        (Some(_), Some(_)) => {
+    // Each credential has one source: inline, environment (API key), file, or Secret.
+    let secret_ref = |param: &str| t.secret_target_ref.iter().find(|r| r.parameter == param);
+    let credential = |errs: &mut Errors, param: &str, env: Option<&str>, pem: Option<&str>| {
+        let file_key = format!("{param}File");
+        let mut given: Vec<(String, CredSource)> = Vec::new();
+        if let Some(v) = get(param) {
+            let inline = match pem {
+                None => Some(v.trim().to_string()),
+                Some(what) => {
+                    let d = decode_pem(v).map(|b| String::from_utf8_lossy(&b).into_owned());
+                    if d.is_none() {
+                        errs.push(p(param), None, format!("{what}, or base64 of one"));
+                    }
+                    d
+                }
+            };
+            if let Some(i) = inline {
+                given.push((param.to_string(), CredSource::Inline(SecretString::new(i))));
+            }
+        }
+        if let Some(var) = env.and_then(|e| get(e).map(|v| (e, v))) {
+            given.push((var.0.to_string(), CredSource::Env(var.1.trim().to_string())));
+        }
+        if let Some(f) = get(&file_key) {
+            let path = PathBuf::from(f.trim());
+            if !path.is_absolute() {
+                errs.push(p(&file_key), value_of(&file_key), "an absolute path");
+            }
+            given.push((file_key.clone(), CredSource::File(path)));
+        }
+        if let Some(r) = secret_ref(param) {
+            given.push((
+                "secretTargetRef".to_string(),
+                CredSource::Secret {
+                    namespace: scaler_namespace.to_string(),
+                    name: r.name.clone(),
+                    key: r.key.clone(),
+                },
+            ));
+        }
+        if given.len() > 1 {
+            let names: Vec<&str> = given.iter().map(|(k, _)| k.as_str()).collect();
             errs.push(
-                p("apiKeyFromEnv"),
+                p(&given[1].0),
                 None,
-                "only one of apiKey and apiKeyFromEnv",
+                format!("one source for {param}, not {}", names.join(" and ")),
             );
-            None
         }
-        (Some(k), None) => Some(ApiKeySource::Inline(SecretString::new(k.trim()))),
-        (None, Some(e)) => Some(ApiKeySource::Env(e.trim().to_string())),
-        (None, None) => None,
+        given.into_iter().next().map(|(_, s)| s)
     };
-    let ca_pem = get("ca").and_then(|s| {
-        let d = decode_pem(s);
-        if d.is_none() {
-            errs.push(p("ca"), None, "a PEM certificate, or base64 of one");
+    let api_key = credential(errs, "apiKey", Some("apiKeyFromEnv"), None);
+    let ca = credential(errs, "ca", None, Some("a PEM certificate"));
+    let cert = credential(errs, "cert", None, Some("a PEM certificate"));
+    let key = credential(errs, "key", None, Some("a PEM private key"));
+    for (i, r) in t.secret_target_ref.iter().enumerate() {
+        let rp = format!("{base}.secretTargetRef[{i}]");
+        if !["apiKey", "ca", "cert", "key"].contains(&r.parameter.as_str()) {
+            errs.push(
+                format!("{rp}.parameter"),
+                show(&r.parameter),
+                "one of apiKey, ca, cert, key",
+            );
+        } else if t.secret_target_ref[..i]
+            .iter()
+            .any(|o| o.parameter == r.parameter)
+        {
+            errs.push(
+                format!("{rp}.parameter"),
+                show(&r.parameter),
+                "each parameter at most once",
+            );
         }
-        d
-    });
-    let client_cert_pem = get("cert").and_then(|s| {
-        let d = decode_pem(s);
-        if d.is_none() {
-            errs.push(p("cert"), None, "a PEM certificate, or base64 of one");
+        if !is_dns_subdomain(&r.name) {
+            errs.push(format!("{rp}.name"), show(&r.name), "a Secret name");
         }
-        d
-    });
-    let client_key_pem = get("key").and_then(|s| {
-        let d = decode_pem(s);
-        if d.is_none() {
-            errs.push(p("key"), None, "a PEM private key, or base64 of one");
+        if r.key.is_empty() {
+            errs.push(format!("{rp}.key"), None, "a key of the Secret's data");
         }
-        d.map(|b| SecretString::new(String::from_utf8_lossy(&b).into_owned()))
-    });
-    if get("cert").is_some() != get("key").is_some() {
+    }
+    if cert.is_some() != key.is_some() {
         errs.push(
-            p(if get("cert").is_some() { "key" } else { "cert" }),
+            p(if cert.is_some() { "key" } else { "cert" }),
             None,
-            "cert and key together (mTLS)",
+            "cert and key together (mTLS), each inline, as a file or from a Secret",
         );
+    }
+    // Inline material can be checked now; files and Secrets are checked when connecting.
+    if let (Some(CredSource::Inline(c)), Some(CredSource::Inline(k))) = (&cert, &key)
+        && let Err(e) = crate::temporal::tls::check_identity(c.expose(), k.expose())
+    {
+        errs.push(p("key"), None, e);
+    }
+    if let Some(CredSource::Inline(c)) = &ca
+        && let Err(e) = crate::temporal::tls::check_ca(c.expose())
+    {
+        errs.push(p("ca"), None, e);
     }
     let server_name = get("tlsServerName").cloned();
     let unsafe_ssl = parse_bool(errs, &p("unsafeSsl"), get("unsafeSsl")).unwrap_or(false);
+    if unsafe_ssl && ca.is_some() {
+        errs.push(
+            p("unsafeSsl"),
+            value_of("unsafeSsl"),
+            "either unsafeSsl (no verification) or a CA to verify with, not both",
+        );
+    }
     let explicit_tls = parse_bool(errs, &p("tls"), get("tls"));
     let scheme_tls = match &endpoint {
         Some(EndpointSource::Literal(e)) if e.starts_with("https://") => Some(true),
@@ -974,21 +1060,26 @@ fn validate_trigger(errs: &mut Errors, i: usize, t: &TriggerSpec) -> Option<Trig
             "a value that agrees with the endpoint's scheme",
         );
     }
-    let wants_tls = api_key.is_some()
-        || ca_pem.is_some()
-        || client_cert_pem.is_some()
-        || server_name.is_some()
-        || unsafe_ssl;
-    let tls_on = explicit_tls.or(scheme_tls).unwrap_or(wants_tls);
+    let allow_plain_key = parse_bool(
+        errs,
+        &p("allowApiKeyWithoutTls"),
+        get("allowApiKeyWithoutTls"),
+    )
+    .unwrap_or(false);
+    let wants_tls = ca.is_some() || cert.is_some() || server_name.is_some() || unsafe_ssl;
+    let tls_on = explicit_tls
+        .or(scheme_tls)
+        .unwrap_or(wants_tls || (api_key.is_some() && !allow_plain_key));
     if !tls_on {
-        if api_key.is_some() {
+        if api_key.is_some() && !allow_plain_key {
             errs.push(
                 p("apiKey"),
                 None,
-                "TLS for an API key (remove tls: \"false\" / the http:// scheme)",
+                "TLS for an API key (remove tls: \"false\" / the http:// scheme), or \
+                 allowApiKeyWithoutTls: \"true\" for a trusted plaintext proxy",
             );
         }
-        if wants_tls && api_key.is_none() {
+        if wants_tls {
             errs.push(
                 p("tls"),
                 value_of("tls"),
@@ -1072,9 +1163,9 @@ fn validate_trigger(errs: &mut Errors, i: usize, t: &TriggerSpec) -> Option<Trig
         auth: Auth {
             tls,
             api_key,
-            ca_pem,
-            client_cert_pem,
-            client_key_pem,
+            ca,
+            cert,
+            key,
             server_name,
         },
         connect_timeout,

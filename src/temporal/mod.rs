@@ -2,11 +2,15 @@
 //! backoff), per-tick coalescing of identical queries, DescribeTaskQueue in default mode.
 
 use crate::report::metrics::{MethodLabels, Metrics, RpcLabels};
+pub mod secrets;
+pub mod tls;
+
 use crate::spec::{
-    ApiKeySource, Auth, EndpointSource, QueueType, SecretString, TlsMode, TriggerConfig, Versioning,
+    CredSource, EndpointSource, QueueType, SecretString, TlsMode, TriggerConfig, Versioning,
 };
 use futures::FutureExt;
 use futures::future::{BoxFuture, Shared};
+use secrets::SecretReader;
 use std::collections::HashMap;
 use std::fmt;
 use std::sync::{Arc, Mutex};
@@ -18,7 +22,8 @@ use temporalio_common::protos::temporal::api::{
     taskqueue::v1::{TaskQueue, TaskQueueStats, TaskQueueVersionSelection},
     workflowservice::v1::{
         CountWorkflowExecutionsRequest, DescribeTaskQueueRequest,
-        DescribeWorkerDeploymentVersionRequest,
+        DescribeWorkerDeploymentVersionRequest, GetWorkerBuildIdCompatibilityRequest,
+        GetWorkerVersioningRulesRequest,
     },
 };
 use tokio::sync::Semaphore;
@@ -82,6 +87,35 @@ impl ErrorKind {
         }
     }
 
+    /// A failed call's kind and message. A proxy in front of Temporal may answer with plain
+    /// HTTP (an HTML 401 page): tonic then reports a protocol error naming the HTTP status,
+    /// which is mapped as gRPC maps HTTP statuses and said plainly.
+    fn status_error(method: &str, s: &tonic::Status) -> TemporalError {
+        const MARK: &str = "while receiving response with status: ";
+        if matches!(s.code(), tonic::Code::Internal | tonic::Code::Unknown)
+            && let Some(at) = s.message().find(MARK)
+        {
+            let http = &s.message()[at + MARK.len()..];
+            let kind = match http.get(..3) {
+                Some("401") | Some("403") => Some(ErrorKind::Auth),
+                Some("404") => Some(ErrorKind::NotFound),
+                Some("429") => Some(ErrorKind::RateLimited),
+                Some("502") | Some("503") | Some("504") => Some(ErrorKind::Unavailable),
+                _ => None,
+            };
+            if let Some(kind) = kind {
+                return terr(
+                    kind,
+                    format!("{method}: HTTP {http} (a plain HTTP answer, e.g. from a proxy)"),
+                );
+            }
+        }
+        terr(
+            Self::from_code(s.code()),
+            format!("{method}: {:?}: {}", s.code(), s.message()),
+        )
+    }
+
     fn from_code(code: tonic::Code) -> Self {
         use tonic::Code::*;
         match code {
@@ -111,12 +145,17 @@ fn terr(kind: ErrorKind, message: impl Into<String>) -> TemporalError {
     }
 }
 
-/// Identity of a shared connection: endpoint and credentials.
+/// Identity of a shared connection: endpoint and the credentials as read now. Rotated files
+/// or Secrets give a new identity, hence a new connection; polls on the old one finish.
 #[derive(Clone, PartialEq, Eq, Hash)]
 pub struct ConnKey {
     pub url: String,
-    pub auth: Auth,
+    tls: TlsMode,
+    server_name: Option<String>,
     api_key: Option<SecretString>,
+    ca: Option<SecretString>,
+    /// Client certificate and key (PEM).
+    identity: Option<(SecretString, SecretString)>,
     connect_timeout: Duration,
 }
 
@@ -137,19 +176,23 @@ struct QueryKey {
     include_running: bool,
 }
 
-/// Resolve what the trigger names from the environment into a connection identity.
-pub fn conn_key(t: &TriggerConfig) -> Result<ConnKey, TemporalError> {
+fn env_var(var: &str, what: &str) -> Result<String, TemporalError> {
+    std::env::var(var)
+        .ok()
+        .filter(|v| !v.trim().is_empty())
+        .ok_or_else(|| {
+            terr(
+                ErrorKind::Config,
+                format!("{what}: environment variable {var} is not set"),
+            )
+        })
+}
+
+/// The trigger's endpoint as a URL whose scheme says TLS or plaintext.
+fn endpoint_url(t: &TriggerConfig) -> Result<String, TemporalError> {
     let endpoint = match &t.endpoint {
         EndpointSource::Literal(e) => e.clone(),
-        EndpointSource::FromEnv(var) => std::env::var(var)
-            .ok()
-            .filter(|v| !v.trim().is_empty())
-            .ok_or_else(|| {
-                terr(
-                    ErrorKind::Config,
-                    format!("endpointFromEnv: environment variable {var} is not set"),
-                )
-            })?,
+        EndpointSource::FromEnv(var) => env_var(var, "endpointFromEnv")?,
     };
     let tls = matches!(t.auth.tls, TlsMode::Tls { .. });
     let rest = endpoint
@@ -157,26 +200,88 @@ pub fn conn_key(t: &TriggerConfig) -> Result<ConnKey, TemporalError> {
         .trim_start_matches("http://")
         .trim_start_matches("https://")
         .trim_end_matches('/');
-    let url = format!("{}://{rest}", if tls { "https" } else { "http" });
-    let api_key = match &t.auth.api_key {
-        None => None,
-        Some(ApiKeySource::Inline(k)) => Some(k.clone()),
-        Some(ApiKeySource::Env(var)) => Some(SecretString::new(
-            std::env::var(var)
-                .ok()
-                .filter(|v| !v.trim().is_empty())
-                .ok_or_else(|| {
-                    terr(
-                        ErrorKind::Config,
-                        format!("apiKeyFromEnv: environment variable {var} is not set"),
-                    )
-                })?,
-        )),
+    Ok(format!("{}://{rest}", if tls { "https" } else { "http" }))
+}
+
+/// Read one credential now. `pem` names the material expected (for errors), or `None` for an
+/// API key. Errors name the parameter and where it was looked for, never the value.
+async fn read_credential(
+    secrets: Option<&SecretReader>,
+    param: &str,
+    src: &CredSource,
+    pem: Option<&str>,
+) -> Result<SecretString, TemporalError> {
+    let (raw, origin) = match src {
+        CredSource::Inline(v) => return Ok(v.clone()),
+        CredSource::Env(var) => (env_var(var, "apiKeyFromEnv")?, format!("${var}")),
+        CredSource::File(path) => {
+            let text = tokio::fs::read_to_string(path).await.map_err(|e| {
+                terr(
+                    ErrorKind::Config,
+                    format!("{param}File {}: cannot read: {e}", path.display()),
+                )
+            })?;
+            (text, format!("{param}File {}", path.display()))
+        }
+        CredSource::Secret {
+            namespace,
+            name,
+            key,
+        } => {
+            let reader = secrets.ok_or_else(|| {
+                terr(
+                    ErrorKind::Config,
+                    format!(
+                        "secretTargetRef {namespace}/{name}: reading Secrets needs a Kubernetes \
+                         cluster (the agent runs without one)"
+                    ),
+                )
+            })?;
+            let v = reader.get(namespace, name, key).await?;
+            (v, format!("Secret {namespace}/{name} key {key}"))
+        }
     };
+    match pem {
+        None => {
+            let key = raw.trim();
+            if key.is_empty() {
+                return Err(terr(ErrorKind::Config, format!("{origin}: empty API key")));
+            }
+            Ok(SecretString::new(key))
+        }
+        Some(what) => crate::spec::decode_pem(&raw)
+            .map(|b| SecretString::new(String::from_utf8_lossy(&b).into_owned()))
+            .ok_or_else(|| terr(ErrorKind::Config, format!("{origin}: expected {what}"))),
+    }
+}
+
+/// Resolve what the trigger names (environment, files, Secrets) into a connection identity.
+pub async fn conn_key(
+    t: &TriggerConfig,
+    secrets: Option<&SecretReader>,
+) -> Result<ConnKey, TemporalError> {
+    let url = endpoint_url(t)?;
+    let a = &t.auth;
+    let read = |param: &'static str, src: Option<&CredSource>, pem: Option<&'static str>| {
+        let src = src.cloned();
+        async move {
+            match src {
+                None => Ok(None),
+                Some(s) => read_credential(secrets, param, &s, pem).await.map(Some),
+            }
+        }
+    };
+    let api_key = read("apiKey", a.api_key.as_ref(), None).await?;
+    let ca = read("ca", a.ca.as_ref(), Some("a PEM certificate")).await?;
+    let cert = read("cert", a.cert.as_ref(), Some("a PEM certificate")).await?;
+    let key = read("key", a.key.as_ref(), Some("a PEM private key")).await?;
     Ok(ConnKey {
         url,
-        auth: t.auth.clone(),
+        tls: a.tls,
+        server_name: a.server_name.clone(),
         api_key,
+        ca,
+        identity: cert.zip(key),
         connect_timeout: t.connect_timeout,
     })
 }
@@ -198,6 +303,8 @@ struct SlotState {
 
 struct Slot {
     state: tokio::sync::Mutex<SlotState>,
+    /// When a query last used this slot; idle slots (e.g. of rotated credentials) are dropped.
+    last_used: Mutex<Instant>,
     /// Bounds concurrent RPCs per endpoint so a slow server cannot pile up requests.
     permits: Semaphore,
 }
@@ -206,6 +313,8 @@ type SharedQuery = Shared<BoxFuture<'static, Result<QueueStats, TemporalError>>>
 
 pub struct TemporalPool {
     conns: Mutex<HashMap<ConnKey, Arc<Slot>>>,
+    /// Reads `secretTargetRef` Secrets when the agent has a cluster.
+    secrets: std::sync::OnceLock<SecretReader>,
     inflight: Mutex<HashMap<QueryKey, (Instant, SharedQuery)>>,
     metrics: Arc<Metrics>,
     /// Results younger than this are shared by identical queries ("the same tick").
@@ -214,16 +323,24 @@ pub struct TemporalPool {
 }
 
 const MAX_RPCS_PER_ENDPOINT: usize = 32;
+/// A connection unused this long is closed (its credentials were rotated, or its scalers gone).
+const IDLE_CONNECTION: Duration = Duration::from_secs(600);
 
 impl TemporalPool {
     pub fn new(metrics: Arc<Metrics>) -> Arc<Self> {
         Arc::new(TemporalPool {
             conns: Mutex::default(),
+            secrets: std::sync::OnceLock::new(),
             inflight: Mutex::default(),
             metrics,
             coalesce_window: Duration::from_secs(1),
             rpc_timeout: Duration::from_secs(10),
         })
+    }
+
+    /// Lets `secretTargetRef` credentials be read from the cluster.
+    pub fn use_cluster_secrets(&self, client: kube::Client) {
+        let _ = self.secrets.set(SecretReader::new(client));
     }
 
     /// Number of distinct connections (endpoint + credentials) opened or attempted.
@@ -234,7 +351,7 @@ impl TemporalPool {
     /// Read the trigger's queue stats; identical queries within the coalescing window share one
     /// set of RPCs.
     pub async fn query(self: &Arc<Self>, t: &TriggerConfig) -> Result<QueueStats, TemporalError> {
-        let conn = conn_key(t)?;
+        let conn = conn_key(t, self.secrets.get()).await?;
         let key = QueryKey {
             conn,
             namespace: t.namespace.clone(),
@@ -267,20 +384,28 @@ impl TemporalPool {
 
     fn slot(&self, key: &ConnKey) -> Arc<Slot> {
         let mut conns = self.conns.lock().unwrap_or_else(|p| p.into_inner());
-        conns
-            .entry(key.clone())
-            .or_insert_with(|| {
-                Arc::new(Slot {
-                    state: tokio::sync::Mutex::new(SlotState {
-                        conn: None,
-                        failures: 0,
-                        retry_at: None,
-                        last_error: None,
-                    }),
-                    permits: Semaphore::new(MAX_RPCS_PER_ENDPOINT),
-                })
-            })
-            .clone()
+        let now = Instant::now();
+        if let Some(slot) = conns.get(key) {
+            *slot.last_used.lock().unwrap_or_else(|p| p.into_inner()) = now;
+            return slot.clone();
+        }
+        // A new identity: a good moment to close connections nobody used for a while.
+        conns.retain(|_, s| {
+            let used = *s.last_used.lock().unwrap_or_else(|p| p.into_inner());
+            now.duration_since(used) < IDLE_CONNECTION || Arc::strong_count(s) > 1
+        });
+        let slot = Arc::new(Slot {
+            state: tokio::sync::Mutex::new(SlotState {
+                conn: None,
+                failures: 0,
+                retry_at: None,
+                last_error: None,
+            }),
+            last_used: Mutex::new(now),
+            permits: Semaphore::new(MAX_RPCS_PER_ENDPOINT),
+        });
+        conns.insert(key.clone(), slot.clone());
+        slot
     }
 
     async fn connection(&self, key: &ConnKey, slot: &Slot) -> Result<Connection, TemporalError> {
@@ -414,10 +539,7 @@ impl TemporalPool {
             Ok(Ok(r)) => ("Ok".to_string(), Ok(r.into_inner())),
             Ok(Err(s)) => (
                 format!("{:?}", s.code()),
-                Err(terr(
-                    ErrorKind::from_code(s.code()),
-                    format!("{method}: {:?}: {}", s.code(), s.message()),
-                )),
+                Err(ErrorKind::status_error(method, &s)),
             ),
         };
         self.metrics
@@ -504,13 +626,23 @@ impl TemporalPool {
         all_active: bool,
         unversioned: bool,
     ) -> Result<QueueStats, TemporalError> {
+        let mut build_ids: Vec<String> = build_id.map(|b| vec![b.to_string()]).unwrap_or_default();
+        if all_active {
+            // The server answers `all_active` alone with nothing (it fans out only to build
+            // ids it has cached), so name every build id the queue's versioning knows.
+            for b in self.known_build_ids(conn, key).await? {
+                if !build_ids.contains(&b) {
+                    build_ids.push(b);
+                }
+            }
+        }
         #[allow(deprecated)]
         let req = DescribeTaskQueueRequest {
             namespace: key.namespace.clone(),
             task_queue: Some(Self::task_queue(&key.task_queue)),
             api_mode: DescribeTaskQueueMode::Enhanced as i32,
             versions: Some(TaskQueueVersionSelection {
-                build_ids: build_id.map(|b| vec![b.to_string()]).unwrap_or_default(),
+                build_ids,
                 unversioned,
                 all_active,
             }),
@@ -537,6 +669,74 @@ impl TemporalPool {
             }
         }
         Ok(total)
+    }
+
+    /// Build ids of the queue's (deprecated) versioning: assignment and redirect rules (v0.2)
+    /// and compatible version sets (v0.1). A scheme disabled on the server adds none.
+    async fn known_build_ids(
+        &self,
+        conn: &Connection,
+        key: &QueryKey,
+    ) -> Result<Vec<String>, TemporalError> {
+        let mut ids = Vec::new();
+        let tolerate = |e: TemporalError| match e.kind {
+            ErrorKind::Unavailable | ErrorKind::Timeout => Err(e),
+            _ => Ok(()),
+        };
+        let mut svc = conn.workflow_service();
+        #[allow(deprecated)]
+        let rules = self
+            .timed(
+                "GetWorkerVersioningRules",
+                svc.get_worker_versioning_rules(tonic::Request::new(
+                    GetWorkerVersioningRulesRequest {
+                        namespace: key.namespace.clone(),
+                        task_queue: key.task_queue.clone(),
+                    },
+                )),
+            )
+            .await;
+        match rules {
+            Ok(r) => {
+                ids.extend(
+                    r.assignment_rules
+                        .iter()
+                        .filter_map(|t| t.rule.as_ref())
+                        .map(|r| r.target_build_id.clone()),
+                );
+                for r in r
+                    .compatible_redirect_rules
+                    .iter()
+                    .filter_map(|t| t.rule.as_ref())
+                {
+                    ids.push(r.source_build_id.clone());
+                    ids.push(r.target_build_id.clone());
+                }
+            }
+            Err(e) => tolerate(e)?,
+        }
+        let mut svc = conn.workflow_service();
+        #[allow(deprecated)]
+        let sets = self
+            .timed(
+                "GetWorkerBuildIdCompatibility",
+                svc.get_worker_build_id_compatibility(tonic::Request::new(
+                    GetWorkerBuildIdCompatibilityRequest {
+                        namespace: key.namespace.clone(),
+                        task_queue: key.task_queue.clone(),
+                        max_sets: 0,
+                    },
+                )),
+            )
+            .await;
+        match sets {
+            Ok(r) => ids.extend(r.major_version_sets.into_iter().flat_map(|s| s.build_ids)),
+            Err(e) => tolerate(e)?,
+        }
+        ids.retain(|b| !b.is_empty());
+        ids.sort();
+        ids.dedup();
+        Ok(ids)
     }
 
     async fn describe_deployment_version(
@@ -592,22 +792,25 @@ fn proto_type(q: QueueType) -> TaskQueueType {
 async fn connect(key: &ConnKey) -> Result<Connection, TemporalError> {
     let url = Url::parse(&key.url)
         .map_err(|e| terr(ErrorKind::Config, format!("invalid endpoint: {e}")))?;
-    let tls_options = match key.auth.tls {
+    let tls_options = match key.tls {
         TlsMode::Plaintext => None,
         TlsMode::Tls { skip_verify } => {
-            if skip_verify {
-                return Err(terr(
-                    ErrorKind::Config,
-                    "unsafeSsl is not supported yet; trust the server with `ca` instead",
-                ));
-            }
             let mut tls = TlsOptions::default();
-            tls.server_root_ca_cert = key.auth.ca_pem.clone();
-            tls.domain = key.auth.server_name.clone();
-            if let (Some(cert), Some(k)) = (&key.auth.client_cert_pem, &key.auth.client_key_pem) {
+            if skip_verify {
+                tls.server_cert_verifier = Some(tls::SkipServerVerification::new());
+            } else if let Some(ca) = &key.ca {
+                tls::check_ca(ca.expose())
+                    .map_err(|e| terr(ErrorKind::Config, format!("ca: expected {e}")))?;
+                tls.server_root_ca_cert = Some(ca.expose().as_bytes().to_vec());
+            }
+            tls.domain = key.server_name.clone();
+            if let Some((cert, k)) = &key.identity {
+                // Checked here too: files and Secrets are only seen when connecting.
+                tls::check_identity(cert.expose(), k.expose())
+                    .map_err(|e| terr(ErrorKind::Config, format!("cert/key: expected {e}")))?;
                 tls.client_tls_options = Some(
                     temporalio_client::ClientTlsOptions::builder()
-                        .client_cert(cert.clone())
+                        .client_cert(cert.expose().as_bytes().to_vec())
                         .client_private_key(k.expose().as_bytes().to_vec())
                         .build(),
                 );
@@ -637,12 +840,13 @@ async fn connect(key: &ConnKey) -> Result<Connection, TemporalError> {
 fn classify_connect_error(e: &temporalio_client::errors::ClientConnectError) -> TemporalError {
     use temporalio_client::errors::ClientConnectError as E;
     match e {
-        E::SystemInfoCallError(s) => terr(
-            ErrorKind::from_code(s.code()),
-            format!("GetSystemInfo: {:?}: {}", s.code(), s.message()),
-        ),
+        E::SystemInfoCallError(s) => ErrorKind::status_error("GetSystemInfo", s),
         E::InvalidConfig(m) => terr(ErrorKind::Config, m.clone()),
         other => {
+            if let Some(r) = tls::rustls_cause(other) {
+                // A certificate the other side rejects, or one we reject: not an outage.
+                return terr(ErrorKind::Auth, format!("TLS handshake failed: {r}"));
+            }
             // tonic's Display says only "transport error": the root cause is the useful part.
             let mut root: &dyn std::error::Error = other;
             while let Some(next) = root.source() {

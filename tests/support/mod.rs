@@ -57,6 +57,11 @@ pub struct DevServer {
 
 impl DevServer {
     pub async fn start() -> DevServer {
+        Self::start_with(&[]).await
+    }
+
+    /// A dev server with extra `start-dev` flags (e.g. `--dynamic-config-value K=V`).
+    pub async fn start_with(extra: &[&str]) -> DevServer {
         let port = free_port();
         let child = Command::new(temporal_cli())
             .args([
@@ -71,6 +76,7 @@ impl DevServer {
             .args(["--port", &port.to_string()])
             .args(["--http-port", &free_port().to_string()])
             .args(["--metrics-port", &free_port().to_string()])
+            .args(extra)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()

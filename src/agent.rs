@@ -28,6 +28,8 @@ pub struct Context {
     /// Status and events of custom resources (with a cluster).
     pub status: Option<StatusSink>,
     pub ready: AtomicBool,
+    /// Origin of the scalers' polling grid (see `scaler::poll_offset`).
+    pub epoch: tokio::time::Instant,
 }
 
 impl Context {
@@ -45,6 +47,7 @@ impl Context {
             guard,
             status,
             ready: AtomicBool::new(false),
+            epoch: tokio::time::Instant::now(),
         })
     }
 }
@@ -228,6 +231,7 @@ pub async fn run(settings: Settings) -> Result<(), crate::Error> {
     if let Some(client) = secrets_client {
         ctx.pool.use_cluster_secrets(client);
     }
+    ctx.pool.set_rps(settings.temporal_rps);
     let lease_handle = lease_task
         .map(|(runner, tx)| tokio::spawn(runner.run(tx, ctx.metrics.clone(), shutdown_rx.clone())));
     if lease_handle.is_none() {

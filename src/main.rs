@@ -50,6 +50,9 @@ enum Command {
         /// Do not watch TemporalScaler custom resources.
         #[arg(long)]
         no_crds: bool,
+        /// Most Temporal RPCs per second per endpoint, and the burst [default: 200].
+        #[arg(long)]
+        temporal_rps: Option<u32>,
         /// Settings file (YAML, or TOML by extension); also TEMPORAL_AUTOSCALER_SETTINGS.
         #[arg(long, env = "TEMPORAL_AUTOSCALER_SETTINGS")]
         settings: Option<PathBuf>,
@@ -175,6 +178,7 @@ fn main() -> ExitCode {
             identity,
             watch_namespaces,
             no_crds,
+            temporal_rps,
             settings,
         } => {
             let overrides = Overrides {
@@ -188,6 +192,7 @@ fn main() -> ExitCode {
                 identity,
                 watch_namespaces,
                 no_crds: no_crds.then_some(true),
+                temporal_rps,
             };
             let settings = match Settings::load(settings.as_deref(), &overrides) {
                 Ok(s) => s,

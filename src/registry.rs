@@ -10,6 +10,7 @@ use crate::source::crd::{CrEvent, CrObject};
 use crate::source::dir::DirSnapshot;
 use crate::source::{ScalerKey, SourceKind};
 use crate::spec::{ScalerConfig, TemporalScalerStatus};
+use std::collections::HashMap;
 use std::collections::{BTreeMap, HashSet};
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -82,6 +83,9 @@ pub struct Registry {
     /// Last applied (uid, generation, config) per CR, so status-only updates do nothing.
     cr_seen: BTreeMap<ScalerKey, (String, i64, Result<ScalerConfig, String>)>,
     problems: BTreeMap<ScalerKey, Problem>,
+    /// Which running scaler owns each target: conflicts are found without a scan (10,000
+    /// scalers are re-applied on every directory snapshot).
+    owners: HashMap<TargetId, ScalerKey>,
 }
 
 impl Registry {
@@ -92,6 +96,7 @@ impl Registry {
             rejected: BTreeMap::new(),
             cr_seen: BTreeMap::new(),
             problems: BTreeMap::new(),
+            owners: HashMap::new(),
         }
     }
 
@@ -165,7 +170,7 @@ impl Registry {
         );
         for s in &snap.scalers {
             let wanted = Versioned {
-                config: Arc::new(s.config.clone()),
+                config: s.config.clone(),
                 generation: None,
             };
             self.upsert(s.key.clone(), wanted, Some(s.file.clone()));
@@ -309,10 +314,10 @@ impl Registry {
     pub fn upsert(&mut self, key: ScalerKey, wanted: Versioned, file: Option<PathBuf>) {
         let tid = target_id(&wanted.config);
         let owner = self
-            .running
-            .iter()
-            .find(|(k, r)| **k != key && target_id(&r.wanted.config) == tid)
-            .map(|(k, r)| (k.clone(), r.file.clone()));
+            .owners
+            .get(&tid)
+            .filter(|k| **k != key)
+            .map(|k| (k.clone(), self.running.get(k).and_then(|r| r.file.clone())));
         if let Some((other_key, other_file)) = owner {
             // The target belongs to a scaler that came first.
             self.stop(&key);
@@ -341,6 +346,11 @@ impl Registry {
         if let Some(r) = self.running.get_mut(&key) {
             r.file = file;
             if r.wanted != wanted {
+                let old = target_id(&r.wanted.config);
+                if old != tid {
+                    self.owners.remove(&old);
+                    self.owners.insert(tid, key.clone());
+                }
                 r.wanted = wanted.clone();
                 r.handle.config.send_replace(wanted);
             }
@@ -352,6 +362,7 @@ impl Registry {
             v.file = file.clone();
         });
         let handle = scaler::spawn(key.clone(), wanted.clone(), file.clone(), self.ctx.clone());
+        self.owners.insert(tid, key.clone());
         self.running.insert(
             key,
             Running {
@@ -378,6 +389,10 @@ impl Registry {
 
     fn stop(&mut self, key: &ScalerKey) {
         if let Some(r) = self.running.remove(key) {
+            let tid = target_id(&r.wanted.config);
+            if self.owners.get(&tid) == Some(key) {
+                self.owners.remove(&tid);
+            }
             drop(r.handle);
             tracing::info!(scaler = %key, "scaler stopped");
             let m = &self.ctx.metrics;

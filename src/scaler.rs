@@ -14,10 +14,9 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
-use tokio::time::MissedTickBehavior;
 
 /// A spec as the registry hands it to a scaler: a new generation (CRs) restarts the timers
 /// even when the validated config did not change.
@@ -66,6 +65,31 @@ pub fn spawn(
     let (tx, rx) = watch::channel(config);
     let task = tokio::spawn(run(key, rx, file, ctx));
     ScalerHandle { config: tx, task }
+}
+
+/// Where in its polling interval a scaler polls: a hash of its first trigger's queue, so polls
+/// of different queues spread evenly over the interval (no burst of N RPCs at once) while
+/// scalers of the same queue and interval poll at the same moment and share one RPC
+/// (coalesced by the pool).
+pub fn poll_offset(cfg: &ScalerConfig) -> Duration {
+    use std::hash::{Hash, Hasher};
+    let period = cfg.polling_interval.as_millis().max(1) as u64;
+    let mut h = std::hash::DefaultHasher::new();
+    if let Some(t) = cfg.triggers.first() {
+        (&t.endpoint, &t.namespace, &t.task_queue).hash(&mut h);
+    }
+    Duration::from_millis(h.finish() % period)
+}
+
+/// The next poll after `now` on the grid `offset + k·period` (all measured from the agent's
+/// start). Strictly after `now`, at most one period away.
+pub fn next_poll(now: Duration, offset: Duration, period: Duration) -> Duration {
+    let period = period.max(Duration::from_millis(1));
+    if now < offset {
+        return offset;
+    }
+    let k = (now - offset).as_nanos() / period.as_nanos() + 1;
+    offset + period * k as u32
 }
 
 fn uses_build_ids(cfg: &ScalerConfig) -> bool {
@@ -133,15 +157,18 @@ async fn run(
     };
     warn_deprecated(&s.key, &s.cfg);
     let mut leader_rx = ctx.guard.subscribe();
-    let new_ticker = |cfg: &ScalerConfig| {
-        let mut t = tokio::time::interval(cfg.polling_interval);
-        t.set_missed_tick_behavior(MissedTickBehavior::Delay);
-        t
-    };
-    let mut ticker = new_ticker(&s.cfg);
+    // The first poll is at once (start → first decision); later ones on this scaler's grid.
+    let mut next = tokio::time::Instant::now();
     loop {
         tokio::select! {
-            _ = ticker.tick() => s.tick().await,
+            _ = tokio::time::sleep_until(next) => {
+                // Boxed: the tick's deep futures exist only while it runs, so a sleeping
+                // scaler's task stays small.
+                Box::pin(s.tick()).await;
+                let epoch = s.ctx.epoch;
+                let since = tokio::time::Instant::now().saturating_duration_since(epoch);
+                next = epoch + next_poll(since, poll_offset(&s.cfg), s.cfg.polling_interval);
+            }
             changed = rx.changed() => {
                 if changed.is_err() { break; }
                 let Versioned { config: new, generation } = rx.borrow_and_update().clone();
@@ -156,12 +183,12 @@ async fn run(
                     warn_deprecated(&s.key, &new);
                 }
                 s.cfg = new;
-                ticker = new_ticker(&s.cfg);
+                next = tokio::time::Instant::now();
             }
             changed = leader_rx.changed() => {
                 if changed.is_err() { break; }
                 // Act at once on gaining the lease; report at once on losing it.
-                ticker = new_ticker(&s.cfg);
+                next = tokio::time::Instant::now();
             }
         }
     }
@@ -378,6 +405,8 @@ impl Scaler {
             v.triggers = trigger_views;
             v.error = error;
             v.decision = d.steps;
+            // Kept for /scalers until the next tick, times 10,000 scalers: no spare capacity.
+            v.decision.shrink_to_fit();
             if scaled_at.is_some() {
                 v.last_scale_time = scaled_at;
             }
@@ -547,5 +576,90 @@ pub(crate) fn reading(
             },
             Err(_) => Signals::default(),
         },
+    }
+}
+
+#[cfg(test)]
+mod schedule_tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn cfg(queue: &str, interval: u64) -> ScalerConfig {
+        let yaml = format!(
+            "apiVersion: scaling.example.com/v1alpha1\nkind: TemporalScaler\nmetadata: {{name: s}}\nspec:\n  scaleTargetRef: {{name: w}}\n  pollingInterval: {interval}\n  triggers:\n  - type: temporal\n    metadata: {{endpoint: \"t:7233\", taskQueue: \"{queue}\"}}\n"
+        );
+        crate::source::dir::parse_file(std::path::Path::new("s.yaml"), &yaml)
+            .unwrap()
+            .remove(0)
+    }
+
+    pub(super) fn sample_task() -> (Arc<Context>, ScalerKey, Versioned) {
+        let ctx = Context::new(
+            crate::target::Targets::Simulated,
+            crate::guard::Guard::alone(),
+        );
+        let key = ScalerKey {
+            source: crate::source::SourceKind::Dir,
+            namespace: "default".into(),
+            name: "s".into(),
+        };
+        let v = Versioned {
+            config: Arc::new(cfg("q", 15)),
+            generation: None,
+        };
+        (ctx, key, v)
+    }
+
+    proptest! {
+        #[test]
+        fn the_next_poll_is_on_the_grid_within_one_period(
+            now_ms in 0u64..10_000_000, offset_ms in 0u64..60_000, period_ms in 1u64..60_000,
+        ) {
+            let offset_ms = offset_ms % period_ms;
+            let (now, offset, period) = (
+                Duration::from_millis(now_ms),
+                Duration::from_millis(offset_ms),
+                Duration::from_millis(period_ms),
+            );
+            let next = next_poll(now, offset, period);
+            prop_assert!(next > now);
+            prop_assert!(next - now <= period);
+            prop_assert_eq!((next - offset).as_nanos() % period.as_nanos(), 0);
+        }
+    }
+
+    #[test]
+    fn scalers_of_one_queue_share_a_phase_and_queues_spread_over_the_interval() {
+        assert_eq!(
+            poll_offset(&cfg("orders", 15)),
+            poll_offset(&cfg("orders", 15))
+        );
+        // 2,000 queues over a 15 s interval, in 15 one-second buckets: none is crowded.
+        let mut buckets = [0u32; 15];
+        for i in 0..2000 {
+            let off = poll_offset(&cfg(&format!("queue-{i}"), 15));
+            assert!(off < Duration::from_secs(15));
+            buckets[off.as_secs() as usize] += 1;
+        }
+        let mean = 2000 / 15;
+        assert!(
+            buckets.iter().all(|&b| b > mean / 2 && b < mean * 3 / 2),
+            "{buckets:?}"
+        );
+    }
+}
+
+#[cfg(test)]
+mod size_tests {
+    /// Every scaler is a task whose future is allocated at its largest state: keep it small
+    /// (10,000 scalers are 10,000 of these), with the deep RPC futures boxed only while they run.
+    #[test]
+    fn a_scaler_task_is_small() {
+        let (ctx, key, cfg) = super::schedule_tests::sample_task();
+        let (_tx, rx) = tokio::sync::watch::channel(cfg);
+        let fut = super::run(key, rx, None, ctx);
+        let size = std::mem::size_of_val(&fut);
+        eprintln!("scaler task future: {size} bytes");
+        assert!(size <= 1536, "scaler task future is {size} bytes");
     }
 }

@@ -67,6 +67,14 @@ pub struct Settings {
     /// Do not watch TemporalScaler custom resources.
     #[serde(default)]
     pub no_crds: bool,
+    /// Most Temporal RPCs per second to one endpoint (and the burst): keeps the start-up poll
+    /// of thousands of scalers under the namespace's rate limit.
+    #[serde(default = "default_temporal_rps")]
+    pub temporal_rps: u32,
+}
+
+fn default_temporal_rps() -> u32 {
+    crate::temporal::DEFAULT_RPS
 }
 
 /// A list, or a comma-separated string (as an environment variable gives it).
@@ -102,6 +110,7 @@ impl Default for Settings {
             identity: None,
             watch_namespaces: Vec::new(),
             no_crds: false,
+            temporal_rps: default_temporal_rps(),
         }
     }
 }
@@ -129,6 +138,8 @@ pub struct Overrides {
     pub watch_namespaces: Option<Vec<String>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub no_crds: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub temporal_rps: Option<u32>,
 }
 
 pub const ENV_PREFIX: &str = "TEMPORAL_AUTOSCALER_";
@@ -154,6 +165,11 @@ impl Settings {
         let s: Settings = fig
             .extract()
             .map_err(|e| crate::Error::Settings(e.to_string()))?;
+        if s.temporal_rps == 0 {
+            return Err(crate::Error::Settings(
+                "temporal_rps: got 0, expected at least 1 RPC per second".into(),
+            ));
+        }
         if s.lease_duration < 2 {
             return Err(crate::Error::Settings(format!(
                 "lease_duration: got {}, expected at least 2 seconds",

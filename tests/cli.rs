@@ -209,6 +209,23 @@ async fn dry_run_agent_serves_scalers_metrics_and_health() {
             .is_some()
     );
     assert!(scaler["triggers"][0].get("error").is_some());
+    // Filters: by namespace and name, or nothing.
+    let name = scaler["name"].as_str().unwrap();
+    let ns = scaler["namespace"].as_str().unwrap();
+    let filtered = |q: &str| {
+        let (status, body) = get(&from_flag, &format!("/scalers?{q}")).unwrap();
+        assert_eq!(status, 200, "{q}: {body}");
+        serde_json::from_str::<serde_json::Value>(&body).unwrap()
+    };
+    assert_eq!(
+        filtered(&format!("namespace={ns}&name={name}"))[0]["name"],
+        name
+    );
+    assert_eq!(
+        filtered(&format!("name={name}")).as_array().unwrap().len(),
+        1
+    );
+    assert_eq!(filtered("name=no-such-scaler"), serde_json::json!([]));
 
     let (_, metrics) = get(&from_flag, "/metrics").unwrap();
     for name in [

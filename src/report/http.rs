@@ -2,11 +2,11 @@
 //! `/q/health/ready`), and `/scalers` (JSON, one object per scaler).
 
 use crate::agent::Context;
+use axum::Router;
 use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
 use axum::routing::get;
-use axum::{Json, Router};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
@@ -44,6 +44,25 @@ async fn ready(State(ctx): State<Arc<Context>>) -> impl IntoResponse {
     }
 }
 
-async fn scalers(State(ctx): State<Arc<Context>>) -> impl IntoResponse {
-    Json(ctx.state.list())
+/// `/scalers?namespace=…&name=…`: narrows the list (both optional).
+#[derive(serde::Deserialize)]
+struct ScalerFilter {
+    namespace: Option<String>,
+    name: Option<String>,
+}
+
+async fn scalers(
+    State(ctx): State<Arc<Context>>,
+    axum::extract::Query(f): axum::extract::Query<ScalerFilter>,
+) -> impl IntoResponse {
+    let body = ctx.state.list_json(|v| {
+        f.namespace
+            .as_ref()
+            .is_none_or(|n| v.namespace.as_ref() == Some(n))
+            && f.name.as_ref().is_none_or(|n| v.name.as_ref() == Some(n))
+    });
+    (
+        [(axum::http::header::CONTENT_TYPE, "application/json")],
+        body,
+    )
 }

@@ -157,8 +157,49 @@ impl StateStore {
     pub fn list(&self) -> Vec<ScalerView> {
         let inner = self.inner.read().unwrap_or_else(|p| p.into_inner());
         let mut out: Vec<_> = inner.scalers.values().cloned().collect();
-        for (file, err) in &inner.file_errors {
-            if !out.iter().any(|v| v.file.as_ref() == Some(file)) {
+        out.extend(Self::file_entries(&inner));
+        out
+    }
+
+    /// `list()` as JSON, narrowed by `keep`, serialized under the lock: no copy of 10,000
+    /// views is made for a listing.
+    pub fn list_json(&self, keep: impl Fn(&ScalerView) -> bool) -> Vec<u8> {
+        use serde::ser::{SerializeSeq, Serializer};
+        let inner = self.inner.read().unwrap_or_else(|p| p.into_inner());
+        let extra = Self::file_entries(&inner);
+        let mut out = Vec::with_capacity(256);
+        let mut ser = serde_json::Serializer::new(&mut out);
+        let written = (|| {
+            let mut seq = ser.serialize_seq(None)?;
+            for v in inner
+                .scalers
+                .values()
+                .chain(extra.iter())
+                .filter(|v| keep(v))
+            {
+                seq.serialize_element(v)?;
+            }
+            seq.end()
+        })();
+        // Serializing plain data into a Vec cannot fail; an empty list is the safe answer.
+        if written.is_err() {
+            return b"[]".to_vec();
+        }
+        out
+    }
+
+    /// Entries for broken files that no scaler represents.
+    fn file_entries(inner: &Inner) -> Vec<ScalerView> {
+        let carried: std::collections::HashSet<&PathBuf> = inner
+            .scalers
+            .values()
+            .filter_map(|v| v.file.as_ref())
+            .collect();
+        inner
+            .file_errors
+            .iter()
+            .filter(|(file, _)| !carried.contains(file))
+            .map(|(file, err)| {
                 let mut v = ScalerView::new(&ScalerKey {
                     source: SourceKind::Dir,
                     namespace: String::new(),
@@ -168,10 +209,9 @@ impl StateStore {
                 v.name = None;
                 v.file = Some(file.clone());
                 v.error = Some(err.clone());
-                out.push(v);
-            }
-        }
-        out
+                v
+            })
+            .collect()
     }
 
     pub fn subscribe(&self) -> watch::Receiver<u64> {
@@ -196,5 +236,39 @@ impl StateStore {
                 std::future::pending::<()>().await;
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_json_listing_is_the_list_narrowed_by_the_filter() {
+        let store = StateStore::new();
+        let key = |name: &str| ScalerKey {
+            source: SourceKind::Dir,
+            namespace: "shop".into(),
+            name: name.into(),
+        };
+        store.update(&key("a"), |v| {
+            v.desired_replicas = Some(3);
+            v.file = Some("dir/a.yaml".into());
+        });
+        store.update(&key("b"), |v| v.desired_replicas = Some(1));
+        store.set_file_errors(BTreeMap::from([
+            (PathBuf::from("dir/a.yaml"), "carried by a".to_string()),
+            (PathBuf::from("dir/broken.yaml"), "bad".to_string()),
+        ]));
+        let all: serde_json::Value = serde_json::from_slice(&store.list_json(|_| true)).unwrap();
+        assert_eq!(all, serde_json::to_value(store.list()).unwrap());
+        assert_eq!(all.as_array().unwrap().len(), 3, "{all}");
+        assert_eq!(all[2]["file"], "dir/broken.yaml");
+        let b: serde_json::Value =
+            serde_json::from_slice(&store.list_json(|v| v.name.as_deref() == Some("b"))).unwrap();
+        assert_eq!(
+            b,
+            serde_json::json!([serde_json::to_value(&store.list()[1]).unwrap()])
+        );
     }
 }

@@ -129,9 +129,13 @@ pub fn candidate_files(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
 
 #[derive(Clone, Debug, Default)]
 struct FileState {
-    content: String,
+    /// A hash of the content last read: unchanged files are not re-parsed (the text itself
+    /// is not kept, 10,000 files' worth).
+    content: u64,
     /// The last version of this file that parsed and validated.
-    good: Option<Vec<ScalerConfig>>,
+    /// Shared with snapshots and running scalers: one copy of each config however many
+    /// snapshots are taken.
+    good: Option<Vec<Arc<ScalerConfig>>>,
     errors: Vec<ConfigError>,
 }
 
@@ -140,7 +144,7 @@ struct FileState {
 pub struct DirScaler {
     pub key: ScalerKey,
     pub file: PathBuf,
-    pub config: ScalerConfig,
+    pub config: Arc<ScalerConfig>,
 }
 
 /// What the directory currently defines, and what is wrong with it.
@@ -199,11 +203,21 @@ impl DirState {
                 }
             };
             let mut st = self.files.remove(&path).unwrap_or_default();
-            if st.content != content || (st.good.is_none() && st.errors.is_empty()) {
+            let hash = {
+                use std::hash::{Hash, Hasher};
+                let mut h = std::hash::DefaultHasher::new();
+                content.hash(&mut h);
+                h.finish()
+            };
+            if st.content != hash || (st.good.is_none() && st.errors.is_empty()) {
                 changed = true;
                 match parse_file(&path, &content) {
                     Ok(cfgs) => {
-                        st.good = Some(cfgs);
+                        // Collected into a new, exact allocation: an in-place collect would
+                        // keep the (larger) Vec<ScalerConfig> buffer alive.
+                        let mut good = Vec::with_capacity(cfgs.len());
+                        good.extend(cfgs.into_iter().map(Arc::new));
+                        st.good = Some(good);
                         st.errors.clear();
                     }
                     Err(errs) => {
@@ -211,7 +225,7 @@ impl DirState {
                         st.errors = errs;
                     }
                 }
-                st.content = content;
+                st.content = hash;
             }
             next.insert(path, st);
         }
@@ -267,6 +281,18 @@ impl DirState {
     }
 }
 
+/// Whether a directory event may change what it defines. Access events (open, read,
+/// close-nowrite) do not: our own reads make them, and reacting would re-read the directory
+/// over and over (with 10,000 files, a core's worth of CPU).
+fn is_change(ev: &notify::Event) -> bool {
+    use notify::event::{AccessKind, AccessMode, EventKind};
+    match ev.kind {
+        EventKind::Access(AccessKind::Close(AccessMode::Write)) => true,
+        EventKind::Access(_) => false,
+        _ => true,
+    }
+}
+
 /// Called after each reload that changed something.
 pub type ReloadHook = Arc<dyn Fn(&ReloadResult, &DirSnapshot) + Send + Sync>;
 
@@ -295,7 +321,9 @@ pub async fn watch_dir(
 
     let (ev_tx, mut ev_rx) = mpsc::unbounded_channel::<()>();
     let mut watcher = notify::recommended_watcher(move |res: notify::Result<notify::Event>| {
-        if res.is_ok() {
+        if let Ok(ev) = res
+            && is_change(&ev)
+        {
             let _ = ev_tx.send(());
         }
     })

@@ -460,6 +460,31 @@ fn a_name_defined_twice_is_an_error_for_the_later_file() {
     );
 }
 
+#[test]
+fn reading_files_is_not_a_change_but_writing_renaming_and_removing_are() {
+    use notify::event::{
+        AccessKind, AccessMode, CreateKind, EventKind, ModifyKind, RemoveKind, RenameMode,
+    };
+    let ev = |kind| notify::Event::new(kind);
+    for kind in [
+        EventKind::Access(AccessKind::Open(AccessMode::Read)),
+        EventKind::Access(AccessKind::Close(AccessMode::Read)),
+        EventKind::Access(AccessKind::Read),
+    ] {
+        assert!(!is_change(&ev(kind)), "{kind:?}");
+    }
+    for kind in [
+        EventKind::Create(CreateKind::File),
+        EventKind::Modify(ModifyKind::Any),
+        EventKind::Modify(ModifyKind::Name(RenameMode::To)),
+        EventKind::Access(AccessKind::Close(AccessMode::Write)),
+        EventKind::Remove(RemoveKind::File),
+        EventKind::Any,
+    ] {
+        assert!(is_change(&ev(kind)), "{kind:?}");
+    }
+}
+
 #[tokio::test]
 async fn watch_dir_publishes_changes_after_a_write() {
     let d = tempfile::tempdir().unwrap();

@@ -555,6 +555,8 @@ fn validate_spec(
             triggers.push(tc);
         }
     }
+    // Configs live as long as their scalers (10,000 of them): no spare capacity.
+    triggers.shrink_to_fit();
 
     ScalerConfig {
         namespace: namespace.to_string(),

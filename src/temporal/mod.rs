@@ -307,6 +307,9 @@ struct Slot {
     last_used: Mutex<Instant>,
     /// Bounds concurrent RPCs per endpoint so a slow server cannot pile up requests.
     permits: Semaphore,
+    /// Bounds the RPC rate per endpoint: the start-up poll of thousands of scalers (or a
+    /// recovery after an outage) is smoothed instead of tripping the namespace's rate limit.
+    rate: Mutex<TokenBucket>,
 }
 
 type SharedQuery = Shared<BoxFuture<'static, Result<QueueStats, TemporalError>>>;
@@ -315,6 +318,8 @@ pub struct TemporalPool {
     conns: Mutex<HashMap<ConnKey, Arc<Slot>>>,
     /// Reads `secretTargetRef` Secrets when the agent has a cluster.
     secrets: std::sync::OnceLock<SecretReader>,
+    /// RPCs per second per endpoint (new connections use the current value).
+    rps: std::sync::atomic::AtomicU32,
     inflight: Mutex<HashMap<QueryKey, (Instant, SharedQuery)>>,
     metrics: Arc<Metrics>,
     /// Results younger than this are shared by identical queries ("the same tick").
@@ -323,6 +328,39 @@ pub struct TemporalPool {
 }
 
 const MAX_RPCS_PER_ENDPOINT: usize = 32;
+/// RPCs per second per endpoint, and the burst (`--temporal-rps`): 1.5× what 10,000 scalers
+/// over 2,000 queues need at a 15 s interval; a dev server refuses bursts of a few hundred.
+pub const DEFAULT_RPS: u32 = 200;
+
+/// A token bucket; `take` says how long to wait for `n` tokens.
+struct TokenBucket {
+    rate: f64,
+    tokens: f64,
+    last: Instant,
+}
+
+impl TokenBucket {
+    fn new(rate: f64) -> Self {
+        TokenBucket {
+            rate,
+            tokens: rate,
+            last: Instant::now(),
+        }
+    }
+
+    /// Takes `n` tokens now (possibly going negative) and returns the wait until they exist.
+    fn take(&mut self, n: f64, now: Instant) -> Duration {
+        let refill = now.saturating_duration_since(self.last).as_secs_f64() * self.rate;
+        self.tokens = (self.tokens + refill).min(self.rate);
+        self.last = now;
+        self.tokens -= n;
+        if self.tokens >= 0.0 {
+            Duration::ZERO
+        } else {
+            Duration::from_secs_f64(-self.tokens / self.rate)
+        }
+    }
+}
 /// A connection unused this long is closed (its credentials were rotated, or its scalers gone).
 const IDLE_CONNECTION: Duration = Duration::from_secs(600);
 
@@ -331,11 +369,18 @@ impl TemporalPool {
         Arc::new(TemporalPool {
             conns: Mutex::default(),
             secrets: std::sync::OnceLock::new(),
+            rps: std::sync::atomic::AtomicU32::new(DEFAULT_RPS),
             inflight: Mutex::default(),
             metrics,
             coalesce_window: Duration::from_secs(1),
             rpc_timeout: Duration::from_secs(10),
         })
+    }
+
+    /// Most RPCs per second per endpoint (at least 1).
+    pub fn set_rps(&self, rps: u32) {
+        self.rps
+            .store(rps.max(1), std::sync::atomic::Ordering::Relaxed);
     }
 
     /// Lets `secretTargetRef` credentials be read from the cluster.
@@ -403,6 +448,9 @@ impl TemporalPool {
             }),
             last_used: Mutex::new(now),
             permits: Semaphore::new(MAX_RPCS_PER_ENDPOINT),
+            rate: Mutex::new(TokenBucket::new(
+                self.rps.load(std::sync::atomic::Ordering::Relaxed) as f64,
+            )),
         });
         conns.insert(key.clone(), slot.clone());
         slot
@@ -478,6 +526,19 @@ impl TemporalPool {
     async fn query_rpcs(&self, key: &QueryKey) -> Result<QueueStats, TemporalError> {
         let slot = self.slot(&key.conn);
         let conn = self.connection(&key.conn, &slot).await?;
+        let rpcs = match &key.versioning {
+            Versioning::All => key.queue_types.len(),
+            Versioning::BuildIds { .. } => 3,
+            Versioning::WorkerDeployment { .. } => 1,
+        } + usize::from(key.include_running);
+        let wait = slot
+            .rate
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take(rpcs as f64, Instant::now());
+        if !wait.is_zero() {
+            tokio::time::sleep(wait).await;
+        }
         let _permit = slot
             .permits
             .acquire()
@@ -872,6 +933,26 @@ pub fn hostname() -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_rate_limit_spreads_a_burst_at_its_rate() {
+        let t0 = Instant::now();
+        let rate = 200usize;
+        let mut b = TokenBucket::new(rate as f64);
+        b.last = t0;
+        // The burst allowance goes at once; then each RPC waits its share of a second.
+        let waits: Vec<Duration> = (0..rate + 3).map(|_| b.take(1.0, t0)).collect();
+        assert!(waits[..rate].iter().all(|w| w.is_zero()));
+        let step = 1.0 / rate as f64;
+        for (i, w) in waits[rate..].iter().enumerate() {
+            assert!(
+                (w.as_secs_f64() - step * (i + 1) as f64).abs() < 1e-9,
+                "{w:?}"
+            );
+        }
+        // A second later the bucket is refilled (minus the overdraft).
+        assert!(b.take(1.0, t0 + Duration::from_secs(2)).is_zero());
+    }
 
     #[test]
     fn backoff_doubles_to_a_minute_with_jitter() {

@@ -331,17 +331,46 @@ fn failed(res: Result<QueueStats, TemporalError>, kind: ErrorKind, needle: &str,
     }
 }
 
+/// A dev server with 3 workflows waiting on QUEUE, a CA, and nginx in front of the server;
+/// None where nginx or openssl is missing outside CI.
+struct Setup {
+    dev: DevServer,
+    dir: tempfile::TempDir,
+    ca: Ca,
+    nginx: Nginx,
+}
+
+impl Setup {
+    async fn start() -> Option<Setup> {
+        if !front_end_tools() {
+            return None;
+        }
+        let dev = DevServer::start().await;
+        dev.start_workflows(QUEUE, 3).await;
+        let dir = tempfile::tempdir().unwrap();
+        let ca = Ca::new("test-ca");
+        let nginx = Nginx::start(dir.path(), &ca, dev.port);
+        nginx.ready().await;
+        Some(Setup {
+            dev,
+            dir,
+            ca,
+            nginx,
+        })
+    }
+}
+
 #[tokio::test]
 async fn every_auth_mode_against_a_real_tls_front_end() {
-    if !front_end_tools() {
+    let Some(Setup {
+        dev,
+        dir,
+        ca,
+        nginx,
+    }) = Setup::start().await
+    else {
         return;
-    }
-    let dev = DevServer::start().await;
-    dev.start_workflows(QUEUE, 3).await;
-    let dir = tempfile::tempdir().unwrap();
-    let ca = Ca::new("test-ca");
-    let nginx = Nginx::start(dir.path(), &ca, dev.port);
-    nginx.ready().await;
+    };
     let p = &nginx.ports;
     let host = |port: u16| format!("        endpoint: \"127.0.0.1:{port}\"\n");
     let ok = |res: Result<QueueStats, TemporalError>, what: &str| match res {
@@ -555,15 +584,15 @@ fn rotate(path: &Path, content: &str) {
 
 #[tokio::test]
 async fn rotated_credential_files_are_picked_up_without_a_restart() {
-    if !front_end_tools() {
+    let Some(Setup {
+        dev: _dev,
+        dir,
+        ca,
+        nginx,
+    }) = Setup::start().await
+    else {
         return;
-    }
-    let dev = DevServer::start().await;
-    dev.start_workflows(QUEUE, 3).await;
-    let dir = tempfile::tempdir().unwrap();
-    let ca = Ca::new("test-ca");
-    let nginx = Nginx::start(dir.path(), &ca, dev.port);
-    nginx.ready().await;
+    };
     let p = &nginx.ports;
     let ng = &nginx;
     let d = dir.path().display();

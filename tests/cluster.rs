@@ -252,3 +252,24 @@ async fn a_custom_resource_scales_a_deployment_and_gets_status() {
         .delete(&format!("{name}-worker"), &DeleteParams::default())
         .await;
 }
+
+#[tokio::test]
+#[ignore = "needs a real cluster (KUBECONFIG)"]
+async fn a_secret_target_ref_is_read_from_a_real_secret_and_a_missing_one_is_not_found() {
+    use k8s_openapi::api::core::v1::Secret;
+    use temporal_autoscaler::temporal::{ErrorKind, secrets::SecretReader};
+    let client = cluster().await;
+    let ns = namespace();
+    let secrets: Api<Secret> = Api::namespaced(client.clone(), &ns);
+    let name = format!("ta-secret-{}", fastrand::u32(..));
+    let mut s = Secret::default();
+    s.metadata.name = Some(name.clone());
+    s.string_data = Some([("api-key".to_string(), "k-123\n".to_string())].into());
+    secrets.create(&PostParams::default(), &s).await.unwrap();
+    let reader = SecretReader::new(client);
+    let got = reader.get(&ns, &name, "api-key").await;
+    let missing = reader.get(&ns, &format!("{name}-gone"), "api-key").await;
+    let _ = secrets.delete(&name, &DeleteParams::default()).await;
+    assert_eq!(got.unwrap(), "k-123\n");
+    assert_eq!(missing.unwrap_err().kind, ErrorKind::NotFound);
+}

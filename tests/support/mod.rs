@@ -50,6 +50,18 @@ pub fn free_port() -> u16 {
         .port()
 }
 
+/// A client connection to a dev server on a loopback port.
+async fn connect_to(port: u16) -> Result<Connection, String> {
+    let url = Url::parse(&format!("http://127.0.0.1:{port}")).map_err(|e| e.to_string())?;
+    Connection::connect(
+        ConnectionOptions::new(url)
+            .identity("test".to_string())
+            .build(),
+    )
+    .await
+    .map_err(|e| e.to_string())
+}
+
 pub struct DevServer {
     child: Child,
     pub port: u16,
@@ -61,44 +73,80 @@ impl DevServer {
     }
 
     /// A dev server with extra `start-dev` flags (e.g. `--dynamic-config-value K=V`).
+    ///
+    /// The ports are chosen free but released before the server binds them, and the server
+    /// binds further ephemeral ports of its own, so two servers starting at once can collide:
+    /// a server that exits while starting is retried on fresh ports. Its stderr is kept and
+    /// printed if it never comes up.
     pub async fn start_with(extra: &[&str]) -> DevServer {
-        let port = free_port();
-        let child = Command::new(temporal_cli())
-            .args([
-                "server",
-                "start-dev",
-                "--ip",
-                "127.0.0.1",
-                "--headless",
-                "--log-level",
-                "error",
-            ])
-            .args(["--port", &port.to_string()])
-            .args(["--http-port", &free_port().to_string()])
-            .args(["--metrics-port", &free_port().to_string()])
-            .args(extra)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap_or_else(|e| {
-                panic!(
-                    "cannot start {} (run scripts/tools.sh): {e}",
-                    temporal_cli().display()
-                )
-            });
-        let server = DevServer { child, port };
-        // Ready when a client can connect (it calls GetSystemInfo): an event, polled with a deadline.
-        let deadline = Instant::now() + Duration::from_secs(60);
-        loop {
-            if server.connect().await.is_ok() {
-                return server;
+        let mut failures = Vec::new();
+        for _attempt in 0..3 {
+            let port = free_port();
+            let log = tempfile::NamedTempFile::new().expect("temp file for the dev server log");
+            let stderr = log.reopen().expect("reopen the dev server log");
+            let mut child = Command::new(temporal_cli())
+                .args([
+                    "server",
+                    "start-dev",
+                    "--ip",
+                    "127.0.0.1",
+                    "--headless",
+                    "--log-level",
+                    "error",
+                ])
+                .args(["--port", &port.to_string()])
+                .args(["--http-port", &free_port().to_string()])
+                .args(["--metrics-port", &free_port().to_string()])
+                .args(extra)
+                .stdout(Stdio::null())
+                .stderr(stderr)
+                .spawn()
+                .unwrap_or_else(|e| {
+                    panic!(
+                        "cannot start {} (run scripts/tools.sh): {e}",
+                        temporal_cli().display()
+                    )
+                });
+            // Ready when a client can connect (it calls GetSystemInfo): an event, polled with a
+            // deadline; an exit while starting is a failed attempt.
+            let deadline = Instant::now() + Duration::from_secs(90);
+            let exited = loop {
+                if let Ok(Some(status)) = child.try_wait() {
+                    break Some(status);
+                }
+                if connect_to(port).await.is_ok() {
+                    return DevServer { child, port };
+                }
+                if Instant::now() >= deadline {
+                    let _ = child.kill();
+                    let _ = child.wait();
+                    break None;
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            };
+            let output = std::fs::read_to_string(log.path()).unwrap_or_default();
+            let tail: String = output
+                .lines()
+                .rev()
+                .take(30)
+                .collect::<Vec<_>>()
+                .into_iter()
+                .rev()
+                .collect::<Vec<_>>()
+                .join("\n");
+            match exited {
+                Some(status) => {
+                    failures.push(format!("port {port}: exited with {status}:\n{tail}"))
+                }
+                None => panic!(
+                    "temporal dev server on port {port} did not come up in 90 s; its stderr:\n{tail}"
+                ),
             }
-            assert!(
-                Instant::now() < deadline,
-                "temporal dev server on port {port} did not come up"
-            );
-            tokio::time::sleep(Duration::from_millis(100)).await;
         }
+        panic!(
+            "temporal dev server did not start:\n{}",
+            failures.join("\n---\n")
+        );
     }
 
     pub fn endpoint(&self) -> String {
@@ -106,14 +154,7 @@ impl DevServer {
     }
 
     pub async fn connect(&self) -> Result<Connection, String> {
-        let url = Url::parse(&format!("http://127.0.0.1:{}", self.port)).unwrap();
-        Connection::connect(
-            ConnectionOptions::new(url)
-                .identity("test".to_string())
-                .build(),
-        )
-        .await
-        .map_err(|e| e.to_string())
+        connect_to(self.port).await
     }
 
     /// Start `n` workflows of type `Noop` on `queue`; with no worker they stay in the backlog.

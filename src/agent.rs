@@ -38,11 +38,12 @@ impl Context {
     }
 
     pub fn with_status(targets: Targets, guard: Guard, status: Option<StatusSink>) -> Arc<Self> {
-        let metrics = Arc::new(Metrics::new());
+        let state = StateStore::new();
+        let metrics = Arc::new(Metrics::with_scalers(state.clone()));
         Arc::new(Context {
             pool: TemporalPool::new(metrics.clone()),
             metrics,
-            state: StateStore::new(),
+            state,
             targets,
             guard,
             status,

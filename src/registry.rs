@@ -17,22 +17,40 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{mpsc, watch};
 
-/// A workload's identity: the version is left out, as two versions name one object.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
-struct TargetId {
-    namespace: String,
-    group: String,
-    kind: String,
-    name: String,
+/// A workload's identity: namespace, API group, kind and name of a config's target (the version
+/// is left out, as two versions name one object). It shares the config instead of copying
+/// four strings per scaler.
+#[derive(Clone, Debug)]
+struct TargetId(Arc<ScalerConfig>);
+
+impl TargetId {
+    fn parts(&self) -> (&str, &str, &str, &str) {
+        let c = &self.0;
+        (
+            &c.namespace,
+            c.target.group_version().0,
+            &c.target.kind,
+            &c.target.name,
+        )
+    }
 }
 
-fn target_id(cfg: &ScalerConfig) -> TargetId {
-    TargetId {
-        namespace: cfg.namespace.clone(),
-        group: cfg.target.group_version().0.to_string(),
-        kind: cfg.target.kind.clone(),
-        name: cfg.target.name.clone(),
+impl PartialEq for TargetId {
+    fn eq(&self, other: &Self) -> bool {
+        self.parts() == other.parts()
     }
+}
+
+impl Eq for TargetId {}
+
+impl std::hash::Hash for TargetId {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.parts().hash(state);
+    }
+}
+
+fn target_id(cfg: &Arc<ScalerConfig>) -> TargetId {
+    TargetId(cfg.clone())
 }
 
 fn target_view(cfg: &ScalerConfig) -> TargetView {
@@ -346,13 +364,12 @@ impl Registry {
         if let Some(r) = self.running.get_mut(&key) {
             r.file = file;
             if r.wanted != wanted {
-                let old = target_id(&r.wanted.config);
-                if old != tid {
-                    self.owners.remove(&old);
-                    self.owners.insert(tid, key.clone());
-                }
+                // Removed and inserted even for the same target: the index's key holds the
+                // config, and `insert` would keep the old one alive.
+                self.owners.remove(&target_id(&r.wanted.config));
+                self.owners.insert(tid, key.clone());
                 r.wanted = wanted.clone();
-                r.handle.config.send_replace(wanted);
+                r.handle.update(wanted);
             }
             return;
         }
@@ -395,14 +412,29 @@ impl Registry {
             }
             drop(r.handle);
             tracing::info!(scaler = %key, "scaler stopped");
+            // A stopped scaler decides nothing: its figures (and so its gauges, which are
+            // read from the view) go; its counters go here, so no series is left behind.
+            self.ctx.state.update(key, |v| {
+                v.current_replicas = None;
+                v.desired_replicas = None;
+                v.active = false;
+                v.triggers = Vec::new();
+                v.decision = Vec::new();
+            });
             let m = &self.ctx.metrics;
             let labels = scaler::scaler_labels(key);
-            m.desired.remove(&labels);
-            m.current.remove(&labels);
+            m.scale_up.remove(&labels);
+            m.scale_down.remove(&labels);
             for t in &r.wanted.config.triggers {
-                let ql = scaler::queue_labels(&r.wanted.config, t);
-                m.queue_size.remove(&ql);
-                m.backlog_age.remove(&ql);
+                for kind in crate::temporal::ErrorKind::ALL {
+                    m.trigger_errors
+                        .remove(&crate::report::metrics::TriggerErrorLabels {
+                            namespace: key.namespace.clone(),
+                            scaler: key.name.clone(),
+                            trigger: t.name.clone(),
+                            kind: kind.as_str().into(),
+                        });
+                }
             }
         }
     }

@@ -70,7 +70,8 @@ fn trigger(name: &str, target: f64, activation: f64) -> TriggerConfig {
             cert: None,
             key: None,
             server_name: None,
-        },
+        }
+        .shared(),
         connect_timeout: secs(5),
         versioning: Versioning::All,
         target_backlog_age_secs: None,

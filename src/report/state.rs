@@ -214,6 +214,16 @@ impl StateStore {
             .collect()
     }
 
+    /// Visit every scaler's view under the read lock, stopping at the first error (metrics
+    /// are encoded from the views at scrape time without copying them).
+    pub fn try_for_each<E>(
+        &self,
+        f: impl FnMut(&ScalerView) -> Result<(), E>,
+    ) -> Result<(), E> {
+        let inner = self.inner.read().unwrap_or_else(|p| p.into_inner());
+        inner.scalers.values().try_for_each(f)
+    }
+
     pub fn subscribe(&self) -> watch::Receiver<u64> {
         self.version.subscribe()
     }

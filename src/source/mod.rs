@@ -16,12 +16,18 @@ pub enum SourceKind {
     Crd,
 }
 
-impl fmt::Display for SourceKind {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
+impl SourceKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
             SourceKind::Dir => "dir",
             SourceKind::Crd => "crd",
-        })
+        }
+    }
+}
+
+impl fmt::Display for SourceKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
     }
 }
 

@@ -8,6 +8,7 @@ use base64::Engine;
 use std::collections::BTreeMap;
 use std::fmt;
 use std::path::PathBuf;
+use std::sync::{Arc, LazyLock};
 use std::time::Duration;
 
 /// One problem in a spec, with its place. `value` is `None` for secrets.
@@ -201,6 +202,40 @@ pub struct Auth {
     pub server_name: Option<String>,
 }
 
+impl Auth {
+    /// Triggers without credentials share one `Auth` per TLS mode instead of a copy each
+    /// (about 350 bytes, times 10,000 scalers).
+    pub fn shared(self) -> Arc<Auth> {
+        static NONE: LazyLock<[Arc<Auth>; 3]> = LazyLock::new(|| {
+            [
+                TlsMode::Plaintext,
+                TlsMode::Tls { skip_verify: false },
+                TlsMode::Tls { skip_verify: true },
+            ]
+            .map(|tls| {
+                Arc::new(Auth {
+                    tls,
+                    api_key: None,
+                    ca: None,
+                    cert: None,
+                    key: None,
+                    server_name: None,
+                })
+            })
+        });
+        let none = &NONE[match self.tls {
+            TlsMode::Plaintext => 0,
+            TlsMode::Tls { skip_verify: false } => 1,
+            TlsMode::Tls { skip_verify: true } => 2,
+        }];
+        if self == **none {
+            none.clone()
+        } else {
+            Arc::new(self)
+        }
+    }
+}
+
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub enum Versioning {
     /// Default mode: stats merged over all versions and unversioned.
@@ -224,7 +259,7 @@ pub struct TriggerConfig {
     pub queue_types: Vec<QueueType>,
     pub target_queue_size: f64,
     pub activation_target_queue_size: f64,
-    pub auth: Auth,
+    pub auth: Arc<Auth>,
     pub connect_timeout: Duration,
     pub versioning: Versioning,
     /// `targetBacklogAgeSeconds`: add replicas when the oldest task is older.
@@ -1169,7 +1204,8 @@ fn validate_trigger(
             cert,
             key,
             server_name,
-        },
+        }
+        .shared(),
         connect_timeout,
         versioning,
         target_backlog_age_secs,

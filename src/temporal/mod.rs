@@ -75,6 +75,16 @@ pub enum ErrorKind {
 }
 
 impl ErrorKind {
+    pub const ALL: [ErrorKind; 7] = [
+        ErrorKind::Config,
+        ErrorKind::Unavailable,
+        ErrorKind::Auth,
+        ErrorKind::NotFound,
+        ErrorKind::RateLimited,
+        ErrorKind::Timeout,
+        ErrorKind::Other,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
             ErrorKind::Config => "config",
@@ -396,7 +406,9 @@ impl TemporalPool {
     /// Read the trigger's queue stats; identical queries within the coalescing window share one
     /// set of RPCs.
     pub async fn query(self: &Arc<Self>, t: &TriggerConfig) -> Result<QueueStats, TemporalError> {
-        let conn = conn_key(t, self.secrets.get()).await?;
+        // Boxed: reading credentials is a deep future, needed only until the key is known;
+        // a query then waits (often for another scaler's RPC of the same queue) small.
+        let conn = Box::pin(conn_key(t, self.secrets.get())).await?;
         let key = QueryKey {
             conn,
             namespace: t.namespace.clone(),
@@ -477,7 +489,7 @@ impl TemporalPool {
                 ),
             ));
         }
-        match connect(key).await {
+        match Box::pin(connect(key)).await {
             Ok(c) => {
                 st.conn = Some(c.clone());
                 st.failures = 0;
@@ -525,6 +537,9 @@ impl TemporalPool {
 
     async fn query_rpcs(&self, key: &QueryKey) -> Result<QueueStats, TemporalError> {
         let slot = self.slot(&key.conn);
+        // Connecting and the RPCs are deep futures, boxed where they run: a query waiting for
+        // the connection, the rate limit or a permit (2,000 of them at start with 2,000
+        // queues) stays small.
         let conn = self.connection(&key.conn, &slot).await?;
         let rpcs = match &key.versioning {
             Versioning::All => key.queue_types.len(),
@@ -544,15 +559,22 @@ impl TemporalPool {
             .acquire()
             .await
             .map_err(|_| terr(ErrorKind::Other, "connection closed"))?;
+        let res = Box::pin(self.rpcs(&conn, key)).await;
+        self.note_rpc_result(&slot, &res).await;
+        res
+    }
+
+    /// The RPCs of one query, by versioning mode (and the running-workflow count if asked).
+    async fn rpcs(&self, conn: &Connection, key: &QueryKey) -> Result<QueueStats, TemporalError> {
         let res = match &key.versioning {
-            Versioning::All => self.describe_default(&conn, key).await,
+            Versioning::All => self.describe_default(conn, key).await,
             Versioning::BuildIds {
                 build_id,
                 select_all_active,
                 select_unversioned,
             } => {
                 self.describe_enhanced(
-                    &conn,
+                    conn,
                     key,
                     build_id.as_deref(),
                     *select_all_active,
@@ -561,19 +583,17 @@ impl TemporalPool {
                 .await
             }
             Versioning::WorkerDeployment { name, build_id } => {
-                self.describe_deployment_version(&conn, key, name, build_id)
+                self.describe_deployment_version(conn, key, name, build_id)
                     .await
             }
         };
-        let res = match res {
-            Ok(mut stats) if key.include_running => self.count_running(&conn, key).await.map(|n| {
+        match res {
+            Ok(mut stats) if key.include_running => self.count_running(conn, key).await.map(|n| {
                 stats.running_workflows = Some(n);
                 stats
             }),
             other => other,
-        };
-        self.note_rpc_result(&slot, &res).await;
-        res
+        }
     }
 
     async fn timed<T>(

@@ -593,3 +593,307 @@ async fn kubernetes_cr_scaler_two_agents_one_leader_and_failover() {
 
     let _ = namespaces.delete(&ns, &DeleteParams::default()).await;
 }
+
+/// The chart as real Helm renders it (scripts/helm.py: helm-sdkpy's install against a loopback
+/// stand-in API server), for `release` in `ns`.
+fn render_chart(release: &str, ns: &str, values: Value) -> Vec<Value> {
+    use std::io::Write;
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let req = serde_json::json!({
+        "chart": root.join("charts/temporal-autoscaler"),
+        "release": release,
+        "namespace": ns,
+        "steps": [{"action": "install", "values": values}],
+    });
+    let mut child = support::python()
+        .arg(root.join("scripts/helm.py"))
+        .arg("run")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("python3 scripts/helm.py (scripts/tools.sh installs helm-sdkpy)");
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(req.to_string().as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "scripts/helm.py: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let res: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let step = &res["steps"][0];
+    assert_eq!(step["ok"], true, "helm install refused: {}", step["error"]);
+    serde_yaml::Deserializer::from_str(step["manifest"].as_str().unwrap())
+        .map(|d| serde::Deserialize::deserialize(d).unwrap())
+        .filter(|v: &Value| !v.is_null())
+        .collect()
+}
+
+/// Server-side apply of rendered objects (cluster-scoped or namespaced, by discovery).
+async fn apply_all(client: &kube::Client, ns: &str, docs: &[&Value]) {
+    use kube::api::{Api, DynamicObject, Patch, PatchParams};
+    use kube::core::GroupVersionKind;
+    for doc in docs {
+        let (group, version) = match doc["apiVersion"].as_str().unwrap().split_once('/') {
+            Some((g, v)) => (g.to_string(), v.to_string()),
+            None => (
+                String::new(),
+                doc["apiVersion"].as_str().unwrap().to_string(),
+            ),
+        };
+        let gvk = GroupVersionKind::gvk(&group, &version, doc["kind"].as_str().unwrap());
+        let (ar, caps) = kube::discovery::pinned_kind(client, &gvk).await.unwrap();
+        let api: Api<DynamicObject> = match caps.scope {
+            kube::discovery::Scope::Cluster => Api::all_with(client.clone(), &ar),
+            kube::discovery::Scope::Namespaced => Api::namespaced_with(client.clone(), ns, &ar),
+        };
+        let name = doc["metadata"]["name"].as_str().unwrap();
+        api.patch(
+            name,
+            &PatchParams::apply("temporal-autoscaler-e2e").force(),
+            &Patch::Apply(doc),
+        )
+        .await
+        .unwrap_or_else(|e| panic!("apply {} {name}: {e}", doc["kind"]));
+    }
+}
+
+/// Whether `user` may `verb` `resource` (with `subresource`) in `ns`: a SubjectAccessReview,
+/// answered by the cluster's own authorizer.
+async fn may(
+    client: &kube::Client,
+    user: &str,
+    ns: &str,
+    verb: &str,
+    group: &str,
+    resource: &str,
+    subresource: &str,
+) -> bool {
+    use k8s_openapi::api::authorization::v1::SubjectAccessReview;
+    use kube::api::{Api, PostParams};
+    let review: SubjectAccessReview = serde_json::from_value(serde_json::json!({
+        "spec": {
+            "user": user,
+            "groups": ["system:serviceaccounts", format!("system:serviceaccounts:{ns}"), "system:authenticated"],
+            "resourceAttributes": {
+                "namespace": ns, "verb": verb, "group": group,
+                "resource": resource, "subresource": subresource,
+            },
+        }
+    }))
+    .unwrap();
+    let out = Api::<SubjectAccessReview>::all(client.clone())
+        .create(&PostParams::default(), &review)
+        .await
+        .unwrap();
+    out.status.is_some_and(|s| s.allowed)
+}
+
+/// The chart's RBAC and a values-defined scaler, on a real cluster: the agent runs with the
+/// chart's own arguments and as the chart's ServiceAccount (impersonated), so it holds exactly
+/// the chart's permissions; it must scale the worker from the values-defined scaler, and the
+/// ServiceAccount must be refused everything the agent does not need.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs a cluster: KUBECONFIG, or the kind CLI"]
+async fn kubernetes_chart_rbac_and_values_defined_scaler() {
+    use kube::api::{Api, DeleteParams, PostParams};
+
+    let kubeconfig = kubeconfig();
+    let admin_config = kube::config::Kubeconfig::read_from(&kubeconfig).unwrap();
+    let client = kube::Client::try_from(
+        kube::Config::from_custom_kubeconfig(admin_config.clone(), &Default::default())
+            .await
+            .unwrap(),
+    )
+    .unwrap();
+    support::apply_crd(&client).await;
+    let suffix = format!("{:x}", fastrand::u32(..));
+    let ns = format!("ta-chart-{suffix}");
+    let release = format!("ta-{suffix}");
+    let namespaces: Api<k8s_openapi::api::core::v1::Namespace> = Api::all(client.clone());
+    namespaces
+        .create(
+            &PostParams::default(),
+            &serde_json::from_value(serde_json::json!({"metadata": {"name": ns}})).unwrap(),
+        )
+        .await
+        .unwrap();
+    let image =
+        std::env::var("E2E_WORKER_IMAGE").unwrap_or_else(|_| "registry.k8s.io/pause:3.10".into());
+    let deploy: k8s_openapi::api::apps::v1::Deployment = serde_json::from_value(serde_json::json!({
+        "metadata": {"name": "worker"},
+        "spec": {"replicas": 1, "selector": {"matchLabels": {"app": "worker"}},
+                 "template": {"metadata": {"labels": {"app": "worker"}}, "spec": {"containers": [{"name": "w", "image": image}]}}}
+    }))
+    .unwrap();
+    Api::<k8s_openapi::api::apps::v1::Deployment>::namespaced(client.clone(), &ns)
+        .create(&PostParams::default(), &deploy)
+        .await
+        .unwrap();
+
+    let temporal = Temporal::start().await;
+    temporal.start_workflows("chart-q", 12).await;
+    let values = serde_json::json!({
+        "watchNamespaces": [ns],
+        "lease": {"duration": 4},
+        "scalers": [{
+            "name": "values-e2e",
+            "namespace": ns,
+            "spec": {
+                "scaleTargetRef": {"name": "worker"},
+                "pollingInterval": 1,
+                "minReplicaCount": 1,
+                "maxReplicaCount": 10,
+                "triggers": [{"type": "temporal", "metadata": {
+                    "endpoint": temporal.endpoint(),
+                    "taskQueue": "chart-q",
+                    "queueTypes": "workflow",
+                    "targetQueueSize": "5",
+                }}],
+            },
+        }],
+    });
+    let docs = render_chart(&release, &ns, values);
+    let of_kinds = |kinds: &[&str]| -> Vec<&Value> {
+        docs.iter()
+            .filter(|d| kinds.contains(&d["kind"].as_str().unwrap_or_default()))
+            .collect()
+    };
+    let rbac = of_kinds(&[
+        "ServiceAccount",
+        "Role",
+        "RoleBinding",
+        "ClusterRole",
+        "ClusterRoleBinding",
+    ]);
+    apply_all(&client, &ns, &rbac).await;
+
+    // The ConfigMap of values-defined scalers, as the pod would see it mounted.
+    let scalers_dir = tempfile::tempdir().unwrap();
+    for cm in of_kinds(&["ConfigMap"]) {
+        for (file, text) in cm["data"].as_object().into_iter().flatten() {
+            std::fs::write(scalers_dir.path().join(file), text.as_str().unwrap()).unwrap();
+        }
+    }
+    // The Deployment's own arguments, with the pod-only ones made local.
+    let deployment = of_kinds(&["Deployment"])[0];
+    let container = &deployment["spec"]["template"]["spec"]["containers"][0];
+    let sa = deployment["spec"]["template"]["spec"]["serviceAccountName"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let addr = format!("127.0.0.1:{}", free_port());
+    let args: Vec<String> = container["args"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a.as_str().unwrap().to_string())
+        .map(|a| {
+            if a.starts_with("--config-dir=") {
+                format!("--config-dir={}", scalers_dir.path().display())
+            } else if a.starts_with("--http-addr=") {
+                format!("--http-addr={addr}")
+            } else if a.starts_with("--identity=") {
+                "--identity=chart-agent".to_string()
+            } else {
+                a
+            }
+        })
+        .collect();
+
+    // A kubeconfig that acts as the chart's ServiceAccount.
+    let user = format!("system:serviceaccount:{ns}:{sa}");
+    let mut as_sa = admin_config.clone();
+    for named in &mut as_sa.auth_infos {
+        if let Some(info) = named.auth_info.as_mut() {
+            info.impersonate = Some(user.clone());
+            info.impersonate_groups = Some(vec![
+                "system:serviceaccounts".into(),
+                format!("system:serviceaccounts:{ns}"),
+            ]);
+        }
+    }
+    let sa_dir = tempfile::tempdir().unwrap();
+    let sa_kubeconfig = sa_dir.path().join("kubeconfig");
+    std::fs::write(&sa_kubeconfig, serde_yaml::to_string(&as_sa).unwrap()).unwrap();
+
+    let logdir = tempfile::tempdir().unwrap();
+    let log = logdir.path().join("agent.log");
+    let child = Command::new(env!("CARGO_BIN_EXE_temporal-autoscaler"))
+        .args(&args)
+        .env("KUBECONFIG", &sa_kubeconfig)
+        .env("RUST_LOG", "info")
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .unwrap();
+    let agent = Agent {
+        child,
+        addr,
+        log,
+        _logdir: logdir,
+    };
+
+    // The values-defined scaler scales the worker, with only the chart's permissions.
+    wait_replicas(&client, &ns, 3, 60, &[&agent]).await;
+    let drained = support_worker(&temporal.endpoint(), "chart-q");
+    wait_replicas(&client, &ns, 1, 90, &[&agent]).await;
+    drop(drained);
+    let text = agent.log_text();
+    assert!(
+        !text.contains("forbidden") && !text.contains("Forbidden"),
+        "the agent was refused something it needs:\n{text}"
+    );
+
+    // What it needs, it may do; what it does not need, it may not.
+    for (verb, group, resource, sub) in [
+        ("get", "apps", "deployments", "scale"),
+        ("patch", "apps", "deployments", "scale"),
+        ("create", "coordination.k8s.io", "leases", ""),
+        ("list", "scaling.example.com", "temporalscalers", ""),
+        ("patch", "scaling.example.com", "temporalscalers", "status"),
+        ("create", "", "events", ""),
+        ("create", "events.k8s.io", "events", ""),
+    ] {
+        assert!(
+            may(&client, &user, &ns, verb, group, resource, sub).await,
+            "{user} may not {verb} {group}/{resource}/{sub}"
+        );
+    }
+    for (verb, group, resource, sub) in [
+        ("update", "apps", "deployments", ""),
+        ("delete", "apps", "deployments", ""),
+        ("get", "", "secrets", ""),
+        ("list", "", "secrets", ""),
+        ("list", "", "pods", ""),
+        ("delete", "coordination.k8s.io", "leases", ""),
+        ("update", "scaling.example.com", "temporalscalers", ""),
+    ] {
+        assert!(
+            !may(&client, &user, &ns, verb, group, resource, sub).await,
+            "{user} may {verb} {group}/{resource}/{sub}, which the agent does not need"
+        );
+    }
+
+    drop(agent);
+    // Cluster-scoped RBAC objects of this release, then the namespace.
+    for doc in rbac {
+        if doc["kind"] == "ClusterRole" || doc["kind"] == "ClusterRoleBinding" {
+            let name = doc["metadata"]["name"].as_str().unwrap();
+            if doc["kind"] == "ClusterRole" {
+                let api: Api<k8s_openapi::api::rbac::v1::ClusterRole> = Api::all(client.clone());
+                let _ = api.delete(name, &DeleteParams::default()).await;
+            } else {
+                let api: Api<k8s_openapi::api::rbac::v1::ClusterRoleBinding> =
+                    Api::all(client.clone());
+                let _ = api.delete(name, &DeleteParams::default()).await;
+            }
+        }
+    }
+    let _ = namespaces.delete(&ns, &DeleteParams::default()).await;
+}

@@ -86,7 +86,9 @@ impl ScalerView {
 
 #[derive(Default)]
 struct Inner {
-    scalers: BTreeMap<ScalerKey, ScalerView>,
+    /// Boxed: keys are inserted in order, which leaves B-tree nodes half full, and a view is
+    /// several hundred bytes; half-empty slots of a pointer cost little (10,000 scalers).
+    scalers: BTreeMap<ScalerKey, Box<ScalerView>>,
     /// Files that fail and have no last good version, so no scaler represents them.
     file_errors: BTreeMap<PathBuf, String>,
 }
@@ -121,7 +123,7 @@ impl StateStore {
             let view = inner
                 .scalers
                 .entry(key.clone())
-                .or_insert_with(|| ScalerView::new(key));
+                .or_insert_with(|| Box::new(ScalerView::new(key)));
             f(view);
         }
         self.bump();
@@ -150,13 +152,17 @@ impl StateStore {
             .unwrap_or_else(|p| p.into_inner())
             .scalers
             .get(key)
-            .cloned()
+            .map(|v| ScalerView::clone(v))
     }
 
     /// Every scaler, then one entry per broken file that has no scaler to carry its error.
     pub fn list(&self) -> Vec<ScalerView> {
         let inner = self.inner.read().unwrap_or_else(|p| p.into_inner());
-        let mut out: Vec<_> = inner.scalers.values().cloned().collect();
+        let mut out: Vec<_> = inner
+            .scalers
+            .values()
+            .map(|v| ScalerView::clone(v))
+            .collect();
         out.extend(Self::file_entries(&inner));
         out
     }
@@ -174,6 +180,7 @@ impl StateStore {
             for v in inner
                 .scalers
                 .values()
+                .map(|v| &**v)
                 .chain(extra.iter())
                 .filter(|v| keep(v))
             {
@@ -218,10 +225,10 @@ impl StateStore {
     /// are encoded from the views at scrape time without copying them).
     pub fn try_for_each<E>(
         &self,
-        f: impl FnMut(&ScalerView) -> Result<(), E>,
+        mut f: impl FnMut(&ScalerView) -> Result<(), E>,
     ) -> Result<(), E> {
         let inner = self.inner.read().unwrap_or_else(|p| p.into_inner());
-        inner.scalers.values().try_for_each(f)
+        inner.scalers.values().try_for_each(|v| f(v))
     }
 
     pub fn subscribe(&self) -> watch::Receiver<u64> {

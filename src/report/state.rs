@@ -97,6 +97,9 @@ struct Inner {
 pub struct StateStore {
     inner: Arc<RwLock<Inner>>,
     version: Arc<watch::Sender<u64>>,
+    /// Bytes per view of the last JSON listing, to size the next one at once: growing a
+    /// 10 MB listing (10,000 scalers) by doubling would hold up to three times that.
+    json_bytes_per_view: Arc<std::sync::atomic::AtomicUsize>,
 }
 
 impl Default for StateStore {
@@ -110,6 +113,7 @@ impl StateStore {
         StateStore {
             inner: Arc::default(),
             version: Arc::new(watch::channel(0).0),
+            json_bytes_per_view: Arc::new(std::sync::atomic::AtomicUsize::new(1024)),
         }
     }
 
@@ -172,8 +176,12 @@ impl StateStore {
     pub fn list_json(&self, keep: impl Fn(&ScalerView) -> bool) -> Vec<u8> {
         use serde::ser::{SerializeSeq, Serializer};
         let inner = self.inner.read().unwrap_or_else(|p| p.into_inner());
+        use std::sync::atomic::Ordering::Relaxed;
         let extra = Self::file_entries(&inner);
-        let mut out = Vec::with_capacity(256);
+        let views = inner.scalers.len() + extra.len();
+        let per_view = self.json_bytes_per_view.load(Relaxed);
+        let mut out = Vec::with_capacity(16 + views * per_view * 11 / 10);
+        let mut written_views = 0usize;
         let mut ser = serde_json::Serializer::new(&mut out);
         let written = (|| {
             let mut seq = ser.serialize_seq(None)?;
@@ -185,9 +193,13 @@ impl StateStore {
                 .filter(|v| keep(v))
             {
                 seq.serialize_element(v)?;
+                written_views += 1;
             }
             seq.end()
         })();
+        if let Some(per_view) = out.len().checked_div(written_views) {
+            self.json_bytes_per_view.store(per_view + 1, Relaxed);
+        }
         // Serializing plain data into a Vec cannot fail; an empty list is the safe answer.
         if written.is_err() {
             return b"[]".to_vec();

@@ -465,6 +465,36 @@ fn cluster_agent(kubeconfig: &Path, namespace: &str, identity: &str) -> Agent {
     agent
 }
 
+/// A namespace `ns` with a worker Deployment `worker` (1 replica, `E2E_WORKER_IMAGE`, default
+/// the upstream pause image); the Namespaces API, to delete it at the end.
+async fn namespace_with_worker(
+    client: &kube::Client,
+    ns: &str,
+) -> kube::Api<k8s_openapi::api::core::v1::Namespace> {
+    use kube::api::{Api, PostParams};
+    let namespaces: Api<k8s_openapi::api::core::v1::Namespace> = Api::all(client.clone());
+    namespaces
+        .create(
+            &PostParams::default(),
+            &serde_json::from_value(serde_json::json!({"metadata": {"name": ns}})).unwrap(),
+        )
+        .await
+        .unwrap();
+    let image =
+        std::env::var("E2E_WORKER_IMAGE").unwrap_or_else(|_| "registry.k8s.io/pause:3.10".into());
+    let deploy: k8s_openapi::api::apps::v1::Deployment = serde_json::from_value(serde_json::json!({
+        "metadata": {"name": "worker"},
+        "spec": {"replicas": 1, "selector": {"matchLabels": {"app": "worker"}},
+                 "template": {"metadata": {"labels": {"app": "worker"}}, "spec": {"containers": [{"name": "w", "image": image}]}}}
+    }))
+    .unwrap();
+    Api::<k8s_openapi::api::apps::v1::Deployment>::namespaced(client.clone(), ns)
+        .create(&PostParams::default(), &deploy)
+        .await
+        .unwrap();
+    namespaces
+}
+
 async fn deployment_replicas(client: &kube::Client, ns: &str) -> Option<i32> {
     let api: kube::Api<k8s_openapi::api::apps::v1::Deployment> =
         kube::Api::namespaced(client.clone(), ns);
@@ -513,26 +543,7 @@ async fn kubernetes_cr_scaler_two_agents_one_leader_and_failover() {
     // Deployment with a /scale subresource.
     support::apply_crd(&client).await;
     let ns = format!("ta-e2e-{:x}", fastrand::u32(..));
-    let namespaces: Api<k8s_openapi::api::core::v1::Namespace> = Api::all(client.clone());
-    namespaces
-        .create(
-            &PostParams::default(),
-            &serde_json::from_value(serde_json::json!({"metadata": {"name": ns}})).unwrap(),
-        )
-        .await
-        .unwrap();
-    let image =
-        std::env::var("E2E_WORKER_IMAGE").unwrap_or_else(|_| "registry.k8s.io/pause:3.10".into());
-    let deploy: k8s_openapi::api::apps::v1::Deployment = serde_json::from_value(serde_json::json!({
-        "metadata": {"name": "worker"},
-        "spec": {"replicas": 1, "selector": {"matchLabels": {"app": "worker"}},
-                 "template": {"metadata": {"labels": {"app": "worker"}}, "spec": {"containers": [{"name": "w", "image": image}]}}}
-    }))
-    .unwrap();
-    Api::<k8s_openapi::api::apps::v1::Deployment>::namespaced(client.clone(), &ns)
-        .create(&PostParams::default(), &deploy)
-        .await
-        .unwrap();
+    let namespaces = namespace_with_worker(&client, &ns).await;
 
     let temporal = Temporal::start().await;
     temporal.start_workflows("k8s-q", 12).await;
@@ -701,7 +712,7 @@ async fn may(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "needs a cluster: KUBECONFIG, or the kind CLI"]
 async fn kubernetes_chart_rbac_and_values_defined_scaler() {
-    use kube::api::{Api, DeleteParams, PostParams};
+    use kube::api::{Api, DeleteParams};
 
     let kubeconfig = kubeconfig();
     let admin_config = kube::config::Kubeconfig::read_from(&kubeconfig).unwrap();
@@ -715,26 +726,7 @@ async fn kubernetes_chart_rbac_and_values_defined_scaler() {
     let suffix = format!("{:x}", fastrand::u32(..));
     let ns = format!("ta-chart-{suffix}");
     let release = format!("ta-{suffix}");
-    let namespaces: Api<k8s_openapi::api::core::v1::Namespace> = Api::all(client.clone());
-    namespaces
-        .create(
-            &PostParams::default(),
-            &serde_json::from_value(serde_json::json!({"metadata": {"name": ns}})).unwrap(),
-        )
-        .await
-        .unwrap();
-    let image =
-        std::env::var("E2E_WORKER_IMAGE").unwrap_or_else(|_| "registry.k8s.io/pause:3.10".into());
-    let deploy: k8s_openapi::api::apps::v1::Deployment = serde_json::from_value(serde_json::json!({
-        "metadata": {"name": "worker"},
-        "spec": {"replicas": 1, "selector": {"matchLabels": {"app": "worker"}},
-                 "template": {"metadata": {"labels": {"app": "worker"}}, "spec": {"containers": [{"name": "w", "image": image}]}}}
-    }))
-    .unwrap();
-    Api::<k8s_openapi::api::apps::v1::Deployment>::namespaced(client.clone(), &ns)
-        .create(&PostParams::default(), &deploy)
-        .await
-        .unwrap();
+    let namespaces = namespace_with_worker(&client, &ns).await;
 
     let temporal = Temporal::start().await;
     temporal.start_workflows("chart-q", 12).await;

@@ -572,7 +572,73 @@ async fn every_auth_mode_against_a_real_tls_front_end() {
         read(&format!("{plain}        allowApiKeyWithoutTls: \"true\"\n")).await,
         "API key over plaintext, allowed",
     );
+
+    // The binary: apiKeyFromEnv from the agent's own environment, and the key appears in none
+    // of its outputs (logs at debug, /scalers, /metrics).
+    agent_reads_an_api_key_from_its_environment(dir.path(), p.api_key).await;
     drop(nginx);
+}
+
+async fn agent_reads_an_api_key_from_its_environment(dir: &Path, port: u16) {
+    let cfg = dir.join("scalers");
+    std::fs::create_dir(&cfg).unwrap();
+    let scaler = support::scaler_yaml(
+        "keyed",
+        &format!("127.0.0.1:{port}"),
+        QUEUE,
+        0,
+        &format!(
+            "        apiKeyFromEnv: TLS_TEST_API_KEY\n        caFile: {}\n",
+            dir.join("ca.pem").display()
+        ),
+    );
+    std::fs::write(cfg.join("keyed.yaml"), scaler).unwrap();
+    let log = dir.join("agent.log");
+    let addr = format!("127.0.0.1:{}", free_port());
+    let child = Command::new(env!("CARGO_BIN_EXE_temporal-autoscaler"))
+        .args(["run", "--dry-run", "--no-crds", "--http-addr", &addr])
+        .arg("--config-dir")
+        .arg(&cfg)
+        .env("KUBECONFIG", "/nonexistent/kubeconfig")
+        .env_remove("KUBERNETES_SERVICE_HOST")
+        .env("TLS_TEST_API_KEY", API_KEY)
+        .env("RUST_LOG", "debug")
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .unwrap();
+    let _agent = ChildGuard(child);
+    let listing = within(
+        30,
+        "the agent's first decision (3 workflows / 5 = 1)",
+        async {
+            loop {
+                if let Some((200, body)) = support::http_get(&addr, "/scalers") {
+                    let list: serde_json::Value = serde_json::from_str(&body).unwrap();
+                    if list[0]["triggers"][0]["backlog"] == 3 {
+                        assert_eq!(list[0]["desiredReplicas"], 1, "{body}");
+                        return body;
+                    }
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        },
+    )
+    .await;
+    let (_, metrics) = support::http_get(&addr, "/metrics").unwrap();
+    assert!(metrics.contains("temporal_rpc_requests"), "{metrics}");
+    let logs = std::fs::read_to_string(&log).unwrap();
+    assert!(
+        logs.contains("keyed"),
+        "the log is empty or elsewhere: {logs}"
+    );
+    for (what, text) in [
+        ("/scalers", &listing),
+        ("/metrics", &metrics),
+        ("log", &logs),
+    ] {
+        assert!(!text.contains(API_KEY), "{what} reveals the API key");
+    }
 }
 
 /// Replace a file the way the kubelet updates a mounted Secret: write aside, then rename.

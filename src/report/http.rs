@@ -55,12 +55,16 @@ async fn scalers(
     State(ctx): State<Arc<Context>>,
     axum::extract::Query(f): axum::extract::Query<ScalerFilter>,
 ) -> impl IntoResponse {
-    let body = ctx.state.list_json(|v| {
+    let pages = ctx.state.json_pages(move |v| {
         f.namespace
             .as_ref()
             .is_none_or(|n| v.namespace.as_ref() == Some(n))
             && f.name.as_ref().is_none_or(|n| v.name.as_ref() == Some(n))
     });
+    // Streamed a page at a time as the client reads (chunked): 10,000 scalers are ~10 MB.
+    let body = axum::body::Body::from_stream(futures::stream::iter(
+        pages.map(Ok::<_, std::convert::Infallible>),
+    ));
     (
         [(axum::http::header::CONTENT_TYPE, "application/json")],
         body,

@@ -97,9 +97,6 @@ struct Inner {
 pub struct StateStore {
     inner: Arc<RwLock<Inner>>,
     version: Arc<watch::Sender<u64>>,
-    /// Bytes per view of the last JSON listing, to size the next one at once: growing a
-    /// 10 MB listing (10,000 scalers) by doubling would hold up to three times that.
-    json_bytes_per_view: Arc<std::sync::atomic::AtomicUsize>,
 }
 
 impl Default for StateStore {
@@ -113,7 +110,6 @@ impl StateStore {
         StateStore {
             inner: Arc::default(),
             version: Arc::new(watch::channel(0).0),
-            json_bytes_per_view: Arc::new(std::sync::atomic::AtomicUsize::new(1024)),
         }
     }
 
@@ -171,40 +167,19 @@ impl StateStore {
         out
     }
 
-    /// `list()` as JSON, narrowed by `keep`, serialized under the lock: no copy of 10,000
-    /// views is made for a listing.
+    /// `list()` as JSON, narrowed by `keep`, in one buffer (see [`JsonListing`] for pages).
     pub fn list_json(&self, keep: impl Fn(&ScalerView) -> bool) -> Vec<u8> {
-        use serde::ser::{SerializeSeq, Serializer};
-        let inner = self.inner.read().unwrap_or_else(|p| p.into_inner());
-        use std::sync::atomic::Ordering::Relaxed;
-        let extra = Self::file_entries(&inner);
-        let views = inner.scalers.len() + extra.len();
-        let per_view = self.json_bytes_per_view.load(Relaxed);
-        let mut out = Vec::with_capacity(16 + views * per_view * 11 / 10);
-        let mut written_views = 0usize;
-        let mut ser = serde_json::Serializer::new(&mut out);
-        let written = (|| {
-            let mut seq = ser.serialize_seq(None)?;
-            for v in inner
-                .scalers
-                .values()
-                .map(|v| &**v)
-                .chain(extra.iter())
-                .filter(|v| keep(v))
-            {
-                seq.serialize_element(v)?;
-                written_views += 1;
-            }
-            seq.end()
-        })();
-        if let Some(per_view) = out.len().checked_div(written_views) {
-            self.json_bytes_per_view.store(per_view + 1, Relaxed);
+        self.json_pages(keep).flatten().collect()
+    }
+
+    /// `list()` as JSON, narrowed by `keep`, in pages of [`JsonListing::PAGE`] views.
+    pub fn json_pages<F: Fn(&ScalerView) -> bool>(&self, keep: F) -> JsonListing<F> {
+        JsonListing {
+            store: self.clone(),
+            keep,
+            next: Next::First,
+            any: false,
         }
-        // Serializing plain data into a Vec cannot fail; an empty list is the safe answer.
-        if written.is_err() {
-            return b"[]".to_vec();
-        }
-        out
     }
 
     /// Entries for broken files that no scaler represents.
@@ -268,9 +243,146 @@ impl StateStore {
     }
 }
 
+/// The JSON listing of `/scalers`, a page at a time: each page is serialized under the read
+/// lock for that page only, so neither a 10 MB buffer (10,000 scalers) nor a lock held while a
+/// slow client reads is needed. Each view is consistent; the listing as a whole is not one
+/// snapshot (a scaler added behind the cursor appears in the next listing).
+pub struct JsonListing<F> {
+    store: StateStore,
+    keep: F,
+    next: Next,
+    /// An element is written: the next one needs a separator.
+    any: bool,
+}
+
+enum Next {
+    First,
+    After(ScalerKey),
+    Done,
+}
+
+impl<F> JsonListing<F> {
+    /// Views per page: about 100 KB of JSON.
+    pub const PAGE: usize = 100;
+
+    fn push(&mut self, out: &mut Vec<u8>, v: &ScalerView) {
+        if self.any {
+            out.push(b',');
+        }
+        // Plain data into a Vec: serialization cannot fail.
+        let _ = serde_json::to_writer(&mut *out, v);
+        self.any = true;
+    }
+}
+
+impl<F: Fn(&ScalerView) -> bool> Iterator for JsonListing<F> {
+    type Item = Vec<u8>;
+
+    fn next(&mut self) -> Option<Vec<u8>> {
+        use std::ops::Bound::{Excluded, Unbounded};
+        let store = self.store.clone();
+        let inner = store.inner.read().unwrap_or_else(|p| p.into_inner());
+        let mut out = Vec::new();
+        let range = match std::mem::replace(&mut self.next, Next::Done) {
+            Next::Done => return None,
+            Next::First => {
+                out.push(b'[');
+                (Unbounded, Unbounded)
+            }
+            Next::After(k) => (Excluded(k), Unbounded),
+        };
+        let mut last = None;
+        for (k, v) in inner.scalers.range(range).take(Self::PAGE) {
+            if (self.keep)(v) {
+                self.push(&mut out, v);
+            }
+            last = Some(k);
+        }
+        // More scalers after this page: the files' entries and the end come later.
+        if let Some(k) = last
+            && inner
+                .scalers
+                .range((Excluded(k), Unbounded))
+                .next()
+                .is_some()
+        {
+            self.next = Next::After(k.clone());
+            return Some(out);
+        }
+        for v in StateStore::file_entries(&inner) {
+            if (self.keep)(&v) {
+                self.push(&mut out, &v);
+            }
+        }
+        out.push(b']');
+        Some(out)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_listing_comes_in_pages_that_join_into_the_list() {
+        let store = StateStore::new();
+        let n = 2 * JsonListing::<fn(&ScalerView) -> bool>::PAGE + 7;
+        for i in 0..n {
+            let key = ScalerKey {
+                source: SourceKind::Dir,
+                namespace: "shop".into(),
+                name: format!("s-{i:04}"),
+            };
+            store.update(&key, |v| v.desired_replicas = Some(i as u32 % 3));
+        }
+        store.set_file_errors(BTreeMap::from([(
+            PathBuf::from("dir/broken.yaml"),
+            "bad".to_string(),
+        )]));
+        let pages: Vec<Vec<u8>> = store.json_pages(|_| true).collect();
+        assert_eq!(pages.len(), 3);
+        let all: serde_json::Value = serde_json::from_slice(&pages.concat()).unwrap();
+        assert_eq!(all, serde_json::to_value(store.list()).unwrap());
+        assert_eq!(all.as_array().unwrap().len(), n + 1);
+        // A filter that keeps nothing of the first pages still yields one valid array.
+        let last: serde_json::Value = serde_json::from_slice(
+            &store
+                .json_pages(|v| v.name.as_deref() == Some(&format!("s-{:04}", n - 1)))
+                .flatten()
+                .collect::<Vec<u8>>(),
+        )
+        .unwrap();
+        assert_eq!(last.as_array().unwrap().len(), 1, "{last}");
+        // Scalers removed and added between pages: still one valid array, no view twice.
+        let mut pages = store.json_pages(|_| true);
+        let mut bytes = pages.next().unwrap();
+        for i in 0..10 {
+            store.remove(&ScalerKey {
+                source: SourceKind::Dir,
+                namespace: "shop".into(),
+                name: format!("s-{i:04}"),
+            });
+        }
+        store.update(
+            &ScalerKey {
+                source: SourceKind::Dir,
+                namespace: "zoo".into(),
+                name: "late".into(),
+            },
+            |_| {},
+        );
+        bytes.extend(pages.flatten());
+        let listed: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+        let names: Vec<_> = listed
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v["name"].clone())
+            .collect();
+        let unique: std::collections::HashSet<_> = names.iter().map(|n| n.to_string()).collect();
+        assert_eq!(unique.len(), names.len());
+        assert_eq!(names.len(), n + 2, "the late scaler sorts after the cursor");
+    }
 
     #[test]
     fn the_json_listing_is_the_list_narrowed_by_the_filter() {

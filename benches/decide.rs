@@ -54,9 +54,9 @@ fn main() {
     for i in 0..240u64 {
         let t = start + Duration::from_secs(15 * i);
         let rec = 10 + (i % 17) as u32;
-        history.record_recommendation(t, rec);
+        history.record_recommendation(t, rec, &cfg.behavior);
         if i % 8 == 0 {
-            history.record_scale(t, current, rec);
+            history.record_scale(t, current, rec, &cfg.behavior);
             current = rec;
         }
     }

@@ -314,7 +314,8 @@ impl Scaler {
             pause: Pause::from_annotations(&cfg.annotations),
         };
         let d = decide::decide(&input, &self.history);
-        self.history.record_recommendation(now, d.recommendation);
+        self.history
+            .record_recommendation(now, d.recommendation, &cfg.behavior);
         self.history.record_readings(now, &readings, d.active);
         for (view, rec) in trigger_views.iter_mut().zip(&d.triggers) {
             view.recommended_replicas = rec.replicas;
@@ -337,7 +338,8 @@ impl Scaler {
             } else {
                 match Box::pin(self.target.scale(d.desired)).await {
                     Ok(true) => {
-                        self.history.record_scale(now, current, d.desired);
+                        self.history
+                            .record_scale(now, current, d.desired, &cfg.behavior);
                         let labels = crate::scaler::scaler_labels(&self.key);
                         if d.desired > current {
                             self.ctx.metrics.scale_up.get_or_create(&labels).inc();

@@ -1,7 +1,7 @@
 //! The decision: pure functions from observations + history to a desired replica count,
 //! with the reasons as data (logs, `/scalers` and `explain` render them). No IO, no clock.
 
-use crate::spec::{PolicyKind, ScaleRules, ScalerConfig, SelectPolicy};
+use crate::spec::{Behavior, PolicyKind, ScaleRules, ScalerConfig, SelectPolicy};
 use std::collections::VecDeque;
 use std::fmt;
 use std::time::{Duration, Instant};
@@ -165,10 +165,14 @@ struct ScaleEvent {
 }
 
 /// What a scaler remembers between ticks: recent recommendations (stabilization) and scale
-/// events (policies, cooldown).
+/// events (policies, cooldown), each only as far back as the behavior's windows and periods
+/// reach. (Every recommendation of the longest allowed window, an hour, was ~6 KB a scaler.)
 #[derive(Clone, Debug, Default)]
 pub struct History {
-    recommendations: VecDeque<(Instant, u32)>,
+    /// For the scale-up window's lowest recommendation.
+    up_lowest: Extreme<false>,
+    /// For the scale-down window's highest recommendation.
+    down_highest: Extreme<true>,
     up_events: VecDeque<ScaleEvent>,
     down_events: VecDeque<ScaleEvent>,
     last_scale: Option<Instant>,
@@ -179,16 +183,60 @@ pub struct History {
     idle_since: Option<Instant>,
 }
 
-/// How long history is kept: the longest window or policy period allowed.
-const MAX_MEMORY: Duration = Duration::from_secs(3600);
+/// A sliding-window extreme (highest when `HIGHEST`, else lowest) over recommendations: only
+/// entries that can still be the window's extreme are kept, since a newer entry at least as
+/// extreme outlives an older one in any window. A steady recommendation is one entry.
+#[derive(Clone, Debug, Default)]
+struct Extreme<const HIGHEST: bool> {
+    entries: VecDeque<(Instant, u32)>,
+}
 
-impl History {
-    pub fn record_recommendation(&mut self, now: Instant, replicas: u32) {
-        self.recommendations.push_back((now, replicas));
-        self.trim(now);
+impl<const HIGHEST: bool> Extreme<HIGHEST> {
+    fn push(&mut self, now: Instant, replicas: u32, window: Duration) {
+        while self
+            .entries
+            .front()
+            .is_some_and(|&(at, _)| !History::within(now, at, window))
+        {
+            self.entries.pop_front();
+        }
+        let dominated = |&(_, r): &(Instant, u32)| {
+            if HIGHEST {
+                r <= replicas
+            } else {
+                r >= replicas
+            }
+        };
+        while self.entries.back().is_some_and(dominated) {
+            self.entries.pop_back();
+        }
+        // A zero window holds nothing, not even the newest entry.
+        if !window.is_zero() {
+            self.entries.push_back((now, replicas));
+        }
     }
 
-    pub fn record_scale(&mut self, now: Instant, from: u32, to: u32) {
+    /// The extreme of the entries within `window` of `now`.
+    fn within(&self, now: Instant, window: Duration) -> Option<u32> {
+        let values = self
+            .entries
+            .iter()
+            .filter(|&&(at, _)| History::within(now, at, window))
+            .map(|&(_, r)| r);
+        if HIGHEST { values.max() } else { values.min() }
+    }
+}
+
+impl History {
+    pub fn record_recommendation(&mut self, now: Instant, replicas: u32, behavior: &Behavior) {
+        self.up_lowest
+            .push(now, replicas, behavior.up.stabilization);
+        self.down_highest
+            .push(now, replicas, behavior.down.stabilization);
+        self.trim_events(now, behavior);
+    }
+
+    pub fn record_scale(&mut self, now: Instant, from: u32, to: u32, behavior: &Behavior) {
         if to > from {
             self.up_events.push_back(ScaleEvent {
                 at: now,
@@ -201,7 +249,32 @@ impl History {
             });
         }
         self.last_scale = Some(now);
-        self.trim(now);
+        self.trim_events(now, behavior);
+    }
+
+    /// Scale events count only within a policy's period.
+    fn trim_events(&mut self, now: Instant, behavior: &Behavior) {
+        let longest = [&behavior.up, &behavior.down]
+            .iter()
+            .flat_map(|rules| rules.policies.iter().map(|p| p.period))
+            .max()
+            .unwrap_or_default();
+        for events in [&mut self.up_events, &mut self.down_events] {
+            while events
+                .front()
+                .is_some_and(|e| !Self::within(now, e.at, longest))
+            {
+                events.pop_front();
+            }
+        }
+    }
+
+    /// Entries remembered for stabilization and policies (memory; tests).
+    pub fn remembered(&self) -> usize {
+        self.up_lowest.entries.len()
+            + self.down_highest.entries.len()
+            + self.up_events.len()
+            + self.down_events.len()
     }
 
     pub fn last_scale(&self) -> Option<Instant> {
@@ -235,23 +308,6 @@ impl History {
     /// Consecutive failed reads of a trigger before this tick.
     pub fn failures(&self, trigger: &str) -> u32 {
         self.failures.get(trigger).copied().unwrap_or(0)
-    }
-
-    fn trim(&mut self, now: Instant) {
-        let keep = |at: Instant| now.saturating_duration_since(at) <= MAX_MEMORY;
-        while self
-            .recommendations
-            .front()
-            .is_some_and(|(at, _)| !keep(*at))
-        {
-            self.recommendations.pop_front();
-        }
-        while self.up_events.front().is_some_and(|e| !keep(e.at)) {
-            self.up_events.pop_front();
-        }
-        while self.down_events.front().is_some_and(|e| !keep(e.at)) {
-            self.down_events.pop_front();
-        }
     }
 
     fn within(now: Instant, at: Instant, window: Duration) -> bool {
@@ -539,16 +595,9 @@ pub fn decide(input: &Input<'_>, history: &History) -> Decision {
 
     // Stabilization, as the HPA: the lowest recommendation in the scale-up window, the highest
     // in the scale-down window, the current count in between.
-    let mut up_rec = rec;
-    let mut down_rec = rec;
-    for &(at, r) in &history.recommendations {
-        if History::within(now, at, up.stabilization) {
-            up_rec = up_rec.min(r);
-        }
-        if History::within(now, at, down.stabilization) {
-            down_rec = down_rec.max(r);
-        }
-    }
+    let up_rec = (history.up_lowest.within(now, up.stabilization)).map_or(rec, |r| r.min(rec));
+    let down_rec =
+        (history.down_highest.within(now, down.stabilization)).map_or(rec, |r| r.max(rec));
     let mut desired = current.max(up_rec).min(down_rec);
     if desired != rec {
         step(

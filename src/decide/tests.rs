@@ -180,10 +180,12 @@ impl Sim {
             },
             &self.history,
         );
-        self.history.record_recommendation(now, d.recommendation);
+        self.history
+            .record_recommendation(now, d.recommendation, &self.cfg.behavior);
         self.history.record_readings(now, &readings, d.active);
         if d.desired != self.current {
-            self.history.record_scale(now, self.current, d.desired);
+            self.history
+                .record_scale(now, self.current, d.desired, &self.cfg.behavior);
             self.current = d.desired;
         }
         d
@@ -1352,4 +1354,59 @@ fn running_workflows_keep_one_replica() {
     };
     let r = recommend(&signal_reading(0, none), 1, 0.1, 0.1);
     assert_eq!((r.replicas, r.active), (Some(0), false));
+}
+
+#[test]
+fn history_holds_what_the_windows_need_not_every_tick() {
+    // An hour of ticks every 15 s with the HPA's default behavior (down window 300 s,
+    // policies over 15 s): a steady recommendation is one entry, not 240.
+    let mut cfg = config(1, 50);
+    cfg.behavior = Behavior::hpa_default();
+    let mut sim = Sim::new(cfg, 3);
+    for t in (0..3600).step_by(15) {
+        sim.run(t, &[Ok(15)]);
+    }
+    assert_eq!(sim.history.remembered(), 1);
+    // A recommendation that alternates keeps at most the down window's worth of entries.
+    for t in (3600..7200).step_by(15) {
+        sim.run(t, &[Ok(if t % 30 == 0 { 15 } else { 10 })]);
+    }
+    let window_ticks = (300 / 15) as usize;
+    assert!(
+        sim.history.remembered() <= window_ticks + 4,
+        "{} entries",
+        sim.history.remembered()
+    );
+}
+
+proptest! {
+    /// The kept entries give the same window extremes as every recommendation would.
+    #[test]
+    fn prop_window_extremes_match_all_recommendations(
+        recs in prop::collection::vec((1u64..40, 0u32..20), 1..80),
+        up in 0u64..200,
+        down in 0u64..400,
+        probe in 0u64..60,
+    ) {
+        let base = Instant::now();
+        let mut behavior = Behavior::hpa_default();
+        behavior.up.stabilization = Duration::from_secs(up);
+        behavior.down.stabilization = Duration::from_secs(down);
+        let mut h = History::default();
+        let mut all = Vec::new();
+        let mut t = 0;
+        for (dt, r) in recs {
+            t += dt;
+            let at = base + Duration::from_secs(t);
+            h.record_recommendation(at, r, &behavior);
+            all.push((at, r));
+        }
+        let now = base + Duration::from_secs(t + probe);
+        let brute = |window: Duration, highest: bool| {
+            let v = all.iter().filter(|&&(at, _)| History::within(now, at, window)).map(|&(_, r)| r);
+            if highest { v.max() } else { v.min() }
+        };
+        prop_assert_eq!(h.up_lowest.within(now, behavior.up.stabilization), brute(behavior.up.stabilization, false));
+        prop_assert_eq!(h.down_highest.within(now, behavior.down.stabilization), brute(behavior.down.stabilization, true));
+    }
 }

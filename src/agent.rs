@@ -106,10 +106,10 @@ pub async fn start_sources(
                     "config directory loaded"
                 );
             });
-            let (mut rx, task) = dir::watch_dir(dir, DIR_DEBOUNCE, DIR_RESYNC, hook).await?;
-            registry.apply_dir(&rx.borrow_and_update());
-            watcher = Some(TaskGuard(task));
-            Some(rx)
+            let w = dir::watch_dir(dir, DIR_DEBOUNCE, DIR_RESYNC, hook).await?;
+            registry.apply_dir(&w.first);
+            watcher = Some(TaskGuard(w.task));
+            Some(w.next)
         }
         None => None,
     };

@@ -11,6 +11,7 @@ pub mod convert;
 pub mod decide;
 pub mod explain;
 pub mod guard;
+pub mod latest;
 pub mod registry;
 pub mod report;
 pub mod scaler;

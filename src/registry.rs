@@ -15,7 +15,7 @@ use std::collections::{BTreeMap, HashSet};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::{mpsc, watch};
+use tokio::sync::mpsc;
 
 /// A workload's identity: namespace, API group, kind and name of a config's target (the version
 /// is left out, as two versions name one object). It shares the config instead of copying
@@ -125,19 +125,16 @@ impl Registry {
     /// Feed the registry from the sources until both are gone.
     pub async fn run(
         mut self,
-        mut dir: Option<watch::Receiver<Arc<DirSnapshot>>>,
+        mut dir: Option<crate::latest::Receiver<DirSnapshot>>,
         mut crs: Option<mpsc::Receiver<CrEvent>>,
     ) {
         let mut leader = self.ctx.guard.subscribe();
         loop {
             tokio::select! {
-                changed = async { dir.as_mut()?.changed().await.ok() }, if dir.is_some() => {
-                    match (changed, dir.as_mut()) {
-                        (Some(()), Some(rx)) => {
-                            let snap = rx.borrow_and_update().clone();
-                            self.apply_dir(&snap);
-                        }
-                        _ => dir = None,
+                snap = async { dir.as_mut()?.recv().await }, if dir.is_some() => {
+                    match snap {
+                        Some(snap) => self.apply_dir(&snap),
+                        None => dir = None,
                     }
                 }
                 ev = async { crs.as_mut()?.recv().await }, if crs.is_some() => {

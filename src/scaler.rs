@@ -26,30 +26,14 @@ pub struct Versioned {
 }
 
 pub struct ScalerHandle {
-    inbox: Arc<Inbox>,
+    inbox: crate::latest::Sender<Versioned>,
     task: JoinHandle<()>,
-}
-
-/// Spec updates for one scaler loop: the latest one wins. (A `watch` channel would do, but it
-/// carries eight notifiers for many readers, about 360 bytes a scaler; here is one reader.)
-#[derive(Default)]
-struct Inbox {
-    next: std::sync::Mutex<Option<Versioned>>,
-    notify: tokio::sync::Notify,
-}
-
-impl Inbox {
-    fn take(&self) -> Option<Versioned> {
-        self.next.lock().unwrap_or_else(|p| p.into_inner()).take()
-    }
 }
 
 impl ScalerHandle {
     /// Hand the loop a new spec; it applies it at once (replacing one not yet applied).
     pub fn update(&self, config: Versioned) {
-        *self.inbox.next.lock().unwrap_or_else(|p| p.into_inner()) = Some(config);
-        // Stores a permit when the loop is busy in a tick, so the update is never missed.
-        self.inbox.notify.notify_one();
+        self.inbox.send(config);
     }
 }
 
@@ -74,8 +58,8 @@ pub fn spawn(
     file: Option<PathBuf>,
     ctx: Arc<Context>,
 ) -> ScalerHandle {
-    let inbox = Arc::new(Inbox::default());
-    let task = tokio::spawn(run(key, config, inbox.clone(), file, ctx));
+    let (inbox, rx) = crate::latest::channel();
+    let task = tokio::spawn(run(key, config, rx, file, ctx));
     ScalerHandle { inbox, task }
 }
 
@@ -141,7 +125,7 @@ struct Scaler {
 async fn run(
     key: ScalerKey,
     first: Versioned,
-    inbox: Arc<Inbox>,
+    mut inbox: crate::latest::Receiver<Versioned>,
     file: Option<PathBuf>,
     ctx: Arc<Context>,
 ) {
@@ -182,8 +166,8 @@ async fn run(
                 let since = tokio::time::Instant::now().saturating_duration_since(epoch);
                 next = epoch + next_poll(since, poll_offset(&s.cfg), s.cfg.polling_interval);
             }
-            () = inbox.notify.notified() => {
-                let Some(Versioned { config: new, generation }) = inbox.take() else { continue };
+            update = inbox.recv() => {
+                let Some(Versioned { config: new, generation }) = update else { break };
                 s.generation = generation.unwrap_or(0);
                 if (&new.namespace, &new.target) != (&s.cfg.namespace, &s.cfg.target) {
                     // A different workload: nothing remembered applies to it.
@@ -245,6 +229,10 @@ impl Scaler {
                     view.running_workflows = stats.running_workflows;
                     if self.last_errors.remove(&t.name).is_some() {
                         tracing::info!(scaler = %self.key, trigger = %t.name, "trigger recovered");
+                        // Recovered from an outage: free the map (10,000 scalers).
+                        if self.last_errors.is_empty() {
+                            self.last_errors.shrink_to_fit();
+                        }
                     }
                 }
                 Err(e) => {
@@ -652,7 +640,7 @@ mod size_tests {
     #[test]
     fn a_scaler_task_is_small() {
         let (ctx, key, cfg) = super::schedule_tests::sample_task();
-        let fut = super::run(key, cfg, Arc::new(Inbox::default()), None, ctx);
+        let fut = super::run(key, cfg, crate::latest::channel().1, None, ctx);
         let size = std::mem::size_of_val(&fut);
         eprintln!("scaler task future: {size} bytes");
         assert!(size <= 1536, "scaler task future is {size} bytes");

@@ -292,6 +292,10 @@ impl History {
         }
         self.failures
             .retain(|name, _| readings.iter().any(|r| &r.name == name));
+        // All triggers read again after failures: free the map (10,000 scalers).
+        if self.failures.is_empty() {
+            self.failures.shrink_to_fit();
+        }
         if Self::idle_tick(readings, active) {
             self.idle_reads += 1;
             self.idle_since.get_or_insert(now);

@@ -27,7 +27,10 @@ async fn metrics(State(ctx): State<Arc<Context>>) -> impl IntoResponse {
             header::CONTENT_TYPE,
             "application/openmetrics-text; version=1.0.0; charset=utf-8",
         )],
-        ctx.metrics.encode(),
+        // Streamed (chunked) as the client reads: 10,000 scalers are ~4 MB of text.
+        axum::body::Body::from_stream(futures::stream::iter(
+            ctx.metrics.pages().map(Ok::<_, std::convert::Infallible>),
+        )),
     )
 }
 

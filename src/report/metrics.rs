@@ -6,15 +6,16 @@
 //! in metric families: they are encoded at scrape time from the scalers' views in the
 //! [`StateStore`], which hold the same numbers. That is one place per figure, no per-tick label
 //! hashing, and no series left behind by a removed scaler; with 10,000 scalers the families
-//! cost about 1 KB per scaler.
+//! cost about 1 KB per scaler. They are written a page of scalers at a time (a scrape of
+//! 10,000 scalers is ~4 MB of text), each page under the state's read lock alone, so the
+//! response is streamed; prometheus-client encodes the other families.
 
 use crate::report::state::{ScalerView, StateStore, TriggerView};
-use prometheus_client::collector::Collector;
-use prometheus_client::encoding::{DescriptorEncoder, EncodeLabelSet, EncodeMetric};
-use prometheus_client::metrics::MetricType;
+use crate::source::ScalerKey;
+use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
-use prometheus_client::metrics::gauge::{ConstGauge, Gauge};
+use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
 
@@ -51,6 +52,8 @@ pub struct ResultLabels {
 
 pub struct Metrics {
     registry: Registry,
+    /// The scalers whose gauges are written at each scrape (none for tools).
+    scalers: Option<StateStore>,
     pub scale_up: Family<ScalerLabels, Counter>,
     pub scale_down: Family<ScalerLabels, Counter>,
     pub trigger_errors: Family<TriggerErrorLabels, Counter>,
@@ -79,9 +82,6 @@ impl Metrics {
 
     fn build(scalers: Option<StateStore>) -> Self {
         let mut registry = Registry::default();
-        if let Some(state) = scalers {
-            registry.register_collector(Box::new(ScalerGauges(state)));
-        }
         let scale_up = Family::<ScalerLabels, Counter>::default();
         registry.register(
             "temporal_scaler_scale_up",
@@ -130,6 +130,7 @@ impl Metrics {
         );
         Metrics {
             registry,
+            scalers,
             scale_up,
             scale_down,
             trigger_errors,
@@ -140,83 +141,137 @@ impl Metrics {
         }
     }
 
+    /// The whole scrape at once (tests, small agents); `/metrics` streams [`Self::pages`].
     pub fn encode(&self) -> String {
-        let mut out = String::new();
+        self.pages().collect()
+    }
+
+    /// The scrape in pieces: the registry's families, the per-scaler gauges a page of scalers
+    /// at a time, then `# EOF`.
+    pub fn pages(&self) -> impl Iterator<Item = String> + Send + 'static {
+        let mut head = String::new();
         // Writing to a String cannot fail.
-        let _ = prometheus_client::encoding::text::encode(&mut out, &self.registry);
-        out
+        let _ = prometheus_client::encoding::text::encode_registry(&mut head, &self.registry);
+        let gauges = self.scalers.clone().into_iter().flat_map(|store| {
+            GAUGES.iter().flat_map(move |g| GaugePages {
+                store: store.clone(),
+                gauge: g,
+                next: Some(None),
+            })
+        });
+        std::iter::once(head)
+            .chain(gauges)
+            .chain(std::iter::once("# EOF\n".to_string()))
     }
 }
 
-/// The per-scaler gauges, encoded from the scalers' views at scrape time. A trigger whose
-/// last read failed has no backlog series until it reads again (its backlog is unknown).
-struct ScalerGauges(StateStore);
-
-impl std::fmt::Debug for ScalerGauges {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("ScalerGauges")
-    }
+/// One per-scaler gauge family: its name, help, and the samples of one scaler's view.
+struct ScalerGauge {
+    name: &'static str,
+    help: &'static str,
+    write: fn(&mut String, &'static str, &ScalerView),
 }
 
-impl Collector for ScalerGauges {
-    fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
-        let mut m = encoder.encode_descriptor(
-            "temporal_queue_size",
-            "Task queue backlog (approximate_backlog_count summed over queue types)",
-            None,
-            MetricType::Gauge,
-        )?;
-        self.0.try_for_each(|v| {
+const GAUGES: [ScalerGauge; 4] = [
+    ScalerGauge {
+        name: "temporal_queue_size",
+        help: "Task queue backlog (approximate_backlog_count summed over queue types)",
+        // A trigger whose last read failed has no series until it reads again.
+        write: |out, name, v| {
             for t in &v.triggers {
                 if let Some(b) = t.backlog {
-                    let b = i64::try_from(b).unwrap_or(i64::MAX);
-                    ConstGauge::new(b).encode(m.encode_family(&queue_labels(v, t))?)?;
+                    sample(out, name, &queue_labels(v, t), b);
                 }
             }
-            Ok(())
-        })?;
-        let mut m = encoder.encode_descriptor(
-            "temporal_queue_backlog_age_seconds",
-            "Age of the oldest task in the backlog",
-            None,
-            MetricType::Gauge,
-        )?;
-        self.0.try_for_each(|v| {
+        },
+    },
+    ScalerGauge {
+        name: "temporal_queue_backlog_age_seconds",
+        help: "Age of the oldest task in the backlog",
+        write: |out, name, v| {
             for t in &v.triggers {
                 if let Some(age) = t.backlog_age_seconds {
-                    ConstGauge::new(age).encode(m.encode_family(&queue_labels(v, t))?)?;
+                    sample(out, name, &queue_labels(v, t), age);
                 }
             }
-            Ok(())
-        })?;
-        type Replicas = fn(&ScalerView) -> Option<u32>;
-        let per_scaler: [(&str, &str, Replicas); 2] = [
-            (
-                "temporal_scaler_desired_replicas",
-                "Desired replicas of the target",
-                |v| v.desired_replicas,
-            ),
-            (
-                "temporal_scaler_current_replicas",
-                "Current replicas of the target (from /scale)",
-                |v| v.current_replicas,
-            ),
-        ];
-        for (name, help, value) in per_scaler {
-            let mut m = encoder.encode_descriptor(name, help, None, MetricType::Gauge)?;
-            self.0.try_for_each(|v| {
-                let Some(n) = value(v) else { return Ok(()) };
-                let (ns, scaler) = names(v);
-                let labels = [
-                    ("source", v.source.as_str()),
-                    ("namespace", ns),
-                    ("scaler", scaler),
-                ];
-                ConstGauge::new(i64::from(n)).encode(m.encode_family(&labels)?)
-            })?;
+        },
+    },
+    ScalerGauge {
+        name: "temporal_scaler_desired_replicas",
+        help: "Desired replicas of the target",
+        write: |out, name, v| {
+            if let Some(n) = v.desired_replicas {
+                sample(out, name, &scaler_labels(v), n);
+            }
+        },
+    },
+    ScalerGauge {
+        name: "temporal_scaler_current_replicas",
+        help: "Current replicas of the target (from /scale)",
+        write: |out, name, v| {
+            if let Some(n) = v.current_replicas {
+                sample(out, name, &scaler_labels(v), n);
+            }
+        },
+    },
+];
+
+/// The pages of one gauge family: its descriptor with the first page.
+struct GaugePages {
+    store: StateStore,
+    gauge: &'static ScalerGauge,
+    /// The key to continue after (`Some(None)`: from the start; `None`: done).
+    next: Option<Option<ScalerKey>>,
+}
+
+impl Iterator for GaugePages {
+    type Item = String;
+
+    fn next(&mut self) -> Option<String> {
+        let after = self.next.take()?;
+        let mut out = String::new();
+        if after.is_none() {
+            out.push_str(&format!(
+                "# HELP {0} {1}\n# TYPE {0} gauge\n",
+                self.gauge.name, self.gauge.help
+            ));
         }
-        Ok(())
+        self.next = self
+            .store
+            .visit_page(after.as_ref(), PAGE, |v| {
+                (self.gauge.write)(&mut out, self.gauge.name, v)
+            })
+            .map(Some);
+        Some(out)
     }
+}
+
+/// Scalers per page of gauges: about 50 KB of text.
+const PAGE: usize = 200;
+
+/// One OpenMetrics sample line.
+fn sample(out: &mut String, name: &str, labels: &[(&str, &str)], value: impl std::fmt::Display) {
+    use std::fmt::Write;
+    out.push_str(name);
+    out.push('{');
+    for (i, (k, v)) in labels.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        out.push_str(k);
+        out.push_str("=\"");
+        for c in v.chars() {
+            match c {
+                '\\' => out.push_str("\\\\"),
+                '"' => out.push_str("\\\""),
+                '\n' => out.push_str("\\n"),
+                c => out.push(c),
+            }
+        }
+        out.push('"');
+    }
+    // Writing to a String cannot fail.
+    let _ = writeln!(out, "}} {value}");
 }
 
 fn names(v: &ScalerView) -> (&str, &str) {
@@ -224,6 +279,15 @@ fn names(v: &ScalerView) -> (&str, &str) {
         v.namespace.as_deref().unwrap_or_default(),
         v.name.as_deref().unwrap_or_default(),
     )
+}
+
+fn scaler_labels(v: &ScalerView) -> [(&'static str, &str); 3] {
+    let (ns, scaler) = names(v);
+    [
+        ("source", v.source.as_str()),
+        ("namespace", ns),
+        ("scaler", scaler),
+    ]
 }
 
 fn queue_labels<'a>(v: &'a ScalerView, t: &'a TriggerView) -> [(&'static str, &'a str); 5] {
@@ -294,6 +358,49 @@ mod tests {
         assert!(
             text.contains("# TYPE temporal_scaler_desired_replicas gauge"),
             "{text}"
+        );
+    }
+
+    #[test]
+    fn gauges_come_in_pages_with_one_descriptor_each_and_escaped_labels() {
+        let state = StateStore::new();
+        let metrics = Metrics::with_scalers(state.clone());
+        let n = 2 * PAGE + 50;
+        for i in 0..n {
+            let key = ScalerKey {
+                source: SourceKind::Dir,
+                namespace: "shop".into(),
+                name: format!("s-{i:04}"),
+            };
+            state.update(&key, |v| {
+                v.desired_replicas = Some(1);
+                v.triggers = vec![TriggerView {
+                    name: "trigger0".into(),
+                    task_queue: "q\"1\\x\n".into(),
+                    backlog: Some(i as u64),
+                    ..Default::default()
+                }];
+            });
+        }
+        let pages: Vec<String> = metrics.pages().collect();
+        // The registry, 3 pages of scalers for each of the 4 families, and the end.
+        assert_eq!(pages.len(), 1 + 3 * 4 + 1);
+        let text = pages.concat();
+        assert_eq!(text, metrics.encode());
+        assert!(text.ends_with("# EOF\n"));
+        assert_eq!(text.matches("# EOF").count(), 1);
+        for family in ["temporal_queue_size", "temporal_scaler_desired_replicas"] {
+            assert_eq!(text.matches(&format!("# TYPE {family} gauge\n")).count(), 1);
+            let series = text
+                .lines()
+                .filter(|l| l.starts_with(&format!("{family}{{")))
+                .count();
+            assert_eq!(series, n, "{family}");
+        }
+        assert!(
+            text.contains(r#"scaler="s-0449",trigger="trigger0",temporal_namespace="",task_queue="q\"1\\x\n"} 449"#),
+            "{}",
+            &text[..2000]
         );
     }
 }

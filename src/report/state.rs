@@ -208,14 +208,35 @@ impl StateStore {
             .collect()
     }
 
-    /// Visit every scaler's view under the read lock, stopping at the first error (metrics
-    /// are encoded from the views at scrape time without copying them).
-    pub fn try_for_each<E>(
+    /// Visit up to `n` views after `after` (from the first when `None`) under the read lock for
+    /// this page only; returns the key to continue after, or `None` when no view is left.
+    pub fn visit_page(
         &self,
-        mut f: impl FnMut(&ScalerView) -> Result<(), E>,
-    ) -> Result<(), E> {
+        after: Option<&ScalerKey>,
+        n: usize,
+        mut f: impl FnMut(&ScalerView),
+    ) -> Option<ScalerKey> {
+        use std::ops::Bound::{Excluded, Unbounded};
         let inner = self.inner.read().unwrap_or_else(|p| p.into_inner());
-        inner.scalers.values().try_for_each(|v| f(v))
+        let range = match after {
+            Some(k) => inner
+                .scalers
+                .range::<ScalerKey, _>((Excluded(k), Unbounded)),
+            None => inner.scalers.range::<ScalerKey, _>(..),
+        };
+        let mut last = None;
+        for (k, v) in range.take(n) {
+            f(v);
+            last = Some(k);
+        }
+        let more = last.is_some_and(|k| {
+            inner
+                .scalers
+                .range::<ScalerKey, _>((Excluded(k), Unbounded))
+                .next()
+                .is_some()
+        });
+        last.filter(|_| more).cloned()
     }
 
     pub fn subscribe(&self) -> watch::Receiver<u64> {
@@ -264,59 +285,53 @@ enum Next {
 impl<F> JsonListing<F> {
     /// Views per page: about 100 KB of JSON.
     pub const PAGE: usize = 100;
-
-    fn push(&mut self, out: &mut Vec<u8>, v: &ScalerView) {
-        if self.any {
-            out.push(b',');
-        }
-        // Plain data into a Vec: serialization cannot fail.
-        let _ = serde_json::to_writer(&mut *out, v);
-        self.any = true;
-    }
 }
 
 impl<F: Fn(&ScalerView) -> bool> Iterator for JsonListing<F> {
     type Item = Vec<u8>;
 
     fn next(&mut self) -> Option<Vec<u8>> {
-        use std::ops::Bound::{Excluded, Unbounded};
-        let store = self.store.clone();
-        let inner = store.inner.read().unwrap_or_else(|p| p.into_inner());
         let mut out = Vec::new();
-        let range = match std::mem::replace(&mut self.next, Next::Done) {
+        let after = match std::mem::replace(&mut self.next, Next::Done) {
             Next::Done => return None,
             Next::First => {
                 out.push(b'[');
-                (Unbounded, Unbounded)
+                None
             }
-            Next::After(k) => (Excluded(k), Unbounded),
+            Next::After(k) => Some(k),
         };
-        let mut last = None;
-        for (k, v) in inner.scalers.range(range).take(Self::PAGE) {
-            if (self.keep)(v) {
-                self.push(&mut out, v);
+        let (keep, mut any) = (&self.keep, self.any);
+        let next = self.store.visit_page(after.as_ref(), Self::PAGE, |v| {
+            if keep(v) {
+                push(&mut out, v, &mut any);
             }
-            last = Some(k);
-        }
-        // More scalers after this page: the files' entries and the end come later.
-        if let Some(k) = last
-            && inner
-                .scalers
-                .range((Excluded(k), Unbounded))
-                .next()
-                .is_some()
-        {
-            self.next = Next::After(k.clone());
+        });
+        if let Some(k) = next {
+            self.any = any;
+            self.next = Next::After(k);
             return Some(out);
         }
-        for v in StateStore::file_entries(&inner) {
-            if (self.keep)(&v) {
-                self.push(&mut out, &v);
-            }
+        // The last page: the broken files' entries, and the end of the array.
+        let files = {
+            let inner = self.store.inner.read().unwrap_or_else(|p| p.into_inner());
+            StateStore::file_entries(&inner)
+        };
+        for v in files.iter().filter(|v| keep(v)) {
+            push(&mut out, v, &mut any);
         }
         out.push(b']');
         Some(out)
     }
+}
+
+/// One element of a JSON array; `any`: an element is already written (a separator first).
+fn push(out: &mut Vec<u8>, v: &ScalerView, any: &mut bool) {
+    if *any {
+        out.push(b',');
+    }
+    // Plain data into a Vec: serialization cannot fail.
+    let _ = serde_json::to_writer(&mut *out, v);
+    *any = true;
 }
 
 #[cfg(test)]

@@ -2,6 +2,7 @@
 //! (ConfigMap mounts included), re-read on change; each file keeps its last good version.
 
 use super::{ScalerKey, SourceKind};
+use crate::latest;
 use crate::spec::{FieldError, ScalerConfig, ScalerDocument, validate};
 use notify::{RecursiveMode, Watcher};
 use serde::de::DeserializeOwned;
@@ -10,7 +11,7 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::{mpsc, watch};
+use tokio::sync::mpsc;
 
 /// Keys whose values must never be echoed, even in parse errors.
 const SECRET_FIELDS: &[&str] = &["apiKey", "key"];
@@ -296,6 +297,14 @@ fn is_change(ev: &notify::Event) -> bool {
 /// Called after each reload that changed something.
 pub type ReloadHook = Arc<dyn Fn(&ReloadResult, &DirSnapshot) + Send + Sync>;
 
+/// The directory's watcher: its first snapshot, the next ones as they come, and its task.
+pub struct DirWatch {
+    pub first: DirSnapshot,
+    /// Each snapshot is taken by the registry, not kept here (10,000 scalers are megabytes).
+    pub next: latest::Receiver<DirSnapshot>,
+    pub task: tokio::task::JoinHandle<()>,
+}
+
 /// Watch `dir` and publish a new snapshot after every change (debounced). The first snapshot is
 /// loaded before this returns, so a bad start-up directory is reported at once.
 pub async fn watch_dir(
@@ -303,13 +312,7 @@ pub async fn watch_dir(
     debounce: Duration,
     resync: Duration,
     on_reload: ReloadHook,
-) -> Result<
-    (
-        watch::Receiver<Arc<DirSnapshot>>,
-        tokio::task::JoinHandle<()>,
-    ),
-    crate::Error,
-> {
+) -> Result<DirWatch, crate::Error> {
     let mut state = DirState::new(&dir);
     let first = state.reload().map_err(|e| crate::Error::ConfigDir {
         dir: dir.clone(),
@@ -317,7 +320,7 @@ pub async fn watch_dir(
     })?;
     let snap = state.snapshot();
     on_reload(&first, &snap);
-    let (tx, rx) = watch::channel(Arc::new(snap));
+    let (tx, rx) = latest::channel();
 
     let (ev_tx, mut ev_rx) = mpsc::unbounded_channel::<()>();
     let mut watcher = notify::recommended_watcher(move |res: notify::Result<notify::Event>| {
@@ -358,7 +361,7 @@ pub async fn watch_dir(
                 Ok(result) => {
                     let snap = state.snapshot();
                     on_reload(&result, &snap);
-                    tx.send_replace(Arc::new(snap));
+                    tx.send(snap);
                 }
                 Err(e) => {
                     tracing::error!(dir = %state.dir.display(), error = %e, "cannot read the config directory; keeping the last good config")
@@ -366,7 +369,11 @@ pub async fn watch_dir(
             }
         }
     });
-    Ok((rx, task))
+    Ok(DirWatch {
+        first: snap,
+        next: rx,
+        task,
+    })
 }
 
 #[cfg(test)]

@@ -490,7 +490,11 @@ async fn watch_dir_publishes_changes_after_a_write() {
     let d = tempfile::tempdir().unwrap();
     write(&d.path().join("a.yaml"), &doc("a", "q1"));
     let hook: ReloadHook = Arc::new(|_, _| {});
-    let (mut rx, task) = watch_dir(
+    let DirWatch {
+        first,
+        next: mut rx,
+        task,
+    } = watch_dir(
         d.path().to_path_buf(),
         Duration::from_millis(50),
         Duration::from_secs(3600),
@@ -498,26 +502,20 @@ async fn watch_dir_publishes_changes_after_a_write() {
     )
     .await
     .unwrap();
-    assert_eq!(
-        rx.borrow_and_update().scalers[0].config.triggers[0].task_queue,
-        "q1"
-    );
+    assert_eq!(first.scalers[0].config.triggers[0].task_queue, "q1");
     write(&d.path().join("a.yaml"), &doc("a", "q2"));
     // Bound the wait: the change must arrive well within the 2 s contract.
-    tokio::time::timeout(Duration::from_secs(2), rx.changed())
+    let snap = tokio::time::timeout(Duration::from_secs(2), rx.recv())
         .await
         .expect("no reload within 2s")
         .unwrap();
-    assert_eq!(
-        rx.borrow_and_update().scalers[0].config.triggers[0].task_queue,
-        "q2"
-    );
+    assert_eq!(snap.scalers[0].config.triggers[0].task_queue, "q2");
     std::fs::remove_file(d.path().join("a.yaml")).unwrap();
-    tokio::time::timeout(Duration::from_secs(2), rx.changed())
+    let snap = tokio::time::timeout(Duration::from_secs(2), rx.recv())
         .await
         .expect("no reload within 2s")
         .unwrap();
-    assert!(rx.borrow().scalers.is_empty());
+    assert!(snap.scalers.is_empty());
     task.abort();
 }
 
@@ -530,7 +528,11 @@ async fn watch_dir_sees_a_configmap_swap() {
     symlink("..v1", d.path().join("..data")).unwrap();
     symlink("..data/a.yaml", d.path().join("a.yaml")).unwrap();
     let hook: ReloadHook = Arc::new(|_, _| {});
-    let (mut rx, task) = watch_dir(
+    let DirWatch {
+        first,
+        next: mut rx,
+        task,
+    } = watch_dir(
         d.path().to_path_buf(),
         Duration::from_millis(50),
         Duration::from_secs(3600),
@@ -538,10 +540,7 @@ async fn watch_dir_sees_a_configmap_swap() {
     )
     .await
     .unwrap();
-    assert_eq!(
-        rx.borrow_and_update().scalers[0].config.triggers[0].task_queue,
-        "q1"
-    );
+    assert_eq!(first.scalers[0].config.triggers[0].task_queue, "q1");
 
     let v2 = d.path().join("..v2");
     std::fs::create_dir(&v2).unwrap();
@@ -549,10 +548,10 @@ async fn watch_dir_sees_a_configmap_swap() {
     symlink("..v2", d.path().join("..data_tmp")).unwrap();
     std::fs::rename(d.path().join("..data_tmp"), d.path().join("..data")).unwrap();
     std::fs::remove_dir_all(&v1).unwrap();
-    tokio::time::timeout(Duration::from_secs(2), rx.changed())
+    let snap = tokio::time::timeout(Duration::from_secs(2), rx.recv())
         .await
         .expect("no reload within 2s")
         .unwrap();
-    assert_eq!(rx.borrow().scalers[0].config.triggers[0].task_queue, "q2");
+    assert_eq!(snap.scalers[0].config.triggers[0].task_queue, "q2");
     task.abort();
 }

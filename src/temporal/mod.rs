@@ -423,6 +423,12 @@ impl TemporalPool {
             inflight.retain(|_, (at, f)| {
                 now.duration_since(*at) < self.coalesce_window || f.peek().is_none()
             });
+            // A start-up burst (thousands of first polls at once) grows the map far beyond the
+            // queries of a steady second; give the space back (with slack, so it does not churn).
+            let live = inflight.len();
+            if inflight.capacity() > 64 && live * 4 < inflight.capacity() {
+                inflight.shrink_to(live * 2);
+            }
             match inflight.get(&key) {
                 Some((_, f)) => f.clone(),
                 None => {

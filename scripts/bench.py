@@ -245,14 +245,19 @@ async def reaction(args, client, endpoint, workdir, rows):
         for i in range(k):
             # Start at a random phase of the agent's polling interval.
             await asyncio.sleep((i * 0.37) % interval)
+            started = time.monotonic()
             await start_workflows(client, f"react-{i}", 6)
             visible = None
             decided = None
             deadline = time.monotonic() + 30
+            probe_max = 0.0
             while decided is None and time.monotonic() < deadline:
                 now = time.monotonic()
-                if visible is None and await visible_backlog(client, f"react-{i}") > 0:
-                    visible = now
+                if visible is None:
+                    seen = await visible_backlog(client, f"react-{i}") > 0
+                    probe_max = max(probe_max, time.monotonic() - now)
+                    if seen:
+                        visible = now
                 v = agent.scalers(f"?namespace=bench&name=r-{i}")
                 if v and (v[0]["desiredReplicas"] or 0) > 0:
                     decided = time.monotonic()
@@ -261,6 +266,9 @@ async def reaction(args, client, endpoint, workdir, rows):
                 raise TimeoutError(f"no decision for react-{i}")
             # If the agent saw it before the probe did, the reaction is under the probe's step.
             samples.append(max(0.0, decided - (visible or decided)))
+            # Details on stderr: a slow probe RPC means a slow server, not a slow agent.
+            print(f"reaction react-{i}: {samples[-1] * 1000:.0f} ms; visible {(visible or decided) - started:.3f} s "
+                  f"after the start; slowest probe DescribeTaskQueue {probe_max * 1000:.0f} ms", file=sys.stderr)
     finally:
         agent.stop()
     rows.append((f"reaction ({k} queues, pollingInterval {interval} s)",

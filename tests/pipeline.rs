@@ -334,6 +334,15 @@ async fn concurrent_identical_queries_are_made_once() {
         metrics.contains(r#"temporal_rpc_requests_total{method="DescribeTaskQueue",code="Ok"} 1"#),
         "{metrics}"
     );
+    // Once the coalescing window has passed, the same query is a new poll: an answer is never
+    // reused long after it was read (it would delay the reaction to a new backlog).
+    tokio::time::sleep(temporal_autoscaler::temporal::COALESCE_WINDOW * 2).await;
+    assert_eq!(ctx.pool.query(t).await.map(|s| s.backlog), Ok(3));
+    let metrics = ctx.metrics.encode();
+    assert!(
+        metrics.contains(r#"temporal_rpc_requests_total{method="DescribeTaskQueue",code="Ok"} 2"#),
+        "{metrics}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -332,12 +332,18 @@ pub struct TemporalPool {
     rps: std::sync::atomic::AtomicU32,
     inflight: Mutex<HashMap<QueryKey, (Instant, SharedQuery)>>,
     metrics: Arc<Metrics>,
-    /// Results younger than this are shared by identical queries ("the same tick").
+    /// An identical query started less than this ago (in flight, or just answered) is joined
+    /// instead of sent again: scalers of one queue poll at the same instant of their grid.
+    /// Short, because a joined answer is that much older than the poll (reaction time).
     coalesce_window: Duration,
     rpc_timeout: Duration,
 }
 
 const MAX_RPCS_PER_ENDPOINT: usize = 32;
+
+/// See `TemporalPool::coalesce_window`. It was a second, which let a scaler's first grid
+/// poll reuse its start-up answer and see a new backlog one interval late.
+pub const COALESCE_WINDOW: Duration = Duration::from_millis(100);
 /// RPCs per second per endpoint, and the burst (`--temporal-rps`): 1.5× what 10,000 scalers
 /// over 2,000 queues need at a 15 s interval; a dev server refuses bursts of a few hundred.
 pub const DEFAULT_RPS: u32 = 200;
@@ -382,7 +388,7 @@ impl TemporalPool {
             rps: std::sync::atomic::AtomicU32::new(DEFAULT_RPS),
             inflight: Mutex::default(),
             metrics,
-            coalesce_window: Duration::from_secs(1),
+            coalesce_window: COALESCE_WINDOW,
             rpc_timeout: Duration::from_secs(10),
         })
     }

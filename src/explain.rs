@@ -7,7 +7,7 @@ use crate::report::metrics::Metrics;
 use crate::source::dir::parse_file;
 use crate::spec::{EndpointSource, ScalerConfig};
 use crate::target::Targets;
-use crate::temporal::TemporalPool;
+use crate::temporal::{TemporalPool, WorkersRead};
 use std::fmt::Write;
 use std::path::Path;
 use std::sync::Arc;
@@ -99,11 +99,20 @@ async fn explain_one(
     };
 
     let results = futures::future::join_all(cfg.triggers.iter().map(|t| pool.query(t))).await;
+    let workers = futures::future::join_all(cfg.triggers.iter().map(|t| async move {
+        match t.capacity {
+            Some(_) => Some(pool.workers(t).await),
+            None => None,
+        }
+    }))
+    .await;
+    let wall = std::time::SystemTime::now();
     let readings: Vec<_> = cfg
         .triggers
         .iter()
         .zip(&results)
-        .map(|(t, r)| crate::scaler::reading(t, r))
+        .zip(&workers)
+        .map(|((t, r), w)| crate::scaler::reading(t, r, w.as_ref(), wall))
         .collect();
     let now = Instant::now();
     // A fresh evaluation: no history, and long enough observed that no start-up hold applies.
@@ -121,7 +130,13 @@ async fn explain_one(
     };
     let d = decide::decide(&input, &History::default());
 
-    for ((t, res), rec) in cfg.triggers.iter().zip(&results).zip(&d.triggers) {
+    for (i, ((t, res), rec)) in cfg
+        .triggers
+        .iter()
+        .zip(&results)
+        .zip(&d.triggers)
+        .enumerate()
+    {
         let endpoint = match &t.endpoint {
             EndpointSource::Literal(e) => e.clone(),
             EndpointSource::FromEnv(v) => format!("${v}"),
@@ -151,16 +166,26 @@ async fn explain_one(
                 if let Some(n) = stats.running_workflows {
                     let _ = writeln!(out, "    running workflows: {n}");
                 }
+                explain_capacity(out, t, workers[i].as_ref(), &readings[i]);
+                if t.keep_while_dispatching {
+                    let _ = writeln!(
+                        out,
+                        "    keepWhileDispatching: dispatch {:.2}/s{}",
+                        stats.tasks_dispatch_rate,
+                        if stats.tasks_dispatch_rate > 0.0 {
+                            " → active, at least 1 replica"
+                        } else {
+                            ""
+                        }
+                    );
+                }
                 let _ = writeln!(
                     out,
                     "    total     backlog {:<6} oldest {:>8.1}s → {} replica(s) [{}]{}",
                     stats.backlog,
                     stats.backlog_age.as_secs_f64(),
                     rec.replicas.map_or("-".into(), |n| n.to_string()),
-                    serde_json::to_value(rec.basis)
-                        .ok()
-                        .and_then(|v| v.as_str().map(str::to_owned))
-                        .unwrap_or_default(),
+                    rec.basis.as_str(),
                     if rec.active {
                         ", active"
                     } else {
@@ -190,4 +215,72 @@ async fn explain_one(
         std::cmp::Ordering::Equal => "no change",
     };
     let _ = writeln!(out, "  final: {} (from {current}): {verdict}\n", d.desired);
+}
+
+/// The capacity signal of a trigger: the heartbeats read, per slot kind, and what they ask.
+fn explain_capacity(
+    out: &mut String,
+    t: &crate::spec::TriggerConfig,
+    workers: Option<&Result<WorkersRead, crate::temporal::TemporalError>>,
+    reading: &decide::TriggerReading,
+) {
+    let Some(c) = &t.capacity else { return };
+    let _ = writeln!(
+        out,
+        "    capacity: targetSlotUtilization {}, heartbeats newer than {}s (ListWorkers {:?})",
+        c.target_utilization,
+        c.max_heartbeat_age.as_secs(),
+        crate::temporal::worker_query(t)
+    );
+    match (workers, &reading.signals.capacity) {
+        (Some(Ok(WorkersRead::Unavailable(why))), _) => {
+            let _ = writeln!(
+                out,
+                "      capacity signal unavailable ({why}): the backlog alone decides"
+            );
+        }
+        (_, Some(sig)) => {
+            let cap = &sig.capacity;
+            let _ = writeln!(
+                out,
+                "      {} worker(s) on {} host(s) counted, {} left out (stale or not running)",
+                cap.workers, cap.hosts, cap.ignored
+            );
+            for k in &cap.kinds {
+                let _ = writeln!(
+                    out,
+                    "      {:<13} used {:<4} free {:<4} utilization {}  needs {} replica(s)",
+                    k.kind.as_str(),
+                    k.used,
+                    k.available,
+                    k.utilization
+                        .map_or("unknown".to_string(), |u| format!("{:.0}%", u * 100.0)),
+                    k.busy_floor
+                );
+            }
+            match (cap.utilization, cap.constrained) {
+                (Some(u), Some(kind)) => {
+                    let _ = writeln!(
+                        out,
+                        "      most constrained: {} at {:.0}% → ceil({} × {:.2} / {}) = {} replica(s); busy floor {}",
+                        kind.as_str(),
+                        u * 100.0,
+                        cap.hosts,
+                        u,
+                        sig.target,
+                        (cap.hosts as f64 * u / sig.target).ceil(),
+                        cap.busy_floor
+                    );
+                }
+                _ => {
+                    let _ = writeln!(
+                        out,
+                        "      no known slot bound: busy floor {}",
+                        cap.busy_floor
+                    );
+                }
+            }
+        }
+        _ => {}
+    }
 }

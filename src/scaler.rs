@@ -2,19 +2,21 @@
 //! scale → report. History (stabilization, cooldown) survives spec changes of the same target.
 
 use crate::agent::Context;
-use crate::decide::{self, History, Input, Pause, Signals, TriggerReading};
+use crate::decide::capacity::{SlotKind, summarize};
+use crate::decide::{self, CapacitySignal, History, Input, Pause, Signals, TriggerReading};
 use crate::report::metrics::{ScalerLabels, TriggerErrorLabels};
-use crate::report::state::{TargetView, TriggerView};
+use crate::report::state::{CapacityView, TargetView, TriggerView};
 use crate::report::status::{Cond, EventReport, EventType, StatusMsg, StatusReport};
 use crate::source::ScalerKey;
 use crate::source::SourceKind;
-use crate::spec::{ScalerConfig, TemporalScalerStatus, TriggerStatus};
+use crate::spec::{ScalerConfig, TemporalScalerStatus, TriggerConfig, TriggerStatus};
 use crate::target::Target;
+use crate::temporal::{QueueStats, TemporalError, WorkersRead};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 use tokio::task::JoinHandle;
 
 /// A spec as the registry hands it to a scaler: a new generation (CRs) restarts the timers
@@ -120,6 +122,21 @@ struct Scaler {
     last_scale_time: Option<jiff::Timestamp>,
     /// Last `/scale` error, so a persisting one is reported once.
     target_error: Option<String>,
+    /// Triggers whose server cannot give the capacity signal (said once).
+    capacity_unavailable: HashSet<String>,
+}
+
+/// What a tick observed: the decision's readings and the views of `/scalers`, per trigger.
+struct Observation {
+    readings: Vec<TriggerReading>,
+    views: Vec<TriggerView>,
+}
+
+/// What acting did: the count now, a write error, and when it scaled.
+struct Outcome {
+    current: u32,
+    error: Option<String>,
+    scaled_at: Option<String>,
 }
 
 async fn run(
@@ -151,6 +168,7 @@ async fn run(
         generation: generation.unwrap_or(0),
         last_scale_time: None,
         target_error: None,
+        capacity_unavailable: HashSet::new(),
     };
     warn_deprecated(&s.key, &s.cfg);
     let mut leader_rx = ctx.guard.subscribe();
@@ -191,84 +209,141 @@ async fn run(
 }
 
 impl Scaler {
+    /// One pass of the pipeline: observe → decide → guard and act → report.
     async fn tick(&mut self) {
         let leader = self.ctx.guard.state();
-        let target_view = TargetView {
-            api_version: self.cfg.target.api_version.clone(),
-            kind: self.cfg.target.kind.clone(),
-            name: self.cfg.target.name.clone(),
-        };
         if !leader.leader {
+            let target = self.target_view();
             self.ctx.state.update(&self.key, |v| {
                 v.leader = false;
-                v.target = Some(target_view);
+                v.target = Some(target);
             });
             return;
         }
         let cfg = self.cfg.clone();
-        let results =
-            futures::future::join_all(cfg.triggers.iter().map(|t| self.ctx.pool.query(t))).await;
+        let Observation {
+            readings,
+            mut views,
+        } = Box::pin(self.observe(&cfg)).await;
+        let current = match Box::pin(self.read_current()).await {
+            Ok(n) => n,
+            Err(msg) => return self.report_target_error(msg, views),
+        };
+        let observing_since = leader
+            .since
+            .map_or(self.started_at, |s| s.max(self.started_at));
+        let d = self.decide(&cfg, current, &readings, observing_since);
+        for (view, rec) in views.iter_mut().zip(&d.triggers) {
+            view.recommended_replicas = rec.replicas;
+            view.active = rec.active;
+            view.basis = Some(rec.basis);
+        }
+        let outcome = Box::pin(self.act(&cfg, current, &d)).await;
+        self.report(&d, views, outcome);
+    }
 
-        // Exact capacity: the views are kept (10,000 scalers × a growth step of 4 views).
-        let mut readings = Vec::with_capacity(cfg.triggers.len());
-        let mut trigger_views = Vec::with_capacity(cfg.triggers.len());
-        for (t, res) in cfg.triggers.iter().zip(&results) {
-            let mut view = TriggerView {
-                name: t.name.clone(),
-                temporal_namespace: t.namespace.clone(),
-                task_queue: t.task_queue.clone(),
-                ..Default::default()
-            };
-            match res {
-                Ok(stats) => {
-                    view.backlog = Some(stats.backlog);
-                    view.backlog_age_seconds = Some(stats.backlog_age.as_secs_f64());
-                    view.tasks_add_rate = Some(stats.tasks_add_rate);
-                    view.tasks_dispatch_rate = Some(stats.tasks_dispatch_rate);
-                    view.rate_limited = Some(stats.rate_limited);
-                    view.running_workflows = stats.running_workflows;
-                    if self.last_errors.remove(&t.name).is_some() {
-                        tracing::info!(scaler = %self.key, trigger = %t.name, "trigger recovered");
-                        // Recovered from an outage: free the map (10,000 scalers).
-                        if self.last_errors.is_empty() {
-                            self.last_errors.shrink_to_fit();
-                        }
-                    }
+    fn target_view(&self) -> TargetView {
+        TargetView {
+            api_version: self.cfg.target.api_version.clone(),
+            kind: self.cfg.target.kind.clone(),
+            name: self.cfg.target.name.clone(),
+        }
+    }
+
+    /// Observe: every trigger's queue (and its workers, with the capacity signal on), as the
+    /// decision's readings and the views of `/scalers`. Failures are counted, and logged and
+    /// evented once while they persist.
+    async fn observe(&mut self, cfg: &ScalerConfig) -> Observation {
+        let pool = &self.ctx.pool;
+        let reads = futures::future::join_all(cfg.triggers.iter().map(|t| async move {
+            let workers = async {
+                match t.capacity {
+                    Some(_) => Some(pool.workers(t).await),
+                    None => None,
                 }
-                Err(e) => {
-                    self.ctx
-                        .metrics
-                        .trigger_errors
-                        .get_or_create(&TriggerErrorLabels {
-                            namespace: cfg.namespace.clone(),
-                            scaler: cfg.name.clone(),
-                            trigger: t.name.clone(),
-                            kind: e.kind.as_str().into(),
-                        })
-                        .inc();
-                    let msg = e.to_string();
-                    if self.last_errors.get(&t.name) != Some(&msg) {
-                        tracing::warn!(scaler = %self.key, trigger = %t.name, error = %msg, "trigger failed; it will not lower the replica count");
-                        self.event(
-                            EventType::Warning,
-                            "TriggerFailed",
-                            "Poll",
-                            format!("trigger {}: {msg}", t.name),
-                        );
-                        self.last_errors.insert(t.name.clone(), msg.clone());
-                    }
-                    view.error = Some(msg);
+            };
+            futures::join!(pool.query(t), workers)
+        }))
+        .await;
+        let now = SystemTime::now();
+        // Exact capacity: the views are kept (10,000 scalers × a growth step of 4 views).
+        let mut obs = Observation {
+            readings: Vec::with_capacity(cfg.triggers.len()),
+            views: Vec::with_capacity(cfg.triggers.len()),
+        };
+        for (t, (stats, workers)) in cfg.triggers.iter().zip(&reads) {
+            let reading = reading(t, stats, workers.as_ref(), now);
+            let mut view = trigger_view(t, stats, &reading);
+            view.capacity = capacity_view(t, workers.as_ref(), &reading);
+            match failure(stats, workers.as_ref()) {
+                None => self.note_recovered(&t.name),
+                Some(e) => {
+                    self.note_failure(cfg, &t.name, e);
+                    view.error = Some(e.to_string());
                 }
             }
-            readings.push(reading(t, res));
-            trigger_views.push(view);
+            if let Some(Ok(WorkersRead::Unavailable(why))) = workers {
+                self.note_capacity_unavailable(&t.name, why);
+            }
+            obs.readings.push(reading);
+            obs.views.push(view);
         }
+        obs
+    }
 
-        // The `/scale` calls are boxed: deep futures, alive only while they run.
-        let current = match Box::pin(self.target.replicas()).await {
+    fn note_recovered(&mut self, trigger: &str) {
+        if self.last_errors.remove(trigger).is_some() {
+            tracing::info!(scaler = %self.key, trigger, "trigger recovered");
+            // Recovered from an outage: free the map (10,000 scalers).
+            if self.last_errors.is_empty() {
+                self.last_errors.shrink_to_fit();
+            }
+        }
+    }
+
+    fn note_failure(&mut self, cfg: &ScalerConfig, trigger: &str, e: &TemporalError) {
+        self.ctx
+            .metrics
+            .trigger_errors
+            .get_or_create(&TriggerErrorLabels {
+                namespace: cfg.namespace.clone(),
+                scaler: cfg.name.clone(),
+                trigger: trigger.to_string(),
+                kind: e.kind.as_str().into(),
+            })
+            .inc();
+        let msg = e.to_string();
+        if self.last_errors.get(trigger) != Some(&msg) {
+            tracing::warn!(scaler = %self.key, trigger, error = %msg, "trigger failed; it will not lower the replica count");
+            self.event(
+                EventType::Warning,
+                "TriggerFailed",
+                "Poll",
+                format!("trigger {trigger}: {msg}"),
+            );
+            self.last_errors.insert(trigger.to_string(), msg);
+        }
+    }
+
+    /// Said once per trigger: the server cannot give the capacity signal.
+    fn note_capacity_unavailable(&mut self, trigger: &str, why: &str) {
+        if self.capacity_unavailable.insert(trigger.to_string()) {
+            tracing::warn!(scaler = %self.key, trigger, reason = %why, "capacity signal unavailable; scaling on the backlog alone");
+            self.event(
+                EventType::Warning,
+                "CapacitySignalUnavailable",
+                "Poll",
+                format!("trigger {trigger}: capacity signal unavailable ({why}); scaling on the backlog alone"),
+            );
+        }
+    }
+
+    /// The target's current count from `/scale` (boxed by the caller: a deep future).
+    async fn read_current(&mut self) -> Result<u32, String> {
+        match self.target.replicas().await {
             Ok(n) => {
                 self.target_error = None;
-                n
+                Ok(n)
             }
             Err(e) => {
                 let msg = e.to_string();
@@ -277,25 +352,35 @@ impl Scaler {
                     self.event(EventType::Warning, "TargetError", "Scale", msg.clone());
                     self.target_error = Some(msg.clone());
                 }
-                self.report_status(None, None, &trigger_views, None, Some(&msg));
-                self.ctx.state.update(&self.key, |v| {
-                    v.leader = true;
-                    v.target = Some(target_view);
-                    v.triggers = trigger_views;
-                    v.error = Some(msg);
-                });
-                return;
+                Err(msg)
             }
-        };
+        }
+    }
 
+    fn report_target_error(&self, msg: String, views: Vec<TriggerView>) {
+        self.report_status(None, None, &views, None, Some(&msg));
+        let target = self.target_view();
+        self.ctx.state.update(&self.key, |v| {
+            v.leader = true;
+            v.target = Some(target);
+            v.triggers = views;
+            v.error = Some(msg);
+        });
+    }
+
+    /// Decide (pure), and remember what the windows and guards need.
+    fn decide(
+        &mut self,
+        cfg: &ScalerConfig,
+        current: u32,
+        readings: &[TriggerReading],
+        observing_since: Instant,
+    ) -> decide::Decision {
         let now = Instant::now();
-        let observing_since = leader
-            .since
-            .map_or(self.started_at, |s| s.max(self.started_at));
         let input = Input {
-            config: &cfg,
+            config: cfg,
             current,
-            readings: &readings,
+            readings,
             now,
             observing_since,
             started_at: self.started_at,
@@ -304,97 +389,93 @@ impl Scaler {
         let d = decide::decide(&input, &self.history);
         self.history
             .record_recommendation(now, d.recommendation, &cfg.behavior);
-        self.history.record_readings(now, &readings, d.active);
-        for (view, rec) in trigger_views.iter_mut().zip(&d.triggers) {
-            view.recommended_replicas = rec.replicas;
-            view.active = rec.active;
-            view.basis = Some(rec.basis);
-        }
+        self.history.record_readings(now, readings, d.active);
+        d
+    }
 
-        let mut error = None;
-        let mut new_current = current;
-        let mut scaled_at = None;
-        if d.desired != current {
-            let reason = d
-                .steps
-                .last()
-                .map(|s| s.rule.to_string())
-                .unwrap_or_default();
-            if !self.ctx.guard.may_write(Instant::now()) {
-                tracing::warn!(scaler = %self.key, from = current, to = d.desired, "lease not valid with margin; write skipped");
-                error = Some("lease not valid with margin; write skipped".to_string());
-            } else {
-                match Box::pin(self.target.scale(d.desired)).await {
-                    Ok(true) => {
-                        self.history
-                            .record_scale(now, current, d.desired, &cfg.behavior);
-                        let labels = crate::scaler::scaler_labels(&self.key);
-                        if d.desired > current {
-                            self.ctx.metrics.scale_up.get_or_create(&labels).inc();
-                        } else {
-                            self.ctx.metrics.scale_down.get_or_create(&labels).inc();
-                        }
-                        tracing::info!(scaler = %self.key, target = %cfg.target, from = current, to = d.desired, rule = %reason, "scaled");
-                        let (reason_name, verb) = if d.desired > current {
-                            ("ScaledUp", "up")
-                        } else {
-                            ("ScaledDown", "down")
-                        };
-                        self.event(
-                            EventType::Normal,
-                            reason_name,
-                            "Scale",
-                            format!(
-                                "scaled {} {verb} from {current} to {} ({reason})",
-                                cfg.target, d.desired
-                            ),
-                        );
-                        new_current = d.desired;
-                        let at = jiff::Timestamp::now();
-                        self.last_scale_time = Some(at);
-                        scaled_at = Some(at.to_string());
-                    }
-                    Ok(false) => {
-                        tracing::info!(scaler = %self.key, target = %cfg.target, from = current, to = d.desired, rule = %reason, "dry run: would scale");
-                    }
-                    Err(e) => {
-                        tracing::warn!(scaler = %self.key, error = %e, "scale failed");
-                        self.event(
-                            EventType::Warning,
-                            "ScaleFailed",
-                            "Scale",
-                            format!("scaling {} to {}: {e}", cfg.target, d.desired),
-                        );
-                        error = Some(e.to_string());
-                    }
-                }
+    /// Guard and act: scale the target when the decision differs and the lease allows it.
+    async fn act(&mut self, cfg: &ScalerConfig, current: u32, d: &decide::Decision) -> Outcome {
+        let mut out = Outcome {
+            current,
+            error: None,
+            scaled_at: None,
+        };
+        if d.desired == current {
+            return out;
+        }
+        let rule = d
+            .steps
+            .last()
+            .map(|s| s.rule.to_string())
+            .unwrap_or_default();
+        if !self.ctx.guard.may_write(Instant::now()) {
+            tracing::warn!(scaler = %self.key, from = current, to = d.desired, "lease not valid with margin; write skipped");
+            out.error = Some("lease not valid with margin; write skipped".to_string());
+            return out;
+        }
+        match self.target.scale(d.desired).await {
+            Ok(true) => {
+                self.history
+                    .record_scale(Instant::now(), current, d.desired, &cfg.behavior);
+                let labels = scaler_labels(&self.key);
+                let (counter, reason, verb) = if d.desired > current {
+                    (&self.ctx.metrics.scale_up, "ScaledUp", "up")
+                } else {
+                    (&self.ctx.metrics.scale_down, "ScaledDown", "down")
+                };
+                counter.get_or_create(&labels).inc();
+                tracing::info!(scaler = %self.key, target = %cfg.target, from = current, to = d.desired, rule = %rule, "scaled");
+                self.event(
+                    EventType::Normal,
+                    reason,
+                    "Scale",
+                    format!(
+                        "scaled {} {verb} from {current} to {} ({rule})",
+                        cfg.target, d.desired
+                    ),
+                );
+                out.current = d.desired;
+                let at = jiff::Timestamp::now();
+                self.last_scale_time = Some(at);
+                out.scaled_at = Some(at.to_string());
+            }
+            Ok(false) => {
+                tracing::info!(scaler = %self.key, target = %cfg.target, from = current, to = d.desired, rule = %rule, "dry run: would scale");
+            }
+            Err(e) => {
+                tracing::warn!(scaler = %self.key, error = %e, "scale failed");
+                self.event(
+                    EventType::Warning,
+                    "ScaleFailed",
+                    "Scale",
+                    format!("scaling {} to {}: {e}", cfg.target, d.desired),
+                );
+                out.error = Some(e.to_string());
             }
         }
+        out
+    }
 
-        self.report_status(
-            Some(new_current),
-            Some(d.desired),
-            &trigger_views,
-            Some(&d),
-            None,
-        );
+    /// Report: CR status, and the view behind `/scalers` and the per-scaler gauges.
+    fn report(&self, d: &decide::Decision, views: Vec<TriggerView>, out: Outcome) {
+        self.report_status(Some(out.current), Some(d.desired), &views, Some(d), None);
+        let target = self.target_view();
         self.ctx.state.update(&self.key, |v| {
             v.leader = true;
-            v.target = Some(target_view);
-            v.current_replicas = Some(new_current);
+            v.target = Some(target);
+            v.current_replicas = Some(out.current);
             v.desired_replicas = Some(d.desired);
             v.active = d.active;
-            v.triggers = trigger_views;
-            v.error = error;
-            v.decision = d.steps;
+            v.triggers = views;
+            v.error = out.error;
+            v.decision = d.steps.clone();
             // Kept for /scalers until the next tick, times 10,000 scalers: no spare capacity.
             v.decision.shrink_to_fit();
-            if scaled_at.is_some() {
-                v.last_scale_time = scaled_at;
+            if out.scaled_at.is_some() {
+                v.last_scale_time = out.scaled_at;
             }
         });
     }
-
     /// Events go on the TemporalScaler object; scalers from files have none.
     fn event(&self, type_: EventType, reason: &'static str, action: &'static str, note: String) {
         if self.key.source != SourceKind::Crd {
@@ -441,19 +522,16 @@ impl Scaler {
             ),
         };
         let active_cond = if active {
-            let names: Vec<&str> = triggers
+            let why: Vec<String> = triggers
                 .iter()
                 .filter(|t| t.active)
-                .map(|t| t.name.as_str())
+                .map(|t| format!("{} ({})", t.name, why_active(t)))
                 .collect();
             Cond::new(
                 "Active",
                 true,
                 "ScalerActive",
-                format!(
-                    "backlog above activationTargetQueueSize on {}",
-                    names.join(", ")
-                ),
+                format!("active: {}", why.join(", ")),
             )
         } else {
             Cond::new(
@@ -510,14 +588,18 @@ impl Scaler {
                     backlog_age_seconds: t.backlog_age_seconds.map(two_significant_digits),
                     last_error: t.error.clone(),
                     rate_limited: t.rate_limited.filter(|r| *r),
+                    basis: t.basis.map(|b| b.as_str().to_string()),
+                    capacity: t.capacity.as_deref().map(CapacityView::status),
                 })
                 .collect(),
             conditions: Vec::new(),
         };
+        let mut conditions = vec![ready, active_cond, fallback_cond, paused_cond];
+        conditions.extend(capacity_condition(triggers));
         let report = StatusReport {
             generation: self.generation,
             status,
-            conditions: vec![ready, active_cond, fallback_cond, paused_cond],
+            conditions,
         };
         sink.send(StatusMsg::Status {
             key: self.key.clone(),
@@ -525,6 +607,49 @@ impl Scaler {
             min_interval: self.cfg.polling_interval,
         });
     }
+}
+
+/// Why an active trigger is active, in a condition's words.
+fn why_active(t: &TriggerView) -> &'static str {
+    match t.basis {
+        Some(decide::Basis::Dispatching) => "tasks are being dispatched",
+        Some(decide::Basis::RunningWorkflows) => "workflows are running",
+        Some(decide::Basis::Fallback) => "fallback",
+        _ if t.capacity.as_ref().is_some_and(|c| c.slots_used > 0) => "worker slots in use",
+        _ => "backlog above activationTargetQueueSize",
+    }
+}
+
+/// `CapacitySignal`, on scalers with a trigger that asks for it: whether the workers'
+/// heartbeats could be read, and if not why (an older server, no permission).
+fn capacity_condition(triggers: &[TriggerView]) -> Option<Cond> {
+    let with: Vec<(&TriggerView, &CapacityView)> = triggers
+        .iter()
+        .filter_map(|t| t.capacity.as_deref().map(|c| (t, c)))
+        .collect();
+    if with.is_empty() {
+        return None;
+    }
+    let unavailable: Vec<String> = with
+        .iter()
+        .filter_map(|(t, c)| c.unavailable.as_ref().map(|u| format!("{}: {u}", t.name)))
+        .collect();
+    Some(if unavailable.is_empty() {
+        let hosts: u32 = with.iter().map(|(_, c)| c.hosts).sum();
+        Cond::new(
+            "CapacitySignal",
+            true,
+            "HeartbeatsRead",
+            format!("worker heartbeats read from {hosts} host(s)"),
+        )
+    } else {
+        Cond::new(
+            "CapacitySignal",
+            false,
+            "CapacitySignalUnavailable",
+            format!("{}; scaling on the backlog alone", unavailable.join("; ")),
+        )
+    })
 }
 
 /// Backlog age in status is coarse (two significant digits), so a growing age does not make
@@ -537,28 +662,106 @@ fn two_significant_digits(secs: f64) -> f64 {
     (secs / magnitude).floor() * magnitude
 }
 
-/// What the decision reads of a trigger's stats, with the trigger's opt-in signals.
+/// What the decision reads of a trigger: its queue's stats, its workers' heartbeats (with the
+/// capacity signal on) as of `now`, and the trigger's opt-in signals. A failed read of either
+/// is a failed reading; a server without the worker signal leaves the backlog alone.
 pub(crate) fn reading(
-    t: &crate::spec::TriggerConfig,
-    res: &Result<crate::temporal::QueueStats, crate::temporal::TemporalError>,
+    t: &TriggerConfig,
+    stats: &Result<QueueStats, TemporalError>,
+    workers: Option<&Result<WorkersRead, TemporalError>>,
+    now: SystemTime,
 ) -> TriggerReading {
+    let backlog = match failure(stats, workers) {
+        Some(e) => Err(e.to_string()),
+        None => stats.as_ref().map(|s| s.backlog).map_err(|e| e.to_string()),
+    };
+    let capacity = match (&t.capacity, workers) {
+        (Some(c), Some(Ok(WorkersRead::Heartbeats(samples)))) => Some(CapacitySignal {
+            target: c.target_utilization,
+            capacity: summarize(
+                samples,
+                &SlotKind::for_queue_types(&t.queue_types),
+                now,
+                c.max_heartbeat_age,
+            ),
+        }),
+        _ => None,
+    };
     TriggerReading {
         name: t.name.clone(),
-        backlog: res.as_ref().map(|s| s.backlog).map_err(|e| e.to_string()),
         target: t.target_queue_size,
         activation: t.activation_target_queue_size,
-        signals: match res {
-            Ok(s) => Signals {
+        signals: match (&backlog, stats) {
+            (Ok(_), Ok(s)) => Signals {
                 backlog_age_secs: s.backlog_age.as_secs_f64(),
                 target_backlog_age_secs: t.target_backlog_age_secs,
                 growth_per_sec: s.tasks_add_rate - s.tasks_dispatch_rate,
                 lookahead_secs: t.growth_lookahead_secs,
                 rate_limited: s.rate_limited,
                 running_workflows: s.running_workflows,
+                capacity,
+                dispatch_rate: s.tasks_dispatch_rate,
+                keep_while_dispatching: t.keep_while_dispatching,
             },
-            Err(_) => Signals::default(),
+            _ => Signals::default(),
         },
+        backlog,
     }
+}
+
+/// The failure of a trigger's reads, if any: the queue read's, else the worker read's.
+fn failure<'a>(
+    stats: &'a Result<QueueStats, TemporalError>,
+    workers: Option<&'a Result<WorkersRead, TemporalError>>,
+) -> Option<&'a TemporalError> {
+    stats
+        .as_ref()
+        .err()
+        .or_else(|| workers.and_then(|w| w.as_ref().err()))
+}
+
+fn trigger_view(
+    t: &TriggerConfig,
+    stats: &Result<QueueStats, TemporalError>,
+    reading: &TriggerReading,
+) -> TriggerView {
+    let mut view = TriggerView {
+        name: t.name.clone(),
+        temporal_namespace: t.namespace.clone(),
+        task_queue: t.task_queue.clone(),
+        ..Default::default()
+    };
+    if let Ok(s) = stats {
+        view.backlog = reading.backlog.as_ref().ok().copied();
+        view.backlog_age_seconds = Some(s.backlog_age.as_secs_f64());
+        view.tasks_add_rate = Some(s.tasks_add_rate);
+        view.tasks_dispatch_rate = Some(s.tasks_dispatch_rate);
+        view.rate_limited = Some(s.rate_limited);
+        view.running_workflows = s.running_workflows;
+    }
+    view
+}
+
+/// The capacity part of a trigger's view: what the heartbeats said, or why there are none.
+fn capacity_view(
+    t: &TriggerConfig,
+    workers: Option<&Result<WorkersRead, TemporalError>>,
+    reading: &TriggerReading,
+) -> Option<Box<CapacityView>> {
+    let c = t.capacity.as_ref()?;
+    let mut view = CapacityView {
+        target_utilization: c.target_utilization,
+        ..Default::default()
+    };
+    match (workers, &reading.signals.capacity) {
+        (_, Some(sig)) => view.fill(&sig.capacity),
+        (Some(Ok(WorkersRead::Unavailable(why))), _) => {
+            view.unavailable = Some(format!("capacity signal unavailable: {why}"));
+        }
+        // A failed read is the trigger's error.
+        _ => return None,
+    }
+    Some(Box::new(view))
 }
 
 #[cfg(test)]
@@ -664,6 +867,7 @@ mod size_tests {
             generation: 0,
             last_scale_time: None,
             target_error: None,
+            capacity_unavailable: HashSet::new(),
         };
         let tick = std::mem::size_of_val(&s.tick());
         let query = std::mem::size_of_val(&ctx.pool.query(&v.config.triggers[0]));

@@ -1,6 +1,8 @@
 //! The decision: pure functions from observations + history to a desired replica count,
 //! with the reasons as data (logs, `/scalers` and `explain` render them). No IO, no clock.
 
+pub mod capacity;
+
 use crate::spec::{Behavior, PolicyKind, ScaleRules, ScalerConfig, SelectPolicy};
 use std::collections::VecDeque;
 use std::fmt;
@@ -31,6 +33,19 @@ pub struct Signals {
     pub rate_limited: bool,
     /// Running workflows on the queue (`includeRunningWorkflowCount`).
     pub running_workflows: Option<u64>,
+    /// Worker slot usage (`targetSlotUtilization`), when the server reports it.
+    pub capacity: Option<CapacitySignal>,
+    /// `tasksDispatchRate`, and `keepWhileDispatching`.
+    pub dispatch_rate: f64,
+    pub keep_while_dispatching: bool,
+}
+
+/// The capacity signal as the decision reads it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct CapacitySignal {
+    /// `targetSlotUtilization`.
+    pub target: f64,
+    pub capacity: capacity::Capacity,
 }
 
 /// Which signal set a trigger's recommendation.
@@ -49,6 +64,12 @@ pub enum Basis {
     RunningWorkflows,
     /// the queue is rate limited: no replicas added
     RateLimited,
+    /// ceil(hosts × slot utilization / targetSlotUtilization)
+    SlotUtilization,
+    /// the slots in use need this many replicas (busy floor)
+    BusyWorkers,
+    /// tasks are being dispatched (keepWhileDispatching): one replica
+    Dispatching,
     /// fallback.replicas after failureThreshold failures
     Fallback,
     /// the read failed
@@ -124,6 +145,25 @@ impl Pause {
         match a.get(PAUSED).map(|v| v.trim().to_ascii_lowercase()) {
             Some(v) if v == "true" => Pause::Freeze,
             _ => Pause::No,
+        }
+    }
+}
+
+impl Basis {
+    /// The name `/scalers`, status and `explain` show.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Basis::Backlog => "backlog",
+            Basis::Tolerance => "tolerance",
+            Basis::Growth => "growth",
+            Basis::BacklogAge => "backlogAge",
+            Basis::RunningWorkflows => "runningWorkflows",
+            Basis::RateLimited => "rateLimited",
+            Basis::SlotUtilization => "slotUtilization",
+            Basis::BusyWorkers => "busyWorkers",
+            Basis::Dispatching => "dispatching",
+            Basis::Fallback => "fallback",
+            Basis::Failed => "failed",
         }
     }
 }
@@ -403,9 +443,44 @@ pub fn recommend(
             basis = Basis::RunningWorkflows;
         }
     }
+    let mut busy_floor = 0;
+    if let Some(c) = &sig.capacity {
+        let cap = &c.capacity;
+        // Busy slots are load the backlog cannot show: the trigger stays active.
+        active |= cap.used > 0;
+        if let Some(u) = cap.utilization
+            && cap.hosts > 0
+        {
+            let ratio = u / c.target;
+            let tol = if ratio >= 1.0 { up_tol } else { down_tol };
+            let by_util = if current > 0 && (ratio - 1.0).abs() <= tol {
+                current
+            } else {
+                ceil(cap.hosts as f64 * ratio)
+            };
+            if by_util > replicas {
+                replicas = by_util;
+                basis = Basis::SlotUtilization;
+            }
+        }
+        busy_floor = cap.busy_floor;
+        if busy_floor > replicas {
+            replicas = busy_floor;
+            basis = Basis::BusyWorkers;
+        }
+    }
+    if sig.keep_while_dispatching && sig.dispatch_rate > 0.0 {
+        // Work is flowing even though the backlog reads 0 (bursts drained between polls).
+        active = true;
+        if replicas < 1 {
+            replicas = 1;
+            basis = Basis::Dispatching;
+        }
+    }
     if sig.rate_limited {
-        // More workers cannot help a throttled queue; one is still needed to drain it.
-        let cap = current.max(u32::from(active));
+        // More workers cannot help a throttled queue; one is still needed to drain it, and
+        // busy workers are kept.
+        let cap = current.max(u32::from(active)).max(busy_floor);
         if replicas > cap {
             replicas = cap;
             basis = Basis::RateLimited;

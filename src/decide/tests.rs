@@ -77,6 +77,8 @@ fn trigger(name: &str, target: f64, activation: f64) -> TriggerConfig {
         target_backlog_age_secs: None,
         growth_lookahead_secs: None,
         include_running_workflows: false,
+        capacity: None,
+        keep_while_dispatching: false,
     }
 }
 
@@ -166,13 +168,18 @@ impl Sim {
     }
 
     fn tick(&mut self, t: u64, backlogs: &[R]) -> Decision {
-        let now = self.at(t);
         let readings = readings(&self.cfg, backlogs);
+        self.tick_readings(t, &readings)
+    }
+
+    /// One tick on readings with signals.
+    fn tick_readings(&mut self, t: u64, readings: &[TriggerReading]) -> Decision {
+        let now = self.at(t);
         let d = decide(
             &Input {
                 config: &self.cfg,
                 current: self.current,
-                readings: &readings,
+                readings,
                 now,
                 observing_since: self.observing_since,
                 started_at: self.started_at,
@@ -182,7 +189,7 @@ impl Sim {
         );
         self.history
             .record_recommendation(now, d.recommendation, &self.cfg.behavior);
-        self.history.record_readings(now, &readings, d.active);
+        self.history.record_readings(now, readings, d.active);
         if d.desired != self.current {
             self.history
                 .record_scale(now, self.current, d.desired, &self.cfg.behavior);
@@ -1410,3 +1417,6 @@ proptest! {
         prop_assert_eq!(h.down_highest.within(now, behavior.down.stabilization), brute(behavior.down.stabilization, true));
     }
 }
+
+/// The worker-capacity signal and the dispatching guard.
+mod capacity;

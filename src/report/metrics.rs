@@ -172,7 +172,7 @@ struct ScalerGauge {
     write: fn(&mut String, &'static str, &ScalerView),
 }
 
-const GAUGES: [ScalerGauge; 4] = [
+const GAUGES: [ScalerGauge; 7] = [
     ScalerGauge {
         name: "temporal_queue_size",
         help: "Task queue backlog (approximate_backlog_count summed over queue types)",
@@ -197,6 +197,35 @@ const GAUGES: [ScalerGauge; 4] = [
         },
     },
     ScalerGauge {
+        name: "temporal_worker_slots_used",
+        help: "Worker task slots in use on the trigger's queue, over its slot kinds (targetSlotUtilization)",
+        write: |out, name, v| {
+            for (t, c) in capacities(v) {
+                sample(out, name, &queue_labels(v, t), c.slots_used);
+            }
+        },
+    },
+    ScalerGauge {
+        name: "temporal_worker_slots_available",
+        help: "Free worker task slots on the trigger's queue (workers with a known slot bound)",
+        write: |out, name, v| {
+            for (t, c) in capacities(v) {
+                sample(out, name, &queue_labels(v, t), c.slots_available);
+            }
+        },
+    },
+    ScalerGauge {
+        name: "temporal_worker_slot_utilization",
+        help: "Utilization of the most constrained slot kind, used / (used + available)",
+        write: |out, name, v| {
+            for (t, c) in capacities(v) {
+                if let Some(u) = c.utilization {
+                    sample(out, name, &queue_labels(v, t), u);
+                }
+            }
+        },
+    },
+    ScalerGauge {
         name: "temporal_scaler_desired_replicas",
         help: "Desired replicas of the target",
         write: |out, name, v| {
@@ -215,6 +244,18 @@ const GAUGES: [ScalerGauge; 4] = [
         },
     },
 ];
+
+/// The triggers whose capacity signal was read this tick (not failed, not unavailable).
+fn capacities(
+    v: &ScalerView,
+) -> impl Iterator<Item = (&TriggerView, &crate::report::state::CapacityView)> {
+    v.triggers.iter().filter_map(|t| {
+        t.capacity
+            .as_deref()
+            .filter(|c| c.unavailable.is_none())
+            .map(|c| (t, c))
+    })
+}
 
 /// The pages of one gauge family: its descriptor with the first page.
 struct GaugePages {
@@ -362,6 +403,82 @@ mod tests {
     }
 
     #[test]
+    fn capacity_gauges_have_one_series_per_scaler_and_trigger() {
+        use crate::report::state::CapacityView;
+        let state = StateStore::new();
+        let metrics = Metrics::with_scalers(state.clone());
+        let key = ScalerKey {
+            source: SourceKind::Dir,
+            namespace: "shop".into(),
+            name: "orders".into(),
+        };
+        let view = |name: &str, capacity: CapacityView| TriggerView {
+            name: name.into(),
+            temporal_namespace: "default".into(),
+            task_queue: "orders".into(),
+            capacity: Some(Box::new(capacity)),
+            ..Default::default()
+        };
+        state.update(&key, |v| {
+            v.triggers = vec![
+                view(
+                    "busy",
+                    CapacityView {
+                        slots_used: 9,
+                        slots_available: 1,
+                        utilization: Some(0.9),
+                        ..Default::default()
+                    },
+                ),
+                // Unknown bounds: used and free, but no utilization.
+                view(
+                    "unbounded",
+                    CapacityView {
+                        slots_used: 3,
+                        ..Default::default()
+                    },
+                ),
+                view(
+                    "old-server",
+                    CapacityView {
+                        unavailable: Some("no ListWorkers".into()),
+                        ..Default::default()
+                    },
+                ),
+                TriggerView {
+                    name: "backlog-only".into(),
+                    ..Default::default()
+                },
+            ];
+        });
+        let text = metrics.encode();
+        let labels = |t: &str| {
+            format!(
+                r#"{{namespace="shop",scaler="orders",trigger="{t}",temporal_namespace="default",task_queue="orders"}}"#
+            )
+        };
+        for line in [
+            format!("temporal_worker_slots_used{} 9", labels("busy")),
+            format!("temporal_worker_slots_available{} 1", labels("busy")),
+            format!("temporal_worker_slot_utilization{} 0.9", labels("busy")),
+            format!("temporal_worker_slots_used{} 3", labels("unbounded")),
+        ] {
+            assert!(text.contains(&format!("{line}\n")), "{line} in {text}");
+        }
+        for (family, series) in [
+            ("temporal_worker_slots_used", 2),
+            ("temporal_worker_slots_available", 2),
+            ("temporal_worker_slot_utilization", 1),
+        ] {
+            let n = text
+                .lines()
+                .filter(|l| l.starts_with(&format!("{family}{{")))
+                .count();
+            assert_eq!(n, series, "{family} in {text}");
+        }
+    }
+
+    #[test]
     fn gauges_come_in_pages_with_one_descriptor_each_and_escaped_labels() {
         let state = StateStore::new();
         let metrics = Metrics::with_scalers(state.clone());
@@ -383,8 +500,8 @@ mod tests {
             });
         }
         let pages: Vec<String> = metrics.pages().collect();
-        // The registry, 3 pages of scalers for each of the 4 families, and the end.
-        assert_eq!(pages.len(), 1 + 3 * 4 + 1);
+        // The registry, 3 pages of scalers for each family, and the end.
+        assert_eq!(pages.len(), 1 + 3 * GAUGES.len() + 1);
         let text = pages.concat();
         assert_eq!(text, metrics.encode());
         assert!(text.ends_with("# EOF\n"));

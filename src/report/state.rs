@@ -33,6 +33,57 @@ pub struct TriggerView {
     pub running_workflows: Option<u64>,
     pub active: bool,
     pub error: Option<String>,
+    /// The worker-capacity signal (`targetSlotUtilization`); boxed, as most triggers have none.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub capacity: Option<Box<CapacityView>>,
+}
+
+/// What the workers' heartbeats said this tick, for `/scalers`, status and metrics.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CapacityView {
+    /// `targetSlotUtilization`.
+    pub target_utilization: f64,
+    /// Distinct hosts reporting: the replica basis.
+    pub hosts: u32,
+    /// Workers counted (RUNNING, recent heartbeat), and those left out.
+    pub workers: u32,
+    pub ignored_workers: u32,
+    /// Slots in use and free over the trigger's slot kinds (free: known bounds only).
+    pub slots_used: u64,
+    pub slots_available: u64,
+    /// The most constrained slot kind's utilization, and that kind.
+    pub utilization: Option<f64>,
+    pub constrained_kind: Option<crate::decide::capacity::SlotKind>,
+    /// Replicas the busy slots need.
+    pub busy_floor: u32,
+    /// Set when the server cannot give the signal (the trigger scales on its backlog).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub unavailable: Option<String>,
+}
+
+impl CapacityView {
+    pub fn fill(&mut self, c: &crate::decide::capacity::Capacity) {
+        self.hosts = c.hosts;
+        self.workers = c.workers;
+        self.ignored_workers = c.ignored;
+        self.slots_used = c.used;
+        self.slots_available = c.available;
+        self.utilization = c.utilization;
+        self.constrained_kind = c.constrained;
+        self.busy_floor = c.busy_floor;
+    }
+
+    /// The CR status form: utilization to two decimals, so a jitter is not a status write.
+    pub fn status(&self) -> crate::spec::CapacityStatus {
+        crate::spec::CapacityStatus {
+            hosts: self.hosts as i32,
+            slots_used: self.slots_used.min(i64::MAX as u64) as i64,
+            slots_available: self.slots_available.min(i64::MAX as u64) as i64,
+            utilization: self.utilization.map(|u| (u * 100.0).round() / 100.0),
+            unavailable: self.unavailable.clone(),
+        }
+    }
 }
 
 /// One object of `/scalers`.

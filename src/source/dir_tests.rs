@@ -555,3 +555,82 @@ async fn watch_dir_sees_a_configmap_swap() {
     assert_eq!(snap.scalers[0].config.triggers[0].task_queue, "q2");
     task.abort();
 }
+
+#[test]
+fn capacity_keys_have_defaults_and_are_checked() {
+    let with = |meta: &str| {
+        GOOD.replace(
+            "        taskQueue: orders\n",
+            &format!("        taskQueue: orders\n{meta}"),
+        )
+    };
+    let c = &parse_file(Path::new("a.yaml"), GOOD).unwrap()[0];
+    assert_eq!(c.triggers[0].capacity, None);
+    assert!(!c.triggers[0].keep_while_dispatching);
+
+    let on =
+        with("        targetSlotUtilization: \"0.8\"\n        keepWhileDispatching: \"true\"\n");
+    let t = &parse_file(Path::new("a.yaml"), &on).unwrap()[0].triggers[0];
+    let cap = t.capacity.as_ref().unwrap();
+    assert_eq!(cap.target_utilization, 0.8);
+    assert_eq!(cap.max_heartbeat_age, Duration::from_secs(180));
+    assert!(t.keep_while_dispatching);
+    let aged = with(
+        "        targetSlotUtilization: \"1\"\n        workerHeartbeatMaxAgeSeconds: \"30\"\n",
+    );
+    let t = &parse_file(Path::new("a.yaml"), &aged).unwrap()[0].triggers[0];
+    assert_eq!(
+        t.capacity.as_ref().unwrap().max_heartbeat_age,
+        Duration::from_secs(30)
+    );
+
+    for (meta, field, want) in [
+        (
+            "        targetSlotUtilization: \"0\"\n",
+            "targetSlotUtilization",
+            "0 < x ≤ 1",
+        ),
+        (
+            "        targetSlotUtilization: \"1.5\"\n",
+            "targetSlotUtilization",
+            "0 < x ≤ 1",
+        ),
+        (
+            "        targetSlotUtilization: \"80%\"\n",
+            "targetSlotUtilization",
+            "0 < x ≤ 1",
+        ),
+        (
+            "        workerHeartbeatMaxAgeSeconds: \"60\"\n",
+            "workerHeartbeatMaxAgeSeconds",
+            "targetSlotUtilization as well",
+        ),
+        (
+            "        targetSlotUtilization: \"0.5\"\n        workerHeartbeatMaxAgeSeconds: \"0\"\n",
+            "workerHeartbeatMaxAgeSeconds",
+            "from 1 to 86400",
+        ),
+        (
+            "        keepWhileDispatching: \"yes\"\n",
+            "keepWhileDispatching",
+            "\"true\" or \"false\"",
+        ),
+    ] {
+        let errs = errors_of(&with(meta));
+        assert!(
+            errs.iter().any(|e| e.contains("dir/x.yaml")
+                && e.contains(&format!("spec.triggers[0].metadata.{field}"))
+                && e.contains(want)),
+            "{meta}: {errs:?}"
+        );
+    }
+    // Names go into a ListWorkers query: no quotes.
+    let quoted = with("        targetSlotUtilization: \"0.8\"\n")
+        .replace("taskQueue: orders", "taskQueue: \"o'rders\"");
+    let errs = errors_of(&quoted);
+    assert!(
+        errs.iter()
+            .any(|e| e.contains("metadata.taskQueue") && e.contains("no quotes")),
+        "{errs:?}"
+    );
+}

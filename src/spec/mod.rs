@@ -29,6 +29,8 @@ pub mod defaults {
     pub const SCALE_DOWN_STABILIZATION: i32 = 300;
     pub const TOLERANCE: f64 = 0.1;
     pub const SCALE_TO_ZERO_READS: i32 = 3;
+    /// `workerHeartbeatMaxAgeSeconds`: three of the SDKs' default 60 s heartbeat intervals.
+    pub const WORKER_HEARTBEAT_MAX_AGE_SECS: f64 = 180.0;
 }
 
 #[derive(CustomResource, Deserialize, Serialize, Clone, Debug, PartialEq, JsonSchema)]
@@ -109,6 +111,29 @@ pub struct TriggerStatus {
     /// The server throttles this queue: no replicas are added for it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rate_limited: Option<bool>,
+    /// Which signal set this trigger's recommendation (backlog, slotUtilization, busyWorkers,
+    /// dispatching, …).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub basis: Option<String>,
+    /// The worker-capacity signal, on triggers with `targetSlotUtilization`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub capacity: Option<CapacityStatus>,
+}
+
+/// What the workers' heartbeats said (`targetSlotUtilization`).
+#[derive(Deserialize, Serialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct CapacityStatus {
+    /// Distinct hosts reporting heartbeats: the replica basis.
+    pub hosts: i32,
+    pub slots_used: i64,
+    pub slots_available: i64,
+    /// The most constrained slot kind's used / (used + available).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub utilization: Option<f64>,
+    /// Why the server cannot give the signal (the trigger scales on its backlog).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unavailable: Option<String>,
 }
 
 /// The CustomResourceDefinition, as `temporal-autoscaler crd` prints it.

@@ -268,6 +268,19 @@ pub struct TriggerConfig {
     pub growth_lookahead_secs: Option<f64>,
     /// `includeRunningWorkflowCount`: keep one replica while workflows run on the queue.
     pub include_running_workflows: bool,
+    /// `targetSlotUtilization` (+ `workerHeartbeatMaxAgeSeconds`): the worker-capacity signal.
+    pub capacity: Option<CapacityConfig>,
+    /// `keepWhileDispatching`: a queue whose tasks are being dispatched is active.
+    pub keep_while_dispatching: bool,
+}
+
+/// The worker-capacity signal of a trigger: slot usage from worker heartbeats (ListWorkers).
+#[derive(Clone, Debug, PartialEq)]
+pub struct CapacityConfig {
+    /// `targetSlotUtilization`, in (0, 1].
+    pub target_utilization: f64,
+    /// `workerHeartbeatMaxAgeSeconds`: older heartbeats are of workers that are gone.
+    pub max_heartbeat_age: Duration,
 }
 
 /// A validated scaler: every default applied, every value typed.
@@ -321,6 +334,9 @@ const TRIGGER_KEYS: &[&str] = &[
     "targetBacklogAgeSeconds",
     "growthLookaheadSeconds",
     "includeRunningWorkflowCount",
+    "targetSlotUtilization",
+    "workerHeartbeatMaxAgeSeconds",
+    "keepWhileDispatching",
 ];
 const SECRET_KEYS: &[&str] = &["apiKey", "key", "cert", "ca"];
 
@@ -964,16 +980,32 @@ fn validate_trigger(
     )
     .unwrap_or(false);
     // The queue name goes into a visibility query: no quotes or escapes.
-    if include_running_workflows
-        && task_queue
-            .chars()
-            .any(|c| c == '\'' || c == '"' || c == '\\' || c.is_control())
-    {
+    if include_running_workflows && !query_safe(&task_queue) {
         errs.push(
             p("taskQueue"),
             value_of("taskQueue"),
             "no quotes, backslashes or control characters with includeRunningWorkflowCount",
         );
+    }
+
+    let (capacity, keep_while_dispatching) = capacity_keys(errs, &p, &get, &value_of);
+    // Queue, deployment and build id go into a visibility query (ListWorkers): no quotes or
+    // escapes.
+    if capacity.is_some() {
+        for k in [
+            "taskQueue",
+            "workerDeploymentName",
+            "workerDeploymentBuildId",
+            "buildId",
+        ] {
+            if get(k).is_some_and(|v| !query_safe(v)) {
+                errs.push(
+                    p(k),
+                    value_of(k),
+                    "no quotes, backslashes or control characters with targetSlotUtilization",
+                );
+            }
+        }
     }
 
     // Each credential has one source: inline, environment (API key), file, or Secret.
@@ -1211,5 +1243,63 @@ fn validate_trigger(
         target_backlog_age_secs,
         growth_lookahead_secs,
         include_running_workflows,
+        capacity,
+        keep_while_dispatching,
     })
+}
+
+/// Safe to put between single quotes in a visibility query.
+fn query_safe(v: &str) -> bool {
+    !v.chars()
+        .any(|c| c == '\'' || c == '"' || c == '\\' || c.is_control())
+}
+
+/// `targetSlotUtilization`, `workerHeartbeatMaxAgeSeconds` and `keepWhileDispatching`.
+fn capacity_keys<'a>(
+    errs: &mut Errors,
+    p: &dyn Fn(&str) -> String,
+    get: &dyn Fn(&str) -> Option<&'a String>,
+    value_of: &dyn Fn(&str) -> Option<String>,
+) -> (Option<CapacityConfig>, bool) {
+    let number = |errs: &mut Errors, k: &str, ok: &dyn Fn(f64) -> bool, what: &str| {
+        let s = get(k)?;
+        match s.trim().parse::<f64>() {
+            Ok(n) if n.is_finite() && ok(n) => Some(n),
+            _ => {
+                errs.push(p(k), value_of(k), format!("{what}, as a string"));
+                None
+            }
+        }
+    };
+    let target = number(
+        errs,
+        "targetSlotUtilization",
+        &|n| n > 0.0 && n <= 1.0,
+        "a fraction of the worker slots in use, 0 < x ≤ 1 (\"0.8\")",
+    );
+    let max_age = number(
+        errs,
+        "workerHeartbeatMaxAgeSeconds",
+        &|n| (1.0..=86_400.0).contains(&n),
+        "seconds from 1 to 86400 (\"180\")",
+    );
+    if max_age.is_some() && get("targetSlotUtilization").is_none() {
+        errs.push(
+            p("workerHeartbeatMaxAgeSeconds"),
+            value_of("workerHeartbeatMaxAgeSeconds"),
+            "targetSlotUtilization as well (the heartbeat age applies to the capacity signal)",
+        );
+    }
+    let capacity = target.map(|target_utilization| CapacityConfig {
+        target_utilization,
+        max_heartbeat_age: Duration::from_secs_f64(
+            max_age.unwrap_or(defaults::WORKER_HEARTBEAT_MAX_AGE_SECS),
+        ),
+    });
+    let dispatching = parse_bool(
+        errs,
+        &p("keepWhileDispatching"),
+        get("keepWhileDispatching"),
+    );
+    (capacity, dispatching.unwrap_or(false))
 }

@@ -2,14 +2,18 @@
 //! backoff), per-tick coalescing of identical queries, DescribeTaskQueue in default mode.
 
 use crate::report::metrics::{MethodLabels, Metrics, RpcLabels};
+mod coalesce;
 pub mod secrets;
 pub mod tls;
+mod workers;
+
+pub use workers::{WorkersRead, worker_query};
 
 use crate::spec::{
     CredSource, EndpointSource, QueueType, SecretString, TlsMode, TriggerConfig, Versioning,
 };
+use coalesce::Coalescer;
 use futures::FutureExt;
-use futures::future::{BoxFuture, Shared};
 use secrets::SecretReader;
 use std::collections::HashMap;
 use std::fmt;
@@ -71,17 +75,20 @@ pub enum ErrorKind {
     NotFound,
     RateLimited,
     Timeout,
+    /// The server has no such RPC (an older server, or one with the feature off).
+    Unsupported,
     Other,
 }
 
 impl ErrorKind {
-    pub const ALL: [ErrorKind; 7] = [
+    pub const ALL: [ErrorKind; 8] = [
         ErrorKind::Config,
         ErrorKind::Unavailable,
         ErrorKind::Auth,
         ErrorKind::NotFound,
         ErrorKind::RateLimited,
         ErrorKind::Timeout,
+        ErrorKind::Unsupported,
         ErrorKind::Other,
     ];
 
@@ -93,6 +100,7 @@ impl ErrorKind {
             ErrorKind::NotFound => "not_found",
             ErrorKind::RateLimited => "rate_limited",
             ErrorKind::Timeout => "timeout",
+            ErrorKind::Unsupported => "unsupported",
             ErrorKind::Other => "other",
         }
     }
@@ -135,6 +143,7 @@ impl ErrorKind {
             DeadlineExceeded => ErrorKind::Timeout,
             Unavailable | Cancelled | Aborted => ErrorKind::Unavailable,
             InvalidArgument | FailedPrecondition => ErrorKind::Config,
+            Unimplemented => ErrorKind::Unsupported,
             _ => ErrorKind::Other,
         }
     }
@@ -322,27 +331,24 @@ struct Slot {
     rate: Mutex<TokenBucket>,
 }
 
-type SharedQuery = Shared<BoxFuture<'static, Result<QueueStats, TemporalError>>>;
-
 pub struct TemporalPool {
     conns: Mutex<HashMap<ConnKey, Arc<Slot>>>,
     /// Reads `secretTargetRef` Secrets when the agent has a cluster.
     secrets: std::sync::OnceLock<SecretReader>,
     /// RPCs per second per endpoint (new connections use the current value).
     rps: std::sync::atomic::AtomicU32,
-    inflight: Mutex<HashMap<QueryKey, (Instant, SharedQuery)>>,
+    /// Queue reads and worker reads started within [`COALESCE_WINDOW`] are joined.
+    queries: Coalescer<QueryKey, QueueStats>,
+    worker_reads: Coalescer<workers::WorkersKey, WorkersRead>,
     metrics: Arc<Metrics>,
-    /// An identical query started less than this ago (in flight, or just answered) is joined
-    /// instead of sent again: scalers of one queue poll at the same instant of their grid.
-    /// Short, because a joined answer is that much older than the poll (reaction time).
-    coalesce_window: Duration,
     rpc_timeout: Duration,
 }
 
 const MAX_RPCS_PER_ENDPOINT: usize = 32;
 
-/// See `TemporalPool::coalesce_window`. It was a second, which let a scaler's first grid
-/// poll reuse its start-up answer and see a new backlog one interval late.
+/// How long a started read may be joined (`TemporalPool::queries`). It was a second, which
+/// let a scaler's first grid poll reuse its start-up answer and see a new backlog an interval
+/// late.
 pub const COALESCE_WINDOW: Duration = Duration::from_millis(100);
 /// RPCs per second per endpoint, and the burst (`--temporal-rps`): 1.5× what 10,000 scalers
 /// over 2,000 queues need at a 15 s interval; a dev server refuses bursts of a few hundred.
@@ -386,9 +392,9 @@ impl TemporalPool {
             conns: Mutex::default(),
             secrets: std::sync::OnceLock::new(),
             rps: std::sync::atomic::AtomicU32::new(DEFAULT_RPS),
-            inflight: Mutex::default(),
+            queries: Coalescer::new(COALESCE_WINDOW),
+            worker_reads: Coalescer::new(COALESCE_WINDOW),
             metrics,
-            coalesce_window: COALESCE_WINDOW,
             rpc_timeout: Duration::from_secs(10),
         })
     }
@@ -423,31 +429,11 @@ impl TemporalPool {
             versioning: t.versioning.clone(),
             include_running: t.include_running_workflows,
         };
-        let fut = {
-            let mut inflight = self.inflight.lock().unwrap_or_else(|p| p.into_inner());
-            let now = Instant::now();
-            inflight.retain(|_, (at, f)| {
-                now.duration_since(*at) < self.coalesce_window || f.peek().is_none()
-            });
-            // A start-up burst (thousands of first polls at once) grows the map far beyond the
-            // queries of a steady second; give the space back (with slack, so it does not churn).
-            let live = inflight.len();
-            if inflight.capacity() > 64 && live * 4 < inflight.capacity() {
-                inflight.shrink_to(live * 2);
-            }
-            match inflight.get(&key) {
-                Some((_, f)) => f.clone(),
-                None => {
-                    let this = Arc::clone(self);
-                    let k = key.clone();
-                    let f = async move { this.query_uncached(&k).await }
-                        .boxed()
-                        .shared();
-                    inflight.insert(key, (now, f.clone()));
-                    f
-                }
-            }
-        };
+        let this = Arc::clone(self);
+        let k = key.clone();
+        let fut = self.queries.join_or_start(key, move || {
+            async move { this.query_uncached(&k).await }.boxed()
+        });
         fut.await
     }
 
@@ -519,7 +505,7 @@ impl TemporalPool {
     }
 
     /// A failed RPC that says the server is unreachable backs the connection off too.
-    async fn note_rpc_result(&self, slot: &Slot, res: &Result<QueueStats, TemporalError>) {
+    async fn note_rpc_result<T>(&self, slot: &Slot, res: &Result<T, TemporalError>) {
         let mut st = slot.state.lock().await;
         match res {
             Ok(_) => {
@@ -558,6 +544,17 @@ impl TemporalPool {
             Versioning::BuildIds { .. } => 3,
             Versioning::WorkerDeployment { .. } => 1,
         } + usize::from(key.include_running);
+        let _permit = Self::admit(&slot, rpcs).await?;
+        let res = Box::pin(self.rpcs(&conn, key)).await;
+        self.note_rpc_result(&slot, &res).await;
+        res
+    }
+
+    /// Wait for `rpcs` tokens of the endpoint's rate limit, then for a permit to send.
+    async fn admit(
+        slot: &Slot,
+        rpcs: usize,
+    ) -> Result<tokio::sync::SemaphorePermit<'_>, TemporalError> {
         let wait = slot
             .rate
             .lock()
@@ -566,14 +563,10 @@ impl TemporalPool {
         if !wait.is_zero() {
             tokio::time::sleep(wait).await;
         }
-        let _permit = slot
-            .permits
+        slot.permits
             .acquire()
             .await
-            .map_err(|_| terr(ErrorKind::Other, "connection closed"))?;
-        let res = Box::pin(self.rpcs(&conn, key)).await;
-        self.note_rpc_result(&slot, &res).await;
-        res
+            .map_err(|_| terr(ErrorKind::Other, "connection closed"))
     }
 
     /// The RPCs of one query, by versioning mode (and the running-workflow count if asked).
@@ -1020,7 +1013,7 @@ mod tests {
             .remove(0);
         // No coalescing: every query is a new poll.
         let pool = Arc::new(TemporalPool {
-            coalesce_window: Duration::ZERO,
+            queries: Coalescer::new(Duration::ZERO),
             ..Arc::into_inner(TemporalPool::new(Arc::new(Metrics::new()))).unwrap()
         });
         let first = pool.query(&cfg.triggers[0]).await.unwrap_err();

@@ -1,0 +1,289 @@
+//! Reading the workers of a trigger's queue from their heartbeats (ListWorkers, server 1.29+):
+//! one paged read per (endpoint, namespace, query), coalesced and rate limited like the queue
+//! reads. The capacity signal (`targetSlotUtilization`) is summarised from it by the decision.
+
+use super::{ConnKey, ErrorKind, TemporalError, TemporalPool, conn_key, terr};
+use crate::decide::capacity::{SlotKind, Slots, WorkerSample};
+use crate::spec::{TriggerConfig, Versioning};
+use futures::FutureExt;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+use temporalio_common::protos::temporal::api::{
+    enums::v1::WorkerStatus,
+    worker::v1::{WorkerHeartbeat, WorkerSlotsInfo},
+    workflowservice::v1::ListWorkersRequest,
+};
+
+/// Workers per ListWorkers page (the server's own maximum is larger).
+const PAGE_SIZE: i32 = 1000;
+/// Pages read per query at most: 20,000 workers on one queue is beyond any real deployment;
+/// past it the read says so instead of paging without end.
+const MAX_PAGES: usize = 20;
+
+/// Identity of a worker read, for coalescing.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub(super) struct WorkersKey {
+    conn: ConnKey,
+    namespace: String,
+    query: String,
+}
+
+/// What ListWorkers says of a trigger's workers.
+#[derive(Clone, Debug, PartialEq)]
+pub enum WorkersRead {
+    /// Every worker the query matched, fresh or not (the decision filters by age and status).
+    Heartbeats(Arc<Vec<WorkerSample>>),
+    /// The server cannot give the signal: no ListWorkers (older than 1.29), not allowed, or a
+    /// list without heartbeats. Not a failure: the trigger goes on with its backlog.
+    Unavailable(String),
+}
+
+/// The ListWorkers query of a trigger: its queue, and its version selector where the
+/// heartbeats carry one (Worker Deployment name and build id, or one legacy build id). The
+/// values were validated to hold no quotes or escapes.
+pub fn worker_query(t: &TriggerConfig) -> String {
+    let mut q = format!("TaskQueue = '{}'", t.task_queue);
+    match &t.versioning {
+        Versioning::WorkerDeployment { name, build_id } => {
+            q.push_str(&format!(
+                " AND DeploymentName = '{name}' AND BuildId = '{build_id}'"
+            ));
+        }
+        Versioning::BuildIds {
+            build_id: Some(b),
+            select_all_active: false,
+            select_unversioned: false,
+        } => q.push_str(&format!(" AND BuildId = '{b}'")),
+        // Several build ids, or unversioned workers: every worker of the queue.
+        Versioning::BuildIds { .. } | Versioning::All => {}
+    }
+    q
+}
+
+impl TemporalPool {
+    /// The heartbeats of the workers of the trigger's queue; identical reads within the
+    /// coalescing window share one set of RPCs.
+    pub async fn workers(
+        self: &Arc<Self>,
+        t: &TriggerConfig,
+    ) -> Result<WorkersRead, TemporalError> {
+        let conn = Box::pin(conn_key(t, self.secrets.get())).await?;
+        let key = WorkersKey {
+            conn,
+            namespace: t.namespace.clone(),
+            query: worker_query(t),
+        };
+        let this = Arc::clone(self);
+        let k = key.clone();
+        let read = self.worker_reads.join_or_start(key, move || {
+            async move {
+                this.list_workers(&k).await.map_err(|e| TemporalError {
+                    kind: e.kind,
+                    message: format!(
+                        "{} namespace={} ListWorkers query {:?}: {}",
+                        k.conn.url, k.namespace, k.query, e.message
+                    ),
+                })
+            }
+            .boxed()
+        });
+        read.await
+    }
+
+    async fn list_workers(&self, key: &WorkersKey) -> Result<WorkersRead, TemporalError> {
+        let slot = self.slot(&key.conn);
+        let conn = self.connection(&key.conn, &slot).await?;
+        let mut samples = Vec::new();
+        let mut token = Vec::new();
+        let mut listed_without_heartbeats = false;
+        for page in 0.. {
+            if page == MAX_PAGES {
+                return Err(terr(
+                    ErrorKind::Other,
+                    format!("more than {} workers", MAX_PAGES * PAGE_SIZE as usize),
+                ));
+            }
+            let req = ListWorkersRequest {
+                namespace: key.namespace.clone(),
+                page_size: PAGE_SIZE,
+                next_page_token: std::mem::take(&mut token),
+                query: key.query.clone(),
+                include_system_workers: false,
+            };
+            let permit = Self::admit(&slot, 1).await?;
+            let mut svc = conn.workflow_service();
+            let res =
+                Box::pin(self.timed("ListWorkers", svc.list_workers(tonic::Request::new(req))))
+                    .await;
+            drop(permit);
+            self.note_rpc_result(&slot, &res).await;
+            let resp = match res {
+                Ok(r) => r,
+                // No such RPC, or not allowed to list workers: the signal is unavailable.
+                Err(e) if matches!(e.kind, ErrorKind::Unsupported | ErrorKind::Auth) => {
+                    return Ok(WorkersRead::Unavailable(e.message));
+                }
+                Err(e) => return Err(e),
+            };
+            #[allow(deprecated)]
+            let infos = resp.workers_info;
+            listed_without_heartbeats |= infos.is_empty() && !resp.workers.is_empty();
+            samples.extend(
+                infos
+                    .into_iter()
+                    .filter_map(|i| i.worker_heartbeat)
+                    .map(|h| sample(&h)),
+            );
+            if resp.next_page_token.is_empty() {
+                break;
+            }
+            token = resp.next_page_token;
+        }
+        if listed_without_heartbeats && samples.is_empty() {
+            // A server that lists workers only in the short form has no slot figures.
+            return Ok(WorkersRead::Unavailable(
+                "ListWorkers returned workers without heartbeats (workers_info is empty)".into(),
+            ));
+        }
+        Ok(WorkersRead::Heartbeats(Arc::new(samples)))
+    }
+}
+
+/// The parts of a heartbeat the capacity signal reads.
+fn sample(h: &WorkerHeartbeat) -> WorkerSample {
+    let slots = |s: &Option<WorkerSlotsInfo>| match s {
+        None => Slots {
+            used: 0,
+            available: Some(0),
+        },
+        Some(s) => Slots {
+            used: s.current_used_slots.max(0) as u32,
+            // -1: the bound is unknown (e.g. a resource-based slot supplier).
+            available: u32::try_from(s.current_available_slots).ok(),
+        },
+    };
+    let mut all = [Slots::default(); 4];
+    for kind in SlotKind::ALL {
+        all[kind as usize] = slots(match kind {
+            SlotKind::WorkflowTask => &h.workflow_task_slots_info,
+            SlotKind::Activity => &h.activity_task_slots_info,
+            SlotKind::Nexus => &h.nexus_task_slots_info,
+            SlotKind::LocalActivity => &h.local_activity_slots_info,
+        });
+    }
+    WorkerSample {
+        // Without a host name, each worker instance is its own host.
+        host: h
+            .host_info
+            .as_ref()
+            .map(|i| i.host_name.clone())
+            .filter(|n| !n.is_empty())
+            .unwrap_or_else(|| h.worker_instance_key.clone()),
+        running: h.status == WorkerStatus::Running as i32,
+        heartbeat_at: h.heartbeat_time.as_ref().and_then(|t| {
+            let secs = u64::try_from(t.seconds).ok()?;
+            let nanos = u32::try_from(t.nanos).ok()?;
+            SystemTime::UNIX_EPOCH.checked_add(Duration::new(secs, nanos))
+        }),
+        slots: all,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use temporalio_common::protos::temporal::api::worker::v1::WorkerHostInfo;
+
+    fn trigger(meta: &str) -> TriggerConfig {
+        let yaml = format!(
+            "apiVersion: scaling.example.com/v1alpha1\nkind: TemporalScaler\nmetadata: {{name: s}}\nspec:\n  scaleTargetRef: {{name: w}}\n  triggers:\n  - type: temporal\n    metadata: {{endpoint: \"t:7233\", taskQueue: orders, targetSlotUtilization: \"0.8\"{meta}}}\n"
+        );
+        crate::source::dir::parse_file(std::path::Path::new("s.yaml"), &yaml)
+            .unwrap()
+            .remove(0)
+            .triggers
+            .remove(0)
+    }
+
+    #[test]
+    fn the_query_names_the_queue_and_the_version() {
+        assert_eq!(worker_query(&trigger("")), "TaskQueue = 'orders'");
+        assert_eq!(
+            worker_query(&trigger(
+                ", workerDeploymentName: omes, workerDeploymentBuildId: v2.0.0"
+            )),
+            "TaskQueue = 'orders' AND DeploymentName = 'omes' AND BuildId = 'v2.0.0'"
+        );
+        assert_eq!(
+            worker_query(&trigger(", buildId: b7")),
+            "TaskQueue = 'orders' AND BuildId = 'b7'"
+        );
+        assert_eq!(
+            worker_query(&trigger(", buildId: b7, selectUnversioned: \"true\"")),
+            "TaskQueue = 'orders'"
+        );
+    }
+
+    #[test]
+    fn a_heartbeat_becomes_a_sample() {
+        let mut h = WorkerHeartbeat {
+            worker_instance_key: "k1".into(),
+            host_info: Some(WorkerHostInfo {
+                host_name: "orders-worker-7d9f".into(),
+                ..Default::default()
+            }),
+            status: WorkerStatus::Running as i32,
+            heartbeat_time: Some(Default::default()),
+            activity_task_slots_info: Some(WorkerSlotsInfo {
+                current_available_slots: 1,
+                current_used_slots: 9,
+                ..Default::default()
+            }),
+            workflow_task_slots_info: Some(WorkerSlotsInfo {
+                current_available_slots: -1,
+                current_used_slots: 2,
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        if let Some(t) = &mut h.heartbeat_time {
+            (t.seconds, t.nanos) = (1_700_000_000, 5);
+        }
+        let s = sample(&h);
+        assert_eq!(s.host, "orders-worker-7d9f");
+        assert!(s.running);
+        assert_eq!(
+            s.heartbeat_at,
+            Some(SystemTime::UNIX_EPOCH + Duration::new(1_700_000_000, 5))
+        );
+        assert_eq!(
+            s.slots(SlotKind::Activity),
+            Slots {
+                used: 9,
+                available: Some(1)
+            }
+        );
+        assert_eq!(
+            s.slots(SlotKind::WorkflowTask),
+            Slots {
+                used: 2,
+                available: None
+            }
+        );
+        assert_eq!(
+            s.slots(SlotKind::Nexus),
+            Slots {
+                used: 0,
+                available: Some(0)
+            }
+        );
+        let shutting = WorkerHeartbeat {
+            status: WorkerStatus::ShuttingDown as i32,
+            host_info: None,
+            ..h
+        };
+        let s = sample(&shutting);
+        assert!(!s.running);
+        assert_eq!(s.host, "k1");
+    }
+}

@@ -876,3 +876,92 @@ mod size_tests {
         assert!(query <= 512, "query future is {query} bytes");
     }
 }
+
+#[cfg(test)]
+mod capacity_report_tests {
+    use super::*;
+
+    fn view(name: &str, capacity: Option<CapacityView>) -> TriggerView {
+        TriggerView {
+            name: name.into(),
+            capacity: capacity.map(Box::new),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn the_capacity_condition_says_whether_heartbeats_were_read() {
+        assert_eq!(capacity_condition(&[view("plain", None)]), None);
+        let read = CapacityView {
+            hosts: 3,
+            ..Default::default()
+        };
+        let c = capacity_condition(&[view("a", Some(read.clone())), view("plain", None)]).unwrap();
+        assert_eq!(
+            (c.type_, c.status, c.reason.as_str()),
+            ("CapacitySignal", true, "HeartbeatsRead")
+        );
+        assert_eq!(c.message, "worker heartbeats read from 3 host(s)");
+        let old = CapacityView {
+            unavailable: Some("capacity signal unavailable: ListWorkers: Unimplemented".into()),
+            ..Default::default()
+        };
+        let c = capacity_condition(&[view("a", Some(read)), view("b", Some(old))]).unwrap();
+        assert_eq!(
+            (c.status, c.reason.as_str()),
+            (false, "CapacitySignalUnavailable")
+        );
+        assert!(
+            c.message.starts_with("b: capacity signal unavailable"),
+            "{}",
+            c.message
+        );
+        assert!(
+            c.message.ends_with("scaling on the backlog alone"),
+            "{}",
+            c.message
+        );
+    }
+
+    #[test]
+    fn the_active_condition_names_what_keeps_a_trigger_active() {
+        let mut busy = view(
+            "busy",
+            Some(CapacityView {
+                slots_used: 4,
+                ..Default::default()
+            }),
+        );
+        busy.basis = Some(decide::Basis::SlotUtilization);
+        assert_eq!(why_active(&busy), "worker slots in use");
+        let mut flowing = view("flowing", None);
+        flowing.basis = Some(decide::Basis::Dispatching);
+        assert_eq!(why_active(&flowing), "tasks are being dispatched");
+        let mut backlog = view("q", None);
+        backlog.basis = Some(decide::Basis::Backlog);
+        assert_eq!(
+            why_active(&backlog),
+            "backlog above activationTargetQueueSize"
+        );
+    }
+
+    #[test]
+    fn status_carries_the_basis_and_rounded_capacity() {
+        let v = CapacityView {
+            hosts: 2,
+            slots_used: 9,
+            slots_available: 1,
+            utilization: Some(0.912_345),
+            ..Default::default()
+        };
+        let s = v.status();
+        assert_eq!((s.hosts, s.slots_used, s.slots_available), (2, 9, 1));
+        assert_eq!(s.utilization, Some(0.91));
+        assert_eq!(decide::Basis::BusyWorkers.as_str(), "busyWorkers");
+        // The serialized basis is the same word.
+        assert_eq!(
+            serde_json::to_value(decide::Basis::SlotUtilization).unwrap(),
+            "slotUtilization"
+        );
+    }
+}

@@ -262,11 +262,7 @@ http {{
     }
 }
 
-fn nginx_bin() -> PathBuf {
-    std::env::var_os("NGINX")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from("/usr/sbin/nginx"))
-}
+use support::nginx_bin;
 
 /// nginx and the openssl CLI, or false where they are missing outside CI (`.ci/run` installs
 /// them: there a missing one fails the test).

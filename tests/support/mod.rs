@@ -320,3 +320,30 @@ pub async fn apply_crd(client: &kube::Client) {
     })
     .await;
 }
+
+/// nginx (Debian's nginx-light): $NGINX or /usr/sbin/nginx.
+pub fn nginx_bin() -> PathBuf {
+    std::env::var_os("NGINX")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("/usr/sbin/nginx"))
+}
+
+/// Whether nginx runs here. Outside CI a missing nginx skips the test with a visible line;
+/// in CI (`.ci/run` installs it) it fails the test.
+pub fn have_nginx() -> bool {
+    let ok = Command::new(nginx_bin())
+        .arg("-v")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .map(|s| s.success())
+        .unwrap_or(false);
+    if !ok {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "nginx is missing (apt-get install --no-install-recommends nginx-light)"
+        );
+        eprintln!("skipped: nginx is not installed (apt-get install nginx-light)");
+    }
+    ok
+}

@@ -1,0 +1,540 @@
+//! The worker-capacity signal against a real dev server with real SDK workers that heartbeat
+//! every second (tests/capacity/slot_worker.py) and activities that hold their slots until the
+//! test releases them: busy workers hold the count where backlog alone scales them away, freed
+//! slots scale down, a killed worker goes stale, versions are filtered, the dispatching guard
+//! keeps a replica, and a server without ListWorkers falls back to the backlog.
+
+mod support;
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+use support::{ChildGuard, DevServer, free_port, python, within};
+use temporal_autoscaler::agent::{Context, TaskGuard, start_dir_source};
+use temporal_autoscaler::decide::Basis;
+use temporal_autoscaler::decide::capacity::{SlotKind, summarize};
+use temporal_autoscaler::guard::Guard;
+use temporal_autoscaler::report::metrics::Metrics;
+use temporal_autoscaler::report::state::ScalerView;
+use temporal_autoscaler::source::{ScalerKey, SourceKind};
+use temporal_autoscaler::spec::TriggerConfig;
+use temporal_autoscaler::target::Targets;
+use temporal_autoscaler::temporal::{TemporalPool, WorkersRead};
+
+fn script() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/capacity/slot_worker.py")
+}
+
+/// A slot worker (see the script), running until dropped; returns once it polls.
+async fn worker(server: &DevServer, queue: &str, args: &[&str]) -> ChildGuard {
+    let mut child = python()
+        .arg(script())
+        .args([
+            "worker",
+            "--address",
+            &server.endpoint(),
+            "--task-queue",
+            queue,
+        ])
+        .args(args)
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("python3 with the Temporal SDK (scripts/tools.sh)");
+    let stdout = child.stdout.take().expect("piped stdout");
+    let guard = ChildGuard(child);
+    within(
+        60,
+        "the worker to poll",
+        tokio::task::spawn_blocking(move || {
+            let mut line = String::new();
+            BufReader::new(stdout).read_line(&mut line).ok();
+            assert_eq!(line.trim(), "ready", "the worker did not start");
+        }),
+    )
+    .await
+    .unwrap();
+    guard
+}
+
+/// Start `n` workflows of `kind` (hold: one activity that waits for `release`; quick).
+fn start(server: &DevServer, queue: &str, n: usize, kind: &str, release: &Path) {
+    let out = python()
+        .arg(script())
+        .args([
+            "start",
+            "--address",
+            &server.endpoint(),
+            "--task-queue",
+            queue,
+        ])
+        .args(["--workflows", &n.to_string(), "--kind", kind])
+        .args(["--release-file", &release.display().to_string()])
+        .output()
+        .expect("python3 with the Temporal SDK");
+    assert!(
+        out.status.success(),
+        "starting workflows: {}: {}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+fn key(name: &str) -> ScalerKey {
+    ScalerKey {
+        source: SourceKind::Dir,
+        namespace: "default".into(),
+        name: name.into(),
+    }
+}
+
+/// A scaler on `queue` (workflow and activity backlogs, target 5), polled every second with
+/// short windows, and these extra trigger metadata lines.
+fn scaler(name: &str, endpoint: &str, queue: &str, extra: &str) -> String {
+    format!(
+        r#"apiVersion: scaling.example.com/v1alpha1
+kind: TemporalScaler
+metadata:
+  name: {name}
+spec:
+  scaleTargetRef:
+    name: {name}-worker
+  pollingInterval: 1
+  cooldownPeriod: 1
+  minReplicaCount: 0
+  maxReplicaCount: 10
+  advanced:
+    horizontalPodAutoscalerConfig:
+      behavior:
+        scaleDown:
+          stabilizationWindowSeconds: 2
+  triggers:
+    - type: temporal
+      metadata:
+        endpoint: "{endpoint}"
+        taskQueue: "{queue}"
+        queueTypes: workflow,activity
+        targetQueueSize: "5"
+{extra}"#
+    )
+}
+
+async fn agent(dir: &Path) -> (Arc<Context>, TaskGuard) {
+    let ctx = Context::new(Targets::Simulated, Guard::alone());
+    let source = start_dir_source(ctx.clone(), dir.to_path_buf())
+        .await
+        .unwrap();
+    (ctx, source)
+}
+
+fn capacity(v: &ScalerView) -> &temporal_autoscaler::report::state::CapacityView {
+    v.triggers[0].capacity.as_deref().expect("a capacity view")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn busy_workers_hold_the_count_free_slots_scale_down_and_a_killed_worker_goes_stale() {
+    let server = DevServer::start().await;
+    let tmp = tempfile::tempdir().unwrap();
+    let release = tmp.path().join("release");
+    let (queue, ep) = ("busy", server.endpoint());
+    // 9 workflows, no worker yet: a backlog of 9 → ceil(9 / 5) = 2 for both scalers.
+    start(&server, queue, 9, "hold", &release);
+    let dir = tmp.path().join("scalers");
+    std::fs::create_dir(&dir).unwrap();
+    std::fs::write(
+        dir.join("s.yaml"),
+        scaler(
+            "cap",
+            &ep,
+            queue,
+            "        targetSlotUtilization: \"0.8\"\n        workerHeartbeatMaxAgeSeconds: \"4\"\n",
+        ) + "---\n"
+            + &scaler("plain", &ep, queue, ""),
+    )
+    .unwrap();
+    let (ctx, _source) = agent(&dir).await;
+    for name in ["cap", "plain"] {
+        within(
+            30,
+            "2 replicas for a backlog of 9",
+            ctx.state
+                .wait_for(&key(name), |v| v.current_replicas == Some(2)),
+        )
+        .await;
+    }
+
+    // A worker with 10 activity slots takes all 9: the backlog drains to 0, 9 slots stay busy.
+    let w = worker(&server, queue, &["--activity-slots", "10"]).await;
+    // Backlog alone scales the busy worker away...
+    within(
+        60,
+        "the backlog-only scaler to reach 0",
+        ctx.state
+            .wait_for(&key("plain"), |v| v.current_replicas == Some(0)),
+    )
+    .await;
+    // ...while the capacity signal holds it: 1 host × 0.9 / 0.8 → 2.
+    let v = within(
+        30,
+        "9 busy slots seen",
+        ctx.state.wait_for(&key("cap"), |v| {
+            v.triggers[0].backlog == Some(0)
+                && v.triggers[0]
+                    .capacity
+                    .as_deref()
+                    .is_some_and(|c| c.slots_used == 9)
+        }),
+    )
+    .await;
+    let c = capacity(&v);
+    // Free: 1 activity slot, and the 100 workflow-task and 100 local-activity slots of the
+    // workflow queue type; the most constrained kind (activity) sets the utilization.
+    assert_eq!(
+        (c.hosts, c.workers, c.slots_available),
+        (1, 1, 201),
+        "{c:?}"
+    );
+    assert_eq!(c.utilization, Some(0.9));
+    assert_eq!(c.constrained_kind, Some(SlotKind::Activity));
+    assert_eq!((v.desired_replicas, v.active), (Some(2), true), "{v:#?}");
+    assert_eq!(v.triggers[0].basis, Some(Basis::SlotUtilization));
+    assert_eq!(
+        ctx.metrics
+            .scale_down
+            .get_or_create(&temporal_autoscaler::scaler::scaler_labels(&key("cap")))
+            .get(),
+        0,
+        "the capacity scaler never scaled down"
+    );
+    let metrics = ctx.metrics.encode();
+    for line in [
+        r#"temporal_worker_slots_used{namespace="default",scaler="cap",trigger="trigger0",temporal_namespace="default",task_queue="busy"} 9"#,
+        r#"temporal_worker_slot_utilization{namespace="default",scaler="cap",trigger="trigger0",temporal_namespace="default",task_queue="busy"} 0.9"#,
+        r#"temporal_rpc_requests_total{method="ListWorkers",code="Ok"}"#,
+    ] {
+        assert!(metrics.contains(line), "{line} in {metrics}");
+    }
+    // explain shows the signal deciding.
+    let text = temporal_autoscaler::explain::explain(&dir.join("s.yaml"), Some("cap"), Some(2))
+        .await
+        .unwrap();
+    for needle in [
+        "capacity: targetSlotUtilization 0.8",
+        "1 worker(s) on 1 host(s) counted",
+        "activity      used 9    free 1    utilization 90%",
+        "[slotUtilization], active",
+        "final: 2 (from 2): no change",
+    ] {
+        assert!(text.contains(needle), "{needle:?} in\n{text}");
+    }
+
+    // Freeing the slots: the capacity scaler follows the backlog down after its windows.
+    std::fs::write(&release, "").unwrap();
+    let v = within(
+        60,
+        "the capacity scaler to reach 0 once the slots are free",
+        ctx.state
+            .wait_for(&key("cap"), |v| v.current_replicas == Some(0)),
+    )
+    .await;
+    assert_eq!(capacity(&v).slots_used, 0);
+
+    // Busy again, then the worker is killed: its last heartbeat goes stale and stops counting.
+    let release2 = tmp.path().join("release2");
+    start(&server, queue, 3, "hold", &release2);
+    within(
+        60,
+        "3 busy slots",
+        ctx.state.wait_for(&key("cap"), |v| {
+            v.triggers[0]
+                .capacity
+                .as_deref()
+                .is_some_and(|c| c.slots_used == 3 && c.workers == 1)
+                && v.current_replicas >= Some(1)
+        }),
+    )
+    .await;
+    drop(w);
+    let v = within(
+        60,
+        "the killed worker's heartbeat to go stale",
+        ctx.state.wait_for(&key("cap"), |v| {
+            v.triggers[0]
+                .capacity
+                .as_deref()
+                .is_some_and(|c| c.workers == 0)
+        }),
+    )
+    .await;
+    assert_eq!(capacity(&v).slots_used, 0);
+    within(
+        60,
+        "the capacity scaler to reach 0 without workers",
+        ctx.state
+            .wait_for(&key("cap"), |v| v.current_replicas == Some(0)),
+    )
+    .await;
+}
+
+fn trigger(server: &DevServer, queue: &str, meta: &str) -> TriggerConfig {
+    let yaml = scaler("t", &server.endpoint(), queue, meta);
+    temporal_autoscaler::source::dir::parse_file(Path::new("t.yaml"), &yaml)
+        .map(|mut v| v.remove(0).triggers.remove(0))
+        .unwrap_or_else(|e| panic!("{e:?}"))
+}
+
+/// Read the trigger's workers until `pred` holds on their summary (heartbeats every second).
+async fn workers_until(
+    pool: &Arc<TemporalPool>,
+    t: &TriggerConfig,
+    what: &str,
+    pred: impl Fn(&temporal_autoscaler::decide::capacity::Capacity) -> bool,
+) -> temporal_autoscaler::decide::capacity::Capacity {
+    within(30, what, async {
+        loop {
+            let read = pool.workers(t).await.unwrap_or_else(|e| panic!("{e}"));
+            let WorkersRead::Heartbeats(samples) = read else {
+                panic!("{read:?}")
+            };
+            let c = summarize(
+                &samples,
+                &SlotKind::for_queue_types(&t.queue_types),
+                SystemTime::now(),
+                Duration::from_secs(180),
+            );
+            if pred(&c) {
+                return c;
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    })
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn versioned_workers_are_filtered_by_deployment_and_build_id() {
+    let server = DevServer::start().await;
+    let tmp = tempfile::tempdir().unwrap();
+    let release = tmp.path().join("release");
+    let queue = "versioned";
+    // v1 is current and gets the work; v2 polls the same queue idle.
+    let _v1 = worker(
+        &server,
+        queue,
+        &[
+            "--deployment",
+            "cap-d",
+            "--build-id",
+            "v1",
+            "--make-current",
+        ],
+    )
+    .await;
+    let _v2 = worker(
+        &server,
+        queue,
+        &["--deployment", "cap-d", "--build-id", "v2"],
+    )
+    .await;
+    start(&server, queue, 3, "hold", &release);
+    let pool = TemporalPool::new(Arc::new(Metrics::new()));
+    let selector = |build: &str| {
+        format!(
+            "        targetSlotUtilization: \"0.8\"\n        workerDeploymentName: cap-d\n        workerDeploymentBuildId: {build}\n"
+        )
+    };
+    let v1 = trigger(&server, queue, &selector("v1"));
+    let c = workers_until(&pool, &v1, "v1's 3 busy slots", |c| c.used == 3).await;
+    assert_eq!(c.workers, 1, "{c:?}");
+    let v2 = trigger(&server, queue, &selector("v2"));
+    let c = workers_until(&pool, &v2, "v2 alone", |c| c.workers == 1).await;
+    assert_eq!(c.used, 0, "v2 is idle: {c:?}");
+    // No selector: every worker of the queue.
+    let all = trigger(&server, queue, "        targetSlotUtilization: \"0.8\"\n");
+    let c = workers_until(&pool, &all, "both versions", |c| c.workers == 2).await;
+    assert_eq!(c.used, 3, "{c:?}");
+    std::fs::write(&release, "").unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_dispatching_guard_keeps_a_replica_through_a_stream_that_never_builds_a_backlog() {
+    let server = DevServer::start().await;
+    let (queue, ep) = ("stream", server.endpoint());
+    let _w = worker(&server, queue, &[]).await;
+    let _stream = ChildGuard(
+        python()
+            .arg(script())
+            .args(["stream", "--address", &ep, "--task-queue", queue])
+            .args(["--per-second", "4"])
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("python3 with the Temporal SDK"),
+    );
+    let dir = tempfile::tempdir().unwrap();
+    // Activation above 1: the odd task caught in the backlog does not activate either scaler.
+    let common = "        activationTargetQueueSize: \"1\"\n";
+    std::fs::write(
+        dir.path().join("s.yaml"),
+        scaler(
+            "guard",
+            &ep,
+            queue,
+            &format!("{common}        keepWhileDispatching: \"true\"\n"),
+        ) + "---\n"
+            + &scaler("noguard", &ep, queue, common),
+    )
+    .unwrap();
+    let (ctx, _source) = agent(dir.path()).await;
+    let v = within(
+        60,
+        "the guard to keep one replica",
+        ctx.state.wait_for(&key("guard"), |v| {
+            v.current_replicas == Some(1) && v.triggers[0].basis == Some(Basis::Dispatching)
+        }),
+    )
+    .await;
+    assert!(v.active);
+    assert!(v.triggers[0].tasks_dispatch_rate.is_some_and(|r| r > 0.0));
+    assert!(v.triggers[0].backlog.is_some_and(|b| b <= 1), "{v:#?}");
+    // Without the guard, the same queue reads as idle.
+    let v = within(
+        30,
+        "the unguarded scaler to read the flowing queue as idle",
+        ctx.state.wait_for(&key("noguard"), |v| {
+            v.triggers[0].tasks_dispatch_rate.is_some_and(|r| r > 0.0)
+        }),
+    )
+    .await;
+    assert_eq!((v.desired_replicas, v.active), (Some(0), false), "{v:#?}");
+    // Through five more seconds of the stream (five polls), the guard never lets go.
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    let v = ctx.state.get(&key("guard")).unwrap();
+    assert_eq!(v.current_replicas, Some(1), "{v:#?}");
+    assert_eq!(
+        ctx.metrics
+            .scale_down
+            .get_or_create(&temporal_autoscaler::scaler::scaler_labels(&key("guard")))
+            .get(),
+        0
+    );
+}
+
+/// nginx in front of the dev server, answering ListWorkers as a server older than 1.29 does
+/// (gRPC Unimplemented); None where nginx is missing outside CI.
+fn older_server(dir: &Path, upstream: u16) -> Option<(ChildGuard, u16)> {
+    if !support::have_nginx() {
+        return None;
+    }
+    let port = free_port();
+    let d = dir.display();
+    let conf = format!(
+        r#"daemon off;
+master_process off;
+worker_processes 1;
+pid {d}/nginx.pid;
+error_log {d}/error.log info;
+events {{ worker_connections 64; }}
+http {{
+  access_log off;
+  client_body_temp_path {d}/body;
+  proxy_temp_path {d}/proxy;
+  fastcgi_temp_path {d}/fastcgi;
+  uwsgi_temp_path {d}/uwsgi;
+  scgi_temp_path {d}/scgi;
+  server {{
+    listen 127.0.0.1:{port} http2;
+    location = /temporal.api.workflowservice.v1.WorkflowService/ListWorkers {{
+      default_type application/grpc;
+      add_header grpc-status 12 always;
+      add_header grpc-message "unknown method ListWorkers for service temporal.api.workflowservice.v1.WorkflowService" always;
+      add_header content-length 0 always;
+      return 204;
+    }}
+    location / {{
+      grpc_pass grpc://127.0.0.1:{upstream};
+    }}
+  }}
+}}
+"#
+    );
+    std::fs::write(dir.join("nginx.conf"), conf).unwrap();
+    let child = Command::new(support::nginx_bin())
+        .args([
+            "-c",
+            &format!("{d}/nginx.conf"),
+            "-e",
+            &format!("{d}/error.log"),
+        ])
+        .args(["-p", &format!("{d}/")])
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("nginx");
+    Some((ChildGuard(child), port))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_without_list_workers_falls_back_to_the_backlog() {
+    let server = DevServer::start().await;
+    let tmp = tempfile::tempdir().unwrap();
+    let Some((_nginx, port)) = older_server(tmp.path(), server.port) else {
+        return;
+    };
+    within(20, "nginx to listen", async {
+        while tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .is_err()
+        {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    })
+    .await;
+    server.start_workflows("old", 7).await;
+    let dir = tmp.path().join("scalers");
+    std::fs::create_dir(&dir).unwrap();
+    std::fs::write(
+        dir.join("s.yaml"),
+        scaler(
+            "old",
+            &format!("127.0.0.1:{port}"),
+            "old",
+            "        targetSlotUtilization: \"0.8\"\n",
+        ),
+    )
+    .unwrap();
+    let (ctx, _source) = agent(&dir).await;
+    // The backlog still decides: 7 / 5 → 2; the trigger is healthy, the signal unavailable.
+    let v = within(
+        30,
+        "2 replicas from the backlog",
+        ctx.state
+            .wait_for(&key("old"), |v| v.current_replicas == Some(2)),
+    )
+    .await;
+    assert_eq!(v.triggers[0].error, None, "{v:#?}");
+    assert_eq!(v.triggers[0].basis, Some(Basis::Backlog));
+    let c = capacity(&v);
+    let why = c.unavailable.as_deref().unwrap_or_default();
+    assert!(
+        why.contains("capacity signal unavailable") && why.contains("Unimplemented"),
+        "{c:?}"
+    );
+    let metrics = ctx.metrics.encode();
+    assert!(
+        metrics
+            .contains(r#"temporal_rpc_requests_total{method="ListWorkers",code="Unimplemented"}"#),
+        "{metrics}"
+    );
+    assert!(
+        !metrics.contains("temporal_worker_slots_used{"),
+        "{metrics}"
+    );
+    // `/scalers` says why, in the JSON users read.
+    let json = serde_json::to_value(&v).unwrap();
+    assert!(
+        json["triggers"][0]["capacity"]["unavailable"]
+            .as_str()
+            .is_some_and(|s| s.contains("Unimplemented")),
+        "{json}"
+    );
+}

@@ -9,6 +9,9 @@ Scenarios:
   scale     N scalers (one file each) over Q = N/5 task queues (workflow type), polling every
             --interval s: RSS (peak, steady), mean CPU over --ticks intervals, Temporal RPCs per
             interval from the agent's own metrics, and RPCs / distinct (queue, type) pairs.
+  capacity  the same at --capacity-sizes with the worker-capacity signal on every scaler
+            (targetSlotUtilization): one ListWorkers per distinct worker query joins the
+            DescribeTaskQueue per (queue, type), so the RPC limit is pairs + queries.
   reload    in the N-scaler run: one file edited -> the new spec in force (its recommendation
             changes), and the other N-1 scalers untouched (no restart logged, same state).
   reaction  backlog visible in Temporal (a direct DescribeTaskQueue sees it) -> the agent's
@@ -49,7 +52,9 @@ def http_get(addr: str, path: str, timeout: float = 30):
         return r.read().decode()
 
 
-def scaler_doc(name: str, endpoint: str, queue: str, interval: int, target: int = 5) -> str:
+def scaler_doc(name: str, endpoint: str, queue: str, interval: int, target: int = 5,
+               capacity: bool = False) -> str:
+    extra = '        targetSlotUtilization: "0.8"\n' if capacity else ""
     return f"""apiVersion: scaling.example.com/v1alpha1
 kind: TemporalScaler
 metadata:
@@ -68,7 +73,7 @@ spec:
         taskQueue: "{queue}"
         queueTypes: workflow
         targetQueueSize: "{target}"
-"""
+{extra}"""
 
 
 class Proc:
@@ -160,16 +165,18 @@ def pct(values, p):
     return s[min(len(s) - 1, int(round(p / 100 * (len(s) - 1))))]
 
 
-async def scale_and_reload(args, client, endpoint, workdir, n, rows):
+async def scale_and_reload(args, client, endpoint, workdir, n, rows, capacity=False):
     q = max(1, n // 5)
-    d = os.path.join(workdir, f"scalers-{n}")
+    label = f"{'scale+capacity' if capacity else 'scale'} N={n}, Q={q}"
+    d = os.path.join(workdir, f"scalers-{n}{'-capacity' if capacity else ''}")
     os.makedirs(d)
     for i in range(n):
         with open(os.path.join(d, f"s-{i:05}.yaml"), "w") as f:
-            f.write(scaler_doc(f"s-{i:05}", endpoint, f"q-{i % q}", args.interval))
+            f.write(scaler_doc(f"s-{i:05}", endpoint, f"q-{i % q}", args.interval, capacity=capacity))
     # A backlog on q-0 so the reload's effect shows (target 5 -> 1 multiplies its recommendation).
     await start_workflows(client, "q-0", 10)
-    agent = Agent(args.binary, d, workdir, f"agent-{n}", log_level="info")
+    agent = Agent(args.binary, d, workdir, f"agent-{n}{'-capacity' if capacity else ''}",
+                  log_level="info")
     try:
         t0 = agent.started
 
@@ -192,15 +199,20 @@ async def scale_and_reload(args, client, endpoint, workdir, n, rows):
         cpu = (cpu1 - cpu0) / (w1 - w0)
         rpcs_per_tick = (rpc1 - rpc0) / ((w1 - w0) / args.interval)
         pairs = q  # one queue type per trigger
-        rows.append((f"scale N={n}, Q={q}", "RSS peak / steady",
+        # With the capacity signal, one ListWorkers per distinct query (one per queue here).
+        limit = pairs + (q if capacity else 0)
+        limit_name = "(queue, type) + worker queries" if capacity else "(queue, type)"
+        rows.append((label, "RSS peak / steady",
                      f"{agent.status('VmHWM') / 1024:.1f} MiB / {statistics.median(rss) / 1024:.1f} MiB",
                      "≤ 64 MiB at N=10,000" if n >= 10000 else ""))
-        rows.append((f"scale N={n}, Q={q}", "CPU mean over the window",
+        rows.append((label, "CPU mean over the window",
                      f"{cpu:.3f} core ({window} s, {args.ticks} intervals)",
                      "≤ 0.1 core at N=10,000" if n >= 10000 else ""))
-        rows.append((f"scale N={n}, Q={q}", "Temporal RPCs per interval / distinct (queue, type)",
-                     f"{rpcs_per_tick:.0f} / {pairs} = {rpcs_per_tick / pairs:.2f}", "1.00"))
-        rows.append((f"scale N={n}, Q={q}", "start → all N decided", f"{first_all:.2f} s", ""))
+        rows.append((label, f"Temporal RPCs per interval / distinct {limit_name}",
+                     f"{rpcs_per_tick:.0f} / {limit} = {rpcs_per_tick / limit:.2f}", "1.00"))
+        rows.append((label, "start → all N decided", f"{first_all:.2f} s", ""))
+        if capacity:
+            return
 
         # Reload: edit s-00000 (target 5 -> 1): its recommendation becomes its backlog (max 20).
         before = {v["name"]: (v["desiredReplicas"], v["lastScaleTime"]) for v in agent.scalers()}
@@ -313,6 +325,8 @@ async def main():
     ap.add_argument("--binary", required=True)
     ap.add_argument("--temporal", required=True, help="the temporal CLI")
     ap.add_argument("--sizes", default="1000,10000")
+    ap.add_argument("--capacity-sizes", default="10000",
+                    help="sizes of the scale scenario with the capacity signal on ('' for none)")
     ap.add_argument("--interval", type=int, default=15)
     ap.add_argument("--ticks", type=int, default=4)
     ap.add_argument("--reaction-samples", type=int, default=20)
@@ -323,6 +337,7 @@ async def main():
     args = ap.parse_args()
     if args.smoke:
         args.sizes, args.interval, args.ticks = "50", 2, 1
+        args.capacity_sizes = "50"
         args.reaction_samples, args.start_samples = 3, 2
     workdir = tempfile.mkdtemp(prefix="temporal-autoscaler-bench-")
     port = free_port()
@@ -347,6 +362,8 @@ async def main():
         await start_time(args, client, endpoint, workdir, rows)
         for n in [int(x) for x in args.sizes.split(",") if x]:
             await scale_and_reload(args, client, endpoint, workdir, n, rows)
+        for n in [int(x) for x in args.capacity_sizes.split(",") if x]:
+            await scale_and_reload(args, client, endpoint, workdir, n, rows, capacity=True)
         await reaction(args, client, endpoint, workdir, rows)
         binary_size(args, rows)
         if args.decide_bench:

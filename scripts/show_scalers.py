@@ -1,4 +1,5 @@
-"""Print /scalers compactly (used by scripts/demo): one line per scaler."""
+"""Print /scalers compactly (used by scripts/demo): one line per scaler, and a line per trigger
+whose worker-capacity signal is on."""
 import json
 import sys
 import urllib.request
@@ -14,3 +15,17 @@ for s in json.load(urllib.request.urlopen(url)):
             "  error=" + s["error"] if s["error"] else "",
         )
     )
+    for t in s["triggers"]:
+        c = t.get("capacity")
+        if not c:
+            continue
+        if c.get("unavailable"):
+            print("  {:<16}   {}".format("", c["unavailable"]))
+            continue
+        u = c.get("utilization")
+        busy = t.get("basis") in ("slotUtilization", "busyWorkers") and not t.get("backlog")
+        print("  {:<16}   slots {} used / {} free on {} host(s), utilization {} → {} [{}]{}".format(
+            "", c["slotsUsed"], c["slotsAvailable"], c["hosts"],
+            "-" if u is None else f"{u:.0%}", t.get("recommendedReplicas"), t.get("basis"),
+            "  ← busy: hold (backlog 0, slots in use)" if busy else "",
+        ))

@@ -30,6 +30,8 @@ fn the_benchmark_prints_every_figure() {
         "RSS peak / steady",
         "CPU mean over the window",
         "Temporal RPCs per interval / distinct (queue, type)",
+        // The scale scenario again with the worker-capacity signal on.
+        "Temporal RPCs per interval / distinct (queue, type) + worker queries",
         "start → all N decided",
         "one file edited → new spec in force",
         "backlog visible → decision, p50 / p99",

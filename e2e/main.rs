@@ -465,12 +465,56 @@ fn cluster_agent(kubeconfig: &Path, namespace: &str, identity: &str) -> Agent {
     agent
 }
 
+/// What a cluster scenario made, deleted when dropped: also when an assertion failed, so a
+/// failing run leaves nothing behind on the cluster. The deletes run on a client of their own
+/// (from the kubeconfig), on a thread of their own, since `Drop` cannot await.
+struct Cleanup {
+    kubeconfig: PathBuf,
+    namespace: String,
+    cluster_roles: Vec<String>,
+    cluster_role_bindings: Vec<String>,
+}
+
+impl Drop for Cleanup {
+    fn drop(&mut self) {
+        use k8s_openapi::api::core::v1::Namespace;
+        use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding};
+        use kube::api::{Api, DeleteParams};
+        let kubeconfig = self.kubeconfig.clone();
+        let ns = std::mem::take(&mut self.namespace);
+        let roles = std::mem::take(&mut self.cluster_roles);
+        let bindings = std::mem::take(&mut self.cluster_role_bindings);
+        let deletes = async move {
+            let config = kube::Config::from_custom_kubeconfig(
+                kube::config::Kubeconfig::read_from(&kubeconfig).ok()?,
+                &Default::default(),
+            )
+            .await
+            .ok()?;
+            let client = kube::Client::try_from(config).ok()?;
+            let dp = DeleteParams::default();
+            for name in &bindings {
+                let _ = Api::<ClusterRoleBinding>::all(client.clone()).delete(name, &dp).await;
+            }
+            for name in &roles {
+                let _ = Api::<ClusterRole>::all(client.clone()).delete(name, &dp).await;
+            }
+            let _ = Api::<Namespace>::all(client).delete(&ns, &dp).await;
+            Some(())
+        };
+        let _ = std::thread::spawn(move || {
+            tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .map(|rt| rt.block_on(deletes))
+        })
+        .join();
+    }
+}
+
 /// A namespace `ns` with a worker Deployment `worker` (1 replica, `E2E_WORKER_IMAGE`, default
-/// the upstream pause image); the Namespaces API, to delete it at the end.
-async fn namespace_with_worker(
-    client: &kube::Client,
-    ns: &str,
-) -> kube::Api<k8s_openapi::api::core::v1::Namespace> {
+/// the upstream pause image), deleted when the returned guard drops.
+async fn namespace_with_worker(client: &kube::Client, kubeconfig: &Path, ns: &str) -> Cleanup {
     use kube::api::{Api, PostParams};
     let namespaces: Api<k8s_openapi::api::core::v1::Namespace> = Api::all(client.clone());
     namespaces
@@ -488,11 +532,17 @@ async fn namespace_with_worker(
                  "template": {"metadata": {"labels": {"app": "worker"}}, "spec": {"containers": [{"name": "w", "image": image}]}}}
     }))
     .unwrap();
+    let cleanup = Cleanup {
+        kubeconfig: kubeconfig.to_path_buf(),
+        namespace: ns.to_string(),
+        cluster_roles: Vec::new(),
+        cluster_role_bindings: Vec::new(),
+    };
     Api::<k8s_openapi::api::apps::v1::Deployment>::namespaced(client.clone(), ns)
         .create(&PostParams::default(), &deploy)
         .await
         .unwrap();
-    namespaces
+    cleanup
 }
 
 async fn deployment_replicas(client: &kube::Client, ns: &str) -> Option<i32> {
@@ -528,7 +578,7 @@ async fn wait_replicas(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "needs a cluster: KUBECONFIG, or the kind CLI"]
 async fn kubernetes_cr_scaler_two_agents_one_leader_and_failover() {
-    use kube::api::{Api, DeleteParams, PostParams};
+    use kube::api::{Api, PostParams};
 
     let kubeconfig = kubeconfig();
     let config = kube::Config::from_custom_kubeconfig(
@@ -543,7 +593,7 @@ async fn kubernetes_cr_scaler_two_agents_one_leader_and_failover() {
     // Deployment with a /scale subresource.
     support::apply_crd(&client).await;
     let ns = format!("ta-e2e-{:x}", fastrand::u32(..));
-    let namespaces = namespace_with_worker(&client, &ns).await;
+    let cleanup = namespace_with_worker(&client, &kubeconfig, &ns).await;
 
     let temporal = Temporal::start().await;
     temporal.start_workflows("k8s-q", 12).await;
@@ -601,8 +651,8 @@ async fn kubernetes_cr_scaler_two_agents_one_leader_and_failover() {
     // Drained by a real worker: back to min after the window.
     let _worker = support_worker(&temporal.endpoint(), "k8s-q");
     wait_replicas(&client, &ns, 1, 90, &[&follower]).await;
-
-    let _ = namespaces.delete(&ns, &DeleteParams::default()).await;
+    drop(follower);
+    drop(cleanup);
 }
 
 /// The chart as real Helm renders it (scripts/helm.py: helm-sdkpy's install against a loopback
@@ -712,7 +762,7 @@ async fn may(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "needs a cluster: KUBECONFIG, or the kind CLI"]
 async fn kubernetes_chart_rbac_and_values_defined_scaler() {
-    use kube::api::{Api, DeleteParams};
+    use kube::api::Api;
 
     let kubeconfig = kubeconfig();
     let admin_config = kube::config::Kubeconfig::read_from(&kubeconfig).unwrap();
@@ -726,7 +776,7 @@ async fn kubernetes_chart_rbac_and_values_defined_scaler() {
     let suffix = format!("{:x}", fastrand::u32(..));
     let ns = format!("ta-chart-{suffix}");
     let release = format!("ta-{suffix}");
-    let namespaces = namespace_with_worker(&client, &ns).await;
+    let mut cleanup = namespace_with_worker(&client, &kubeconfig, &ns).await;
 
     let temporal = Temporal::start().await;
     temporal.start_workflows("chart-q", 12).await;
@@ -739,6 +789,13 @@ async fn kubernetes_chart_rbac_and_values_defined_scaler() {
             "spec": {
                 "scaleTargetRef": {"name": "worker"},
                 "pollingInterval": 1,
+                // Short windows, so the scale-down below comes within the test's wait; the
+                // defaults (cooldownPeriod 300, a 300 s scale-down window) would hold 3 for
+                // five minutes, as they should.
+                "cooldownPeriod": 2,
+                "advanced": {"horizontalPodAutoscalerConfig": {"behavior": {
+                    "scaleDown": {"stabilizationWindowSeconds": 5},
+                }}},
                 "minReplicaCount": 1,
                 "maxReplicaCount": 10,
                 "triggers": [{"type": "temporal", "metadata": {
@@ -763,6 +820,14 @@ async fn kubernetes_chart_rbac_and_values_defined_scaler() {
         "ClusterRole",
         "ClusterRoleBinding",
     ]);
+    for doc in &rbac {
+        let name = doc["metadata"]["name"].as_str().unwrap_or_default().to_string();
+        match doc["kind"].as_str() {
+            Some("ClusterRole") => cleanup.cluster_roles.push(name),
+            Some("ClusterRoleBinding") => cleanup.cluster_role_bindings.push(name),
+            _ => {}
+        }
+    }
     apply_all(&client, &ns, &rbac).await;
 
     // The ConfigMap of values-defined scalers, as the pod would see it mounted.
@@ -880,18 +945,5 @@ async fn kubernetes_chart_rbac_and_values_defined_scaler() {
 
     drop(agent);
     // Cluster-scoped RBAC objects of this release, then the namespace.
-    for doc in rbac {
-        if doc["kind"] == "ClusterRole" || doc["kind"] == "ClusterRoleBinding" {
-            let name = doc["metadata"]["name"].as_str().unwrap();
-            if doc["kind"] == "ClusterRole" {
-                let api: Api<k8s_openapi::api::rbac::v1::ClusterRole> = Api::all(client.clone());
-                let _ = api.delete(name, &DeleteParams::default()).await;
-            } else {
-                let api: Api<k8s_openapi::api::rbac::v1::ClusterRoleBinding> =
-                    Api::all(client.clone());
-                let _ = api.delete(name, &DeleteParams::default()).await;
-            }
-        }
-    }
-    let _ = namespaces.delete(&ns, &DeleteParams::default()).await;
+    drop(cleanup);
 }

@@ -3,6 +3,7 @@
 //! replica won). Before each write the holder checks its lease is still valid with a margin.
 
 use crate::report::metrics::Metrics;
+use crate::report::outage::{Note, Outage};
 use k8s_openapi::api::coordination::v1::{Lease, LeaseSpec};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::MicroTime;
 use kube::Client;
@@ -220,6 +221,31 @@ impl LeaseRunner {
             .map(|_| ())
     }
 
+    /// A failed renewal is logged when it starts, once a minute while it lasts, and when it
+    /// ends: an API server outage is not a line per retry period.
+    fn log_outage(&self, outage: &mut Outage, result: &Result<bool, kube::Error>) {
+        let (lease, ns) = (&self.settings.name, &self.settings.namespace);
+        let now = Instant::now();
+        match result {
+            Ok(_) => {
+                if let Some(r) = outage.success(now) {
+                    tracing::info!(lease = %lease, namespace = %ns, lasted_secs = r.lasted.as_secs(), failures = r.failures, "lease renewal recovered");
+                }
+            }
+            Err(e) => match outage.failure(now, error_class(e)) {
+                Note::First => {
+                    tracing::warn!(lease = %lease, namespace = %ns, error = %e, "lease renewal failed; retrying (logged again once a minute while it lasts)");
+                }
+                Note::Summary { failures, lasting } => {
+                    tracing::warn!(lease = %lease, namespace = %ns, error = %e, failures, lasting_secs = lasting.as_secs(), "lease renewal still failing");
+                }
+                Note::Quiet => {
+                    tracing::debug!(lease = %lease, namespace = %ns, error = %e, "lease renewal failed");
+                }
+            },
+        }
+    }
+
     /// Run until `shutdown` turns true, publishing leadership; releases the lease at the end.
     pub async fn run(
         mut self,
@@ -228,10 +254,13 @@ impl LeaseRunner {
         mut shutdown: watch::Receiver<bool>,
     ) {
         let period = self.settings.retry_period();
+        let mut outage = Outage::default();
         loop {
             let started = Instant::now();
             let prev = tx.borrow().clone();
-            let next = match self.try_acquire_or_renew(started).await {
+            let result = self.try_acquire_or_renew(started).await;
+            self.log_outage(&mut outage, &result);
+            let next = match result {
                 Ok(true) => LeaderState {
                     leader: true,
                     since: if prev.leader {
@@ -247,8 +276,7 @@ impl LeaseRunner {
                     since: None,
                     valid_until: None,
                 },
-                Err(e) => {
-                    tracing::warn!(lease = %self.settings.name, namespace = %self.settings.namespace, error = %e, "lease renewal failed");
+                Err(_) => {
                     // Still the holder until the lease would expire; writes stop earlier (margin).
                     if prev.leader && prev.valid_until.is_some_and(|v| Instant::now() < v) {
                         prev.clone()
@@ -291,6 +319,20 @@ impl LeaseRunner {
             }
         }
         metrics.leader.set(0);
+    }
+}
+
+/// The class of a Kubernetes API error, for outage logging: a status code, or a transport
+/// failure (the API server unreachable).
+pub fn error_class(e: &kube::Error) -> &'static str {
+    match e {
+        kube::Error::Api(s) if s.code == 401 || s.code == 403 => "auth",
+        kube::Error::Api(s) if s.code == 404 => "not_found",
+        kube::Error::Api(s) if s.code == 409 => "conflict",
+        kube::Error::Api(s) if s.code == 429 => "throttled",
+        kube::Error::Api(s) if s.code >= 500 => "server_error",
+        kube::Error::Api(_) => "api_error",
+        _ => "unreachable",
     }
 }
 

@@ -93,9 +93,15 @@ enum Command {
     },
 }
 
+/// The log filter without `RUST_LOG`. kube's HTTP trace layer logs every failed request as an
+/// ERROR (`kube_client::client::builder`: "failed with error ..."), a line per retry in an API
+/// server outage; the agent logs those failures itself, with context and without a flood
+/// (`report::outage`), so that target is off. `RUST_LOG` overrides all of it.
+const DEFAULT_LOG_FILTER: &str = "info,temporalio_client=warn,kube_client::client::builder=off";
+
 fn init_logging(format: LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,temporalio_client=warn"));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(DEFAULT_LOG_FILTER));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)

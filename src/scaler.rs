@@ -5,6 +5,7 @@ use crate::agent::Context;
 use crate::decide::capacity::{SlotKind, summarize};
 use crate::decide::{self, CapacitySignal, History, Input, Pause, Signals, TriggerReading};
 use crate::report::metrics::{ScalerLabels, TriggerErrorLabels};
+use crate::report::outage::{Note, Outage};
 use crate::report::state::{CapacityView, TargetView, TriggerView};
 use crate::report::status::{Cond, EventReport, EventType, StatusMsg, StatusReport};
 use crate::source::ScalerKey;
@@ -12,6 +13,9 @@ use crate::source::SourceKind;
 use crate::spec::{ScalerConfig, TemporalScalerStatus, TriggerConfig, TriggerStatus};
 use crate::target::Target;
 use crate::temporal::{QueueStats, TemporalError, WorkersRead};
+
+/// The outage kind of a trigger whose server is unreachable (unavailable or timing out).
+const CONNECTIVITY: &str = "unreachable";
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
@@ -115,13 +119,14 @@ struct Scaler {
     target: Target,
     history: History,
     started_at: Instant,
-    /// Last error per trigger, so a persisting failure is logged (and evented) once.
-    last_errors: HashMap<String, String>,
+    /// Failing triggers: a persisting failure is logged (and evented) when it starts or changes
+    /// kind, summarised once a minute, and its recovery logged.
+    trigger_outages: HashMap<String, Outage>,
     /// `metadata.generation` of a CR scaler (0 for files).
     generation: i64,
     last_scale_time: Option<jiff::Timestamp>,
-    /// Last `/scale` error, so a persisting one is reported once.
-    target_error: Option<String>,
+    /// A failing `/scale`, logged and evented as the triggers' failures are.
+    target_outage: Outage,
     /// Triggers whose server cannot give the capacity signal (said once).
     capacity_unavailable: HashSet<String>,
 }
@@ -164,10 +169,10 @@ async fn run(
         target,
         history: History::default(),
         started_at: Instant::now(),
-        last_errors: HashMap::new(),
+        trigger_outages: HashMap::new(),
         generation: generation.unwrap_or(0),
         last_scale_time: None,
-        target_error: None,
+        target_outage: Outage::default(),
         capacity_unavailable: HashSet::new(),
     };
     warn_deprecated(&s.key, &s.cfg);
@@ -292,15 +297,27 @@ impl Scaler {
     }
 
     fn note_recovered(&mut self, trigger: &str) {
-        if self.last_errors.remove(trigger).is_some() {
-            tracing::info!(scaler = %self.key, trigger, "trigger recovered");
-            // Recovered from an outage: free the map (10,000 scalers).
-            if self.last_errors.is_empty() {
-                self.last_errors.shrink_to_fit();
+        let Some(mut outage) = self.trigger_outages.remove(trigger) else {
+            return;
+        };
+        // An unreachable server's recovery is the connection's line, not one per scaler.
+        let by_connection = outage.kind() == Some(CONNECTIVITY);
+        if let Some(r) = outage.success(std::time::Instant::now()) {
+            if by_connection {
+                tracing::debug!(scaler = %self.key, trigger, lasted_secs = r.lasted.as_secs(), failures = r.failures, "trigger recovered");
+            } else {
+                tracing::info!(scaler = %self.key, trigger, lasted_secs = r.lasted.as_secs(), failures = r.failures, "trigger recovered");
             }
+        }
+        // Recovered from an outage: free the map (10,000 scalers).
+        if self.trigger_outages.is_empty() {
+            self.trigger_outages.shrink_to_fit();
         }
     }
 
+    /// Every failure is counted; it is logged when it starts or changes kind and once a minute
+    /// while it lasts. An unreachable Temporal is logged by its connection (one line for all
+    /// the scalers on it), so here it is only a debug line.
     fn note_failure(&mut self, cfg: &ScalerConfig, trigger: &str, e: &TemporalError) {
         self.ctx
             .metrics
@@ -312,16 +329,33 @@ impl Scaler {
                 kind: e.kind.as_str().into(),
             })
             .inc();
-        let msg = e.to_string();
-        if self.last_errors.get(trigger) != Some(&msg) {
-            tracing::warn!(scaler = %self.key, trigger, error = %msg, "trigger failed; it will not lower the replica count");
-            self.event(
-                EventType::Warning,
-                "TriggerFailed",
-                "Poll",
-                format!("trigger {trigger}: {msg}"),
-            );
-            self.last_errors.insert(trigger.to_string(), msg);
+        let by_connection = e.kind.is_connectivity();
+        // Unavailable and timeout alternate in one outage: one kind for both.
+        let kind = if by_connection {
+            CONNECTIVITY
+        } else {
+            e.kind.as_str()
+        };
+        let outage = self.trigger_outages.entry(trigger.to_string()).or_default();
+        let note = outage.failure(std::time::Instant::now(), kind);
+        match note {
+            Note::First => {
+                if by_connection {
+                    tracing::debug!(scaler = %self.key, trigger, error = %e, "trigger failed (the connection's log says why); it will not lower the replica count");
+                } else {
+                    tracing::warn!(scaler = %self.key, trigger, error = %e, "trigger failed; it will not lower the replica count");
+                }
+                self.event(
+                    EventType::Warning,
+                    "TriggerFailed",
+                    "Poll",
+                    format!("trigger {trigger}: {e}"),
+                );
+            }
+            Note::Summary { failures, lasting } if !by_connection => {
+                tracing::warn!(scaler = %self.key, trigger, error = %e, failures, lasting_secs = lasting.as_secs(), "trigger still failing");
+            }
+            _ => tracing::debug!(scaler = %self.key, trigger, error = %e, "trigger failed"),
         }
     }
 
@@ -340,20 +374,35 @@ impl Scaler {
 
     /// The target's current count from `/scale` (boxed by the caller: a deep future).
     async fn read_current(&mut self) -> Result<u32, String> {
-        match self.target.replicas().await {
-            Ok(n) => {
-                self.target_error = None;
-                Ok(n)
+        let res = self.target.replicas().await.map_err(|e| e.to_string());
+        let failed = res
+            .as_ref()
+            .err()
+            .map(|m| (m.as_str(), "TargetError", m.clone()));
+        self.note_target(failed, "cannot read the target's /scale");
+        res
+    }
+
+    /// A `/scale` read or write that failed (or worked): logged and evented when a failure
+    /// starts or changes, summarised once a minute, and its recovery logged.
+    /// `failed`: the error, and the event's reason and note.
+    fn note_target(&mut self, failed: Option<(&str, &'static str, String)>, what: &str) {
+        let now = std::time::Instant::now();
+        let Some((msg, reason, note)) = failed else {
+            if let Some(r) = self.target_outage.success(now) {
+                tracing::info!(scaler = %self.key, lasted_secs = r.lasted.as_secs(), failures = r.failures, "target's /scale recovered");
             }
-            Err(e) => {
-                let msg = e.to_string();
-                if self.target_error.as_ref() != Some(&msg) {
-                    tracing::warn!(scaler = %self.key, error = %msg, "cannot read the target's /scale");
-                    self.event(EventType::Warning, "TargetError", "Scale", msg.clone());
-                    self.target_error = Some(msg.clone());
-                }
-                Err(msg)
+            return;
+        };
+        match self.target_outage.failure(now, msg) {
+            Note::First => {
+                tracing::warn!(scaler = %self.key, error = %msg, "{what}");
+                self.event(EventType::Warning, reason, "Scale", note);
             }
+            Note::Summary { failures, lasting } => {
+                tracing::warn!(scaler = %self.key, error = %msg, failures, lasting_secs = lasting.as_secs(), "target's /scale still failing");
+            }
+            Note::Quiet => tracing::debug!(scaler = %self.key, error = %msg, "{what}"),
         }
     }
 
@@ -443,14 +492,10 @@ impl Scaler {
                 tracing::info!(scaler = %self.key, target = %cfg.target, from = current, to = d.desired, rule = %rule, "dry run: would scale");
             }
             Err(e) => {
-                tracing::warn!(scaler = %self.key, error = %e, "scale failed");
-                self.event(
-                    EventType::Warning,
-                    "ScaleFailed",
-                    "Scale",
-                    format!("scaling {} to {}: {e}", cfg.target, d.desired),
-                );
-                out.error = Some(e.to_string());
+                let msg = e.to_string();
+                let note = format!("scaling {} to {}: {e}", cfg.target, d.desired);
+                self.note_target(Some((&msg, "ScaleFailed", note)), "scale failed");
+                out.error = Some(msg);
             }
         }
         out
@@ -863,10 +908,10 @@ mod size_tests {
             target,
             history: History::default(),
             started_at: Instant::now(),
-            last_errors: HashMap::new(),
+            trigger_outages: HashMap::new(),
             generation: 0,
             last_scale_time: None,
-            target_error: None,
+            target_outage: Outage::default(),
             capacity_unavailable: HashSet::new(),
         };
         let tick = std::mem::size_of_val(&s.tick());

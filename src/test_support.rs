@@ -107,3 +107,48 @@ where
     }
     out
 }
+
+/// Log lines captured from `tracing` for tests that count them (outage logging).
+#[derive(Clone, Default)]
+pub struct LogCapture(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for LogCapture {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl LogCapture {
+    /// Capture this thread's logs (debug and up) until the guard drops.
+    pub fn install(&self) -> tracing::subscriber::DefaultGuard {
+        let w = self.clone();
+        let sub = tracing_subscriber::fmt()
+            .with_writer(move || w.clone())
+            .with_max_level(tracing::Level::DEBUG)
+            .with_ansi(false)
+            .finish();
+        tracing::subscriber::set_default(sub)
+    }
+
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.0.lock().unwrap_or_else(|p| p.into_inner())).into_owned()
+    }
+
+    /// The lines logged at `level` ("WARN", "ERROR", "INFO", "DEBUG").
+    pub fn lines(&self, level: &str) -> Vec<String> {
+        let mark = format!(" {level:>5} ");
+        self.text()
+            .lines()
+            .filter(|l| l.contains(&mark))
+            .map(str::to_owned)
+            .collect()
+    }
+}

@@ -26,7 +26,12 @@ fn nix_instantiate() -> Option<Command> {
         std::env::var_os("CI").is_none(),
         "nix-instantiate is missing (apt-get install --no-install-recommends nix-bin)"
     );
-    eprintln!("skipped: nix-instantiate is missing (apt-get install nix-bin)");
+    // Straight to stderr, which the harness does not capture: visible in a plain `cargo test`.
+    use std::io::Write;
+    let _ = writeln!(
+        std::io::stderr(),
+        "skipped: nix-instantiate is not installed (apt-get install nix-bin)"
+    );
     None
 }
 

@@ -281,7 +281,7 @@ fn front_end_tools() -> bool {
         std::env::var_os("CI").is_none(),
         "nginx or openssl is missing (apt-get install --no-install-recommends nginx-light openssl)"
     );
-    eprintln!("skipped: nginx or openssl is missing (apt-get install nginx-light openssl)");
+    support::skipped("nginx or openssl is not installed (apt-get install nginx-light openssl)");
     false
 }
 

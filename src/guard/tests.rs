@@ -646,3 +646,72 @@ async fn renewals_refresh_validity_without_waking_subscribers_and_flips_do() {
     tokio::time::timeout(WAIT, task).await.unwrap().unwrap();
     assert!(h.next_request().await.is_none());
 }
+
+/// An API server outage over ten retry periods is one WARN line when it starts and one INFO
+/// line when the lease renews again, not a line per retry (a 20 s outage once gave 73).
+#[tokio::test(start_paused = true)]
+async fn an_api_server_outage_is_logged_when_it_starts_and_ends_not_per_retry() {
+    let logs = LogCapture::default();
+    let _capture = logs.install();
+    let (client, mut h) = mock_client();
+    let (tx, rx) = watch::channel(LeaderState {
+        leader: false,
+        since: None,
+        valid_until: None,
+    });
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let metrics = Arc::new(Metrics::new());
+    let task = tokio::spawn(runner(client).run(tx, metrics, stop_rx));
+    let unavailable = status(
+        503,
+        "ServiceUnavailable",
+        "the server is currently unable to handle the request",
+    );
+    for _ in 0..10 {
+        expect(&mut h, Method::GET, LEASE)
+            .await
+            .reply(StatusCode::SERVICE_UNAVAILABLE, unavailable.clone());
+    }
+    // Back: the lease is ours and renews.
+    let renew = "2025-06-01T10:00:00.000000Z";
+    expect(&mut h, Method::GET, LEASE)
+        .await
+        .reply(StatusCode::OK, lease(Some(ME), "1", renew, 0));
+    expect(&mut h, Method::PUT, &format!("{LEASE}?"))
+        .await
+        .reply(StatusCode::OK, lease(Some(ME), "2", renew, 0));
+    let mut sub = rx.clone();
+    tokio::time::timeout(WAIT, sub.wait_for(|s| s.leader))
+        .await
+        .unwrap()
+        .unwrap();
+    stop_tx.send(true).unwrap();
+    // Shutdown releases the lease.
+    expect(&mut h, Method::GET, LEASE)
+        .await
+        .reply(StatusCode::OK, lease(Some(ME), "2", renew, 0));
+    expect(&mut h, Method::PUT, &format!("{LEASE}?"))
+        .await
+        .reply(StatusCode::OK, lease(None, "3", renew, 0));
+    tokio::time::timeout(WAIT, task).await.unwrap().unwrap();
+
+    let warn = logs.lines("WARN");
+    assert_eq!(warn.len(), 1, "{}", logs.text());
+    assert!(warn[0].contains("lease renewal failed"), "{warn:?}");
+    assert!(logs.lines("ERROR").is_empty(), "{}", logs.text());
+    let recovered: Vec<String> = logs
+        .lines("INFO")
+        .into_iter()
+        .filter(|l| l.contains("lease renewal recovered"))
+        .collect();
+    assert_eq!(recovered.len(), 1, "{}", logs.text());
+    assert!(recovered[0].contains("failures=10"), "{recovered:?}");
+    // Every failure is still there at debug.
+    assert_eq!(
+        logs.lines("DEBUG")
+            .iter()
+            .filter(|l| l.contains("lease renewal failed"))
+            .count(),
+        9
+    );
+}

@@ -3,6 +3,7 @@
 //! per polling interval per scaler; Events (events.k8s.io/v1) as they happen.
 
 use crate::guard::Guard;
+use crate::report::outage::{Note, Outage};
 use crate::source::ScalerKey;
 use crate::spec::{API_VERSION, KIND, TemporalScalerStatus};
 use k8s_openapi::api::core::v1::ObjectReference;
@@ -118,6 +119,9 @@ pub struct StatusWriter {
     guard: Guard,
     identity: String,
     keys: HashMap<ScalerKey, KeyState>,
+    /// Failed status writes and event posts, over all scalers: an API server outage is a line
+    /// when it starts, one a minute, and one when writes work again.
+    outage: Outage,
 }
 
 /// Fill in transition times: kept from the previous condition of the same type when its status
@@ -157,6 +161,7 @@ impl StatusWriter {
             guard,
             identity,
             keys: HashMap::new(),
+            outage: Outage::default(),
         };
         tokio::spawn(writer.run(rx));
         sink
@@ -258,11 +263,8 @@ impl StatusWriter {
                     .get(&key)
                     .map(|k| k.uid.clone())
                     .unwrap_or_default();
-                if let Err(e) =
-                    publish_event(&self.client, &self.identity, &key, &uid, &event).await
-                {
-                    tracing::warn!(scaler = %key, reason = event.reason, error = %e, "could not publish event");
-                }
+                let res = publish_event(&self.client, &self.identity, &key, &uid, &event).await;
+                self.log_outage(&key, "could not publish event", res.as_ref().err());
             }
         }
         self.flush_due().await;
@@ -286,7 +288,13 @@ impl StatusWriter {
             let Some((status, _)) = st.pending.take() else {
                 continue;
             };
-            match write_status(&self.client, &key, &status).await {
+            let res = write_status(&self.client, &key, &status).await;
+            let failed = res.as_ref().err().filter(|e| !is_not_found(e));
+            self.log_outage(&key, "status write failed; retrying", failed);
+            let Some(st) = self.keys.get_mut(&key) else {
+                continue;
+            };
+            match res {
                 Ok(()) => {
                     st.conditions = status.conditions.clone();
                     st.last_written = Some(status);
@@ -295,13 +303,43 @@ impl StatusWriter {
                 Err(kube::Error::Api(s)) if s.code == 404 => {
                     self.keys.remove(&key);
                 }
-                Err(e) => {
-                    tracing::warn!(scaler = %key, error = %e, "status write failed; retrying");
+                Err(_) => {
                     st.pending = Some((status, Instant::now() + Duration::from_secs(5)));
                 }
             }
         }
     }
+}
+
+impl StatusWriter {
+    /// Log a failed write when an outage starts (or changes kind), once a minute while it
+    /// lasts, and when writes work again.
+    fn log_outage(&mut self, key: &ScalerKey, what: &str, failed: Option<&kube::Error>) {
+        let now = std::time::Instant::now();
+        let Some(e) = failed else {
+            if let Some(r) = self.outage.success(now) {
+                tracing::info!(
+                    lasted_secs = r.lasted.as_secs(),
+                    failures = r.failures,
+                    "status and event writes recovered"
+                );
+            }
+            return;
+        };
+        match self.outage.failure(now, crate::guard::error_class(e)) {
+            Note::First => {
+                tracing::warn!(scaler = %key, error = %e, "{what} (logged again once a minute while writes fail)")
+            }
+            Note::Summary { failures, lasting } => {
+                tracing::warn!(scaler = %key, error = %e, failures, lasting_secs = lasting.as_secs(), "status and event writes still failing")
+            }
+            Note::Quiet => tracing::debug!(scaler = %key, error = %e, "{what}"),
+        }
+    }
+}
+
+fn is_not_found(e: &kube::Error) -> bool {
+    matches!(e, kube::Error::Api(s) if s.code == 404)
 }
 
 fn api(client: &Client, key: &ScalerKey) -> Api<DynamicObject> {

@@ -3,6 +3,7 @@
 //! their spec decoded here, so one bad object can never break or stall the watch.
 
 use super::{ScalerKey, SourceKind};
+use crate::report::outage::{Note, Outage};
 use crate::spec::{
     ScalerConfig, TemporalScaler, TemporalScalerSpec, TemporalScalerStatus, validate_object,
 };
@@ -95,6 +96,17 @@ pub fn parse_object(obj: &DynamicObject) -> CrObject {
     }
 }
 
+/// The class of a watch error, for outage logging.
+fn watch_error_class(e: &watcher::Error) -> String {
+    match e {
+        watcher::Error::InitialListFailed(k)
+        | watcher::Error::WatchStartFailed(k)
+        | watcher::Error::WatchFailed(k) => crate::guard::error_class(k).to_string(),
+        watcher::Error::WatchError(s) => format!("watch_error_{}", s.code),
+        _ => "other".to_string(),
+    }
+}
+
 /// Watch TemporalScalers and send their changes until the receiver goes away. Watch errors are
 /// retried with backoff (and logged); the stream never ends on them.
 pub async fn run(client: Client, namespaces: Option<Vec<String>>, tx: mpsc::Sender<CrEvent>) {
@@ -119,7 +131,30 @@ pub async fn run(client: Client, namespaces: Option<Vec<String>>, tx: mpsc::Send
     let mut merged = futures::stream::select_all(streams.map(Box::pin));
     // Keys seen since each stream's last Init, to detect deletions missed while disconnected.
     let mut listing: BTreeMap<Option<String>, HashSet<ScalerKey>> = BTreeMap::new();
+    // Per watched namespace: an API server outage is a line when it starts, one a minute, and
+    // one when the watch works again, not a line per retry.
+    let mut outages: BTreeMap<Option<String>, Outage> = BTreeMap::new();
     while let Some((ns, ev)) = merged.next().await {
+        let scope = ns.as_deref().unwrap_or("*").to_string();
+        let outage = outages.entry(ns.clone()).or_default();
+        match &ev {
+            Ok(_) => {
+                if let Some(r) = outage.success(std::time::Instant::now()) {
+                    tracing::info!(namespace = %scope, lasted_secs = r.lasted.as_secs(), failures = r.failures, "TemporalScaler watch recovered");
+                }
+            }
+            Err(e) => match outage.failure(std::time::Instant::now(), &watch_error_class(e)) {
+                Note::First => {
+                    tracing::warn!(namespace = %scope, error = %e, "TemporalScaler watch failed; retrying (logged again once a minute while it lasts)");
+                }
+                Note::Summary { failures, lasting } => {
+                    tracing::warn!(namespace = %scope, error = %e, failures, lasting_secs = lasting.as_secs(), "TemporalScaler watch still failing");
+                }
+                Note::Quiet => {
+                    tracing::debug!(namespace = %scope, error = %e, "TemporalScaler watch failed");
+                }
+            },
+        }
         let out = match ev {
             Ok(Event::Apply(o)) => Some(CrEvent::Apply(Box::new(parse_object(&o)))),
             Ok(Event::Delete(o)) => Some(CrEvent::Delete(key_of(&o))),
@@ -139,10 +174,8 @@ pub async fn run(client: Client, namespaces: Option<Vec<String>>, tx: mpsc::Send
                 namespace: ns.clone(),
                 keys: listing.remove(&ns).unwrap_or_default(),
             }),
-            Err(e) => {
-                tracing::warn!(namespace = ns.as_deref().unwrap_or("*"), error = %e, "TemporalScaler watch failed; retrying");
-                None
-            }
+            // Logged above.
+            Err(_) => None,
         };
         if let Some(out) = out
             && tx.send(out).await.is_err()

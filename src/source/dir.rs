@@ -22,78 +22,96 @@ pub struct ConfigError {
     pub file: PathBuf,
     /// 0-based index of the document in the file; `None` for file-level errors.
     pub document: Option<usize>,
+    /// The line (1-based) of the field the error is about, where the YAML parser gives it.
+    pub line: Option<u64>,
     pub message: String,
 }
 
 impl fmt::Display for ConfigError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self.document {
-            Some(d) => write!(f, "{}: document {d}: {}", self.file.display(), self.message),
-            None => write!(f, "{}: {}", self.file.display(), self.message),
+            Some(d) => write!(f, "{}: document {d}: {}", self.file.display(), self.message)?,
+            None => write!(f, "{}: {}", self.file.display(), self.message)?,
+        }
+        match self.line {
+            Some(l) => write!(f, " (line {l})"),
+            None => Ok(()),
         }
     }
 }
 
-fn decode_error<E: fmt::Display>(err: serde_path_to_error::Error<E>) -> String {
+/// A decoding error as (field path, message); the path is empty for the document itself.
+fn decode_error(err: serde_path_to_error::Error<serde_json::Error>) -> (String, String) {
     let path = err.path().to_string();
+    let path = if path == "." { String::new() } else { path };
     let last = path.rsplit('.').next().unwrap_or_default();
     if SECRET_FIELDS.contains(&last) && path.contains("metadata.") {
         // The parser's message may quote the value: say only what is expected.
-        return format!("{path}: expected a string (value hidden)");
+        return (
+            path.clone(),
+            format!("{path}: expected a string (value hidden)"),
+        );
     }
-    let inner = err.into_inner().to_string();
-    if path == "." {
+    let inner = crate::spec::with_suggestion(&err.into_inner().to_string());
+    let message = if path.is_empty() {
         inner
     } else {
         format!("{path}: {inner}")
-    }
+    };
+    (path, message)
 }
 
-fn decode<'de, D: serde::Deserializer<'de>, T: DeserializeOwned>(d: D) -> Result<T, String>
-where
-    D::Error: fmt::Display,
-{
-    serde_path_to_error::deserialize(d).map_err(decode_error)
+fn decode<T: DeserializeOwned>(v: serde_json::Value) -> Result<T, (String, String)> {
+    serde_path_to_error::deserialize(v).map_err(decode_error)
 }
 
 /// Parse and validate one file's content. All documents must be valid for the file to count.
+/// Every error names the file, the document and the field, with the field's line in YAML.
 pub fn parse_file(file: &Path, content: &str) -> Result<Vec<ScalerConfig>, Vec<ConfigError>> {
-    let err = |document, message| ConfigError {
+    let err = |document, line, message| ConfigError {
         file: file.to_path_buf(),
         document,
+        line,
         message,
     };
     let is_json = file.extension().is_some_and(|e| e == "json");
-    let mut docs: Vec<Result<ScalerDocument, String>> = Vec::new();
-    if is_json {
+    let docs: Vec<(serde_json::Value, Option<super::yaml::Document>)> = if is_json {
         let value: serde_json::Value = serde_json::from_str(content)
-            .map_err(|e| vec![err(None, format!("invalid JSON: {e}"))])?;
+            .map_err(|e| vec![err(None, None, format!("invalid JSON: {e}"))])?;
         match value {
-            serde_json::Value::Array(items) => docs.extend(items.into_iter().map(decode)),
-            other => docs.push(decode(other)),
+            serde_json::Value::Array(items) => items.into_iter().map(|v| (v, None)).collect(),
+            other => vec![(other, None)],
         }
     } else {
-        for de in serde_yaml::Deserializer::from_str(content) {
-            let value: serde_yaml::Value = serde::Deserialize::deserialize(de)
-                .map_err(|e| vec![err(Some(docs.len()), format!("invalid YAML: {e}"))])?;
-            if value.is_null() {
-                continue; // an empty document (`---` at the end)
-            }
-            docs.push(decode(value));
-        }
-    }
+        super::yaml::documents(content)
+            .map_err(|e| {
+                vec![err(
+                    Some(e.document),
+                    None,
+                    format!("invalid YAML: {}", e.message),
+                )]
+            })?
+            .into_iter()
+            .map(|mut d| (std::mem::take(&mut d.value), Some(d)))
+            .collect()
+    };
     let mut out = Vec::new();
     let mut errors = Vec::new();
-    for (i, doc) in docs.into_iter().enumerate() {
-        match doc.map_err(|m| vec![err(Some(i), m)]).and_then(|d| {
-            validate(&d).map_err(|fes| {
-                fes.iter()
-                    .map(|fe: &FieldError| err(Some(i), fe.to_string()))
-                    .collect()
-            })
-        }) {
+    for (i, (value, doc)) in docs.into_iter().enumerate() {
+        let line = |path: &str| doc.as_ref().and_then(|d| d.line_of(path));
+        let parsed: ScalerDocument = match decode(value) {
+            Ok(d) => d,
+            Err((path, message)) => {
+                errors.push(err(Some(i), line(&path), message));
+                continue;
+            }
+        };
+        match validate(&parsed) {
             Ok(cfg) => out.push(cfg),
-            Err(mut e) => errors.append(&mut e),
+            Err(fes) => errors.extend(
+                fes.iter()
+                    .map(|fe: &FieldError| err(Some(i), line(&fe.path), fe.to_string())),
+            ),
         }
     }
     if errors.is_empty() {
@@ -195,6 +213,7 @@ impl DirState {
                     st.errors = vec![ConfigError {
                         file: path.clone(),
                         document: None,
+                        line: None,
                         message: format!("cannot read: {e}"),
                     }];
                     failed = true;
@@ -257,6 +276,7 @@ impl DirState {
                         .push(ConfigError {
                             file: path.clone(),
                             document: Some(i),
+                            line: None,
                             message: format!(
                                 "metadata.name: scaler {}/{} is already defined in {} document {j}",
                                 cfg.namespace,

@@ -93,6 +93,37 @@ fn unknown_fields_are_errors_with_their_path() {
         "{errs:?}"
     );
     assert!(errs[0].contains("expected a known key"), "{errs:?}");
+    // A near miss gets a suggestion, and every error its line.
+    assert!(errs[0].contains("did you mean `taskQueue`?"), "{errs:?}");
+    assert!(errs[0].ends_with("(line 17)"), "{errs:?}");
+    let errs = errors_of(&GOOD.replace("maxReplicaCount", "maxReplicaCnt"));
+    assert!(
+        errs[0].contains("spec.maxReplicaCnt: unknown field `maxReplicaCnt`")
+            && errs[0].contains("did you mean `maxReplicaCount`?")
+            && errs[0].ends_with("(line 11)"),
+        "{errs:?}"
+    );
+    // No suggestion for a name nothing resembles.
+    let errs = errors_of(&GOOD.replace("minReplicaCount", "flavour"));
+    assert!(!errs[0].contains("did you mean"), "{errs:?}");
+}
+
+#[test]
+fn a_misspelled_polling_interval_is_suggested_with_its_line() {
+    let errs = errors_of(&GOOD.replace(
+        "  minReplicaCount: 1\n",
+        "  pollingIntervall: 5\n  minReplicaCount: 1\n",
+    ));
+    assert_eq!(
+        errs,
+        vec![
+            "dir/x.yaml: document 0: spec.pollingIntervall: unknown field `pollingIntervall`, \
+             expected one of `scaleTargetRef`, `pollingInterval`, `cooldownPeriod`, \
+             `initialCooldownPeriod`, `minReplicaCount`, `maxReplicaCount`, `idleReplicaCount`, \
+             `fallback`, `advanced`, `triggers`; did you mean `pollingInterval`? (line 10)"
+                .to_string()
+        ]
+    );
 }
 
 #[test]
@@ -102,7 +133,7 @@ fn every_validation_error_is_reported_with_value_and_expectation() {
         .replace("taskQueue: orders", "taskQueue: orders\n        targetQueueSize: \"0\"\n        queueTypes: workflow,sticky");
     let errs = errors_of(&content);
     assert_eq!(errs.len(), 3, "{errs:#?}");
-    assert!(errs.contains(&"dir/x.yaml: document 0: spec.minReplicaCount: got 20, expected ≤ maxReplicaCount (10)".to_string()), "{errs:#?}");
+    assert!(errs.contains(&"dir/x.yaml: document 0: spec.minReplicaCount: got 20, expected ≤ maxReplicaCount (10) (line 10)".to_string()), "{errs:#?}");
     assert!(
         errs.iter().any(|e| e.contains(
             "spec.triggers[0].metadata.targetQueueSize: got \"0\", expected a number > 0"
@@ -127,7 +158,8 @@ fn documents_are_numbered_and_kind_checked() {
     assert_eq!(
         errs,
         vec![
-            "dir/x.yaml: document 1: kind: got \"ScaledObject\", expected \"TemporalScaler\""
+            // Document 1 starts on line 20 (after 19 lines and the separator).
+            "dir/x.yaml: document 1: kind: got \"ScaledObject\", expected \"TemporalScaler\" (line 21)"
                 .to_string()
         ]
     );

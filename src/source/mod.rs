@@ -3,6 +3,7 @@
 
 pub mod crd;
 pub mod dir;
+pub mod yaml;
 
 use serde::Serialize;
 use std::fmt;

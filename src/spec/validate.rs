@@ -28,6 +28,51 @@ impl fmt::Display for FieldError {
     }
 }
 
+/// The known name closest to `word` (case-insensitive edit distance), if it is close enough
+/// to be a typo: at most 1 edit for short names, up to 3 for long ones.
+pub fn closest<'a>(word: &str, known: &[&'a str]) -> Option<&'a str> {
+    let w = word.to_ascii_lowercase();
+    let limit = (w.chars().count() / 4).clamp(1, 3);
+    known
+        .iter()
+        .map(|k| (edit_distance(&w, &k.to_ascii_lowercase()), *k))
+        .filter(|(d, _)| *d <= limit)
+        .min_by_key(|(d, _)| *d)
+        .map(|(_, k)| k)
+}
+
+/// Levenshtein distance over chars.
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut cur = vec![i + 1; b.len() + 1];
+        for (j, cb) in b.iter().enumerate() {
+            cur[j + 1] = (prev[j] + usize::from(ca != *cb))
+                .min(prev[j + 1] + 1)
+                .min(cur[j] + 1);
+        }
+        prev = cur;
+    }
+    prev[b.len()]
+}
+
+/// serde's unknown-field message (`unknown field `x`, expected one of `a`, `b``) with the
+/// closest known field suggested.
+pub fn with_suggestion(msg: &str) -> String {
+    let Some(rest) = msg.strip_prefix("unknown field `") else {
+        return msg.to_string();
+    };
+    let Some((field, expected)) = rest.split_once('`') else {
+        return msg.to_string();
+    };
+    let known: Vec<&str> = expected.split('`').skip(1).step_by(2).collect();
+    match closest(field, &known) {
+        Some(c) => format!("{msg}; did you mean `{c}`?"),
+        None => msg.to_string(),
+    }
+}
+
 /// A string that never prints itself.
 #[derive(Clone, PartialEq, Eq, Hash)]
 pub struct SecretString(String);
@@ -857,10 +902,13 @@ fn validate_trigger(
     let p = |k: &str| format!("{base}.metadata.{k}");
     for k in m.keys() {
         if !TRIGGER_KEYS.contains(&k.as_str()) {
+            let hint = closest(k, TRIGGER_KEYS)
+                .map(|c| format!("; did you mean `{c}`?"))
+                .unwrap_or_default();
             errs.push(
                 p(k),
                 None,
-                format!("a known key ({})", TRIGGER_KEYS.join(", ")),
+                format!("a known key ({}){hint}", TRIGGER_KEYS.join(", ")),
             );
         }
     }

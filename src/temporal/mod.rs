@@ -2,6 +2,7 @@
 //! backoff), per-tick coalescing of identical queries, DescribeTaskQueue in default mode.
 
 use crate::report::metrics::{MethodLabels, Metrics, RpcLabels};
+use crate::report::outage::{Note, Outage};
 mod coalesce;
 pub mod secrets;
 pub mod tls;
@@ -92,6 +93,12 @@ impl ErrorKind {
         ErrorKind::Other,
     ];
 
+    /// The server could not be reached or did not answer in time: an outage of the
+    /// connection, logged by the connection rather than by each scaler on it.
+    pub fn is_connectivity(self) -> bool {
+        matches!(self, ErrorKind::Unavailable | ErrorKind::Timeout)
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             ErrorKind::Config => "config",
@@ -128,10 +135,15 @@ impl ErrorKind {
                 );
             }
         }
-        terr(
-            Self::from_code(s.code()),
-            format!("{method}: {:?}: {}", s.code(), s.message()),
-        )
+        // tonic reports a connection that broke or could not be made as Unknown "transport
+        // error": the server is unreachable, not misbehaving.
+        let kind = match s.code() {
+            tonic::Code::Unknown if s.message().starts_with("transport error") => {
+                ErrorKind::Unavailable
+            }
+            code => Self::from_code(code),
+        };
+        terr(kind, format!("{method}: {:?}: {}", s.code(), s.message()))
     }
 
     fn from_code(code: tonic::Code) -> Self {
@@ -318,9 +330,46 @@ struct SlotState {
     failures: u32,
     retry_at: Option<Instant>,
     last_error: Option<TemporalError>,
+    /// An unreachable server is logged here, once for every scaler on the connection: when it
+    /// starts, once a minute, and when it answers again.
+    outage: Outage,
+}
+
+impl SlotState {
+    fn note(&mut self, endpoint: &str, failed: Option<&TemporalError>) {
+        let now = Instant::now();
+        let Some(e) = failed else {
+            if let Some(r) = self.outage.success(now) {
+                tracing::info!(
+                    endpoint,
+                    lasted_secs = r.lasted.as_secs(),
+                    failures = r.failures,
+                    "Temporal connection recovered"
+                );
+            }
+            return;
+        };
+        // Unavailable and timeout alternate in one outage: one kind for both.
+        let kind = if e.kind.is_connectivity() {
+            "unreachable"
+        } else {
+            e.kind.as_str()
+        };
+        match self.outage.failure(now, kind) {
+            Note::First => {
+                tracing::warn!(endpoint, error = %e, "Temporal connection failed; its scalers hold their replica counts (logged again once a minute while it lasts)")
+            }
+            Note::Summary { failures, lasting } => {
+                tracing::warn!(endpoint, error = %e, failures, lasting_secs = lasting.as_secs(), "Temporal connection still failing")
+            }
+            Note::Quiet => tracing::debug!(endpoint, error = %e, "Temporal connection failed"),
+        }
+    }
 }
 
 struct Slot {
+    /// The endpoint, for logs (never credentials).
+    endpoint: String,
     state: tokio::sync::Mutex<SlotState>,
     /// When a query last used this slot; idle slots (e.g. of rotated credentials) are dropped.
     last_used: Mutex<Instant>,
@@ -450,11 +499,13 @@ impl TemporalPool {
             now.duration_since(used) < IDLE_CONNECTION || Arc::strong_count(s) > 1
         });
         let slot = Arc::new(Slot {
+            endpoint: key.url.clone(),
             state: tokio::sync::Mutex::new(SlotState {
                 conn: None,
                 failures: 0,
                 retry_at: None,
                 last_error: None,
+                outage: Outage::default(),
             }),
             last_used: Mutex::new(now),
             permits: Semaphore::new(MAX_RPCS_PER_ENDPOINT),
@@ -496,6 +547,7 @@ impl TemporalPool {
                 Ok(c)
             }
             Err(e) => {
+                st.note(&slot.endpoint, Some(&e));
                 st.failures += 1;
                 st.retry_at = Some(Instant::now() + backoff(st.failures));
                 st.last_error = Some(e.clone());
@@ -509,10 +561,12 @@ impl TemporalPool {
         let mut st = slot.state.lock().await;
         match res {
             Ok(_) => {
+                st.note(&slot.endpoint, None);
                 st.failures = 0;
                 st.retry_at = None;
             }
-            Err(e) if e.kind == ErrorKind::Unavailable || e.kind == ErrorKind::Timeout => {
+            Err(e) if e.kind.is_connectivity() => {
+                st.note(&slot.endpoint, Some(e));
                 st.failures += 1;
                 st.retry_at = Some(Instant::now() + backoff(st.failures));
                 st.last_error = Some(e.clone());

@@ -343,7 +343,15 @@ pub fn have_nginx() -> bool {
             std::env::var_os("CI").is_none(),
             "nginx is missing (apt-get install --no-install-recommends nginx-light)"
         );
-        eprintln!("skipped: nginx is not installed (apt-get install nginx-light)");
+        skipped("nginx is not installed (apt-get install nginx-light)");
     }
     ok
+}
+
+/// Say that a test did not run, where a newcomer sees it: straight to the process's stderr,
+/// which the test harness does not capture (it captures only the print macros), so the line
+/// shows next to "ok" in a plain `cargo test`.
+pub fn skipped(why: &str) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stderr(), "skipped: {why}");
 }

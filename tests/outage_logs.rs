@@ -1,0 +1,197 @@
+//! A Temporal outage over many scalers is a line when it starts and a line when it ends, not a
+//! line per scaler per poll: 20 scalers polling every second lose their server (a loopback
+//! proxy in front of a real dev server stops forwarding), then get it back. Every failure is
+//! still counted in the metrics.
+
+mod support;
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use support::{DevServer, scaler_yaml, within};
+use temporal_autoscaler::agent::{Context, start_dir_source};
+use temporal_autoscaler::guard::Guard;
+use temporal_autoscaler::source::{ScalerKey, SourceKind};
+use temporal_autoscaler::target::Targets;
+use tokio::net::{TcpListener, TcpStream};
+
+/// Every log line of the test binary (this file holds one test, so the subscriber is global).
+#[derive(Clone, Default)]
+struct Capture(Arc<Mutex<Vec<u8>>>);
+
+impl std::io::Write for Capture {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Capture {
+    fn lines(&self) -> Vec<String> {
+        String::from_utf8_lossy(&self.0.lock().unwrap())
+            .lines()
+            .map(str::to_owned)
+            .collect()
+    }
+    fn at(&self, level: &str) -> Vec<String> {
+        let mark = format!(" {level:>5} ");
+        self.lines()
+            .into_iter()
+            .filter(|l| l.contains(&mark))
+            .collect()
+    }
+}
+
+/// A loopback TCP proxy to `upstream` that, while `up` is false, closes every connection at
+/// once (as a server that went away), and drops the connections it carried when it goes down.
+async fn proxy(upstream: u16, up: Arc<AtomicBool>) -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    tokio::spawn(async move {
+        loop {
+            let Ok((mut inbound, _)) = listener.accept().await else {
+                return;
+            };
+            if !up.load(Ordering::SeqCst) {
+                drop(inbound);
+                continue;
+            }
+            let up = up.clone();
+            tokio::spawn(async move {
+                let Ok(mut outbound) = TcpStream::connect(("127.0.0.1", upstream)).await else {
+                    return;
+                };
+                let copy = tokio::io::copy_bidirectional(&mut inbound, &mut outbound);
+                let down = async {
+                    while up.load(Ordering::SeqCst) {
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                    }
+                };
+                tokio::select! {
+                    _ = copy => {}
+                    _ = down => {}
+                }
+            });
+        }
+    });
+    port
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_temporal_outage_over_twenty_scalers_is_logged_once_when_it_starts_and_once_when_it_ends()
+{
+    let logs = Capture::default();
+    let w = logs.clone();
+    tracing::subscriber::set_global_default(
+        tracing_subscriber::fmt()
+            .with_writer(move || w.clone())
+            .with_max_level(tracing::Level::INFO)
+            .with_ansi(false)
+            .finish(),
+    )
+    .unwrap();
+
+    let server = DevServer::start().await;
+    let up = Arc::new(AtomicBool::new(true));
+    let port = proxy(server.port, up.clone()).await;
+    let dir = tempfile::tempdir().unwrap();
+    for i in 0..20 {
+        std::fs::write(
+            dir.path().join(format!("s{i}.yaml")),
+            scaler_yaml(
+                &format!("s{i}"),
+                &format!("127.0.0.1:{port}"),
+                &format!("q{i}"),
+                1,
+                "",
+            ),
+        )
+        .unwrap();
+    }
+    let ctx = Context::new(Targets::Simulated, Guard::alone());
+    let _source = start_dir_source(ctx.clone(), dir.path().to_path_buf())
+        .await
+        .unwrap();
+    let key = |i: usize| ScalerKey {
+        source: SourceKind::Dir,
+        namespace: "default".into(),
+        name: format!("s{i}"),
+    };
+    for i in 0..20 {
+        within(
+            30,
+            "every scaler reads its queue",
+            ctx.state.wait_for(&key(i), |v| {
+                v.triggers.first().is_some_and(|t| t.backlog.is_some())
+            }),
+        )
+        .await;
+    }
+    let before = logs.at("WARN").len() + logs.at("ERROR").len();
+
+    // The outage: every scaler fails (and keeps failing) for several polls.
+    up.store(false, Ordering::SeqCst);
+    for i in 0..20 {
+        within(
+            30,
+            "every scaler sees the outage",
+            ctx.state.wait_for(&key(i), |v| {
+                v.triggers.first().is_some_and(|t| t.error.is_some())
+            }),
+        )
+        .await;
+    }
+    // Four more seconds: four polls of twenty scalers, each of them a failure.
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    up.store(true, Ordering::SeqCst);
+    for i in 0..20 {
+        within(
+            90,
+            "every scaler reads again (after the connection's backoff)",
+            ctx.state.wait_for(&key(i), |v| {
+                v.triggers.first().is_some_and(|t| t.error.is_none())
+            }),
+        )
+        .await;
+    }
+
+    let warn: Vec<String> = logs
+        .at("WARN")
+        .into_iter()
+        .chain(logs.at("ERROR"))
+        .skip(before)
+        .collect();
+    assert_eq!(
+        warn.len(),
+        1,
+        "one line for the outage of one connection:\n{}",
+        warn.join("\n")
+    );
+    assert!(warn[0].contains("Temporal connection failed"), "{warn:?}");
+    let recovered: Vec<String> = logs
+        .at("INFO")
+        .into_iter()
+        .filter(|l| l.contains("Temporal connection recovered"))
+        .collect();
+    assert_eq!(recovered.len(), 1, "{recovered:?}");
+    assert!(recovered[0].contains("lasted_secs="), "{recovered:?}");
+    // Nor a line per scaler when it ends: the connection's line says it for all of them.
+    let per_scaler = logs
+        .at("INFO")
+        .into_iter()
+        .filter(|l| l.contains("trigger recovered"))
+        .count();
+    assert_eq!(per_scaler, 0);
+    // The metrics count every failure: 20 scalers, several polls each.
+    let failures: f64 = ctx
+        .metrics
+        .encode()
+        .lines()
+        .filter(|l| l.starts_with("temporal_scaler_trigger_errors_total{"))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum();
+    assert!(failures >= 20.0 * 4.0, "{failures} failures counted");
+}

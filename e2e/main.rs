@@ -494,10 +494,14 @@ impl Drop for Cleanup {
             let client = kube::Client::try_from(config).ok()?;
             let dp = DeleteParams::default();
             for name in &bindings {
-                let _ = Api::<ClusterRoleBinding>::all(client.clone()).delete(name, &dp).await;
+                let _ = Api::<ClusterRoleBinding>::all(client.clone())
+                    .delete(name, &dp)
+                    .await;
             }
             for name in &roles {
-                let _ = Api::<ClusterRole>::all(client.clone()).delete(name, &dp).await;
+                let _ = Api::<ClusterRole>::all(client.clone())
+                    .delete(name, &dp)
+                    .await;
             }
             let _ = Api::<Namespace>::all(client).delete(&ns, &dp).await;
             Some(())
@@ -762,8 +766,6 @@ async fn may(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "needs a cluster: KUBECONFIG, or the kind CLI"]
 async fn kubernetes_chart_rbac_and_values_defined_scaler() {
-    use kube::api::Api;
-
     let kubeconfig = kubeconfig();
     let admin_config = kube::config::Kubeconfig::read_from(&kubeconfig).unwrap();
     let client = kube::Client::try_from(
@@ -821,7 +823,10 @@ async fn kubernetes_chart_rbac_and_values_defined_scaler() {
         "ClusterRoleBinding",
     ]);
     for doc in &rbac {
-        let name = doc["metadata"]["name"].as_str().unwrap_or_default().to_string();
+        let name = doc["metadata"]["name"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
         match doc["kind"].as_str() {
             Some("ClusterRole") => cleanup.cluster_roles.push(name),
             Some("ClusterRoleBinding") => cleanup.cluster_role_bindings.push(name),

@@ -12,8 +12,10 @@ them through discovery and creates them (install) or computes and sends its thre
 (upgrade). What comes back is the release manifest and every write Helm made.
 
 REQUEST: {"chart": DIR, "release": NAME, "namespace": NS,
+          "existing": [object, ...],   (optional: already in the cluster, e.g. kubectl-applied)
           "steps": [{"action": "install" | "upgrade", "values": {...}}, ...]}
-Output:  {"steps": [{"ok": true, "manifest": "...", "writes": [{"method", "path", "body"}]}
+Output:  {"steps": [{"ok": true, "manifest": "...", "notes": "...",
+                      "writes": [{"method", "path", "body"}]}
                     | {"ok": false, "error": "..."}]}; steps after a failed one are not run.
 """
 
@@ -280,6 +282,15 @@ class FakeApiServer:
                 return 200, {"kind": "Status", "apiVersion": "v1", "status": "Success"}
         return self._status(405, "MethodNotAllowed", f"{method} {path}")
 
+    def preload(self, obj):
+        """Store `obj` as if created before Helm runs (not recorded as a write)."""
+        kind = obj["kind"]
+        group, _, version = obj["apiVersion"].rpartition("/")
+        plural, _, namespaced, _ = next(r for r in RESOURCES[(group, version)] if r[1] == kind)
+        ns = obj["metadata"].get("namespace", "default") if namespaced else ""
+        with self.lock:
+            self.objects[(group, version, ns, plural, obj["metadata"]["name"])] = self._stored(obj)
+
     def _stored(self, obj):
         obj = copy.deepcopy(obj)
         meta = obj.setdefault("metadata", {})
@@ -293,6 +304,8 @@ class FakeApiServer:
 
 async def _run(req):
     api = FakeApiServer()
+    for obj in req.get("existing") or []:
+        api.preload(obj)
     config = helm_sdkpy.Configuration(namespace=req["namespace"], kubeconfig=api.kubeconfig())
     results = []
     for step in req["steps"]:
@@ -311,7 +324,14 @@ async def _run(req):
         except helm_sdkpy.HelmError as e:
             results.append({"ok": False, "error": str(e)})
             break
-        results.append({"ok": True, "manifest": rel.get("manifest", ""), "writes": api.writes[start:]})
+        results.append(
+            {
+                "ok": True,
+                "manifest": rel.get("manifest", ""),
+                "notes": (rel.get("info") or {}).get("notes", ""),
+                "writes": api.writes[start:],
+            }
+        )
     return {"steps": results}
 
 

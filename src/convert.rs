@@ -1,11 +1,13 @@
 //! `temporal-autoscaler convert FILE`: KEDA ScaledObjects with `temporal` triggers become
 //! TemporalScaler documents. Every field that has no equivalent, or whose meaning changes, gets a
-//! note naming the document and the field path. Secret values never appear in a note.
+//! note naming the document and the field path. A document is refused instead when what cannot
+//! be carried over would change the meaning of what is kept: a converted scaler never reads
+//! another backlog than KEDA did. Secret values never appear in a note or an error.
 
 use crate::spec::{
-    API_VERSION, AdvancedSpec, BehaviorSpec, DocumentMeta, FallbackSpec, HpaConfigSpec, KIND,
-    PolicySpec, ScaleTargetRef, ScalerDocument, ScalingRulesSpec, SecretTargetRef,
-    TemporalScalerSpec, TriggerSpec, validate,
+    API_VERSION, AdvancedSpec, BehaviorSpec, DocumentMeta, ENCRYPTED_KEY_HINT, FallbackSpec,
+    HpaConfigSpec, KIND, PolicySpec, ScaleTargetRef, ScalerDocument, ScalingRulesSpec,
+    SecretTargetRef, TemporalScalerSpec, TriggerSpec, validate,
 };
 use serde::Deserialize;
 use serde_yaml::{Mapping, Value};
@@ -21,6 +23,9 @@ pub struct ConvertReport {
     /// One line per field with no equivalent or with a changed meaning, and per skipped
     /// document: `FILE: document N (Kind namespace/name): field.path: what happened`.
     pub notes: Vec<String>,
+    /// Why a ScaledObject with a temporal trigger was not converted, in the same form: one line
+    /// per reason, then `FILE: document N (…): not converted`.
+    pub errors: Vec<String>,
     /// How many TemporalScalers `output` holds.
     pub converted: usize,
 }
@@ -55,19 +60,24 @@ const ACCEPTED_KEYS: &[&str] = &[
     "selectUnversioned",
     "workerDeploymentName",
     "workerDeploymentBuildId",
+    "workerVersioningType",
+    "deploymentName",
     "minConnectTimeout",
 ];
 /// Keys the agent reads from its own environment, where KEDA reads the scale target's.
 const ENV_KEYS: &[&str] = &["endpointFromEnv", "apiKeyFromEnv"];
 /// KEDA's names for keys the agent spells differently.
 const RENAMED_KEYS: &[(&str, &str)] = &[("enableTLS", "tls"), ("queueName", "taskQueue")];
+/// Keys KEDA also reads as `<key>FromEnv` from the scale target's environment (after the key
+/// itself), which the agent cannot; `endpoint` and `apiKey` have the agent's own `…FromEnv`.
+const KEDA_ENV_ONLY_KEYS: &[&str] = &["namespace", "taskQueue", "buildId", "deploymentName"];
 
 const UNKNOWN: &str = "not a field the converter knows; dropped";
 const NO_EQUIVALENT: &str = "no equivalent; dropped";
 
 /// Convert every KEDA ScaledObject with a `temporal` trigger in `content` (multi-document
-/// YAML, or a `kubectl get -o yaml` List). Only unreadable YAML is an error; everything else
-/// is reported in the notes.
+/// YAML, or a `kubectl get -o yaml` List). Only unreadable YAML is an `Err`; everything else
+/// is reported in the notes, and ScaledObjects not converted in the errors.
 pub fn convert(file: &Path, content: &str) -> Result<ConvertReport, String> {
     let shown = file.display().to_string();
     let docs = load(content).map_err(|e| format!("{shown}: {e}"))?;
@@ -78,6 +88,7 @@ pub fn convert(file: &Path, content: &str) -> Result<ConvertReport, String> {
         let mut n = Notes {
             prefix: format!("{shown}: {described}"),
             out: &mut report.notes,
+            errors: &mut report.errors,
         };
         let Some(root) = value.as_mapping() else {
             n.doc("not a Kubernetes object; skipped");
@@ -128,17 +139,19 @@ pub fn convert(file: &Path, content: &str) -> Result<ConvertReport, String> {
             n.doc(format!("no trigger of type temporal ({found}); skipped"));
             continue;
         }
-        let Some(doc) = scaled_object(root, &auths, &mut n) else {
-            n.doc("not converted");
+        let refused_before = n.errors.len();
+        let doc = scaled_object(root, &auths, &mut n);
+        let Some(doc) = doc.filter(|_| n.errors.len() == refused_before) else {
+            n.refuse_doc("not converted");
             continue;
         };
         if let Err(errors) = validate(&doc) {
             for e in errors {
-                n.doc(format!(
+                n.refuse_doc(format!(
                     "the converted TemporalScaler is not valid for the agent: {e}"
                 ));
             }
-            n.doc("not converted");
+            n.refuse_doc("not converted");
             continue;
         }
         let yaml = serde_yaml::to_string(&doc).map_err(|e| format!("cannot write YAML: {e}"))?;
@@ -205,10 +218,11 @@ fn describe(label: &str, value: &Value) -> String {
     }
 }
 
-/// Notes about one document.
+/// Notes about one document, and the reasons it is refused.
 struct Notes<'a> {
     prefix: String,
     out: &'a mut Vec<String>,
+    errors: &'a mut Vec<String>,
 }
 
 impl Notes<'_> {
@@ -218,11 +232,20 @@ impl Notes<'_> {
     fn at(&mut self, path: &str, msg: impl Display) {
         self.out.push(format!("{}: {path}: {msg}", self.prefix));
     }
+    fn refuse_doc(&mut self, msg: impl Display) {
+        self.errors.push(format!("{}: {msg}", self.prefix));
+    }
+    /// The document is not converted: carrying `path` over (or dropping it) would change what
+    /// the scaler reads or how it scales.
+    fn refuse(&mut self, path: &str, msg: impl Display) {
+        self.errors.push(format!("{}: {path}: {msg}", self.prefix));
+    }
     /// Notes under `path`, with `what` before each message.
     fn under(&mut self, path: &str, what: &str) -> Notes<'_> {
         Notes {
             prefix: format!("{}: {path}: {what}", self.prefix),
             out: self.out,
+            errors: self.errors,
         }
     }
 }
@@ -360,7 +383,7 @@ fn scaled_object(root: &Mapping, auths: &[AuthDoc], n: &mut Notes) -> Option<Sca
     f.finish(n, UNKNOWN);
     let metadata = metadata?;
     let Some((_, spec)) = spec else {
-        n.at("spec", "missing");
+        n.refuse("spec", "missing");
         return None;
     };
     let namespace = metadata.namespace.clone().unwrap_or_default();
@@ -403,7 +426,7 @@ fn metadata(m: &Mapping, n: &mut Notes) -> Option<DocumentMeta> {
     }
     f.finish(n, NO_EQUIVALENT);
     let Some(name) = name else {
-        n.at("metadata.name", "missing");
+        n.refuse("metadata.name", "missing");
         return None;
     };
     Some(DocumentMeta {
@@ -483,7 +506,7 @@ fn scaler_spec(
     }
     f.finish(n, UNKNOWN);
     let Some(scale_target_ref) = target else {
-        n.at("spec.scaleTargetRef.name", "missing");
+        n.refuse("spec.scaleTargetRef.name", "missing");
         return None;
     };
     Some(TemporalScalerSpec {
@@ -538,10 +561,16 @@ fn advanced(path: &str, m: &Mapping, n: &mut Notes) -> Option<AdvancedSpec> {
             h.finish(n, UNKNOWN);
             behavior.map(|b| HpaConfigSpec { behavior: Some(b) })
         });
-    for key in ["restoreToOriginalReplicaCount", "scalingModifiers"] {
-        if f.take(key).is_some() {
-            n.at(&f.path(key), NO_EQUIVALENT);
-        }
+    if f.take("restoreToOriginalReplicaCount").is_some() {
+        n.at(&f.path("restoreToOriginalReplicaCount"), NO_EQUIVALENT);
+    }
+    if f.take("scalingModifiers").is_some() {
+        n.refuse(
+            &f.path("scalingModifiers"),
+            "KEDA scaled on this formula over the triggers' metrics; the agent scales on each \
+             trigger's own count (the highest wins), so the triggers kept would scale otherwise: \
+             remove scalingModifiers to convert",
+        );
     }
     f.finish(n, UNKNOWN);
     hpa.map(|h| AdvancedSpec {
@@ -617,9 +646,11 @@ fn policy(path: &str, v: &Value, n: &mut Notes) -> Option<PolicySpec> {
             period_seconds,
         }),
         _ => {
-            n.at(
+            // Dropping one policy would change what the others allow (selectPolicy picks
+            // among them).
+            n.refuse(
                 path,
-                "incomplete policy (type, value and periodSeconds are required); dropped",
+                "incomplete policy: type, value and periodSeconds are required (the HPA rejects it), and dropping it would change what the other policies allow",
             );
             None
         }
@@ -648,12 +679,20 @@ fn trigger(
         );
     }
     if let Some(v) = f.take("metricType") {
-        let msg = if v.as_str() == Some("AverageValue") {
-            "dropped; the agent always scales on backlog per replica (AverageValue)"
-        } else {
-            "not supported, dropped: the agent always scales on backlog per replica (AverageValue), so replica counts differ"
-        };
-        n.at(&f.path("metricType"), msg);
+        let p = f.path("metricType");
+        match v.as_str() {
+            Some("AverageValue") => n.at(
+                &p,
+                "dropped; the agent always scales on backlog per replica (AverageValue)",
+            ),
+            other => n.refuse(
+                &p,
+                format!(
+                    "{:?} is not supported: the agent always divides the backlog by targetQueueSize per replica (AverageValue), so this targetQueueSize would give other replica counts: remove metricType (with a per-replica targetQueueSize) to convert",
+                    other.unwrap_or_default()
+                ),
+            ),
+        }
     }
     if let Some(v) = f.take("authenticationRef") {
         let p = f.path("authenticationRef");
@@ -669,9 +708,20 @@ fn trigger(
 }
 
 fn trigger_metadata(path: &str, m: &Mapping, out: &mut BTreeMap<String, String>, n: &mut Notes) {
+    // Set as KEDA sees it: present and not blank.
+    let set = |k: &str| match m.get(k) {
+        None | Some(Value::Null) => false,
+        Some(Value::String(s)) => !s.trim().is_empty(),
+        Some(_) => true,
+    };
     for (k, v) in m {
         let key = key_text(k);
         let p = join(path, &key);
+        if key == "keyPassword" {
+            // Without it the key cannot be used; the password itself is never shown.
+            n.refuse(&p, ENCRYPTED_KEY_HINT);
+            continue;
+        }
         let value = match v {
             Value::String(s) => s.clone(),
             Value::Number(x) => {
@@ -696,6 +746,32 @@ fn trigger_metadata(path: &str, m: &Mapping, out: &mut BTreeMap<String, String>,
             }
             continue;
         }
+        if let Some(of) = key.strip_suffix("FromEnv")
+            && (of == "endpoint" || KEDA_ENV_ONLY_KEYS.contains(&of))
+        {
+            if set(of) {
+                n.at(&p, format!("dropped: KEDA reads {of} first, and it is set"));
+                continue;
+            }
+            if of != "endpoint" {
+                // The value is the name of a variable, not a secret.
+                n.refuse(
+                    &p,
+                    format!(
+                        "KEDA read {of} from the scale target's environment variable {value}, which the agent cannot read; without it the trigger would not read the backlog KEDA read: set {of} to the variable's value"
+                    ),
+                );
+                continue;
+            }
+        }
+        if (key == "selectAllActive" || key == "selectUnversioned") && set("workerVersioningType") {
+            // KEDA's scaler that reads workerVersioningType has no such key: it ignored it.
+            n.at(
+                &p,
+                "dropped: KEDA ignores it with workerVersioningType (only buildId selects versions there)",
+            );
+            continue;
+        }
         if !ACCEPTED_KEYS.contains(&key.as_str()) {
             let msg = if key.ends_with("FromEnv") {
                 "no equivalent (the agent reads only endpointFromEnv and apiKeyFromEnv from the environment); dropped"
@@ -704,6 +780,12 @@ fn trigger_metadata(path: &str, m: &Mapping, out: &mut BTreeMap<String, String>,
             };
             n.at(&p, msg);
             continue;
+        }
+        if key == "buildId" && !set("workerVersioningType") {
+            n.at(
+                &p,
+                "copied: the legacy selection of this build id, as KEDA's scalers before workerVersioningType read it (KEDA's current scaler wants workerVersioningType: build-id with it)",
+            );
         }
         if ENV_KEYS.contains(&key.as_str()) {
             // The value is the name of a variable, not a secret.
@@ -718,11 +800,6 @@ fn trigger_metadata(path: &str, m: &Mapping, out: &mut BTreeMap<String, String>,
             );
         } else if key == "key" {
             n.at(&p, "copied as written: the output holds this private key");
-        } else if key == "unsafeSsl" && value.eq_ignore_ascii_case("true") {
-            n.at(
-                &p,
-                "copied, but the agent does not support skipping certificate verification yet: the trigger will report a config error",
-            );
         }
         out.insert(key, value);
     }
@@ -837,6 +914,13 @@ fn secret_target(
                 "parameter {parameter}: mapped to the trigger's secretTargetRef ({from}); the agent needs get on that Secret (chart value rbac.secretReferences)"
             )
         }
+        "keyPassword" => {
+            n.refuse(
+                path,
+                format!("parameter keyPassword ({from}): {ENCRYPTED_KEY_HINT}"),
+            );
+            return;
+        }
         other => format!("parameter {other:?} ({from}): no equivalent; dropped"),
     };
     n.at(path, msg);
@@ -863,7 +947,14 @@ fn env_entry(path: &str, v: &Value, metadata: &mut BTreeMap<String, String>, n: 
         Some(c) => format!("container {c:?} of the scale target"),
         None => "the scale target's container".to_string(),
     };
-    if parameter != "apiKey" {
+    if parameter == "keyPassword" {
+        n.refuse(
+            path,
+            format!(
+                "parameter keyPassword (environment variable {var} of {of}): {ENCRYPTED_KEY_HINT}"
+            ),
+        );
+    } else if parameter != "apiKey" {
         n.at(
             path,
             format!("parameter {parameter:?} (environment variable {var} of {of}): no equivalent; dropped"),
@@ -904,6 +995,15 @@ mod tests {
         assert!(
             r.notes.iter().any(|n| n == note),
             "missing note:\n  {note}\nnotes:\n  {}",
+            r.notes.join("\n  ")
+        );
+    }
+
+    fn has_error(r: &ConvertReport, error: &str) {
+        assert!(
+            r.errors.iter().any(|e| e == error),
+            "missing error:\n  {error}\nerrors:\n  {}\nnotes:\n  {}",
+            r.errors.join("\n  "),
             r.notes.join("\n  ")
         );
     }
@@ -1118,9 +1218,9 @@ spec:
     - parameter: ca
       name: temporal-tls
       key: ca.crt
-    - parameter: keyPassword
+    - parameter: tlsClientCert
       name: temporal-tls
-      key: password
+      key: tls.crt
   podIdentity:
     provider: azure-workload
 ---
@@ -1169,7 +1269,7 @@ spec:
         has(
             &r,
             &format!(
-                "{ta}.secretTargetRef[2]: parameter \"keyPassword\" (key \"password\" of Secret shop/temporal-tls): no equivalent; dropped"
+                "{ta}.secretTargetRef[2]: parameter \"tlsClientCert\" (key \"tls.crt\" of Secret shop/temporal-tls): no equivalent; dropped"
             ),
         );
         has(&r, &format!("{ta}.podIdentity: no equivalent; dropped"));
@@ -1325,20 +1425,17 @@ spec:
   bogus: 1
   advanced:
     restoreToOriginalReplicaCount: true
-    scalingModifiers:
-      formula: "a + b"
     horizontalPodAutoscalerConfig:
       name: keda-hpa-orders
       behavior:
         scaleDown:
           policies:
-            - {type: Pods, value: 1}
             - {type: Percent, value: 50, periodSeconds: 60}
   triggers:
     - type: temporal
       name: orders
       useCachedMetrics: true
-      metricType: Value
+      metricType: AverageValue
       extra: x
       metadata:
         endpointFromEnv: TEMPORAL_ADDRESS
@@ -1346,8 +1443,9 @@ spec:
         targetQueueSize: 10
         enableTLS: "true"
         apiKey: inline-secret-value
-        keyPassword: hunter2
+        namespace: orders
         namespaceFromEnv: TEMPORAL_NS
+        targetQueueSizeFromEnv: TARGET
 status:
   hpaName: keda-hpa-orders
 "#);
@@ -1361,34 +1459,32 @@ status:
             "spec.scaleTargetRef.envSourceContainerName: no equivalent (the agent reads *FromEnv variables from its own environment); dropped",
             "spec.bogus: not a field the converter knows; dropped",
             "spec.advanced.restoreToOriginalReplicaCount: no equivalent; dropped",
-            "spec.advanced.scalingModifiers: no equivalent; dropped",
             "spec.advanced.horizontalPodAutoscalerConfig.name: no equivalent (the agent creates no HPA); dropped",
-            "spec.advanced.horizontalPodAutoscalerConfig.behavior.scaleDown.policies[0]: incomplete policy (type, value and periodSeconds are required); dropped",
             "spec.triggers[0].useCachedMetrics: no equivalent (the agent polls every pollingInterval); dropped",
-            "spec.triggers[0].metricType: not supported, dropped: the agent always scales on backlog per replica (AverageValue), so replica counts differ",
+            "spec.triggers[0].metricType: dropped; the agent always scales on backlog per replica (AverageValue)",
             "spec.triggers[0].extra: not a field the converter knows; dropped",
             "spec.triggers[0].metadata.endpointFromEnv: copied, but KEDA reads TEMPORAL_ADDRESS from the scale target's container and the agent from its own environment: set TEMPORAL_ADDRESS on the agent",
             "spec.triggers[0].metadata.targetQueueSize: a bare number; written as a string",
             "spec.triggers[0].metadata.enableTLS: renamed to tls",
             "spec.triggers[0].metadata.apiKey: copied as written: the output holds this secret (prefer apiKeyFromEnv)",
-            "spec.triggers[0].metadata.keyPassword: no equivalent; dropped",
-            "spec.triggers[0].metadata.namespaceFromEnv: no equivalent (the agent reads only endpointFromEnv and apiKeyFromEnv from the environment); dropped",
+            "spec.triggers[0].metadata.namespaceFromEnv: dropped: KEDA reads namespace first, and it is set",
+            "spec.triggers[0].metadata.targetQueueSizeFromEnv: no equivalent (the agent reads only endpointFromEnv and apiKeyFromEnv from the environment); dropped",
             "status: KEDA's runtime state; dropped",
         ] {
             has(&r, &format!("{p}: {note}"));
         }
-        for secret in ["inline-secret-value", "hunter2"] {
-            assert!(
-                r.notes.iter().all(|n| !n.contains(secret)),
-                "{secret} leaked"
-            );
-        }
+        assert!(r.errors.is_empty(), "{:#?}", r.errors);
+        assert!(
+            r.notes.iter().all(|n| !n.contains("inline-secret-value")),
+            "the API key leaked"
+        );
         let doc: ScalerDocument = serde_yaml::from_str(&r.output).unwrap();
         let m = &doc.spec.triggers[0].metadata;
         assert_eq!(m["tls"], "true");
         assert_eq!(m["targetQueueSize"], "10");
         assert_eq!(m["endpointFromEnv"], "TEMPORAL_ADDRESS");
-        assert!(!m.contains_key("enableTLS") && !m.contains_key("keyPassword"));
+        assert_eq!(m["namespace"], "orders");
+        assert!(!m.contains_key("enableTLS") && !m.contains_key("namespaceFromEnv"));
         let down = doc
             .spec
             .advanced
@@ -1469,17 +1565,19 @@ spec:
   scaleTargetRef: {name: orders-worker}
   triggers:
     - type: temporal
-      metadata: {endpoint: "temporal:7233", taskQueueFromEnv: QUEUE}
+      metadata: {endpoint: "temporal:7233", taskQueue: orders, queueTypes: "workflow,sticky"}
 "#);
         assert_eq!((r.converted, r.output.as_str()), (0, ""));
         let p = "deploy.yaml: document 0 (ScaledObject shop/orders)";
-        has(
-            &r,
-            &format!(
-                "{p}: the converted TemporalScaler is not valid for the agent: spec.triggers[0].metadata.taskQueue: expected the name of the task queue to watch"
-            ),
+        assert_eq!(
+            r.errors,
+            [
+                format!(
+                    "{p}: the converted TemporalScaler is not valid for the agent: spec.triggers[0].metadata.queueTypes: got \"workflow,sticky\", expected a comma-separated list of workflow, activity, nexus"
+                ),
+                format!("{p}: not converted"),
+            ]
         );
-        has(&r, &format!("{p}: not converted"));
         has(
             &r,
             "deploy.yaml: nothing converted (no valid keda.sh/v1alpha1 ScaledObject with a temporal trigger)",
@@ -1545,5 +1643,330 @@ items:
             assert_eq!(unknown_key_errors(theirs), 1, "the agent accepts {theirs}");
             assert!(ACCEPTED_KEYS.contains(ours));
         }
+    }
+    /// KEDA's own e2e ScaledObjects (tests/scalers/temporal/temporal_test.go in kedacore/keda,
+    /// templates rendered): unversioned, build-id and Worker Deployment version.
+    const KEDA_E2E: &str = r#"
+apiVersion: keda.sh/v1alpha1
+kind: ScaledObject
+metadata:
+  name: temporal-test-so-unversioned
+  namespace: temporal-test-ns
+spec:
+  scaleTargetRef:
+    name: temporal-test-unversioned
+  pollingInterval: 5
+  cooldownPeriod:  10
+  minReplicaCount: 0
+  maxReplicaCount: 1
+  advanced:
+    horizontalPodAutoscalerConfig:
+      behavior:
+        scaleDown:
+          stabilizationWindowSeconds: 10
+  triggers:
+  - type: temporal
+    metadata:
+      namespace: default
+      taskQueue: "omes-test"
+      targetQueueSize: "2"
+      activationTargetQueueSize: "3"
+      endpoint: temporal-temporal-test.temporal-test-ns.svc.cluster.local:7233
+---
+apiVersion: keda.sh/v1alpha1
+kind: ScaledObject
+metadata:
+  name: temporal-test-so-buildid
+  namespace: temporal-test-ns
+spec:
+  scaleTargetRef:
+    name: temporal-test-buildid
+  pollingInterval: 5
+  cooldownPeriod:  10
+  minReplicaCount: 0
+  maxReplicaCount: 1
+  advanced:
+    horizontalPodAutoscalerConfig:
+      behavior:
+        scaleDown:
+          stabilizationWindowSeconds: 10
+  triggers:
+  - type: temporal
+    metadata:
+      namespace: default
+      taskQueue: "omes-test"
+      targetQueueSize: "2"
+      endpoint: temporal-temporal-test.temporal-test-ns.svc.cluster.local:7233
+      workerVersioningType: build-id
+      buildId: 1.0.0
+---
+apiVersion: keda.sh/v1alpha1
+kind: ScaledObject
+metadata:
+  name: temporal-test-so-deploy-ver
+  namespace: temporal-test-ns
+spec:
+  scaleTargetRef:
+    name: temporal-test-deploy-ver
+  pollingInterval: 5
+  cooldownPeriod: 10
+  minReplicaCount: 0
+  maxReplicaCount: 1
+  advanced:
+    horizontalPodAutoscalerConfig:
+      behavior:
+        scaleDown:
+          stabilizationWindowSeconds: 10
+  triggers:
+  - type: temporal
+    metadata:
+      namespace: default
+      taskQueue: "omes-test"
+      targetQueueSize: "2"
+      endpoint: temporal-temporal-test.temporal-test-ns.svc.cluster.local:7233
+      workerVersioningType: deployment
+      deploymentName: omes-deployment
+      buildId: v2.0.0
+"#;
+
+    #[test]
+    fn keda_worker_versioning_converts_to_the_same_version_selection() {
+        use crate::spec::{DeploymentScope, Versioning};
+        let r = run(KEDA_E2E);
+        assert_eq!((r.converted, r.errors.len()), (3, 0), "{:#?}", r.errors);
+        assert_valid_for_the_agent(&r);
+        // Nothing of a trigger is dropped: only the cooldown's change of meaning is noted.
+        assert!(
+            r.notes.iter().all(|n| n.ends_with(
+                ": spec.cooldownPeriod: meaning changes (10 s): KEDA waits it only before scaling to zero; the agent waits it after the last scale before every scale-down"
+            )),
+            "{:#?}",
+            r.notes
+        );
+        let cfgs = parse_file(Path::new("out.yaml"), &r.output).unwrap();
+        let versioning: Vec<_> = cfgs
+            .iter()
+            .map(|c| (c.name.as_str(), c.triggers[0].versioning.clone()))
+            .collect();
+        assert_eq!(
+            versioning,
+            [
+                ("temporal-test-so-unversioned", Versioning::All),
+                (
+                    "temporal-test-so-buildid",
+                    Versioning::BuildIds {
+                        build_id: Some("1.0.0".into()),
+                        select_all_active: false,
+                        select_unversioned: false
+                    }
+                ),
+                // The version KEDA reads (DescribeWorkerDeploymentVersion, every queue of it),
+                // not a legacy build-id selection of "v2.0.0".
+                (
+                    "temporal-test-so-deploy-ver",
+                    Versioning::WorkerDeployment {
+                        name: "omes-deployment".into(),
+                        build_id: "v2.0.0".into(),
+                        scope: DeploymentScope::Version
+                    }
+                ),
+            ]
+        );
+        // KEDA's keys are kept as written: the output reads as KEDA's trigger does.
+        let docs: Vec<ScalerDocument> = serde_yaml::Deserializer::from_str(&r.output)
+            .map(|d| ScalerDocument::deserialize(d).unwrap())
+            .collect();
+        let m = &docs[2].spec.triggers[0].metadata;
+        assert_eq!(
+            (
+                m["workerVersioningType"].as_str(),
+                m["deploymentName"].as_str(),
+                m["buildId"].as_str()
+            ),
+            ("deployment", "omes-deployment", "v2.0.0")
+        );
+        assert_eq!(cfgs[0].triggers[0].activation_target_queue_size, 3.0);
+    }
+
+    #[test]
+    fn keda_versioning_rules_are_kept_and_its_ignored_keys_dropped() {
+        let so = |meta: &str| {
+            format!(
+                "apiVersion: keda.sh/v1alpha1\nkind: ScaledObject\nmetadata: {{name: w, namespace: ns}}\nspec:\n  scaleTargetRef: {{name: w}}\n  triggers:\n  - type: temporal\n    metadata:\n      endpoint: t:7233\n      taskQueue: omes-test\n{meta}"
+            )
+        };
+        let p = "deploy.yaml: document 0 (ScaledObject ns/w)";
+        let invalid = format!("{p}: the converted TemporalScaler is not valid for the agent");
+        // What KEDA rejects is not converted (KEDA never ran it), with KEDA's reason.
+        for (meta, want) in [
+            (
+                "      workerVersioningType: deployment\n      deploymentName: my-deploy\n",
+                "spec.triggers[0].metadata.buildId: expected the version's build id with workerVersioningType: deployment",
+            ),
+            (
+                "      deploymentName: my-deploy\n",
+                "spec.triggers[0].metadata.deploymentName: got \"my-deploy\", expected workerVersioningType: deployment with it (and buildId), or workerDeploymentName with workerDeploymentBuildId",
+            ),
+            (
+                "      workerVersioningType: deployment\n      deploymentName: my-deploy\n      buildId: v1\n      queueTypes: workflow\n",
+                "spec.triggers[0].metadata.queueTypes: got \"workflow\", expected no queueTypes with workerVersioningType: deployment (it reads every task queue and type of the version, as KEDA does; for one queue's types use workerDeploymentName with workerDeploymentBuildId)",
+            ),
+        ] {
+            let r = run(&so(meta));
+            assert_eq!((r.converted, r.output.as_str()), (0, ""), "{meta}");
+            has_error(&r, &format!("{invalid}: {want}"));
+            has_error(&r, &format!("{p}: not converted"));
+        }
+        // KEDA's scaler that reads workerVersioningType has no selectAllActive: it ignored it,
+        // so it is dropped rather than widening the selection.
+        let r = run(&so(
+            "      workerVersioningType: build-id\n      buildId: v1\n      selectAllActive: \"true\"\n",
+        ));
+        assert_eq!(r.converted, 1, "{:#?}", r.errors);
+        has(
+            &r,
+            &format!(
+                "{p}: spec.triggers[0].metadata.selectAllActive: dropped: KEDA ignores it with workerVersioningType (only buildId selects versions there)"
+            ),
+        );
+        let cfg = &parse_file(Path::new("out.yaml"), &r.output).unwrap()[0];
+        assert_eq!(
+            cfg.triggers[0].versioning,
+            crate::spec::Versioning::BuildIds {
+                build_id: Some("v1".into()),
+                select_all_active: false,
+                select_unversioned: false
+            }
+        );
+        // buildId alone: what KEDA's scalers before workerVersioningType read (the current one
+        // rejects it), said in a note.
+        let r = run(&so("      buildId: v7\n"));
+        assert_eq!(r.converted, 1, "{:#?}", r.errors);
+        has(
+            &r,
+            &format!(
+                "{p}: spec.triggers[0].metadata.buildId: copied: the legacy selection of this build id, as KEDA's scalers before workerVersioningType read it (KEDA's current scaler wants workerVersioningType: build-id with it)"
+            ),
+        );
+        assert!(matches!(
+            &parse_file(Path::new("out.yaml"), &r.output).unwrap()[0].triggers[0].versioning,
+            crate::spec::Versioning::BuildIds { build_id: Some(b), .. } if b == "v7"
+        ));
+        // A key KEDA reads before its …FromEnv: the …FromEnv is dropped.
+        let r = run(&so(
+            "      workerVersioningType: deployment\n      deploymentName: omes-deployment\n      deploymentNameFromEnv: DEPLOYMENT\n      buildId: v2.0.0\n",
+        ));
+        assert_eq!(r.converted, 1, "{:#?}", r.errors);
+        has(
+            &r,
+            &format!(
+                "{p}: spec.triggers[0].metadata.deploymentNameFromEnv: dropped: KEDA reads deploymentName first, and it is set"
+            ),
+        );
+    }
+
+    #[test]
+    fn a_field_whose_loss_would_change_what_is_kept_refuses_the_document() {
+        let so = |name: &str, trigger: &str, advanced: &str| {
+            format!(
+                "apiVersion: keda.sh/v1alpha1\nkind: ScaledObject\nmetadata: {{name: {name}, namespace: shop}}\nspec:\n  scaleTargetRef: {{name: {name}}}\n{advanced}  triggers:\n  - type: temporal\n{trigger}    metadata:\n      endpoint: t:7233\n      taskQueue: orders\n"
+            )
+        };
+        let meta = |lines: &str| {
+            so("w", "", "").replace(
+                "taskQueue: orders\n",
+                &format!("taskQueue: orders\n{lines}"),
+            )
+        };
+        let p = "deploy.yaml: document 0 (ScaledObject shop/w)";
+        let cases = [
+            (
+                meta("      workerVersioningType: deployment\n      deploymentNameFromEnv: DEPLOYMENT\n      buildId: v2.0.0\n"),
+                "spec.triggers[0].metadata.deploymentNameFromEnv: KEDA read deploymentName from the scale target's environment variable DEPLOYMENT, which the agent cannot read; without it the trigger would not read the backlog KEDA read: set deploymentName to the variable's value".to_string(),
+            ),
+            (
+                meta("      namespaceFromEnv: TEMPORAL_NAMESPACE\n"),
+                "spec.triggers[0].metadata.namespaceFromEnv: KEDA read namespace from the scale target's environment variable TEMPORAL_NAMESPACE, which the agent cannot read; without it the trigger would not read the backlog KEDA read: set namespace to the variable's value".to_string(),
+            ),
+            (
+                meta("      keyPassword: hunter2\n"),
+                format!("spec.triggers[0].metadata.keyPassword: {ENCRYPTED_KEY_HINT}"),
+            ),
+            (
+                meta("      keyPassword: 271828\n"),
+                format!("spec.triggers[0].metadata.keyPassword: {ENCRYPTED_KEY_HINT}"),
+            ),
+            (
+                so("w", "    metricType: Value\n", ""),
+                "spec.triggers[0].metricType: \"Value\" is not supported: the agent always divides the backlog by targetQueueSize per replica (AverageValue), so this targetQueueSize would give other replica counts: remove metricType (with a per-replica targetQueueSize) to convert".to_string(),
+            ),
+            (
+                so("w", "", "  advanced:\n    scalingModifiers:\n      formula: \"orders / 2\"\n      target: \"5\"\n"),
+                "spec.advanced.scalingModifiers: KEDA scaled on this formula over the triggers' metrics; the agent scales on each trigger's own count (the highest wins), so the triggers kept would scale otherwise: remove scalingModifiers to convert".to_string(),
+            ),
+            (
+                so("w", "", "  advanced:\n    horizontalPodAutoscalerConfig:\n      behavior:\n        scaleUp:\n          selectPolicy: Min\n          policies:\n          - {type: Pods, value: 4}\n          - {type: Percent, value: 100, periodSeconds: 15}\n"),
+                "spec.advanced.horizontalPodAutoscalerConfig.behavior.scaleUp.policies[0]: incomplete policy: type, value and periodSeconds are required (the HPA rejects it), and dropping it would change what the other policies allow".to_string(),
+            ),
+        ];
+        for (doc, want) in &cases {
+            let r = run(doc);
+            assert_eq!((r.converted, r.output.as_str()), (0, ""), "{doc}");
+            assert_eq!(
+                r.errors,
+                [format!("{p}: {want}"), format!("{p}: not converted")],
+                "{doc}"
+            );
+            let shown = format!("{r:?}");
+            assert!(
+                !shown.contains("hunter2") && !shown.contains("271828"),
+                "{shown}"
+            );
+        }
+
+        // The password from a TriggerAuthentication refuses its ScaledObject; another
+        // ScaledObject of the file is still converted.
+        let r = run(r#"
+apiVersion: keda.sh/v1alpha1
+kind: TriggerAuthentication
+metadata: {name: mtls, namespace: shop}
+spec:
+  secretTargetRef:
+    - {parameter: cert, name: temporal-tls, key: tls.crt}
+    - {parameter: key, name: temporal-tls, key: tls.key}
+    - {parameter: keyPassword, name: temporal-tls, key: password}
+---
+apiVersion: keda.sh/v1alpha1
+kind: ScaledObject
+metadata: {name: orders, namespace: shop}
+spec:
+  scaleTargetRef: {name: orders}
+  triggers:
+  - type: temporal
+    metadata: {endpoint: "t:7233", taskQueue: orders}
+    authenticationRef: {name: mtls}
+---
+apiVersion: keda.sh/v1alpha1
+kind: ScaledObject
+metadata: {name: payments, namespace: shop}
+spec:
+  scaleTargetRef: {name: payments}
+  triggers:
+  - type: temporal
+    metadata: {endpoint: "t:7233", taskQueue: payments}
+"#);
+        assert_eq!(r.converted, 1);
+        assert_valid_for_the_agent(&r);
+        assert!(r.output.contains("name: payments") && !r.output.contains("name: orders"));
+        let p = "deploy.yaml: document 1 (ScaledObject shop/orders)";
+        assert_eq!(
+            r.errors,
+            [
+                format!(
+                    "{p}: spec.triggers[0].authenticationRef: TriggerAuthentication shop/mtls: spec.secretTargetRef[2]: parameter keyPassword (key \"password\" of Secret shop/temporal-tls): {ENCRYPTED_KEY_HINT}"
+                ),
+                format!("{p}: not converted"),
+            ]
+        );
     }
 }

@@ -83,7 +83,8 @@ enum Command {
         current: Option<u32>,
     },
     /// Print TemporalScalers equivalent to the KEDA ScaledObjects (temporal triggers) in FILE;
-    /// what has no equivalent is listed on stderr, never dropped silently.
+    /// what has no equivalent is listed on stderr, never dropped silently. Exits 1 if a
+    /// ScaledObject was refused (it would not read what KEDA read) or nothing was converted.
     Convert { file: PathBuf },
     /// Validate TemporalScaler files or directories offline: exit 0 if all are valid, else 1
     /// with one line per problem.
@@ -157,7 +158,11 @@ fn main() -> ExitCode {
                     for n in &report.notes {
                         eprintln!("note: {n}");
                     }
-                    if report.converted == 0 {
+                    for e in &report.errors {
+                        eprintln!("error: {e}");
+                    }
+                    // A refused ScaledObject fails the command even when others converted.
+                    if report.converted == 0 || !report.errors.is_empty() {
                         ExitCode::FAILURE
                     } else {
                         ExitCode::SUCCESS

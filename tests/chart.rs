@@ -52,11 +52,18 @@ fn python() -> Command {
 struct Release {
     docs: Vec<Value>,
     writes: Vec<Value>,
+    /// The rendered NOTES.txt.
+    notes: String,
 }
 
 /// Install (then upgrade, for each further element of `steps`) the chart; one result per step,
 /// `Err(message)` for a step Helm refused. Steps after a refused one are not run.
 fn helm(chart: &Path, steps: &[Value]) -> Vec<Result<Release, String>> {
+    helm_over(chart, &[], steps)
+}
+
+/// `helm` on a cluster that already holds `existing` (objects applied before, e.g. by kubectl).
+fn helm_over(chart: &Path, existing: &[Value], steps: &[Value]) -> Vec<Result<Release, String>> {
     let steps: Vec<Value> = steps
         .iter()
         .enumerate()
@@ -64,7 +71,13 @@ fn helm(chart: &Path, steps: &[Value]) -> Vec<Result<Release, String>> {
             json!({"action": if i == 0 { "install" } else { "upgrade" }, "values": values})
         })
         .collect();
-    let req = json!({"chart": chart, "release": RELEASE, "namespace": NS, "steps": steps});
+    let req = json!({
+        "chart": chart,
+        "release": RELEASE,
+        "namespace": NS,
+        "existing": existing,
+        "steps": steps
+    });
     let mut child = python()
         .arg("run")
         .stdin(Stdio::piped())
@@ -94,6 +107,7 @@ fn helm(chart: &Path, steps: &[Value]) -> Vec<Result<Release, String>> {
                 Ok(Release {
                     docs: yaml_docs(s["manifest"].as_str().unwrap()),
                     writes: s["writes"].as_array().unwrap().clone(),
+                    notes: s["notes"].as_str().unwrap_or_default().to_string(),
                 })
             } else {
                 Err(s["error"].as_str().unwrap().to_string())
@@ -414,6 +428,101 @@ fn crds_install_and_keep_are_honoured() {
     assert!(without.all("CustomResourceDefinition").is_empty());
     // The agent still watches CRs (installed some other way) unless told not to.
     assert!(!without.args().contains(&"--no-crds".to_string()));
+}
+
+#[test]
+fn installing_over_a_crd_applied_with_kubectl() {
+    const CRD: &str = "temporalscalers.scaling.example.com";
+    // As `kubectl apply -f config/crd/temporalscalers.yaml` leaves it: no Helm ownership.
+    let applied = yaml_file(&root().join("config/crd/temporalscalers.yaml"));
+    let over = |crd: &Value, values: Value| {
+        helm_over(&chart_dir(), std::slice::from_ref(crd), &[values])
+            .pop()
+            .unwrap()
+    };
+    let crd_writes = |rel: &Release| -> Vec<String> {
+        rel.writes
+            .iter()
+            .filter(|w| {
+                w["path"]
+                    .as_str()
+                    .unwrap()
+                    .contains("customresourcedefinitions")
+            })
+            .map(|w| {
+                format!(
+                    "{} {}",
+                    w["method"].as_str().unwrap(),
+                    w["path"].as_str().unwrap()
+                )
+            })
+            .collect()
+    };
+
+    // By default Helm refuses to take the CRD over (the error users see).
+    let err = over(&applied, json!({})).unwrap_err();
+    assert!(
+        err.contains(&format!(
+            "CustomResourceDefinition \"{CRD}\" in namespace \"\" exists and cannot be imported into the current release: invalid ownership metadata; label validation error: missing key \"app.kubernetes.io/managed-by\""
+        )),
+        "{err}"
+    );
+
+    // Way out 1, crds.install=false: installed, no CRD rendered or written, and everything
+    // else exactly as a default install renders it (RBAC, Deployment, the CR watch).
+    let rel = over(&applied, json!({"crds": {"install": false}}))
+        .unwrap_or_else(|e| panic!("helm install with crds.install=false failed: {e}"));
+    assert!(rel.all("CustomResourceDefinition").is_empty());
+    assert_eq!(crd_writes(&rel), Vec::<String>::new());
+    let default = install(json!({}));
+    let without_crd: Vec<&Value> = default
+        .docs
+        .iter()
+        .filter(|d| d["kind"] != "CustomResourceDefinition")
+        .collect();
+    assert_eq!(rel.docs.iter().collect::<Vec<_>>(), without_crd);
+    assert_eq!(rel.rules(), default.rules());
+    assert!(
+        rel.rules()
+            .iter()
+            .any(|r| r.resource == "temporalscalers" && r.verb == "watch")
+    );
+    assert!(!rel.args().contains(&"--no-crds".to_string()));
+    assert!(
+        rel.notes.contains(&format!(
+            "kubectl annotate crd {CRD} meta.helm.sh/release-name={RELEASE} meta.helm.sh/release-namespace={NS}"
+        )),
+        "{}",
+        rel.notes
+    );
+
+    // Way out 2, the label and annotations the README gives: Helm adopts (patches) the CRD.
+    let mut adoptable = applied.clone();
+    let meta = adoptable["metadata"].as_object_mut().unwrap();
+    meta.insert(
+        "labels".into(),
+        json!({"app.kubernetes.io/managed-by": "Helm"}),
+    );
+    meta.insert(
+        "annotations".into(),
+        json!({"meta.helm.sh/release-name": RELEASE, "meta.helm.sh/release-namespace": NS}),
+    );
+    let rel = over(&adoptable, json!({}))
+        .unwrap_or_else(|e| panic!("helm install over the labelled CRD failed: {e}"));
+    rel.one("CustomResourceDefinition", CRD);
+    assert_eq!(
+        crd_writes(&rel),
+        [format!(
+            "PATCH /apis/apiextensions.k8s.io/v1/customresourcedefinitions/{CRD}"
+        )]
+    );
+    // The notes of an install that owns the CRD say both ways out too.
+    for way in [
+        "--set crds.install=false".to_string(),
+        format!("kubectl label crd {CRD} app.kubernetes.io/managed-by=Helm"),
+    ] {
+        assert!(rel.notes.contains(&way), "{way}: {}", rel.notes);
+    }
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -49,7 +49,7 @@ fn check_accepts_the_examples() {
     let examples = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("config/examples");
     let (code, out) = check(&[&examples]);
     assert_eq!(code, 0, "{out}");
-    assert!(out.starts_with("ok: 3 scaler(s) in 2 file(s)"), "{out}");
+    assert!(out.starts_with("ok: 4 scaler(s) in 3 file(s)"), "{out}");
 }
 
 #[test]
@@ -66,8 +66,10 @@ fn check_reports_one_line_per_problem_and_exits_1() {
     assert_eq!(lines.len(), 2, "{out}");
     assert!(
         lines.contains(
-            &format!("{file}: document 0: spec.maxReplicaCount: got 0, expected an integer ≥ 1")
-                .as_str()
+            &format!(
+                "{file}: document 0: spec.maxReplicaCount: got 0, expected an integer ≥ 1 (line 12)"
+            )
+            .as_str()
         ),
         "{out}"
     );
@@ -442,4 +444,88 @@ spec:
     );
     assert_eq!(cfg.triggers.len(), 1);
     assert_eq!(cfg.triggers[0].target_queue_size, 4.0);
+}
+
+#[test]
+fn convert_keeps_keda_versioning_and_fails_on_a_refused_scaled_object() {
+    let d = tempfile::tempdir().unwrap();
+    let keda = d.path().join("keda.yaml");
+    // KEDA's e2e Worker Deployment ScaledObject, and one whose client key needs a password.
+    std::fs::write(
+        &keda,
+        r#"apiVersion: keda.sh/v1alpha1
+kind: ScaledObject
+metadata:
+  name: temporal-test-so-deploy-ver
+  namespace: temporal-test-ns
+spec:
+  scaleTargetRef:
+    name: temporal-test-deploy-ver
+  pollingInterval: 5
+  cooldownPeriod: 10
+  minReplicaCount: 0
+  maxReplicaCount: 1
+  advanced:
+    horizontalPodAutoscalerConfig:
+      behavior:
+        scaleDown:
+          stabilizationWindowSeconds: 10
+  triggers:
+  - type: temporal
+    metadata:
+      namespace: default
+      taskQueue: "omes-test"
+      targetQueueSize: "2"
+      endpoint: temporal-temporal-test.temporal-test-ns.svc.cluster.local:7233
+      workerVersioningType: deployment
+      deploymentName: omes-deployment
+      buildId: v2.0.0
+---
+apiVersion: keda.sh/v1alpha1
+kind: ScaledObject
+metadata:
+  name: mtls
+  namespace: temporal-test-ns
+spec:
+  scaleTargetRef:
+    name: mtls-worker
+  triggers:
+  - type: temporal
+    metadata:
+      endpoint: temporal:7233
+      taskQueue: orders
+      keyPassword: hunter2
+"#,
+    )
+    .unwrap();
+    let out = bin().arg("convert").arg(&keda).output().unwrap();
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    // Refused: exit 1, the reason as an error line, the password nowhere.
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    let file = keda.display();
+    let doc = format!("{file}: document 1 (ScaledObject temporal-test-ns/mtls)");
+    assert!(
+        stderr.contains(&format!(
+            "error: {doc}: spec.triggers[0].metadata.keyPassword: encrypted client keys are not supported: decrypt the key"
+        )),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains(&format!("error: {doc}: not converted")),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("hunter2") && !stdout.contains("hunter2"));
+    // The other one is printed, keeps KEDA's keys, and `check` accepts it.
+    assert!(!stdout.contains("name: mtls"), "{stdout}");
+    assert!(
+        stdout.contains("workerVersioningType: deployment")
+            && stdout.contains("deploymentName: omes-deployment")
+            && stdout.contains("buildId: v2.0.0"),
+        "{stdout}"
+    );
+    let converted = d.path().join("converted.yaml");
+    std::fs::write(&converted, &stdout).unwrap();
+    let (code, text) = check(&[&converted]);
+    assert_eq!(code, 0, "{text}\n{stdout}");
 }

@@ -1,6 +1,7 @@
 //! Version selectors against a real dev server: a Worker Deployment version with a backlog
-//! (DescribeWorkerDeploymentVersion), and the deprecated build-id selection (ENHANCED
-//! DescribeTaskQueue). The versions are made by real SDK workers (tests/versioning/*.py).
+//! (DescribeWorkerDeploymentVersion; by our keys one queue of it, by KEDA's every queue), and the
+//! deprecated build-id selection (ENHANCED DescribeTaskQueue). The versions are made by real SDK
+//! workers (tests/versioning/*.py).
 
 mod support;
 
@@ -107,6 +108,43 @@ async fn worker_deployment_version_backlog() {
     );
     let e = once(&pool, &missing).await.unwrap_err();
     assert_eq!(e.kind, ErrorKind::NotFound, "{e}");
+}
+
+/// KEDA's `workerVersioningType: deployment` reads what KEDA reads: the backlog of every task
+/// queue of the version, where our `workerDeploymentName` reads the trigger's queue only.
+#[tokio::test]
+async fn keda_deployment_versioning_reads_every_queue_of_the_version() {
+    let dev = DevServer::start_with(SERVER_FLAGS).await;
+    // One version, omes-deployment/v2.0.0, polling two queues, with 3 workflows waiting on each.
+    script(
+        "deployment_backlog.py",
+        &dev,
+        &[
+            "--task-queue",
+            "omes-test",
+            "--task-queue",
+            "omes-other",
+            "--deployment",
+            "omes-deployment",
+            "--build-id",
+            "v2.0.0",
+            "--workflows",
+            "3",
+        ],
+    );
+    let pool = TemporalPool::new(Arc::new(Metrics::new()));
+    let keda = trigger(
+        &dev,
+        "omes-test",
+        "        workerVersioningType: deployment\n        deploymentName: omes-deployment\n        buildId: v2.0.0\n",
+    );
+    backlog_reaches(&pool, &keda, 6).await;
+    let ours = trigger(
+        &dev,
+        "omes-test",
+        "        workerDeploymentName: omes-deployment\n        workerDeploymentBuildId: v2.0.0\n",
+    );
+    backlog_reaches(&pool, &ours, 3).await;
 }
 
 #[tokio::test]

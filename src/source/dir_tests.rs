@@ -373,8 +373,222 @@ fn keda_keys_are_accepted() {
         t.versioning,
         crate::spec::Versioning::WorkerDeployment {
             name: "orders".into(),
-            build_id: "v2".into()
+            build_id: "v2".into(),
+            scope: crate::spec::DeploymentScope::TaskQueue,
         }
+    );
+}
+
+/// A TemporalScaler whose trigger metadata is KEDA's e2e trigger (tests/scalers/temporal in
+/// kedacore/keda, templates rendered) plus `versioning` lines.
+fn keda_trigger(versioning: &str) -> String {
+    format!(
+        r#"
+apiVersion: scaling.example.com/v1alpha1
+kind: TemporalScaler
+metadata:
+  name: temporal-test-so-deploy-ver
+  namespace: temporal-test-ns
+spec:
+  scaleTargetRef:
+    name: temporal-test-deploy-ver
+  triggers:
+  - type: temporal
+    metadata:
+      namespace: default
+      taskQueue: "omes-test"
+      targetQueueSize: "2"
+      endpoint: temporal-temporal-test.temporal-test-ns.svc.cluster.local:7233
+{versioning}"#
+    )
+}
+
+#[test]
+fn keda_worker_versioning_keys_select_what_keda_reads() {
+    use crate::spec::{DeploymentScope, QueueType, Versioning};
+    let versioning_of = |lines: &str| {
+        let c = parse_file(Path::new("a.yaml"), &keda_trigger(lines))
+            .unwrap_or_else(|e| panic!("{lines}: {e:?}"));
+        c[0].triggers[0].clone()
+    };
+    // deployment: one Worker Deployment version, every queue of it (KEDA sums them all).
+    let t = versioning_of(
+        "      workerVersioningType: deployment\n      deploymentName: omes-deployment\n      buildId: v2.0.0\n",
+    );
+    assert_eq!(
+        t.versioning,
+        Versioning::WorkerDeployment {
+            name: "omes-deployment".into(),
+            build_id: "v2.0.0".into(),
+            scope: DeploymentScope::Version,
+        }
+    );
+    assert_eq!(t.queue_types, QueueType::ALL.to_vec());
+    // build-id: the legacy selection of that one build id.
+    let t = versioning_of("      workerVersioningType: build-id\n      buildId: 1.0.0\n");
+    assert_eq!(
+        t.versioning,
+        Versioning::BuildIds {
+            build_id: Some("1.0.0".into()),
+            select_all_active: false,
+            select_unversioned: false,
+        }
+    );
+    // none, or nothing: no selector.
+    assert_eq!(
+        versioning_of("      workerVersioningType: none\n").versioning,
+        Versioning::All
+    );
+    assert_eq!(versioning_of("").versioning, Versioning::All);
+    // Our own bare buildId keeps its meaning (KEDA's older scalers read it the same way).
+    assert!(matches!(
+        versioning_of("      buildId: v7\n").versioning,
+        Versioning::BuildIds { build_id: Some(b), .. } if b == "v7"
+    ));
+}
+
+#[test]
+fn keda_worker_versioning_rules_and_conflicts_name_their_fields() {
+    let p = "dir/x.yaml: document 0: spec.triggers[0].metadata";
+    let cases: &[(&str, &str)] = &[
+        (
+            "      workerVersioningType: deployment\n      deploymentName: my-deploy\n",
+            "buildId: expected the version's build id with workerVersioningType: deployment",
+        ),
+        (
+            "      workerVersioningType: deployment\n      buildId: v1\n",
+            "deploymentName: expected the Worker Deployment's name with workerVersioningType: deployment",
+        ),
+        (
+            "      workerVersioningType: deployment\n      deploymentName: my-deploy\n      buildId: v1\n      queueTypes: workflow\n",
+            "queueTypes: got \"workflow\", expected no queueTypes with workerVersioningType: deployment",
+        ),
+        (
+            "      workerVersioningType: build-id\n      buildId: v1\n      deploymentName: my-deploy\n",
+            "deploymentName: got \"my-deploy\", expected no deploymentName with workerVersioningType: build-id",
+        ),
+        (
+            "      workerVersioningType: build-id\n",
+            "buildId: expected a build id with workerVersioningType: build-id",
+        ),
+        (
+            "      deploymentName: my-deploy\n",
+            "deploymentName: got \"my-deploy\", expected workerVersioningType: deployment with it (and buildId), or workerDeploymentName with workerDeploymentBuildId",
+        ),
+        (
+            "      workerVersioningType: none\n      buildId: v1\n",
+            "buildId: got \"v1\", expected no buildId with workerVersioningType: none (it selects no version)",
+        ),
+        (
+            "      workerVersioningType: none\n      selectUnversioned: \"true\"\n",
+            "selectUnversioned: got \"true\", expected no selectUnversioned with workerVersioningType: none",
+        ),
+        (
+            "      workerVersioningType: invalid\n",
+            "workerVersioningType: got \"invalid\", expected none, build-id or deployment",
+        ),
+        (
+            "      workerVersioningType: Deployment\n",
+            "workerVersioningType: got \"Deployment\", expected none, build-id or deployment",
+        ),
+        // Conflicts with our own keys name both fields.
+        (
+            "      workerVersioningType: deployment\n      deploymentName: omes-deployment\n      buildId: v2.0.0\n      workerDeploymentName: omes-deployment\n      workerDeploymentBuildId: v2.0.0\n",
+            "workerDeploymentName: got \"omes-deployment\", expected either workerVersioningType: deployment (with deploymentName and buildId) or workerDeploymentName with workerDeploymentBuildId, not both",
+        ),
+        (
+            "      workerVersioningType: deployment\n      deploymentName: omes-deployment\n      buildId: v2.0.0\n      workerDeploymentBuildId: v2.0.0\n",
+            "workerDeploymentBuildId: got \"v2.0.0\", expected either workerVersioningType: deployment (with deploymentName and buildId) or workerDeploymentName with workerDeploymentBuildId, not both",
+        ),
+        (
+            "      workerVersioningType: build-id\n      buildId: v1\n      workerDeploymentName: omes-deployment\n      workerDeploymentBuildId: v1\n",
+            "workerDeploymentName: got \"omes-deployment\", expected either workerVersioningType: build-id or workerDeploymentName with workerDeploymentBuildId, not both",
+        ),
+        (
+            "      workerVersioningType: deployment\n      deploymentName: omes-deployment\n      buildId: v2.0.0\n      selectAllActive: \"true\"\n",
+            "selectAllActive: got \"true\", expected no build-id selection with workerVersioningType: deployment",
+        ),
+        (
+            "      workerVersioningType: none\n      workerDeploymentName: omes-deployment\n      workerDeploymentBuildId: v2.0.0\n",
+            "workerDeploymentName: got \"omes-deployment\", expected no workerDeploymentName with workerVersioningType: none (it selects no version)",
+        ),
+    ];
+    for (lines, want) in cases {
+        let want = format!("{p}.{want}");
+        let errs = errors_of(&keda_trigger(lines));
+        assert!(
+            errs.iter().any(|e| e.starts_with(&want)),
+            "{lines}: {errs:#?}\nlacks {want}"
+        );
+    }
+}
+
+/// A throwaway P-256 client key, encrypted as PKCS#8 with the password "hunter2", and its
+/// self-signed certificate (openssl pkcs8 -topk8 -v2 aes-256-cbc).
+const ENCRYPTED_KEY: &str = "-----BEGIN ENCRYPTED PRIVATE KEY-----
+MIHsMFcGCSqGSIb3DQEFDTBKMCkGCSqGSIb3DQEFDDAcBAg3alElX10JgwICCAAw
+DAYIKoZIhvcNAgkFADAdBglghkgBZQMEASoEEPYGSSBOpYW4aduGmGETYUUEgZC5
+eghxnJIBVuucMd8DLDGhV1BvVckGwa4eePUAGBlX70jF77Yfpbz/gjXiTH9eAMuN
+VFMVGtJSc7I/rQrQCjhnXLScgXxjLz0Kb5uP5guI1uqw/I+4F6uZPEjjLw1M+fc2
+KSpEndOzG+sFRjMT0BsOPco8B4DdcXSRXK7pfjFFljKThvZovqpVBy/da3y8Mus=
+-----END ENCRYPTED PRIVATE KEY-----
+";
+const ENCRYPTED_KEY_CERT: &str = "-----BEGIN CERTIFICATE-----
+MIIBejCCAR+gAwIBAgIUCxUP5y2FljY9aIFuucqS+3YztaQwCgYIKoZIzj0EAwIw
+ETEPMA0GA1UEAwwGY2xpZW50MCAXDTI2MTEzMDEyNTk0OVoYDzIxMjYxMTA2MTI1
+OTQ5WjARMQ8wDQYDVQQDDAZjbGllbnQwWTATBgcqhkjOPQIBBggqhkjOPQMBBwNC
+AATQWQdYr2D0R99mU1XStMExcoyy4K+FnXh+oCD8mzmli7TuV1z2I6903SVVZVhl
+3iGDSg7JCexOsRPQvIxAeVwPo1MwUTAdBgNVHQ4EFgQUHWEsqZRqzYDiz2h+Joti
+KBosfPgwHwYDVR0jBBgwFoAUHWEsqZRqzYDiz2h+JotiKBosfPgwDwYDVR0TAQH/
+BAUwAwEB/zAKBggqhkjOPQQDAgNJADBGAiEAwZr9wnVz62ohtossDSuelTKWxFPD
+0muSkABlo00SqOACIQDkZ92p7J/9ottu5EZujBhvRsj/y2rQ8KeRyuH4behXzA==
+-----END CERTIFICATE-----
+";
+
+#[test]
+fn key_password_and_encrypted_keys_are_refused_without_echoing_the_password() {
+    use base64::Engine;
+    let hint = "encrypted client keys are not supported: decrypt the key (`openssl pkey -in tls.key -out tls-decrypted.key` asks for its password) and give the decrypted key";
+    let p = "dir/x.yaml: document 0: spec.triggers[0]";
+    let b64 = |s: &str| base64::engine::general_purpose::STANDARD.encode(s);
+    let with_key = |extra: &str| {
+        GOOD.replace(
+            "        taskQueue: orders\n",
+            &format!(
+                "        taskQueue: orders\n        cert: {}\n        key: {}\n{extra}",
+                b64(ENCRYPTED_KEY_CERT),
+                b64(ENCRYPTED_KEY)
+            ),
+        )
+    };
+    // KEDA's keyPassword: refused, and the password is never shown. (Each error ends with the
+    // line of its field.)
+    let errs = errors_of(&with_key("        keyPassword: hunter2\n"));
+    assert_eq!(
+        errs,
+        [
+            format!("{p}.metadata.keyPassword: expected no keyPassword ({hint}) (line 19)"),
+            // The encrypted key itself says what to do, with or without the password.
+            format!("{p}.metadata.key: expected an unencrypted private key ({hint}) (line 18)"),
+        ],
+    );
+    assert!(!errs.join("\n").contains("hunter2"), "{errs:#?}");
+    assert_eq!(
+        errors_of(&with_key("")),
+        [format!(
+            "{p}.metadata.key: expected an unencrypted private key ({hint}) (line 18)"
+        )]
+    );
+    // The password from a Secret: refused by its parameter name.
+    let errs = errors_of(&GOOD.replace(
+        "        taskQueue: orders\n",
+        "        taskQueue: orders\n      secretTargetRef:\n        - {parameter: keyPassword, name: temporal-tls, key: password}\n",
+    ));
+    assert_eq!(
+        errs,
+        [format!(
+            "{p}.secretTargetRef[0].parameter: got \"keyPassword\", expected one of apiKey, ca, cert, key ({hint}) (line 18)"
+        )]
     );
 }
 

@@ -292,7 +292,22 @@ pub enum Versioning {
         select_unversioned: bool,
     },
     /// Worker Deployment version.
-    WorkerDeployment { name: String, build_id: String },
+    WorkerDeployment {
+        name: String,
+        build_id: String,
+        scope: DeploymentScope,
+    },
+}
+
+/// Which task queues of a Worker Deployment version a trigger reads.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum DeploymentScope {
+    /// `workerDeploymentName` + `workerDeploymentBuildId`: the trigger's `taskQueue`, filtered
+    /// to its `queueTypes`.
+    TaskQueue,
+    /// KEDA's `workerVersioningType: deployment`: every task queue and type of the version,
+    /// summed, as KEDA reads it (KEDA uses its `taskQueue` there only to name the metric).
+    Version,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -375,6 +390,8 @@ const TRIGGER_KEYS: &[&str] = &[
     "selectUnversioned",
     "workerDeploymentName",
     "workerDeploymentBuildId",
+    "workerVersioningType",
+    "deploymentName",
     "minConnectTimeout",
     "targetBacklogAgeSeconds",
     "growthLookaheadSeconds",
@@ -384,6 +401,12 @@ const TRIGGER_KEYS: &[&str] = &[
     "keepWhileDispatching",
 ];
 const SECRET_KEYS: &[&str] = &["apiKey", "key", "cert", "ca"];
+
+/// KEDA's `keyPassword` (the password of an encrypted client key) has no equivalent: no
+/// maintained decryption crate is in the dependency tree, and a decrypted key works the same.
+pub const ENCRYPTED_KEY_HINT: &str = "encrypted client keys are not supported: decrypt the key \
+     (`openssl pkey -in tls.key -out tls-decrypted.key` asks for its password) and give the \
+     decrypted key";
 
 struct Errors(Vec<FieldError>);
 
@@ -901,7 +924,10 @@ fn validate_trigger(
     let before = errs.0.len();
     let p = |k: &str| format!("{base}.metadata.{k}");
     for k in m.keys() {
-        if !TRIGGER_KEYS.contains(&k.as_str()) {
+        if k == "keyPassword" {
+            // A password: never shown.
+            errs.push(p(k), None, format!("no keyPassword ({ENCRYPTED_KEY_HINT})"));
+        } else if !TRIGGER_KEYS.contains(&k.as_str()) {
             let hint = closest(k, TRIGGER_KEYS)
                 .map(|c| format!("; did you mean `{c}`?"))
                 .unwrap_or_default();
@@ -1044,6 +1070,7 @@ fn validate_trigger(
             "taskQueue",
             "workerDeploymentName",
             "workerDeploymentBuildId",
+            "deploymentName",
             "buildId",
         ] {
             if get(k).is_some_and(|v| !query_safe(v)) {
@@ -1112,7 +1139,13 @@ fn validate_trigger(
     let key = credential(errs, "key", None, Some("a PEM private key"));
     for (i, r) in t.secret_target_ref.iter().enumerate() {
         let rp = format!("{base}.secretTargetRef[{i}]");
-        if !["apiKey", "ca", "cert", "key"].contains(&r.parameter.as_str()) {
+        if r.parameter == "keyPassword" {
+            errs.push(
+                format!("{rp}.parameter"),
+                show(&r.parameter),
+                format!("one of apiKey, ca, cert, key ({ENCRYPTED_KEY_HINT})"),
+            );
+        } else if !["apiKey", "ca", "cert", "key"].contains(&r.parameter.as_str()) {
             errs.push(
                 format!("{rp}.parameter"),
                 show(&r.parameter),
@@ -1226,44 +1259,7 @@ fn validate_trigger(
             }),
     };
 
-    let all_active =
-        parse_bool(errs, &p("selectAllActive"), get("selectAllActive")).unwrap_or(false);
-    let unversioned =
-        parse_bool(errs, &p("selectUnversioned"), get("selectUnversioned")).unwrap_or(false);
-    let legacy = get("buildId").is_some() || all_active || unversioned;
-    let versioning = match (get("workerDeploymentName"), get("workerDeploymentBuildId")) {
-        (Some(n), Some(b)) => {
-            if legacy {
-                errs.push(p("buildId"), value_of("buildId"), "either buildId/selectAllActive/selectUnversioned or workerDeploymentName/workerDeploymentBuildId, not both");
-            }
-            Versioning::WorkerDeployment {
-                name: n.clone(),
-                build_id: b.clone(),
-            }
-        }
-        (Some(_), None) => {
-            errs.push(
-                p("workerDeploymentBuildId"),
-                None,
-                "a build id with workerDeploymentName",
-            );
-            Versioning::All
-        }
-        (None, Some(_)) => {
-            errs.push(
-                p("workerDeploymentName"),
-                None,
-                "a deployment name with workerDeploymentBuildId",
-            );
-            Versioning::All
-        }
-        (None, None) if legacy => Versioning::BuildIds {
-            build_id: get("buildId").cloned(),
-            select_all_active: all_active,
-            select_unversioned: unversioned,
-        },
-        (None, None) => Versioning::All,
-    };
+    let versioning = versioning_keys(errs, &p, &get, &value_of);
 
     let name = t.name.clone().unwrap_or_else(|| format!("trigger{i}"));
     if errs.0.len() > before {
@@ -1294,6 +1290,185 @@ fn validate_trigger(
         capacity,
         keep_while_dispatching,
     })
+}
+
+/// The version selector: ours (`workerDeploymentName` + `workerDeploymentBuildId`; `buildId`,
+/// `selectAllActive`, `selectUnversioned`) or KEDA's (`workerVersioningType` with
+/// `deploymentName` and `buildId`), with KEDA's rules for its keys. Mixing the two for one
+/// selector is an error naming both fields.
+fn versioning_keys<'a>(
+    errs: &mut Errors,
+    p: &dyn Fn(&str) -> String,
+    get: &dyn Fn(&str) -> Option<&'a String>,
+    value_of: &dyn Fn(&str) -> Option<String>,
+) -> Versioning {
+    let all_active =
+        parse_bool(errs, &p("selectAllActive"), get("selectAllActive")).unwrap_or(false);
+    let unversioned =
+        parse_bool(errs, &p("selectUnversioned"), get("selectUnversioned")).unwrap_or(false);
+    let build_id = get("buildId");
+    let deployment_name = get("deploymentName");
+    let ours = ["workerDeploymentName", "workerDeploymentBuildId"];
+    // An error at `k` when it is set.
+    let conflict = |errs: &mut Errors, k: &str, expected: &str| {
+        if get(k).is_some() {
+            errs.push(p(k), value_of(k), expected);
+        }
+    };
+    match get("workerVersioningType").map(|v| v.trim()) {
+        Some("deployment") => {
+            for k in ours {
+                conflict(
+                    errs,
+                    k,
+                    "either workerVersioningType: deployment (with deploymentName and buildId) \
+                     or workerDeploymentName with workerDeploymentBuildId, not both",
+                );
+            }
+            for k in ["selectAllActive", "selectUnversioned"] {
+                conflict(
+                    errs,
+                    k,
+                    "no build-id selection with workerVersioningType: deployment",
+                );
+            }
+            // KEDA's rule: its deployment read covers every queue type of the version.
+            conflict(
+                errs,
+                "queueTypes",
+                "no queueTypes with workerVersioningType: deployment (it reads every task \
+                 queue and type of the version, as KEDA does; for one queue's types use \
+                 workerDeploymentName with workerDeploymentBuildId)",
+            );
+            match (deployment_name, build_id) {
+                (Some(n), Some(b)) => Versioning::WorkerDeployment {
+                    name: n.trim().to_string(),
+                    build_id: b.trim().to_string(),
+                    scope: DeploymentScope::Version,
+                },
+                (n, b) => {
+                    if n.is_none() {
+                        errs.push(
+                            p("deploymentName"),
+                            None,
+                            "the Worker Deployment's name with workerVersioningType: deployment",
+                        );
+                    }
+                    if b.is_none() {
+                        errs.push(
+                            p("buildId"),
+                            None,
+                            "the version's build id with workerVersioningType: deployment",
+                        );
+                    }
+                    Versioning::All
+                }
+            }
+        }
+        Some("build-id") => {
+            conflict(
+                errs,
+                "deploymentName",
+                "no deploymentName with workerVersioningType: build-id (deploymentName \
+                 belongs to workerVersioningType: deployment)",
+            );
+            for k in ours {
+                conflict(
+                    errs,
+                    k,
+                    "either workerVersioningType: build-id or workerDeploymentName with \
+                     workerDeploymentBuildId, not both",
+                );
+            }
+            // KEDA would send an empty version selection, a read the agent does not make.
+            if build_id.is_none() && !all_active && !unversioned {
+                errs.push(
+                    p("buildId"),
+                    None,
+                    "a build id with workerVersioningType: build-id",
+                );
+            }
+            Versioning::BuildIds {
+                build_id: build_id.map(|b| b.trim().to_string()),
+                select_all_active: all_active,
+                select_unversioned: unversioned,
+            }
+        }
+        Some("none") => {
+            for k in ["buildId", "deploymentName"].iter().chain(&ours) {
+                conflict(
+                    errs,
+                    k,
+                    &format!("no {k} with workerVersioningType: none (it selects no version)"),
+                );
+            }
+            for (k, on) in [
+                ("selectAllActive", all_active),
+                ("selectUnversioned", unversioned),
+            ] {
+                if on {
+                    errs.push(
+                        p(k),
+                        value_of(k),
+                        format!("no {k} with workerVersioningType: none (it selects no version)"),
+                    );
+                }
+            }
+            Versioning::All
+        }
+        Some(_) => {
+            errs.push(
+                p("workerVersioningType"),
+                value_of("workerVersioningType"),
+                "none, build-id or deployment",
+            );
+            Versioning::All
+        }
+        None => {
+            // KEDA rejects deploymentName without workerVersioningType too.
+            conflict(
+                errs,
+                "deploymentName",
+                "workerVersioningType: deployment with it (and buildId), or \
+                 workerDeploymentName with workerDeploymentBuildId",
+            );
+            let legacy = build_id.is_some() || all_active || unversioned;
+            match (get("workerDeploymentName"), get("workerDeploymentBuildId")) {
+                (Some(n), Some(b)) => {
+                    if legacy {
+                        errs.push(p("buildId"), value_of("buildId"), "either buildId/selectAllActive/selectUnversioned or workerDeploymentName/workerDeploymentBuildId, not both");
+                    }
+                    Versioning::WorkerDeployment {
+                        name: n.clone(),
+                        build_id: b.clone(),
+                        scope: DeploymentScope::TaskQueue,
+                    }
+                }
+                (Some(_), None) => {
+                    errs.push(
+                        p("workerDeploymentBuildId"),
+                        None,
+                        "a build id with workerDeploymentName",
+                    );
+                    Versioning::All
+                }
+                (None, Some(_)) => {
+                    errs.push(
+                        p("workerDeploymentName"),
+                        None,
+                        "a deployment name with workerDeploymentBuildId",
+                    );
+                    Versioning::All
+                }
+                (None, None) if legacy => Versioning::BuildIds {
+                    build_id: build_id.cloned(),
+                    select_all_active: all_active,
+                    select_unversioned: unversioned,
+                },
+                (None, None) => Versioning::All,
+            }
+        }
+    }
 }
 
 /// Safe to put between single quotes in a visibility query.

@@ -11,7 +11,8 @@ mod workers;
 pub use workers::{WorkersRead, worker_query};
 
 use crate::spec::{
-    CredSource, EndpointSource, QueueType, SecretString, TlsMode, TriggerConfig, Versioning,
+    CredSource, DeploymentScope, EndpointSource, QueueType, SecretString, TlsMode, TriggerConfig,
+    Versioning,
 };
 use coalesce::Coalescer;
 use futures::FutureExt;
@@ -641,8 +642,12 @@ impl TemporalPool {
                 )
                 .await
             }
-            Versioning::WorkerDeployment { name, build_id } => {
-                self.describe_deployment_version(conn, key, name, build_id)
+            Versioning::WorkerDeployment {
+                name,
+                build_id,
+                scope,
+            } => {
+                self.describe_deployment_version(conn, key, name, build_id, *scope)
                     .await
             }
         };
@@ -885,6 +890,7 @@ impl TemporalPool {
         key: &QueryKey,
         name: &str,
         build_id: &str,
+        scope: DeploymentScope,
     ) -> Result<QueueStats, TemporalError> {
         let req = DescribeWorkerDeploymentVersionRequest {
             namespace: key.namespace.clone(),
@@ -908,11 +914,10 @@ impl TemporalPool {
             .map(|q| proto_type(*q) as i32)
             .collect();
         let mut total = QueueStats::default();
-        for tq in resp
-            .version_task_queues
-            .iter()
-            .filter(|tq| tq.name == key.task_queue && types.contains(&tq.r#type))
-        {
+        for tq in resp.version_task_queues.iter().filter(|tq| match scope {
+            DeploymentScope::TaskQueue => tq.name == key.task_queue && types.contains(&tq.r#type),
+            DeploymentScope::Version => true,
+        }) {
             if let Some(s) = &tq.stats {
                 total.add(s);
             }

@@ -37,6 +37,13 @@ pub fn check_ca(pem: &str) -> Result<(), String> {
 /// belong together.
 pub fn check_identity(cert_pem: &str, key_pem: &str) -> Result<(), String> {
     let chain = certs(cert_pem)?;
+    // PKCS#8 `ENCRYPTED PRIVATE KEY`, or a legacy encrypted PEM (`Proc-Type: 4,ENCRYPTED`).
+    if key_pem.contains("ENCRYPTED") {
+        return Err(format!(
+            "an unencrypted private key ({})",
+            crate::spec::ENCRYPTED_KEY_HINT
+        ));
+    }
     let key = PrivateKeyDer::from_pem_slice(key_pem.as_bytes()).map_err(|_| {
         "a PEM private key (PKCS#8 \"PRIVATE KEY\", \"RSA PRIVATE KEY\" or \"EC PRIVATE KEY\")"
             .to_string()

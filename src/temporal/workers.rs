@@ -4,7 +4,7 @@
 
 use super::{ConnKey, ErrorKind, TemporalError, TemporalPool, conn_key, terr};
 use crate::decide::capacity::{SlotKind, Slots, WorkerSample};
-use crate::spec::{TriggerConfig, Versioning};
+use crate::spec::{DeploymentScope, TriggerConfig, Versioning};
 use futures::FutureExt;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
@@ -44,7 +44,15 @@ pub enum WorkersRead {
 pub fn worker_query(t: &TriggerConfig) -> String {
     let mut q = format!("TaskQueue = '{}'", t.task_queue);
     match &t.versioning {
-        Versioning::WorkerDeployment { name, build_id } => {
+        // KEDA's deployment read covers every queue of the version: so do its workers.
+        Versioning::WorkerDeployment {
+            name,
+            build_id,
+            scope: DeploymentScope::Version,
+        } => {
+            q = format!("DeploymentName = '{name}' AND BuildId = '{build_id}'");
+        }
+        Versioning::WorkerDeployment { name, build_id, .. } => {
             q.push_str(&format!(
                 " AND DeploymentName = '{name}' AND BuildId = '{build_id}'"
             ));
@@ -213,6 +221,17 @@ mod tests {
                 ", workerDeploymentName: omes, workerDeploymentBuildId: v2.0.0"
             )),
             "TaskQueue = 'orders' AND DeploymentName = 'omes' AND BuildId = 'v2.0.0'"
+        );
+        // KEDA's keys read every queue of the version, so its workers are those of any queue.
+        assert_eq!(
+            worker_query(&trigger(
+                ", workerVersioningType: deployment, deploymentName: omes-deployment, buildId: v2.0.0"
+            )),
+            "DeploymentName = 'omes-deployment' AND BuildId = 'v2.0.0'"
+        );
+        assert_eq!(
+            worker_query(&trigger(", workerVersioningType: build-id, buildId: b7")),
+            "TaskQueue = 'orders' AND BuildId = 'b7'"
         );
         assert_eq!(
             worker_query(&trigger(", buildId: b7")),

@@ -1,15 +1,16 @@
 """Creates a Worker Deployment version with a workflow-task backlog on a Temporal server, and
 verifies the backlog through `DescribeWorkerDeploymentVersion(report_task_queue_stats=true)`.
 
-Steps: run a versioned worker (Python SDK) for `--deployment`/`--build-id` on `--task-queue`
-until the version registers; make it the deployment's current version; stop the worker; start
-`--workflows` workflows (type `Noop`, which the worker registered) on the queue; then poll
-`DescribeWorkerDeploymentVersion` until the workflow queue's `approximate_backlog_count` reaches
-the number of workflows. Prints one JSON line on stdout and exits 0 on success, non-zero on
+Steps: run a versioned worker (Python SDK) for `--deployment`/`--build-id` on each
+`--task-queue` (repeatable: one version, several queues) until the version registers them all;
+make it the deployment's current version; stop the workers; start `--workflows` workflows (type
+`Noop`, which the workers registered) on each queue; then poll `DescribeWorkerDeploymentVersion`
+until each workflow queue's `approximate_backlog_count` reaches the number of workflows. Prints one JSON line on stdout and exits 0 on success, non-zero on
 failure (with the reason on stderr).
 """
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import sys
@@ -63,7 +64,7 @@ async def main() -> int:
     p = argparse.ArgumentParser()
     p.add_argument("--address", required=True)
     p.add_argument("--namespace", default="default")
-    p.add_argument("--task-queue", required=True)
+    p.add_argument("--task-queue", required=True, action="append")
     p.add_argument("--deployment", required=True)
     p.add_argument("--build-id", required=True)
     p.add_argument("--workflows", type=int, required=True)
@@ -88,12 +89,17 @@ async def main() -> int:
         use_worker_versioning=True,
         default_versioning_behavior=VersioningBehavior.PINNED,
     )
-    async with Worker(client, task_queue=a.task_queue, workflows=[Noop], deployment_config=cfg):
+    async with contextlib.AsyncExitStack() as workers:
+        for queue in a.task_queue:
+            await workers.enter_async_context(
+                Worker(client, task_queue=queue, workflows=[Noop], deployment_config=cfg)
+            )
 
         async def registered():
             r = await describe()
             names = {(q.name, q.type) for q in r.version_task_queues}
-            return r if (a.task_queue, TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW) in names else None
+            wanted = {(q, TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW) for q in a.task_queue}
+            return r if wanted <= names else None
 
         await poll("the version to register", a.timeout, registered)
         log("version registered")
@@ -118,32 +124,31 @@ async def main() -> int:
 
     # 4. Start the workflows; they are routed to the current version and stay queued.
     run = uuid.uuid4().hex[:8]
-    for i in range(a.workflows):
-        await client.start_workflow("Noop", id=f"backlog-{run}-{i}", task_queue=a.task_queue)
-    log(f"started {a.workflows} workflows")
+    for queue in a.task_queue:
+        for i in range(a.workflows):
+            await client.start_workflow("Noop", id=f"backlog-{run}-{queue}-{i}", task_queue=queue)
+    log(f"started {a.workflows} workflows on each of {', '.join(a.task_queue)}")
 
-    # 5. The backlog shows up on the version's workflow queue.
+    # 5. The backlog shows up on each of the version's workflow queues.
     seen = {}
 
     async def backlog():
         r = await describe()
         for q in r.version_task_queues:
-            if q.name == a.task_queue and q.type == TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW:
-                if seen.get("backlog") != q.stats.approximate_backlog_count:
-                    log(f"backlog now {q.stats.approximate_backlog_count}")
-                seen["backlog"] = q.stats.approximate_backlog_count
-                if q.stats.approximate_backlog_count >= a.workflows:
-                    return r
-        return None
+            if q.name in a.task_queue and q.type == TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW:
+                if seen.get(q.name) != q.stats.approximate_backlog_count:
+                    log(f"backlog of {q.name} now {q.stats.approximate_backlog_count}")
+                seen[q.name] = q.stats.approximate_backlog_count
+        return r if all(seen.get(q, 0) >= a.workflows for q in a.task_queue) else None
 
-    r = await poll(f"a backlog of {a.workflows}", a.timeout, backlog)
-    log(f"backlog {seen['backlog']} visible")
+    r = await poll(f"a backlog of {a.workflows} on each queue", a.timeout, backlog)
+    log(f"backlogs {seen} visible")
     info = r.worker_deployment_version_info
     print(
         json.dumps(
             {
-                "backlog": seen["backlog"],
-                "task_queue": a.task_queue,
+                "backlog": seen,
+                "task_queues": a.task_queue,
                 "version": f"{a.deployment}.{a.build_id}",
                 "status": WorkerDeploymentVersionStatus.Name(info.status),
                 "queues": [

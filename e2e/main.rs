@@ -601,7 +601,7 @@ async fn kubernetes_cr_scaler_two_agents_one_leader_and_failover() {
 
     let temporal = Temporal::start().await;
     temporal.start_workflows("k8s-q", 12).await;
-    let cr: temporal_autoscaler::spec::TemporalScaler = serde_yaml::from_str(
+    let cr: temporal_autoscaler::spec::TemporalScaler = serde_saphyr::from_str(
         &yaml(&temporal.endpoint(), "k8s-q", "5").replace("name: e2e-worker", "name: worker"),
     )
     .unwrap();
@@ -693,10 +693,8 @@ fn render_chart(release: &str, ns: &str, values: Value) -> Vec<Value> {
     let res: Value = serde_json::from_slice(&out.stdout).unwrap();
     let step = &res["steps"][0];
     assert_eq!(step["ok"], true, "helm install refused: {}", step["error"]);
-    serde_yaml::Deserializer::from_str(step["manifest"].as_str().unwrap())
-        .map(|d| serde::Deserialize::deserialize(d).unwrap())
-        .filter(|v: &Value| !v.is_null())
-        .collect()
+    // Null documents are skipped by the parser.
+    serde_saphyr::from_str_multiple(step["manifest"].as_str().unwrap()).unwrap()
 }
 
 /// Server-side apply of rendered objects (cluster-scoped or namespaced, by discovery).
@@ -882,7 +880,7 @@ async fn kubernetes_chart_rbac_and_values_defined_scaler() {
     }
     let sa_dir = tempfile::tempdir().unwrap();
     let sa_kubeconfig = sa_dir.path().join("kubeconfig");
-    std::fs::write(&sa_kubeconfig, serde_yaml::to_string(&as_sa).unwrap()).unwrap();
+    std::fs::write(&sa_kubeconfig, serde_saphyr::to_string(&as_sa).unwrap()).unwrap();
 
     let logdir = tempfile::tempdir().unwrap();
     let log = logdir.path().join("agent.log");

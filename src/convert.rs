@@ -9,8 +9,10 @@ use crate::spec::{
     HpaConfigSpec, KIND, PolicySpec, ScaleTargetRef, ScalerDocument, ScalingRulesSpec,
     SecretTargetRef, TemporalScalerSpec, TriggerSpec, validate,
 };
-use serde::Deserialize;
-use serde_yaml::{Mapping, Value};
+use serde_json::Value;
+
+/// A YAML mapping, read as JSON (keys are text).
+type Mapping = serde_json::Map<String, Value>;
 use std::collections::BTreeMap;
 use std::fmt::Display;
 use std::path::Path;
@@ -90,7 +92,7 @@ pub fn convert(file: &Path, content: &str) -> Result<ConvertReport, String> {
             out: &mut report.notes,
             errors: &mut report.errors,
         };
-        let Some(root) = value.as_mapping() else {
+        let Some(root) = value.as_object() else {
             n.doc("not a Kubernetes object; skipped");
             continue;
         };
@@ -123,7 +125,7 @@ pub fn convert(file: &Path, content: &str) -> Result<ConvertReport, String> {
             }
         }
         let types: Vec<&str> = value["spec"]["triggers"]
-            .as_sequence()
+            .as_array()
             .map(|s| {
                 s.iter()
                     .map(|t| t["type"].as_str().unwrap_or("?"))
@@ -154,7 +156,7 @@ pub fn convert(file: &Path, content: &str) -> Result<ConvertReport, String> {
             n.refuse_doc("not converted");
             continue;
         }
-        let yaml = serde_yaml::to_string(&doc).map_err(|e| format!("cannot write YAML: {e}"))?;
+        let yaml = serde_saphyr::to_string(&doc).map_err(|e| format!("cannot write YAML: {e}"))?;
         if !report.output.is_empty() {
             report.output.push_str("---\n");
         }
@@ -179,20 +181,14 @@ pub fn convert(file: &Path, content: &str) -> Result<ConvertReport, String> {
 /// The non-empty documents, each with its label; a List's items count as documents.
 fn load(content: &str) -> Result<Vec<(String, Value)>, String> {
     let mut docs = Vec::new();
-    let mut index = 0;
-    for de in serde_yaml::Deserializer::from_str(content) {
-        let mut value =
-            Value::deserialize(de).map_err(|e| format!("document {index}: invalid YAML: {e}"))?;
-        if value.is_null() {
-            continue; // an empty document (`---` at the end)
-        }
-        value
-            .apply_merge()
-            .map_err(|e| format!("document {index}: invalid YAML: {e}"))?;
+    // The agent's own YAML reading (YAML 1.2 core, merge keys expanded, nesting budgets).
+    let values = crate::source::yaml::documents(content)
+        .map_err(|e| format!("document {}: invalid YAML: {}", e.document, e.message))?;
+    for (index, d) in values.into_iter().enumerate() {
+        let value = d.value;
         let label = format!("document {index}");
-        index += 1;
         let is_list = value["kind"].as_str().is_some_and(|k| k.ends_with("List"));
-        match value["items"].as_sequence() {
+        match value["items"].as_array() {
             Some(items) if is_list => docs.extend(
                 items
                     .iter()
@@ -260,14 +256,8 @@ fn join(path: &str, key: &str) -> String {
     }
 }
 
-fn key_text(k: &Value) -> String {
-    match k {
-        Value::String(s) => s.clone(),
-        other => serde_yaml::to_string(other)
-            .unwrap_or_default()
-            .trim_end()
-            .to_string(),
-    }
+fn key_text(k: &str) -> String {
+    k.to_string()
 }
 
 fn int(v: &Value, path: &str, n: &mut Notes) -> Option<i32> {
@@ -319,7 +309,7 @@ impl<'v> Fields<'v> {
     fn map(&mut self, key: &str, n: &mut Notes) -> Option<(String, &'v Mapping)> {
         let v = self.take(key)?;
         let path = self.path(key);
-        match v.as_mapping() {
+        match v.as_object() {
             Some(m) => Some((path, m)),
             None => {
                 n.at(&path, "not a mapping; dropped");
@@ -330,7 +320,7 @@ impl<'v> Fields<'v> {
     fn seq(&mut self, key: &str, n: &mut Notes) -> Option<(String, &'v [Value])> {
         let v = self.take(key)?;
         let path = self.path(key);
-        match v.as_sequence() {
+        match v.as_array() {
             Some(s) => Some((path, s.as_slice())),
             None => {
                 n.at(&path, "not a list; dropped");
@@ -366,7 +356,7 @@ impl<'v> AuthDoc<'v> {
                 .unwrap_or("default")
                 .to_string(),
             name: v["metadata"]["name"].as_str()?.to_string(),
-            spec: v["spec"].as_mapping(),
+            spec: v["spec"].as_object(),
         })
     }
 }
@@ -488,7 +478,7 @@ fn scaler_spec(
     if let Some((path, list)) = f.seq("triggers", n) {
         for (i, t) in list.iter().enumerate() {
             let p = format!("{path}[{i}]");
-            let Some(tm) = t.as_mapping() else {
+            let Some(tm) = t.as_object() else {
                 n.at(&p, "not a mapping; dropped");
                 continue;
             };
@@ -630,7 +620,7 @@ fn quantity(v: &Value) -> Option<f64> {
 }
 
 fn policy(path: &str, v: &Value, n: &mut Notes) -> Option<PolicySpec> {
-    let Some(m) = v.as_mapping() else {
+    let Some(m) = v.as_object() else {
         n.at(path, "not a mapping; dropped");
         return None;
     };
@@ -814,7 +804,7 @@ fn authentication_ref(
     secret_refs: &mut Vec<SecretTargetRef>,
     n: &mut Notes,
 ) {
-    let Some(m) = v.as_mapping() else {
+    let Some(m) = v.as_object() else {
         n.at(path, "not a mapping; dropped");
         return;
     };
@@ -886,7 +876,7 @@ fn secret_target(
     secret_refs: &mut Vec<SecretTargetRef>,
     n: &mut Notes,
 ) {
-    let Some(m) = v.as_mapping() else {
+    let Some(m) = v.as_object() else {
         n.at(path, "not a mapping; dropped");
         return;
     };
@@ -927,7 +917,7 @@ fn secret_target(
 }
 
 fn env_entry(path: &str, v: &Value, metadata: &mut BTreeMap<String, String>, n: &mut Notes) {
-    let Some(m) = v.as_mapping() else {
+    let Some(m) = v.as_object() else {
         n.at(path, "not a mapping; dropped");
         return;
     };
@@ -1082,7 +1072,7 @@ metadata:
   labels:
     team: payments
   annotations:
-    autoscaling.keda.sh/paused-replicas: '2'
+    autoscaling.keda.sh/paused-replicas: "2"
 spec:
   scaleTargetRef:
     apiVersion: apps/v1
@@ -1123,12 +1113,12 @@ spec:
   - type: temporal
     name: orders-backlog
     metadata:
-      activationTargetQueueSize: '1'
+      activationTargetQueueSize: "1"
       endpoint: temporal-frontend.temporal.svc:7233
-      minConnectTimeout: '5'
+      minConnectTimeout: "5"
       namespace: orders
       queueTypes: workflow,activity
-      targetQueueSize: '5'
+      targetQueueSize: "5"
       taskQueue: orders
 "#
         );
@@ -1282,7 +1272,7 @@ spec:
             "deploy.yaml: document 1 (TriggerAuthentication shop/temporal-auth): not a ScaledObject; skipped (read for the authenticationRef of ScaledObjects in this file)",
         );
         // No value is copied: the trigger references the same Secret keys KEDA read.
-        let doc: ScalerDocument = serde_yaml::from_str(&r.output).unwrap();
+        let doc: ScalerDocument = serde_saphyr::from_str(&r.output).unwrap();
         assert_eq!(
             doc.spec.triggers[0].metadata.keys().collect::<Vec<_>>(),
             ["endpoint", "namespace", "taskQueue"]
@@ -1394,7 +1384,7 @@ spec:
 "#);
         assert_eq!(r.converted, 1);
         assert_valid_for_the_agent(&r);
-        let doc: ScalerDocument = serde_yaml::from_str(&r.output).unwrap();
+        let doc: ScalerDocument = serde_saphyr::from_str(&r.output).unwrap();
         assert_eq!(doc.spec.triggers.len(), 1);
         assert_eq!(doc.spec.triggers[0].metadata["taskQueue"], "orders");
         has(
@@ -1478,7 +1468,7 @@ status:
             r.notes.iter().all(|n| !n.contains("inline-secret-value")),
             "the API key leaked"
         );
-        let doc: ScalerDocument = serde_yaml::from_str(&r.output).unwrap();
+        let doc: ScalerDocument = serde_saphyr::from_str(&r.output).unwrap();
         let m = &doc.spec.triggers[0].metadata;
         assert_eq!(m["tls"], "true");
         assert_eq!(m["targetQueueSize"], "10");
@@ -1623,8 +1613,14 @@ items:
     #[test]
     fn every_accepted_key_is_accepted_by_the_agent() {
         let unknown_key_errors = |key: &str| {
-            let doc: ScalerDocument = serde_yaml::from_str(&format!(
-                "{{apiVersion: {API_VERSION}, kind: {KIND}, metadata: {{name: x}}, spec: {{scaleTargetRef: {{name: x}}, triggers: [{{type: temporal, metadata: {{endpoint: 't:7233', taskQueue: q, {key}: 'v'}}}}]}}}}"
+            // The key itself, then the required ones it is not (YAML refuses duplicate keys).
+            let required = [("endpoint", "'t:7233'"), ("taskQueue", "q")]
+                .iter()
+                .filter(|(k, _)| *k != key)
+                .map(|(k, v)| format!(", {k}: {v}"))
+                .collect::<String>();
+            let doc: ScalerDocument = serde_saphyr::from_str(&format!(
+                "{{apiVersion: {API_VERSION}, kind: {KIND}, metadata: {{name: x}}, spec: {{scaleTargetRef: {{name: x}}, triggers: [{{type: temporal, metadata: {{{key}: 'v'{required}}}}}]}}}}"
             ))
             .unwrap();
             validate(&doc)
@@ -1773,9 +1769,7 @@ spec:
             ]
         );
         // KEDA's keys are kept as written: the output reads as KEDA's trigger does.
-        let docs: Vec<ScalerDocument> = serde_yaml::Deserializer::from_str(&r.output)
-            .map(|d| ScalerDocument::deserialize(d).unwrap())
-            .collect();
+        let docs: Vec<ScalerDocument> = serde_saphyr::from_str_multiple(&r.output).unwrap();
         let m = &docs[2].spec.triggers[0].metadata;
         assert_eq!(
             (

@@ -2,8 +2,9 @@
 //! environment → command-line flags.
 
 use figment::Figment;
-use figment::providers::{Env, Format, Serialized, Toml, Yaml};
+use figment::providers::{Env, Format, Serialized, Toml};
 use serde::{Deserialize, Deserializer, Serialize};
+use serde_saphyr::figment::Yaml;
 use std::path::{Path, PathBuf};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum, Default)]

@@ -134,14 +134,12 @@ fn install_fails(values: Value) -> String {
 }
 
 fn yaml_docs(text: &str) -> Vec<Value> {
-    serde_yaml::Deserializer::from_str(text)
-        .map(|d| serde::Deserialize::deserialize(d).unwrap())
-        .filter(|v: &Value| !v.is_null())
-        .collect()
+    // Null documents are skipped by the parser.
+    serde_saphyr::from_str_multiple(text).unwrap()
 }
 
 fn yaml_file(path: &Path) -> Value {
-    serde_yaml::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+    serde_saphyr::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
 }
 
 impl Release {
@@ -406,7 +404,7 @@ fn the_charts_crd_is_the_generated_one() {
     assert_eq!(labels["app.kubernetes.io/managed-by"], "Helm");
     assert_eq!(labels["app.kubernetes.io/instance"], RELEASE);
     meta.remove("annotations");
-    let expected: Value = serde_yaml::from_str(&generated).unwrap();
+    let expected: Value = serde_saphyr::from_str(&generated).unwrap();
     assert_eq!(rendered, expected);
 }
 
@@ -870,7 +868,7 @@ fn values_scalers_render_as_documents_the_agent_accepts() {
         ("shop-orders-worker.yaml", &scalers[0], "shop"),
         ("ops-billing-worker.yaml", &scalers[1], NS),
     ] {
-        let doc: Value = serde_yaml::from_str(data[key].as_str().unwrap()).unwrap();
+        let doc: Value = serde_saphyr::from_str(data[key].as_str().unwrap()).unwrap();
         assert_eq!(
             doc,
             json!({

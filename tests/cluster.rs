@@ -201,7 +201,7 @@ async fn a_custom_resource_scales_a_deployment_and_gets_status() {
         "namespace: default\nspec",
         &format!("namespace: {ns}\nspec"),
     );
-    let cr: TemporalScaler = serde_yaml::from_str(&yaml).unwrap();
+    let cr: TemporalScaler = serde_saphyr::from_str(&yaml).unwrap();
     let crs: Api<TemporalScaler> = Api::namespaced(client.clone(), &ns);
     crs.create(&PostParams::default(), &cr).await.unwrap();
 

@@ -72,7 +72,7 @@ fn multi_document_yaml_and_json_arrays() {
         ["a", "b"]
     );
 
-    let v: serde_yaml::Value = serde_yaml::from_str(&doc("j", "qj")).unwrap();
+    let v: serde_json::Value = serde_saphyr::from_str(&doc("j", "qj")).unwrap();
     let json = serde_json::to_string(&vec![v]).unwrap();
     let cfgs = parse_file(Path::new("one.json"), &json).unwrap();
     assert_eq!(cfgs[0].name, "j");

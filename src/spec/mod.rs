@@ -141,7 +141,7 @@ pub fn crd_yaml() -> String {
     use kube::CustomResourceExt;
     let crd = TemporalScaler::crd();
     // Serializing a CRD we just built cannot fail.
-    serde_yaml::to_string(&crd).unwrap_or_default()
+    serde_saphyr::to_string(&crd).unwrap_or_default()
 }
 
 #[derive(Deserialize, Serialize, Clone, Debug, PartialEq, JsonSchema)]
@@ -302,7 +302,7 @@ mod tests {
 
     #[test]
     fn the_crd_is_structural_with_status_and_printer_columns() {
-        let crd: serde_json::Value = serde_yaml::from_str(&crd_yaml()).unwrap();
+        let crd: serde_json::Value = serde_saphyr::from_str(&crd_yaml()).unwrap();
         let v = &crd["spec"]["versions"][0];
         assert_eq!(
             crd["spec"]["names"]["shortNames"],

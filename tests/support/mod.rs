@@ -295,7 +295,7 @@ pub async fn apply_crd(client: &kube::Client) {
     use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
     use kube::api::{Api, Patch, PatchParams};
     let crd: CustomResourceDefinition =
-        serde_yaml::from_str(&temporal_autoscaler::spec::crd_yaml()).unwrap();
+        serde_saphyr::from_str(&temporal_autoscaler::spec::crd_yaml()).unwrap();
     let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
     let name = "temporalscalers.scaling.example.com";
     crds.patch(

@@ -35,12 +35,10 @@ pub fn check_paths(paths: &[PathBuf]) -> CheckReport {
     let mut targets: HashMap<(String, String, String, String), String> = HashMap::new();
     for f in files {
         report.files += 1;
-        let content = match std::fs::read_to_string(&f) {
+        let content = match crate::source::dir::read_text(&f) {
             Ok(c) => c,
-            Err(e) => {
-                report
-                    .errors
-                    .push(format!("{}: cannot read: {e}", f.display()));
+            Err((_, message)) => {
+                report.errors.push(format!("{}: {message}", f.display()));
                 continue;
             }
         };

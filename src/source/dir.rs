@@ -121,6 +121,19 @@ pub fn parse_file(file: &Path, content: &str) -> Result<Vec<ScalerConfig>, Vec<C
     }
 }
 
+/// A config file's text, or why it has none: the I/O error, or where it stops being UTF-8.
+pub fn read_text(path: &Path) -> Result<String, (std::io::ErrorKind, String)> {
+    let bytes = std::fs::read(path).map_err(|e| (e.kind(), format!("cannot read: {e}")))?;
+    String::from_utf8(bytes).map_err(|e| {
+        let at = e.utf8_error().valid_up_to();
+        let line = e.as_bytes()[..at].iter().filter(|&&b| b == b'\n').count() + 1;
+        (
+            std::io::ErrorKind::InvalidData,
+            format!("not UTF-8 text: an invalid byte at offset {at} (line {line})"),
+        )
+    })
+}
+
 /// The files a directory offers: regular files (symlinks followed) with a config extension,
 /// not dotfiles — which skips a ConfigMap mount's `..data` and `..<timestamp>` entries.
 pub fn candidate_files(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
@@ -204,17 +217,17 @@ impl DirState {
         let mut failed = false;
         let mut next = BTreeMap::new();
         for path in paths {
-            let content = match std::fs::read_to_string(&path) {
+            let content = match read_text(&path) {
                 Ok(c) => c,
                 // Vanished between listing and reading (a ConfigMap swap): the next event re-reads.
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
-                Err(e) => {
+                Err((std::io::ErrorKind::NotFound, _)) => continue,
+                Err((_, message)) => {
                     let mut st = self.files.remove(&path).unwrap_or_default();
                     st.errors = vec![ConfigError {
                         file: path.clone(),
                         document: None,
                         line: None,
-                        message: format!("cannot read: {e}"),
+                        message,
                     }];
                     failed = true;
                     changed = true;

@@ -880,3 +880,22 @@ fn capacity_keys_have_defaults_and_are_checked() {
         "{errs:?}"
     );
 }
+
+#[test]
+fn a_file_that_is_not_utf8_says_where() {
+    let d = tempfile::tempdir().unwrap();
+    write(&d.path().join("a.yaml"), &doc("a", "qa"));
+    std::fs::write(d.path().join("b.yaml"), b"apiVersion: x\nkind: \xff\xfe\n").unwrap();
+    let mut st = DirState::new(d.path());
+    assert_eq!(st.reload().unwrap(), ReloadResult::Rejected);
+    let snap = st.snapshot();
+    assert_eq!(snap.scalers.len(), 1, "a.yaml runs");
+    let errs = &snap.errors[&d.path().join("b.yaml")];
+    assert_eq!(
+        errs[0].to_string(),
+        format!(
+            "{}: not UTF-8 text: an invalid byte at offset 20 (line 2)",
+            d.path().join("b.yaml").display()
+        )
+    );
+}

@@ -89,35 +89,11 @@ fn key(name: &str) -> ScalerKey {
     }
 }
 
-/// A scaler on `queue` (workflow and activity backlogs, target 5), polled every second with
-/// short windows, and these extra trigger metadata lines.
+/// A scaler on `queue` (workflow and activity backlogs, target 5, min 0), polled every second
+/// with short windows, and these extra trigger metadata lines.
 fn scaler(name: &str, endpoint: &str, queue: &str, extra: &str) -> String {
-    format!(
-        r#"apiVersion: scaling.example.com/v1alpha1
-kind: TemporalScaler
-metadata:
-  name: {name}
-spec:
-  scaleTargetRef:
-    name: {name}-worker
-  pollingInterval: 1
-  cooldownPeriod: 1
-  minReplicaCount: 0
-  maxReplicaCount: 10
-  advanced:
-    horizontalPodAutoscalerConfig:
-      behavior:
-        scaleDown:
-          stabilizationWindowSeconds: 2
-  triggers:
-    - type: temporal
-      metadata:
-        endpoint: "{endpoint}"
-        taskQueue: "{queue}"
-        queueTypes: workflow,activity
-        targetQueueSize: "5"
-{extra}"#
-    )
+    support::scaler_yaml(name, endpoint, queue, 0, extra)
+        .replace("queueTypes: workflow\n", "queueTypes: workflow,activity\n")
 }
 
 async fn agent(dir: &Path) -> (Arc<Context>, TaskGuard) {
@@ -480,15 +456,7 @@ async fn a_server_without_list_workers_falls_back_to_the_backlog() {
     let Some((_nginx, port)) = older_server(tmp.path(), server.port) else {
         return;
     };
-    within(20, "nginx to listen", async {
-        while tokio::net::TcpStream::connect(("127.0.0.1", port))
-            .await
-            .is_err()
-        {
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-    })
-    .await;
+    support::wait_listening(port, "nginx to listen").await;
     server.start_workflows("old", 7).await;
     let dir = tmp.path().join("scalers");
     std::fs::create_dir(&dir).unwrap();

@@ -245,15 +245,7 @@ http {{
     async fn ready(&self) {
         let p = &self.ports;
         for port in [p.tls, p.mtls, p.api_key, p.named, p.plain_api_key] {
-            within(20, "nginx to listen", async {
-                while tokio::net::TcpStream::connect(("127.0.0.1", port))
-                    .await
-                    .is_err()
-                {
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                }
-            })
-            .await;
+            support::wait_listening(port, "nginx to listen").await;
         }
     }
 

@@ -355,3 +355,17 @@ pub fn skipped(why: &str) {
     use std::io::Write;
     let _ = writeln!(std::io::stderr(), "skipped: {why}");
 }
+
+/// Wait (at most 20 s) until something accepts connections on a loopback port: a front end
+/// started by a test.
+pub async fn wait_listening(port: u16, what: &str) {
+    within(20, what, async {
+        while tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .is_err()
+        {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    })
+    .await;
+}

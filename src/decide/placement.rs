@@ -138,6 +138,62 @@ fn weighted(total: u64, clusters: &[Slot], live: &[usize], shares: &mut [u32]) {
     }
 }
 
+/// A cluster's reachability from its reads: unreachable after `threshold` failed reads in a
+/// row (`placement`'s `failureThreshold`), reachable again at its first good read.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Reachability {
+    failures: u32,
+}
+
+impl Reachability {
+    pub fn record(&mut self, read_ok: bool) {
+        self.failures = if read_ok {
+            0
+        } else {
+            self.failures.saturating_add(1)
+        };
+    }
+
+    pub fn reachable(&self, threshold: u32) -> bool {
+        self.failures < threshold.max(1)
+    }
+
+    pub fn failures(&self) -> u32 {
+        self.failures
+    }
+}
+
+/// The counts to write now, on the way from the counts in force (`current`, as read: `None`
+/// where a cluster could not be read) to the split's `target`. Gains are written at once;
+/// losses only as far as the counts in force already exceed the target in total, so a cluster
+/// that comes back takes its share before the others give theirs up, and the total in force
+/// never dips below the smaller of the two totals. A cluster that could not be read is left
+/// alone (`None`: nothing is written to it). Losses go to the clusters that lose most first.
+pub fn transition(current: &[Option<u32>], target: &[u32]) -> Vec<Option<u32>> {
+    let read: Vec<usize> = (0..current.len().min(target.len()))
+        .filter(|&i| current[i].is_some())
+        .collect();
+    let cur = |i: usize| u64::from(current[i].unwrap_or(0));
+    let tgt = |i: usize| u64::from(target[i]);
+    let in_force: u64 = read.iter().map(|&i| cur(i)).sum();
+    let wanted: u64 = read.iter().map(|&i| tgt(i)).sum();
+    let mut allowed = in_force.saturating_sub(wanted);
+    let mut out: Vec<Option<u32>> = current.to_vec();
+    let mut losers: Vec<usize> = read.iter().copied().filter(|&i| tgt(i) < cur(i)).collect();
+    losers.sort_by(|&a, &b| (cur(b) - tgt(b)).cmp(&(cur(a) - tgt(a))).then(a.cmp(&b)));
+    for i in losers {
+        let give = allowed.min(cur(i) - tgt(i));
+        allowed -= give;
+        out[i] = Some((cur(i) - give) as u32);
+    }
+    for &i in &read {
+        if tgt(i) > cur(i) {
+            out[i] = Some(target[i]);
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -221,7 +277,75 @@ mod tests {
         )
     }
 
+    #[test]
+    fn a_returning_cluster_takes_its_share_before_the_other_gives_it_up() {
+        // Weights 2:1 over a total of 6; the second cluster was away, so the first held all 6.
+        let target = split(6, &[slot(2, 0, 10), slot(1, 0, 10)], Policy::Weighted);
+        assert_eq!(target, [4, 2]);
+        // It comes back: it gets its 2 now, the first keeps 6 (8 in force, never below 6).
+        let step1 = transition(&[Some(6), Some(0)], &target);
+        assert_eq!(step1, [Some(6), Some(2)]);
+        // Read again with the 2 in force: the first gives up what is now extra.
+        let step2 = transition(&step1, &target);
+        assert_eq!(step2, [Some(4), Some(2)]);
+        // A cluster that cannot be read is left alone.
+        assert_eq!(transition(&[Some(6), None], &target), [Some(4), None]);
+    }
+
+    #[test]
+    fn reachability_needs_failure_threshold_failures_in_a_row() {
+        let mut r = Reachability::default();
+        for _ in 0..2 {
+            r.record(false);
+            assert!(r.reachable(3));
+        }
+        r.record(false);
+        assert!(!r.reachable(3));
+        r.record(true);
+        assert!(r.reachable(3));
+        assert_eq!(r.failures(), 0);
+    }
+
     proptest! {
+        /// Each step moves every read cluster between its count in force and its target, gains
+        /// at once, keeps the total in force at least the smaller of the two totals, and
+        /// repeated steps reach the target.
+        #[test]
+        fn transitions_never_dip_and_arrive(
+            pairs in prop::collection::vec((prop::option::weighted(0.9, 0u32..20), 0u32..20), 1..6),
+        ) {
+            let current: Vec<Option<u32>> = pairs.iter().map(|p| p.0).collect();
+            let target: Vec<u32> = pairs.iter().map(|p| p.1).collect();
+            let step = transition(&current, &target);
+            let sum = |v: &[Option<u32>]| v.iter().flatten().map(|&x| u64::from(x)).sum::<u64>();
+            let wanted: u64 = current
+                .iter()
+                .zip(&target)
+                .filter(|(c, _)| c.is_some())
+                .map(|(_, &t)| u64::from(t))
+                .sum();
+            prop_assert!(sum(&step) >= sum(&current).min(wanted));
+            for ((c, t), s) in current.iter().zip(&target).zip(&step) {
+                match (c, s) {
+                    (None, None) => {}
+                    (Some(c), Some(s)) => {
+                        prop_assert!(s >= c.min(t) && s <= c.max(t));
+                        if t > c {
+                            prop_assert_eq!(s, t);
+                        }
+                    }
+                    _ => prop_assert!(false, "{:?} → {:?}", current, step),
+                }
+            }
+            // The step's counts in force, read again: the target after one more step.
+            let again = transition(&step, &target);
+            for ((c, t), a) in current.iter().zip(&target).zip(&again) {
+                if c.is_some() {
+                    prop_assert_eq!(*a, Some(*t));
+                }
+            }
+        }
+
         /// The shares sum to the total clamped to the reachable clusters' bounds, each share
         /// stays within its cluster's bounds, and an unreachable cluster gets nothing.
         #[test]

@@ -7,6 +7,7 @@
 
 pub mod agent;
 pub mod check;
+pub mod clusters;
 pub mod convert;
 pub mod decide;
 pub mod explain;

@@ -1,0 +1,230 @@
+//! The Kubernetes clusters an agent knows (issue 15; not wired into the pipeline yet): its own
+//! (the empty name or `local`), and remote ones, each from a mounted kubeconfig file. A
+//! rotated file (a Secret updated in place) is picked up at the next use, as credential files
+//! are: the client is rebuilt when the file's content changes.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use tokio::sync::Mutex;
+
+/// The agent's own cluster.
+pub const LOCAL: &str = "local";
+
+/// A remote cluster as the settings name it.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
+pub struct ClusterSpec {
+    pub name: String,
+    pub kubeconfig: PathBuf,
+}
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum ClusterError {
+    #[error("cluster {0:?} is not known to the agent (settings `clusters`)")]
+    Unknown(String),
+    #[error("cluster {cluster:?}: kubeconfig {path}: {message}")]
+    Kubeconfig {
+        cluster: String,
+        path: PathBuf,
+        message: String,
+    },
+    #[error("the agent's own cluster is not reachable (it runs without one)")]
+    NoHome,
+}
+
+/// Check the names of the remote clusters: DNS labels, unique, and not the home cluster's.
+pub fn validate(specs: &[ClusterSpec]) -> Result<(), String> {
+    let mut seen = std::collections::HashSet::new();
+    for (i, c) in specs.iter().enumerate() {
+        let label = !c.name.is_empty()
+            && c.name.len() <= 63
+            && c.name
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+            && !c.name.starts_with('-')
+            && !c.name.ends_with('-');
+        if !label {
+            return Err(format!(
+                "clusters[{i}].name: got {:?}, expected a DNS label (lowercase letters, digits, '-')",
+                c.name
+            ));
+        }
+        if c.name == LOCAL {
+            return Err(format!(
+                "clusters[{i}].name: {LOCAL:?} is the agent's own cluster"
+            ));
+        }
+        if !seen.insert(&c.name) {
+            return Err(format!("clusters[{i}].name: {:?} is named twice", c.name));
+        }
+        if !c.kubeconfig.is_absolute() {
+            return Err(format!(
+                "clusters[{i}].kubeconfig: got {}, expected an absolute path",
+                c.kubeconfig.display()
+            ));
+        }
+    }
+    Ok(())
+}
+
+struct Loaded {
+    content: Vec<u8>,
+    client: kube::Client,
+}
+
+/// The clients of the known clusters.
+pub struct Clusters {
+    home: Option<kube::Client>,
+    specs: HashMap<String, PathBuf>,
+    loaded: Mutex<HashMap<String, Loaded>>,
+}
+
+impl Clusters {
+    pub fn new(home: Option<kube::Client>, specs: &[ClusterSpec]) -> Self {
+        Clusters {
+            home,
+            specs: specs
+                .iter()
+                .map(|c| (c.name.clone(), c.kubeconfig.clone()))
+                .collect(),
+            loaded: Mutex::default(),
+        }
+    }
+
+    /// Whether `name` is a cluster the agent knows (`""` and `local` are its own).
+    pub fn knows(&self, name: &str) -> bool {
+        name.is_empty() || name == LOCAL || self.specs.contains_key(name)
+    }
+
+    /// The client of cluster `name`, its kubeconfig read now: a changed file gives a new
+    /// client, an unchanged one the client already built.
+    pub async fn client(&self, name: &str) -> Result<kube::Client, ClusterError> {
+        if name.is_empty() || name == LOCAL {
+            return self.home.clone().ok_or(ClusterError::NoHome);
+        }
+        let path = self
+            .specs
+            .get(name)
+            .ok_or_else(|| ClusterError::Unknown(name.to_string()))?;
+        let err = |message: String| ClusterError::Kubeconfig {
+            cluster: name.to_string(),
+            path: path.clone(),
+            message,
+        };
+        let content = tokio::fs::read(path)
+            .await
+            .map_err(|e| err(format!("cannot read: {e}")))?;
+        let mut loaded = self.loaded.lock().await;
+        if let Some(l) = loaded.get(name)
+            && l.content == content
+        {
+            return Ok(l.client.clone());
+        }
+        let client = build(&content).await.map_err(err)?;
+        loaded.insert(
+            name.to_string(),
+            Loaded {
+                content,
+                client: client.clone(),
+            },
+        );
+        Ok(client)
+    }
+}
+
+/// A client from a kubeconfig's bytes (its current context). Errors never quote the file: it
+/// holds credentials.
+async fn build(content: &[u8]) -> Result<kube::Client, String> {
+    let text = std::str::from_utf8(content).map_err(|_| "not UTF-8 text".to_string())?;
+    let kubeconfig = kube::config::Kubeconfig::from_yaml(text)
+        .map_err(|e| format!("not a kubeconfig ({})", first_line(&e.to_string())))?;
+    let config = kube::Config::from_custom_kubeconfig(kubeconfig, &Default::default())
+        .await
+        .map_err(|e| format!("unusable ({})", first_line(&e.to_string())))?;
+    kube::Client::try_from(config).map_err(|e| format!("cannot build a client: {e}"))
+}
+
+fn first_line(s: &str) -> &str {
+    s.lines().next().unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::Path;
+
+    fn kubeconfig(server: &str, token: &str) -> String {
+        format!(
+            r#"apiVersion: v1
+kind: Config
+clusters:
+- name: remote
+  cluster: {{server: "{server}"}}
+users:
+- name: agent
+  user: {{token: "{token}"}}
+contexts:
+- name: remote
+  context: {{cluster: remote, user: agent}}
+current-context: remote
+"#
+        )
+    }
+
+    fn spec(name: &str, path: &Path) -> ClusterSpec {
+        ClusterSpec {
+            name: name.into(),
+            kubeconfig: path.to_path_buf(),
+        }
+    }
+
+    #[test]
+    fn names_are_labels_unique_and_not_local() {
+        let p = Path::new("/etc/clusters/eu");
+        assert!(validate(&[spec("eu-west", p), spec("us-1", p)]).is_ok());
+        for (bad, want) in [
+            (vec![spec("EU", p)], "DNS label"),
+            (vec![spec("local", p)], "own cluster"),
+            (vec![spec("eu", p), spec("eu", p)], "named twice"),
+            (vec![spec("eu", Path::new("eu.yaml"))], "absolute path"),
+        ] {
+            let e = validate(&bad).unwrap_err();
+            assert!(e.contains(want), "{e}");
+        }
+    }
+
+    #[tokio::test]
+    async fn a_rotated_kubeconfig_gives_a_new_client_and_errors_name_the_cluster() {
+        let d = tempfile::tempdir().unwrap();
+        let path = d.path().join("eu");
+        std::fs::write(&path, kubeconfig("https://10.0.0.1:6443", "t0k3n-one")).unwrap();
+        let clusters = Clusters::new(None, &[spec("eu", &path)]);
+        assert!(clusters.knows("eu") && clusters.knows("") && clusters.knows(LOCAL));
+        assert!(!clusters.knows("us"));
+        let a = clusters.client("eu").await.unwrap();
+        assert_eq!(a.default_namespace(), "default");
+        // Unchanged: the same client (no rebuild per use).
+        clusters.client("eu").await.unwrap();
+        assert_eq!(clusters.loaded.lock().await.len(), 1);
+        let before = clusters.loaded.lock().await["eu"].content.clone();
+        // Rotated in place: a new client from the new content.
+        std::fs::write(&path, kubeconfig("https://10.0.0.1:6443", "t0k3n-two")).unwrap();
+        clusters.client("eu").await.unwrap();
+        assert_ne!(clusters.loaded.lock().await["eu"].content, before);
+
+        assert_eq!(
+            clusters.client("us").await.err(),
+            Some(ClusterError::Unknown("us".into()))
+        );
+        assert_eq!(
+            clusters.client(LOCAL).await.err(),
+            Some(ClusterError::NoHome)
+        );
+        std::fs::write(&path, "token: t0k3n-three\n  : [").unwrap();
+        let e = clusters.client("eu").await.err().unwrap().to_string();
+        assert!(e.starts_with("cluster \"eu\": kubeconfig "), "{e}");
+        assert!(!e.contains("t0k3n"), "a credential in an error: {e}");
+        std::fs::remove_file(&path).unwrap();
+        let e = clusters.client("eu").await.err().unwrap().to_string();
+        assert!(e.contains("cannot read"), "{e}");
+    }
+}

@@ -211,6 +211,14 @@ async fn the_status_page_in_a_browser_shows_scaling_and_escapes_names() {
     );
     assert!(dom.contains("rejected, 2 scaler(s)"), "{dom}");
 
+    // With time to run, the script swaps fresh data in (every pollingInterval: 1 s here), and
+    // the swapped-in part is the same page.
+    let refreshed = support::chromium(&["--virtual-time-budget=5000", "--dump-dom"], &url);
+    let updates = number_after(&refreshed, "<html", "data-updates");
+    assert!(updates >= 1, "{refreshed}");
+    assert!(row(&refreshed, "page-orders").contains(r#"class="scale-event""#));
+    assert!(!refreshed.contains(r#"data-stale=""#), "{refreshed}");
+
     // A screenshot of the expected size.
     let shot = tempfile::tempdir().unwrap();
     let png = shot.path().join("page.png");

@@ -10,14 +10,16 @@ use std::fmt::Write;
 
 /// The drawing's size and the panels' bounds, in SVG units (pixels at 100 %).
 pub const WIDTH: f64 = 560.0;
-pub const HEIGHT: f64 = 168.0;
+pub const HEIGHT: f64 = 178.0;
 const LEFT: f64 = 44.0;
 const RIGHT: f64 = WIDTH - 40.0;
-const BACKLOG_TOP: f64 = 18.0;
-const BACKLOG_BOTTOM: f64 = 86.0;
-const REPLICAS_TOP: f64 = 98.0;
-const REPLICAS_BOTTOM: f64 = 138.0;
-const AXIS_LABELS: f64 = 154.0;
+/// Two rows of event labels above the panels.
+const LABEL_ROWS: [f64; 2] = [9.0, 20.0];
+const BACKLOG_TOP: f64 = 28.0;
+const BACKLOG_BOTTOM: f64 = 96.0;
+const REPLICAS_TOP: f64 = 108.0;
+const REPLICAS_BOTTOM: f64 = 148.0;
+const AXIS_LABELS: f64 = 164.0;
 /// About the width of a character of an event label (9 px sans-serif), and the space kept
 /// between two labels.
 const LABEL_CHAR_WIDTH: f64 = 5.0;
@@ -368,18 +370,18 @@ fn replica_steps(out: &mut String, steps: &[Replicas], x: &Scale, y: &Scale, las
 }
 
 /// A marker per scale event: a line across both panels, and `from → to rule` above it. The
-/// newest events are labelled first; a label that would overlap a newer one is left to the
-/// marker's tooltip.
+/// newest events are labelled first, in the first of the two label rows with room; a label
+/// that fits in neither is left to the marker's tooltip.
 fn events(out: &mut String, h: &History, since: u32, now: u32, x: &Scale) {
     let events: Vec<_> = h.events(since).collect();
-    // Where the labels drawn so far (to the right) begin.
-    let mut free_until = f64::INFINITY;
+    // Per label row: where the labels drawn so far (to the right) begin.
+    let mut free_until = [f64::INFINITY; LABEL_ROWS.len()];
     for e in events.into_iter().rev() {
         let ex = x.map(f64::from(e.at));
         let label = format!("{} → {} {}", e.from, e.to, e.rule);
         let _ = write!(
             out,
-            r#"<g class="scale-event" data-from="{}" data-to="{}" data-rule="{}"><title>scaled {} → {} ({}), {} ago</title><path d="M{ex:.1},{}V{REPLICAS_BOTTOM}"/>"#,
+            r#"<g class="scale-event" data-from="{}" data-to="{}" data-rule="{}"><title>scaled {} → {} ({}), {} ago</title>"#,
             e.from,
             e.to,
             e.rule,
@@ -387,7 +389,6 @@ fn events(out: &mut String, h: &History, since: u32, now: u32, x: &Scale) {
             e.to,
             e.rule,
             duration(now.saturating_sub(e.at)),
-            BACKLOG_TOP - 6.0,
         );
         let width = label.chars().count() as f64 * LABEL_CHAR_WIDTH;
         let (start, anchor, tx) = if ex + 3.0 + width <= WIDTH {
@@ -395,16 +396,22 @@ fn events(out: &mut String, h: &History, since: u32, now: u32, x: &Scale) {
         } else {
             (ex - 3.0 - width, "end", ex - 3.0)
         };
-        if start + width + LABEL_GAP <= free_until && start >= 0.0 {
-            let _ = write!(
-                out,
-                r#"<text x="{tx:.1}" y="{}" text-anchor="{anchor}">{}</text>"#,
-                BACKLOG_TOP - 7.0,
-                escape(&label)
-            );
-            free_until = start;
-        }
-        out.push_str("</g>");
+        let row = (0..LABEL_ROWS.len())
+            .find(|r| start >= 0.0 && start + width + LABEL_GAP <= free_until[*r]);
+        let top = match row {
+            Some(r) => {
+                let _ = write!(
+                    out,
+                    r#"<text x="{tx:.1}" y="{}" text-anchor="{anchor}">{}</text>"#,
+                    LABEL_ROWS[r],
+                    escape(&label)
+                );
+                free_until[r] = start;
+                LABEL_ROWS[r] - 8.0
+            }
+            None => BACKLOG_TOP,
+        };
+        let _ = write!(out, r#"<path d="M{ex:.1},{top}V{REPLICAS_BOTTOM}"/></g>"#);
     }
 }
 
@@ -550,9 +557,10 @@ mod tests {
         render(&mut svg, &h, &["t"], 60);
         assert_eq!(svg.matches(r#"class="scale-event""#).count(), 4);
         assert!(svg.contains(">4 → 8 policy</text>"), "{svg}");
+        // The three before it are a few pixels apart: two rows of labels hold two of them.
         assert!(svg.contains(">2 → 4 policy</text>"), "{svg}");
-        // The two before it are a few pixels apart: their labels would overlap.
-        assert!(!svg.contains(">1 → 2 policy</text>") && !svg.contains(">0 → 1 policy</text>"));
+        assert!(svg.contains(">1 → 2 policy</text>"), "{svg}");
+        assert!(!svg.contains(">0 → 1 policy</text>"), "{svg}");
     }
 
     #[test]

@@ -89,7 +89,7 @@ const SCRIPT: &str = r#"
 (function () {
   var root = document.documentElement;
   root.setAttribute("data-live", "1");
-  var every = Number(root.getAttribute("data-refresh-ms")) || 15000;
+  var every = Number(root.getAttribute("data-refresh-ms")) || 15000, updates = 0;
   function tick() {
     if (document.hidden) { setTimeout(tick, every); return; }
     fetch(location.href, { cache: "no-store" }).then(function (r) {
@@ -106,6 +106,7 @@ const SCRIPT: &str = r#"
       }
       every = Number(next.documentElement.getAttribute("data-refresh-ms")) || every;
       root.removeAttribute("data-stale");
+      root.setAttribute("data-updates", String(++updates));
     }).catch(function () {
       root.setAttribute("data-stale", "1");
     }).then(function () { setTimeout(tick, every); });
@@ -444,7 +445,7 @@ fn row(out: &mut String, v: &ScalerView, o: &Overview) {
     let names: Vec<&str> = v.triggers.iter().map(|t| t.name.as_str()).collect();
     let empty = History::default();
     chart::render(out, v.history.as_deref().unwrap_or(&empty), &names, o.now);
-    out.push_str(r#"<div class="legend muted"><span class="sw cur"></span>current <span class="sw des"></span>desired <span class="sw ev"></span>scale event; backlog in each trigger's colour, slot utilization dashed</div></td></tr>"#);
+    out.push_str(r#"<div class="legend muted"><span class="sw cur"></span>current <span class="sw des"></span>desired <span class="sw ev"></span>scale event; backlog in trigger colours, slot use dashed</div></td></tr>"#);
 }
 
 fn state_badges(out: &mut String, v: &ScalerView) {

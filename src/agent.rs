@@ -1,7 +1,7 @@
 //! Wiring: the shared [`Context`], cluster detection, the lease, the config source feeding the
 //! registry, and the HTTP server. `run` is the `temporal-autoscaler run` command.
 
-use crate::guard::{Guard, LeaderState, LeaseRunner, LeaseSettings};
+use crate::guard::{Guard, LeaderState, LeaseRunner, LeaseSeen, LeaseSettings};
 use crate::registry::Registry;
 use crate::report::metrics::{Metrics, ResultLabels};
 use crate::report::state::StateStore;
@@ -28,8 +28,22 @@ pub struct Context {
     /// Status and events of custom resources (with a cluster).
     pub status: Option<StatusSink>,
     pub ready: AtomicBool,
-    /// Origin of the scalers' polling grid (see `scaler::poll_offset`).
+    /// Origin of the scalers' polling grid (see `scaler::poll_offset`), and the clock of their
+    /// histories.
     pub epoch: tokio::time::Instant,
+    /// The status page (`GET /`) and the history it charts (`--ui`).
+    pub ui: bool,
+    /// The Lease as last read (with a cluster, not in dry run), for the status page.
+    pub lease: Option<Arc<std::sync::Mutex<LeaseSeen>>>,
+}
+
+/// What `run` adds to a [`Context`] beyond what tests need.
+#[derive(Default)]
+pub struct Extras {
+    pub status: Option<StatusSink>,
+    /// Off: no status page, no history kept.
+    pub no_ui: bool,
+    pub lease: Option<Arc<std::sync::Mutex<LeaseSeen>>>,
 }
 
 impl Context {
@@ -38,6 +52,22 @@ impl Context {
     }
 
     pub fn with_status(targets: Targets, guard: Guard, status: Option<StatusSink>) -> Arc<Self> {
+        Self::with_extras(
+            targets,
+            guard,
+            Extras {
+                status,
+                ..Extras::default()
+            },
+        )
+    }
+
+    pub fn with_extras(targets: Targets, guard: Guard, extras: Extras) -> Arc<Self> {
+        let Extras {
+            status,
+            no_ui,
+            lease,
+        } = extras;
         let state = StateStore::new();
         let metrics = Arc::new(Metrics::with_scalers(state.clone()));
         Arc::new(Context {
@@ -49,6 +79,8 @@ impl Context {
             status,
             ready: AtomicBool::new(false),
             epoch: tokio::time::Instant::now(),
+            ui: !no_ui,
+            lease,
         })
     }
 }
@@ -83,12 +115,20 @@ pub async fn start_sources(
     let dir_rx = match dir {
         Some(dir) => {
             let metrics = ctx.metrics.clone();
+            let state = ctx.state.clone();
+            let path = dir.clone();
             let hook: dir::ReloadHook = Arc::new(move |result, snap| {
                 let label = match result {
                     ReloadResult::Unchanged => return,
                     ReloadResult::Applied => "applied",
                     ReloadResult::Rejected => "rejected",
                 };
+                state.note_config_load(
+                    &path,
+                    label,
+                    snap.scalers.len(),
+                    snap.errors.values().flatten().map(|e| e.to_string()),
+                );
                 metrics
                     .config_reloads
                     .get_or_create(&ResultLabels {
@@ -173,6 +213,7 @@ pub async fn run(settings: Settings) -> Result<(), crate::Error> {
         .clone()
         .unwrap_or_else(|| format!("{}-{:08x}", crate::temporal::hostname(), fastrand::u32(..)));
     let mut lease_task = None;
+    let mut lease_seen = None;
     let mut client_for_crs = None;
     let (targets, guard) = match cluster {
         Ok(client) if settings.dry_run => {
@@ -197,7 +238,9 @@ pub async fn run(settings: Settings) -> Result<(), crate::Error> {
                 valid_until: None,
             });
             let margin = lease.margin();
-            lease_task = Some((LeaseRunner::new(client.clone(), lease), tx));
+            let runner = LeaseRunner::new(client.clone(), lease);
+            lease_seen = Some(runner.seen());
+            lease_task = Some((runner, tx));
             client_for_crs = Some(client.clone());
             (Targets::kube(client, false), Guard::new(rx, margin))
         }
@@ -228,7 +271,15 @@ pub async fn run(settings: Settings) -> Result<(), crate::Error> {
             }
         }
     }
-    let ctx = Context::with_status(targets, guard, status);
+    let ctx = Context::with_extras(
+        targets,
+        guard,
+        Extras {
+            status,
+            no_ui: !settings.ui,
+            lease: lease_seen,
+        },
+    );
     if let Some(client) = secrets_client {
         ctx.pool.use_cluster_secrets(client);
     }
@@ -245,7 +296,11 @@ pub async fn run(settings: Settings) -> Result<(), crate::Error> {
             addr: settings.http_addr.clone(),
             source: e,
         })?;
-    tracing::info!(addr = %settings.http_addr, "HTTP server listening (/metrics, /livez, /readyz, /scalers)");
+    if settings.ui {
+        tracing::info!(addr = %settings.http_addr, "HTTP server listening (/ status page, /metrics, /livez, /readyz, /scalers)");
+    } else {
+        tracing::info!(addr = %settings.http_addr, "HTTP server listening (/metrics, /livez, /readyz, /scalers; status page off)");
+    }
     let app = crate::report::http::router(ctx.clone());
     let mut http_shutdown = shutdown_rx.clone();
     let http = tokio::spawn(async move {

@@ -8,7 +8,7 @@ use k8s_openapi::api::coordination::v1::{Lease, LeaseSpec};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::MicroTime;
 use kube::Client;
 use kube::api::{Api, ObjectMeta, PostParams};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::sync::watch;
 
@@ -126,6 +126,23 @@ pub struct LeaseRunner {
     settings: LeaseSettings,
     /// (holder, renewTime) last seen, and when we saw it change.
     observed: Option<(Option<String>, Option<String>, Instant)>,
+    /// The Lease as last read, for the status page.
+    seen: Arc<Mutex<LeaseSeen>>,
+}
+
+/// The Lease as this replica last read it: who holds it and since when, or why it could not
+/// be read. Shown on the status page; the guard itself never reads it.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct LeaseSeen {
+    pub name: String,
+    pub namespace: String,
+    /// This replica's identity.
+    pub identity: String,
+    pub holder: Option<String>,
+    /// The holder's `acquireTime`.
+    pub acquired: Option<jiff::Timestamp>,
+    /// The last round's failure, until a round succeeds.
+    pub error: Option<String>,
 }
 
 fn is_conflict(e: &kube::Error) -> bool {
@@ -134,11 +151,32 @@ fn is_conflict(e: &kube::Error) -> bool {
 
 impl LeaseRunner {
     pub fn new(client: Client, settings: LeaseSettings) -> Self {
+        let seen = LeaseSeen {
+            name: settings.name.clone(),
+            namespace: settings.namespace.clone(),
+            identity: settings.identity.clone(),
+            ..Default::default()
+        };
         LeaseRunner {
             api: Api::namespaced(client, &settings.namespace),
             settings,
             observed: None,
+            seen: Arc::new(Mutex::new(seen)),
         }
+    }
+
+    /// The Lease as last read, updated every round.
+    pub fn seen(&self) -> Arc<Mutex<LeaseSeen>> {
+        self.seen.clone()
+    }
+
+    fn note_seen(&self, spec: Option<&LeaseSpec>, error: Option<String>) {
+        let mut seen = self.seen.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(spec) = spec {
+            seen.holder = spec.holder_identity.clone().filter(|h| !h.is_empty());
+            seen.acquired = spec.acquire_time.as_ref().map(|t| t.0);
+        }
+        seen.error = error;
     }
 
     fn our_spec(&self, transitions: i32, acquire: Option<MicroTime>) -> LeaseSpec {
@@ -166,12 +204,16 @@ impl LeaseRunner {
                 spec: Some(self.our_spec(0, None)),
             };
             return match self.api.create(&PostParams::default(), &lease).await {
-                Ok(_) => Ok(true),
+                Ok(_) => {
+                    self.note_seen(lease.spec.as_ref(), None);
+                    Ok(true)
+                }
                 Err(e) if is_conflict(&e) => Ok(false),
                 Err(e) => Err(e),
             };
         };
         let spec = lease.spec.clone().unwrap_or_default();
+        self.note_seen(Some(&spec), None);
         let record = (
             spec.holder_identity.clone(),
             spec.renew_time.as_ref().map(|t| t.0.to_string()),
@@ -196,7 +238,10 @@ impl LeaseRunner {
             .replace(&self.settings.name, &PostParams::default(), &lease)
             .await
         {
-            Ok(_) => Ok(true),
+            Ok(_) => {
+                self.note_seen(lease.spec.as_ref(), None);
+                Ok(true)
+            }
             Err(e) if is_conflict(&e) => Ok(false),
             Err(e) => Err(e),
         }
@@ -260,6 +305,9 @@ impl LeaseRunner {
             let prev = tx.borrow().clone();
             let result = self.try_acquire_or_renew(started).await;
             self.log_outage(&mut outage, &result);
+            if let Err(e) = &result {
+                self.note_seen(None, Some(e.to_string()));
+            }
             let next = match result {
                 Ok(true) => LeaderState {
                     leader: true,

@@ -66,6 +66,9 @@ enum Command {
         /// Most Temporal RPCs per second per endpoint, and the burst [default: 200].
         #[arg(long)]
         temporal_rps: Option<u32>,
+        /// The status page at / and the history it charts: --ui=false turns both off [default: true].
+        #[arg(long, value_name = "BOOL", num_args = 0..=1, require_equals = true, default_missing_value = "true")]
+        ui: Option<bool>,
         /// Settings file (YAML, or TOML by extension); also TEMPORAL_AUTOSCALER_SETTINGS.
         #[arg(long, env = "TEMPORAL_AUTOSCALER_SETTINGS")]
         settings: Option<PathBuf>,
@@ -205,6 +208,7 @@ fn main() -> ExitCode {
             watch_namespaces,
             no_crds,
             temporal_rps,
+            ui,
             settings,
         } => {
             let overrides = Overrides {
@@ -219,6 +223,7 @@ fn main() -> ExitCode {
                 watch_namespaces,
                 no_crds: no_crds.then_some(true),
                 temporal_rps,
+                ui,
             };
             let settings = match Settings::load(settings.as_deref(), &overrides) {
                 Ok(s) => s,

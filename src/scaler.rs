@@ -4,6 +4,7 @@
 use crate::agent::Context;
 use crate::decide::capacity::{SlotKind, summarize};
 use crate::decide::{self, CapacitySignal, History, Input, Pause, Signals, TriggerReading};
+use crate::report::history::Sample;
 use crate::report::metrics::{ScalerLabels, TriggerErrorLabels};
 use crate::report::outage::{Note, Outage};
 use crate::report::state::{CapacityView, TargetView, TriggerView};
@@ -137,11 +138,12 @@ struct Observation {
     views: Vec<TriggerView>,
 }
 
-/// What acting did: the count now, a write error, and when it scaled.
+/// What acting did: the count now, a write error, and when it scaled (and from what).
 struct Outcome {
     current: u32,
     error: Option<String>,
     scaled_at: Option<String>,
+    before: u32,
 }
 
 async fn run(
@@ -448,6 +450,7 @@ impl Scaler {
             current,
             error: None,
             scaled_at: None,
+            before: current,
         };
         if d.desired == current {
             return out;
@@ -501,11 +504,16 @@ impl Scaler {
         out
     }
 
-    /// Report: CR status, and the view behind `/scalers` and the per-scaler gauges.
+    /// Report: CR status, the view behind `/scalers` and the per-scaler gauges, and the
+    /// status page's history.
     fn report(&self, d: &decide::Decision, views: Vec<TriggerView>, out: Outcome) {
         self.report_status(Some(out.current), Some(d.desired), &views, Some(d), None);
         let target = self.target_view();
+        let sample = self.ctx.ui.then(|| self.sample(d, &views, &out));
         self.ctx.state.update(&self.key, |v| {
+            if let Some(sample) = &sample {
+                v.history.get_or_insert_default().record(sample);
+            }
             v.leader = true;
             v.target = Some(target);
             v.current_replicas = Some(out.current);
@@ -521,6 +529,31 @@ impl Scaler {
             }
         });
     }
+    /// This tick for the status page's chart, on the agent's clock (its polling grid's).
+    fn sample(&self, d: &decide::Decision, views: &[TriggerView], out: &Outcome) -> Sample {
+        let at = tokio::time::Instant::now().saturating_duration_since(self.ctx.epoch);
+        let with_capacity = self.cfg.triggers.iter().any(|t| t.capacity.is_some());
+        Sample {
+            at: at.as_secs().min(u64::from(u32::MAX)) as u32,
+            backlog: views.iter().map(|t| t.backlog.map(|b| b as f64)).collect(),
+            utilization: if with_capacity {
+                views
+                    .iter()
+                    .map(|t| t.capacity.as_ref().and_then(|c| c.utilization))
+                    .collect()
+            } else {
+                Vec::new()
+            },
+            current: out.current,
+            desired: d.desired,
+            scaled: out.scaled_at.as_ref().map(|_| {
+                let rule = d.steps.last().map_or(decide::Rule::TriggerMax, |s| s.rule);
+                (out.before, out.current, rule)
+            }),
+            interval_secs: self.cfg.polling_interval.as_secs().min(u64::from(u32::MAX)) as u32,
+        }
+    }
+
     /// Events go on the TemporalScaler object; scalers from files have none.
     fn event(&self, type_: EventType, reason: &'static str, action: &'static str, note: String) {
         if self.key.source != SourceKind::Crd {

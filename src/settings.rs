@@ -72,6 +72,13 @@ pub struct Settings {
     /// of thousands of scalers under the namespace's rate limit.
     #[serde(default = "default_temporal_rps")]
     pub temporal_rps: u32,
+    /// The status page at `GET /`, and the per-scaler history it charts.
+    #[serde(default = "default_ui")]
+    pub ui: bool,
+}
+
+fn default_ui() -> bool {
+    true
 }
 
 fn default_temporal_rps() -> u32 {
@@ -112,6 +119,7 @@ impl Default for Settings {
             watch_namespaces: Vec::new(),
             no_crds: false,
             temporal_rps: default_temporal_rps(),
+            ui: default_ui(),
         }
     }
 }
@@ -141,6 +149,8 @@ pub struct Overrides {
     pub no_crds: Option<bool>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub temporal_rps: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ui: Option<bool>,
 }
 
 pub const ENV_PREFIX: &str = "TEMPORAL_AUTOSCALER_";
@@ -178,5 +188,33 @@ impl Settings {
             )));
         }
         Ok(s)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_status_page_is_on_unless_a_flag_or_the_file_turns_it_off() {
+        let none = Overrides::default();
+        assert!(Settings::load(None, &none).unwrap().ui);
+        let flag = Overrides {
+            ui: Some(false),
+            ..Overrides::default()
+        };
+        assert!(!Settings::load(None, &flag).unwrap().ui);
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("settings.yaml");
+        std::fs::write(&file, "ui: false\n").unwrap();
+        assert!(!Settings::load(Some(&file), &none).unwrap().ui);
+        let on = Overrides {
+            ui: Some(true),
+            ..Overrides::default()
+        };
+        assert!(
+            Settings::load(Some(&file), &on).unwrap().ui,
+            "the flag wins"
+        );
     }
 }

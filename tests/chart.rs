@@ -1053,3 +1053,21 @@ fn optional_resources_render_only_when_enabled() {
         assert!(readme.contains(metric), "README's metrics lack {metric}");
     }
 }
+
+#[test]
+fn the_status_page_is_on_unless_turned_off() {
+    let on = install(json!({}));
+    assert!(
+        !on.args().iter().any(|a| a.starts_with("--ui")),
+        "{:?}",
+        on.args()
+    );
+    let off = install(json!({"ui": {"enabled": false}}));
+    assert!(
+        off.args().contains(&"--ui=false".to_string()),
+        "{:?}",
+        off.args()
+    );
+    let err = install_fails(json!({"ui": {"enabled": "no"}}));
+    assert!(err.contains("schema") && err.contains("enabled"), "{err}");
+}

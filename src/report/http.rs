@@ -1,5 +1,6 @@
 //! The HTTP server: `/metrics`, `/livez`, `/readyz` (also the seed's `/q/health/live` and
-//! `/q/health/ready`), and `/scalers` (JSON, one object per scaler).
+//! `/q/health/ready`), `/scalers` (JSON, one object per scaler), and the status page at `/`
+//! (unless `--ui=false`). Everything is read-only.
 
 use crate::agent::Context;
 use axum::Router;
@@ -11,7 +12,12 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 pub fn router(ctx: Arc<Context>) -> Router {
-    Router::new()
+    let router = if ctx.ui {
+        Router::new().route("/", get(page))
+    } else {
+        Router::new()
+    };
+    router
         .route("/metrics", get(metrics))
         .route("/livez", get(live))
         .route("/q/health/live", get(live))
@@ -31,6 +37,28 @@ async fn metrics(State(ctx): State<Arc<Context>>) -> impl IntoResponse {
         axum::body::Body::from_stream(futures::stream::iter(
             ctx.metrics.pages().map(Ok::<_, std::convert::Infallible>),
         )),
+    )
+}
+
+/// The status page: rendered whole (a page is at most 50 scalers), never cached, and locked
+/// down by its Content-Security-Policy.
+async fn page(
+    State(ctx): State<Arc<Context>>,
+    axum::extract::Query(q): axum::extract::Query<crate::report::overview::PageQuery>,
+) -> impl IntoResponse {
+    let html = crate::report::page::render(&crate::report::overview::gather(&ctx, &q));
+    (
+        [
+            (header::CONTENT_TYPE, "text/html; charset=utf-8"),
+            (
+                header::CONTENT_SECURITY_POLICY,
+                crate::report::page::CONTENT_SECURITY_POLICY.as_str(),
+            ),
+            (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+            (header::REFERRER_POLICY, "no-referrer"),
+            (header::CACHE_CONTROL, "no-store"),
+        ],
+        html,
     )
 }
 

@@ -111,6 +111,10 @@ pub struct ScalerView {
     pub dry_run: bool,
     /// The decision walk of the last tick: rule and value after it.
     pub decision: Vec<crate::decide::Step>,
+    /// The last hour, for the status page's chart (not in `/scalers`); `None` with `--ui=false`
+    /// or before the first decision. Boxed: most of a view's readers never look at it.
+    #[serde(skip)]
+    pub history: Option<Box<super::history::History>>,
 }
 
 impl ScalerView {
@@ -131,8 +135,36 @@ impl ScalerView {
             leader: false,
             dry_run: false,
             decision: Vec::new(),
+            history: None,
         }
     }
+
+    /// Something is wrong: the scaler, its config file, or one of its triggers' reads.
+    pub fn failing(&self) -> bool {
+        self.error.is_some()
+            || self.config_error.is_some()
+            || self.triggers.iter().any(|t| t.error.is_some())
+    }
+}
+
+/// The config directory's last load that changed something (or the first), for the status
+/// page. A periodic re-read that finds nothing new is not a load.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ConfigLoad {
+    pub dir: PathBuf,
+    pub loaded_at: jiff::Timestamp,
+    /// `applied` or `rejected` (some file failed), as in the reload metric.
+    pub result: &'static str,
+    pub scalers: usize,
+    /// Every error of the current files (each names its file), up to [`ConfigLoad::MAX_ERRORS`].
+    pub errors: Vec<String>,
+    /// Errors beyond those kept.
+    pub more_errors: usize,
+}
+
+impl ConfigLoad {
+    /// Errors kept for the page: enough to act on, bounded for a directory of broken files.
+    pub const MAX_ERRORS: usize = 50;
 }
 
 #[derive(Default)]
@@ -142,6 +174,7 @@ struct Inner {
     scalers: BTreeMap<ScalerKey, Box<ScalerView>>,
     /// Files that fail and have no last good version, so no scaler represents them.
     file_errors: BTreeMap<PathBuf, String>,
+    config_load: Option<ConfigLoad>,
 }
 
 #[derive(Clone)]
@@ -195,6 +228,53 @@ impl StateStore {
             .unwrap_or_else(|p| p.into_inner())
             .file_errors = errors;
         self.bump();
+    }
+
+    /// Note a load of the config directory.
+    pub fn note_config_load(
+        &self,
+        dir: &std::path::Path,
+        result: &'static str,
+        scalers: usize,
+        errors: impl Iterator<Item = String>,
+    ) {
+        let mut kept = Vec::new();
+        let mut more = 0;
+        for e in errors {
+            if kept.len() < ConfigLoad::MAX_ERRORS {
+                kept.push(e);
+            } else {
+                more += 1;
+            }
+        }
+        self.inner
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .config_load = Some(ConfigLoad {
+            dir: dir.to_path_buf(),
+            loaded_at: jiff::Timestamp::now(),
+            result,
+            scalers,
+            errors: kept,
+            more_errors: more,
+        });
+    }
+
+    pub fn config_load(&self) -> Option<ConfigLoad> {
+        self.inner
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .config_load
+            .clone()
+    }
+
+    /// Broken files that no scaler represents (listed in `/scalers` as entries of their own).
+    pub fn broken_files(&self) -> Vec<(PathBuf, String)> {
+        let inner = self.inner.read().unwrap_or_else(|p| p.into_inner());
+        Self::file_entries(&inner)
+            .into_iter()
+            .filter_map(|v| Some((v.file?, v.error?)))
+            .collect()
     }
 
     pub fn get(&self, key: &ScalerKey) -> Option<ScalerView> {

@@ -197,6 +197,53 @@ impl fmt::Debug for ConnKey {
     }
 }
 
+impl ConnKey {
+    /// How the connection authenticates, in words that name no credential.
+    fn security(&self) -> String {
+        let mut parts = vec![match self.tls {
+            TlsMode::Plaintext => "plaintext",
+            TlsMode::Tls { skip_verify: true } => "TLS (server not verified)",
+            TlsMode::Tls { skip_verify: false } => "TLS",
+        }];
+        if self.ca.is_some() {
+            parts.push("private CA");
+        }
+        if self.identity.is_some() {
+            parts.push("client certificate");
+        }
+        if self.api_key.is_some() {
+            parts.push("API key");
+        }
+        parts.join(", ")
+    }
+}
+
+/// A shared connection's health, as the status page shows it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ConnectionHealth {
+    /// The endpoint URL (`http://` plaintext, `https://` TLS).
+    pub endpoint: String,
+    /// How it authenticates (e.g. "TLS, API key"), never with what.
+    pub security: String,
+    pub state: ConnState,
+    /// Since a query last used it.
+    pub idle: Duration,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum ConnState {
+    Connected,
+    /// Connecting right now.
+    Connecting,
+    /// Not connected yet (lazily opened by the first poll).
+    NotConnected,
+    /// Backing off after failures; the error names the endpoint, never a credential.
+    Failing {
+        failures: u32,
+        error: String,
+    },
+}
+
 /// Identity of a query, for coalescing.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 struct QueryKey {
@@ -465,6 +512,44 @@ impl TemporalPool {
     /// Number of distinct connections (endpoint + credentials) opened or attempted.
     pub fn connection_count(&self) -> usize {
         self.conns.lock().unwrap_or_else(|p| p.into_inner()).len()
+    }
+
+    /// Every connection's health, by endpoint, for the status page: never its credentials,
+    /// only which kinds it uses. A connection busy connecting is not waited for.
+    pub fn connections(&self) -> Vec<ConnectionHealth> {
+        let slots: Vec<(ConnKey, Arc<Slot>)> = self
+            .conns
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+            .map(|(k, s)| (k.clone(), s.clone()))
+            .collect();
+        let now = Instant::now();
+        let mut out: Vec<ConnectionHealth> = slots
+            .into_iter()
+            .map(|(key, slot)| {
+                let state = match slot.state.try_lock() {
+                    Err(_) => ConnState::Connecting,
+                    Ok(st) if st.conn.is_some() => ConnState::Connected,
+                    Ok(st) => match &st.last_error {
+                        Some(e) if st.failures > 0 => ConnState::Failing {
+                            failures: st.failures,
+                            error: e.to_string(),
+                        },
+                        _ => ConnState::NotConnected,
+                    },
+                };
+                let used = *slot.last_used.lock().unwrap_or_else(|p| p.into_inner());
+                ConnectionHealth {
+                    endpoint: slot.endpoint.clone(),
+                    security: key.security(),
+                    state,
+                    idle: now.saturating_duration_since(used),
+                }
+            })
+            .collect();
+        out.sort_by(|a, b| (&a.endpoint, &a.security).cmp(&(&b.endpoint, &b.security)));
+        out
     }
 
     /// Read the trigger's queue stats; identical queries within the coalescing window share one

@@ -369,3 +369,72 @@ pub async fn wait_listening(port: u16, what: &str) {
     })
     .await;
 }
+
+/// Chromium (Debian's `chromium`): $CHROMIUM or `chromium` on the PATH.
+pub fn chromium_bin() -> PathBuf {
+    std::env::var_os("CHROMIUM")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("chromium"))
+}
+
+/// Whether headless Chromium runs here. Outside CI a missing Chromium skips the test with a
+/// visible line; in CI (`.ci/run` installs it) it fails the test.
+pub fn have_chromium() -> bool {
+    let ok = Command::new(chromium_bin())
+        .arg("--version")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .map(|s| s.success())
+        .unwrap_or(false);
+    if !ok {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "chromium is missing (apt-get install --no-install-recommends chromium)"
+        );
+        skipped("chromium is not installed (apt-get install --no-install-recommends chromium)");
+    }
+    ok
+}
+
+/// Headless Chromium with `args` and then `url`, as root in a container: no sandbox (it needs
+/// user namespaces), no GPU, its own profile, and a deadline. Returns its stdout.
+pub fn chromium(args: &[&str], url: &str) -> String {
+    let profile = tempfile::tempdir().expect("a profile directory");
+    let mut child = Command::new(chromium_bin())
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-dev-shm-usage",
+            "--no-first-run",
+            "--hide-scrollbars",
+        ])
+        .arg(format!("--user-data-dir={}", profile.path().display()))
+        .args(args)
+        .arg(url)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start chromium");
+    let mut stdout = child.stdout.take().expect("chromium's stdout");
+    let reader = std::thread::spawn(move || {
+        let mut out = String::new();
+        let _ = std::io::Read::read_to_string(&mut stdout, &mut out);
+        out
+    });
+    let deadline = Instant::now() + Duration::from_secs(90);
+    loop {
+        if let Ok(Some(status)) = child.try_wait() {
+            assert!(status.success(), "chromium {args:?} {url}: {status}");
+            break;
+        }
+        if Instant::now() >= deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("chromium {args:?} {url} did not finish in 90 s");
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    reader.join().expect("chromium's stdout reader")
+}

@@ -533,7 +533,9 @@ impl Scaler {
     fn sample(&self, d: &decide::Decision, views: &[TriggerView], out: &Outcome) -> Sample {
         let at = tokio::time::Instant::now().saturating_duration_since(self.ctx.epoch);
         let with_capacity = self.cfg.triggers.iter().any(|t| t.capacity.is_some());
+        let series = views.len() * if with_capacity { 2 } else { 1 };
         Sample {
+            points: crate::report::history::points_per_series(self.ctx.state.len(), series),
             at: at.as_secs().min(u64::from(u32::MAX)) as u32,
             backlog: views.iter().map(|t| t.backlog.map(|b| b as f64)).collect(),
             utilization: if with_capacity {

@@ -182,6 +182,8 @@ async fn the_status_page_in_a_browser_shows_scaling_and_escapes_names() {
             .unwrap();
         assert!(d.starts_with('M') && d.contains('L'), "{name}: {d}");
         assert!(r.contains(r#"<path class="current""#), "{r}");
+        // Two scalers: far below the global budget, each series keeps 120 points.
+        assert!(r.contains(r#"data-capacity="120""#), "{r}");
     }
     // A marker at the scale event, labelled from → to and the rule; the rule that decided.
     assert!(

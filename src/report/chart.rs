@@ -181,7 +181,8 @@ pub fn render(out: &mut String, h: &History, triggers: &[&str], now: u32) {
     let points: usize = backlogs.iter().map(Vec::len).sum();
     let _ = write!(
         out,
-        r#" data-points="{points}" data-span="{span}" aria-label="backlog and replicas over the last {}">"#,
+        r#" data-points="{points}" data-capacity="{}" data-span="{span}" aria-label="backlog and replicas over the last {}">"#,
+        h.points(),
         duration(span)
     );
 
@@ -505,6 +506,7 @@ mod tests {
                 desired: if t < 10 { 0 } else { 3 },
                 scaled: (t == 10).then_some((0, 3, Rule::TriggerMax)),
                 interval_secs: 1,
+                ..Default::default()
             });
         }
         let mut svg = String::new();

@@ -2,54 +2,73 @@
 //! slot utilization where the capacity signal is on), the current and desired replicas as
 //! steps, and the scale events. Recorded by the scaler's report step; pure and bounded.
 //!
-//! Memory is the constraint (10,000 scalers, 64 MiB): the series are time buckets whose width
-//! doubles as the history grows (1 s, 2 s, … 32 s), so a young scaler is charted in detail
-//! and an hour fits in [`MAX_POINTS`] buckets at 32 s. A bucket is a 2-byte value (the top half
-//! of an `f32`) with its time implied by its slot: 240 bytes per trigger. The replicas change
-//! rarely, so they are kept as their change points, and the scale events as a short list;
-//! both are bounded by [`MAX_POINTS`] and the hour too.
+//! Memory is the constraint (10,000 scalers in 64 MiB, README "Performance"):
+//! - a series is a ring of time buckets whose width doubles as the history grows (1 s, 2 s,
+//!   …), so a young scaler is charted in detail and the hour always fits in the ring; a bucket
+//!   is 2 bytes (the top half of an `f32`) and its time is implied by its slot;
+//! - the rings of all scalers share a global budget of [`BUDGET_POINTS`]: each series gets at
+//!   most [`MAX_POINTS`], and fewer (down to [`MIN_POINTS`]) when many scalers share it, fixed
+//!   when the scaler's history starts ([`points_per_series`]);
+//! - the replica counts change rarely, so they are kept as their change points, which also
+//!   carry the scale events; at most [`MAX_POINTS`] of them, and only the hour's.
 
 use crate::decide::Rule;
 
 /// Points per series at most (the chart is about 500 px wide).
 pub const MAX_POINTS: usize = 120;
+/// Points per series at least, however many scalers share the budget.
+pub const MIN_POINTS: usize = 30;
+/// Points of all scalers' series together (2 bytes each): 120 per series up to 5,000
+/// single-trigger scalers, 60 at 10,000.
+pub const BUDGET_POINTS: usize = 600_000;
 /// How far back the chart looks, in seconds.
 pub const WINDOW_SECS: u32 = 3600;
-/// Buckets are `2^level` seconds wide. At the widest, 32 s, 120 buckets span 64 minutes, so
-/// the hour always fits.
-const MAX_LEVEL: u8 = 5;
 
 /// A bucket without a sample.
 const EMPTY: u16 = u16::MAX;
 /// A bucket whose reads failed: the line breaks there.
 const GAP: u16 = u16::MAX - 1;
-/// The same for utilization (a byte: half percents).
-const U_EMPTY: u8 = u8::MAX;
-const U_GAP: u8 = u8::MAX - 1;
+
+/// The points each series of a scaler with `series` series gets when `scalers` scalers
+/// share the budget.
+pub fn points_per_series(scalers: usize, series: usize) -> usize {
+    (BUDGET_POINTS / scalers.max(1) / series.max(1)).clamp(MIN_POINTS, MAX_POINTS)
+}
 
 /// A scaler's recent history. Times are seconds since the agent started (its polling grid's
-/// epoch), which fit in a `u32` for 136 years.
+/// epoch), which fit in a `u32` for 136 years. 48 bytes, plus its rings and steps.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct History {
     /// Buckets are `2^level` s wide.
     level: u8,
-    /// Buckets held: `newest + 1 - len ..= newest`, bucket `b` in slot `b % MAX_POINTS`.
+    /// Buckets held: `newest + 1 - len ..= newest`, bucket `b` in slot `b % points`.
     len: u8,
+    /// Buckets per series.
+    points: u8,
+    triggers: u8,
     newest: u32,
     /// When the newest sample was taken.
     last_at: u32,
     /// The scaler's pollingInterval in seconds: the page refreshes at the shortest shown.
     interval_secs: u32,
-    /// Per trigger, `MAX_POINTS` buckets of backlog ([`encode`]d).
-    backlog: Box<[u16]>,
-    /// Per trigger, `MAX_POINTS` buckets of slot utilization in half percents; empty when no
-    /// trigger has the capacity signal on.
-    utilization: Box<[u8]>,
+    /// `points` buckets ([`encode`]d) per series: each trigger's backlog, then each trigger's
+    /// slot utilization when the capacity signal is on.
+    series: Box<[u16]>,
     /// The replica counts at each change, oldest first; the first may be older than the hour
-    /// (it is the count at the chart's left edge).
-    replicas: Vec<Replicas>,
-    /// Scale operations, oldest first.
-    events: Vec<ScaleEvent>,
+    /// (it is the count at the chart's left edge). An exact-size slice: changes are rare, and
+    /// a `Vec`'s spare capacity times 10,000 scalers is not.
+    steps: Box<[Step]>,
+}
+
+/// A change of the replica counts, and the scale operation that made it, if one did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Step {
+    at: u32,
+    current: u16,
+    desired: u16,
+    /// The count before the scale operation, and the rule that decided it.
+    from: u16,
+    rule: Option<Rule>,
 }
 
 /// The replica counts from `at` on (saturated at `u16::MAX`).
@@ -70,7 +89,7 @@ pub struct ScaleEvent {
 }
 
 /// One tick's report.
-#[derive(Clone, Debug, Default, PartialEq)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct Sample {
     pub at: u32,
     /// Per trigger; `None` when its read failed.
@@ -82,6 +101,23 @@ pub struct Sample {
     /// A scale operation this tick: from, to, and the deciding rule.
     pub scaled: Option<(u32, u32, Rule)>,
     pub interval_secs: u32,
+    /// Points per series, should the series start now ([`points_per_series`]).
+    pub points: usize,
+}
+
+impl Default for Sample {
+    fn default() -> Self {
+        Sample {
+            at: 0,
+            backlog: Vec::new(),
+            utilization: Vec::new(),
+            current: 0,
+            desired: 0,
+            scaled: None,
+            interval_secs: 0,
+            points: MAX_POINTS,
+        }
+    }
 }
 
 /// A point of a series; `value` is `None` where the reads failed (a break in the line).
@@ -91,8 +127,8 @@ pub struct Point {
     pub value: Option<f64>,
 }
 
-/// The backlog as the top half of an `f32` (bfloat16), rounded to nearest: exact up to 256,
-/// and within 0.4 % above, which a chart cannot show anyway. Never a sentinel.
+/// A value as the top half of an `f32` (bfloat16), rounded to nearest: exact up to 256, and
+/// within 0.4 % above, which a chart cannot show anyway. Never a sentinel.
 pub fn encode(v: f64) -> u16 {
     let v = if v.is_finite() { v.max(0.0) } else { 0.0 } as f32;
     let bits = v.to_bits();
@@ -103,14 +139,6 @@ pub fn encode(v: f64) -> u16 {
 
 pub fn decode(h: u16) -> f64 {
     f32::from_bits((h as u32) << 16) as f64
-}
-
-fn encode_utilization(u: f64) -> u8 {
-    if u.is_finite() {
-        (u.max(0.0) * 200.0).round().min(f64::from(U_GAP - 1)) as u8
-    } else {
-        0
-    }
 }
 
 fn saturate(n: u32) -> u16 {
@@ -129,97 +157,43 @@ fn merge(slot: &mut u16, v: u16) {
     };
 }
 
-fn merge_u8(slot: &mut u8, v: u8) {
-    *slot = match (*slot, v) {
-        (old, U_EMPTY) => old,
-        (U_EMPTY, new) | (U_GAP, new) => new,
-        (old, U_GAP) => old,
-        (old, new) => old.max(new),
-    };
-}
-
-/// The buckets of one series, in place: clear, merge into, and halve the resolution of.
-trait Buckets {
-    const EMPTY: Self;
-    fn merge_into(slot: &mut Self, v: Self);
-}
-
-impl Buckets for u16 {
-    const EMPTY: u16 = EMPTY;
-    fn merge_into(slot: &mut u16, v: u16) {
-        merge(slot, v)
-    }
-}
-
-impl Buckets for u8 {
-    const EMPTY: u8 = U_EMPTY;
-    fn merge_into(slot: &mut u8, v: u8) {
-        merge_u8(slot, v)
-    }
-}
-
-/// Every series of `all` (chunks of `MAX_POINTS`) from buckets `oldest..=newest` to buckets
-/// half as many, twice as wide.
-fn halve<T: Buckets + Copy>(all: &mut [T], oldest: u32, newest: u32) {
-    for series in all.chunks_exact_mut(MAX_POINTS) {
-        let mut old = [T::EMPTY; MAX_POINTS];
-        old.copy_from_slice(series);
-        series.fill(T::EMPTY);
-        for b in oldest..=newest {
-            let v = old[b as usize % MAX_POINTS];
-            T::merge_into(&mut series[(b >> 1) as usize % MAX_POINTS], v);
-        }
-    }
-}
-
-fn clear<T: Buckets + Copy>(all: &mut [T], bucket: u32) {
-    for series in all.chunks_exact_mut(MAX_POINTS) {
-        series[bucket as usize % MAX_POINTS] = T::EMPTY;
-    }
-}
-
 impl History {
+    fn cap(&self) -> u32 {
+        u32::from(self.points).max(1)
+    }
+
     /// Record one tick.
     pub fn record(&mut self, s: &Sample) {
         self.interval_secs = s.interval_secs;
-        let triggers = s.backlog.len();
-        let utilization = if s.utilization.is_empty() {
-            0
+        let triggers = s.backlog.len().min(usize::from(u8::MAX));
+        let series = if s.utilization.is_empty() {
+            triggers
         } else {
-            triggers * MAX_POINTS
+            2 * triggers
         };
-        if self.backlog.len() != triggers * MAX_POINTS || self.utilization.len() != utilization {
-            // Another set of triggers (a spec change): their old series mean nothing now.
-            self.backlog = vec![EMPTY; triggers * MAX_POINTS].into_boxed_slice();
-            self.utilization = vec![U_EMPTY; utilization].into_boxed_slice();
+        if self.points == 0
+            || usize::from(self.triggers) != triggers
+            || self.series.len() != series * usize::from(self.points)
+        {
+            // Another set of triggers (a spec change), or the first sample: new series.
+            self.points = s.points.clamp(MIN_POINTS, MAX_POINTS) as u8;
+            self.triggers = triggers as u8;
+            self.series = vec![EMPTY; series * usize::from(self.points)].into_boxed_slice();
             self.len = 0;
         }
         self.advance(s.at);
-        let slot = self.newest as usize % MAX_POINTS;
-        for (i, b) in s.backlog.iter().enumerate() {
-            merge(
-                &mut self.backlog[i * MAX_POINTS + slot],
-                b.map_or(GAP, encode),
-            );
-        }
-        if !self.utilization.is_empty() {
-            for (i, u) in s.utilization.iter().take(triggers).enumerate() {
-                merge_u8(
-                    &mut self.utilization[i * MAX_POINTS + slot],
-                    u.map_or(U_GAP, encode_utilization),
-                );
-            }
+        let slot = (self.newest % self.cap()) as usize;
+        let values = s.backlog.iter().take(triggers).chain(
+            s.utilization
+                .iter()
+                .take(if series > triggers { triggers } else { 0 }),
+        );
+        for (i, v) in values.enumerate() {
+            let points = usize::from(self.points);
+            merge(&mut self.series[i * points + slot], v.map_or(GAP, encode));
         }
         self.last_at = self.last_at.max(s.at);
-        self.record_replicas(s.at, saturate(s.current), saturate(s.desired));
-        if let Some((from, to, rule)) = s.scaled {
-            self.events.push(ScaleEvent {
-                at: s.at,
-                from: saturate(from),
-                to: saturate(to),
-                rule,
-            });
-        }
+        self.record_step(s);
         self.trim(s.at);
     }
 
@@ -242,21 +216,17 @@ impl History {
                 return;
             }
             let oldest = self.newest + 1 - u32::from(self.len);
-            if b - oldest >= MAX_POINTS as u32 && self.level < MAX_LEVEL {
-                halve(&mut self.backlog, oldest, self.newest);
-                halve(&mut self.utilization, oldest, self.newest);
-                self.level += 1;
-                self.newest >>= 1;
-                self.len = (self.newest - (oldest >> 1) + 1) as u8;
+            let spans_the_hour = u64::from(self.cap()) << self.level >= u64::from(WINDOW_SECS);
+            if b - oldest >= self.cap() && !spans_the_hour {
+                self.halve(oldest);
                 continue;
             }
             // Clear the buckets between (at most a full ring) and move on.
-            for k in 0..(b - self.newest).min(MAX_POINTS as u32) {
-                clear(&mut self.backlog, b - k);
-                clear(&mut self.utilization, b - k);
+            for k in 0..(b - self.newest).min(self.cap()) {
+                self.clear(b - k);
             }
             let len = u32::from(self.len) + (b - self.newest);
-            self.len = len.min(MAX_POINTS as u32) as u8;
+            self.len = len.min(self.cap()) as u8;
             self.newest = b;
             return;
         }
@@ -264,11 +234,35 @@ impl History {
 
     /// An empty history starts over at the finest resolution.
     fn start(&mut self, at: u32) {
-        self.backlog.fill(EMPTY);
-        self.utilization.fill(U_EMPTY);
+        self.series.fill(EMPTY);
         self.level = 0;
         self.newest = at;
         self.len = 1;
+    }
+
+    fn clear(&mut self, bucket: u32) {
+        let points = usize::from(self.points);
+        let slot = (bucket % self.cap()) as usize;
+        for series in self.series.chunks_exact_mut(points) {
+            series[slot] = EMPTY;
+        }
+    }
+
+    /// Buckets `oldest..=newest` to half as many, twice as wide.
+    fn halve(&mut self, oldest: u32) {
+        let (cap, newest) = (self.cap(), self.newest);
+        let mut old = [EMPTY; MAX_POINTS];
+        for series in self.series.chunks_exact_mut(cap as usize) {
+            old[..series.len()].copy_from_slice(series);
+            series.fill(EMPTY);
+            for b in oldest..=newest {
+                let v = old[(b % cap) as usize];
+                merge(&mut series[((b >> 1) % cap) as usize], v);
+            }
+        }
+        self.level += 1;
+        self.newest >>= 1;
+        self.len = (self.newest - (oldest >> 1) + 1) as u8;
     }
 
     /// Drop the buckets that end before `cut`.
@@ -278,59 +272,70 @@ impl History {
             if (u64::from(oldest) + 1) << self.level > u64::from(cut) {
                 return;
             }
-            clear(&mut self.backlog, oldest);
-            clear(&mut self.utilization, oldest);
+            self.clear(oldest);
             self.len -= 1;
         }
     }
 
-    /// A change of either count is a step. Several changes within one bucket keep the last
-    /// (the resolution of the series), so the steps are bounded like the buckets.
-    fn record_replicas(&mut self, at: u32, current: u16, desired: u16) {
-        let next = Replicas {
-            at,
-            current,
-            desired,
+    /// A change of either count is a step, and a scale operation always is one. Changes
+    /// without one within one bucket keep the last (the resolution of the series).
+    fn record_step(&mut self, s: &Sample) {
+        let (from, rule) = match s.scaled {
+            Some((from, _, rule)) => (saturate(from), Some(rule)),
+            None => (0, None),
         };
-        let n = self.replicas.len();
-        let Some(last) = self.replicas.last_mut() else {
-            self.replicas.push(next);
-            return;
+        let next = Step {
+            at: s.at,
+            current: saturate(s.current),
+            desired: saturate(s.desired),
+            from,
+            rule,
         };
-        if (last.current, last.desired) == (current, desired) {
-            return;
-        }
-        if n >= 2 && last.at >> self.level == at >> self.level {
-            *last = next;
-            let before = self.replicas[n - 2];
-            if (before.current, before.desired) == (current, desired) {
-                self.replicas.pop();
+        let mut steps = std::mem::take(&mut self.steps).into_vec();
+        let counts = |s: &Step| (s.current, s.desired);
+        match steps.as_slice() {
+            [.., last] if rule.is_none() && counts(last) == counts(&next) => {}
+            [.., before, last]
+                if rule.is_none()
+                    && last.rule.is_none()
+                    && last.at >> self.level == s.at >> self.level =>
+            {
+                let back_to_before = counts(before) == counts(&next);
+                steps.pop();
+                if !back_to_before {
+                    steps.push(next);
+                }
             }
-        } else {
-            self.replicas.push(next);
+            _ => steps.push(next),
         }
+        self.steps = steps.into_boxed_slice();
     }
 
-    /// Forget what is older than the hour (keeping the count at its start) and more than
-    /// `MAX_POINTS` of anything.
+    /// Forget the steps older than the hour (keeping the count at its start) and beyond
+    /// `MAX_POINTS`.
     fn trim(&mut self, at: u32) {
         let cut = at.saturating_sub(WINDOW_SECS);
-        let old_steps = self
-            .replicas
+        let old = self
+            .steps
             .iter()
             .skip(1)
             .take_while(|r| r.at <= cut)
             .count();
-        let excess = self.replicas.len().saturating_sub(MAX_POINTS);
-        self.replicas.drain(..old_steps.max(excess));
-        let old_events = self.events.iter().take_while(|e| e.at < cut).count();
-        let excess = self.events.len().saturating_sub(MAX_POINTS);
-        self.events.drain(..old_events.max(excess));
+        let excess = self.steps.len().saturating_sub(MAX_POINTS);
+        let drop = old.max(excess);
+        if drop > 0 {
+            self.steps = self.steps[drop..].into();
+        }
     }
 
     /// Triggers charted (as of the last sample).
     pub fn triggers(&self) -> usize {
-        self.backlog.len() / MAX_POINTS
+        usize::from(self.triggers)
+    }
+
+    /// Buckets per series.
+    pub fn points(&self) -> usize {
+        usize::from(self.points)
     }
 
     pub fn is_empty(&self) -> bool {
@@ -350,7 +355,7 @@ impl History {
         let buckets = (self.len > 0)
             .then(|| (self.newest + 1 - u32::from(self.len)) << self.level)
             .map(|t| t.min(self.last_at));
-        let steps = self.replicas.first().map(|r| r.at);
+        let steps = self.steps.first().map(|r| r.at);
         match (buckets, steps) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
@@ -367,25 +372,20 @@ impl History {
         (b << self.level).saturating_add(width / 2)
     }
 
-    /// The buckets held, oldest first, with their times, from `since` on.
-    fn buckets(&self, since: u32) -> impl Iterator<Item = (usize, u32)> + '_ {
-        let oldest = (self.newest + 1).saturating_sub(u32::from(self.len));
-        (oldest..=self.newest)
-            .filter(move |_| self.len > 0)
-            .map(|b| (b as usize % MAX_POINTS, self.bucket_time(b)))
-            .filter(move |(_, at)| *at >= since)
-    }
-
-    /// A trigger's backlog points from `since` on (at most [`MAX_POINTS`]).
-    pub fn backlog(&self, trigger: usize, since: u32) -> Vec<Point> {
-        let Some(series) = self
-            .backlog
-            .get(trigger * MAX_POINTS..(trigger + 1) * MAX_POINTS)
-        else {
+    /// Series `i`'s points from `since` on (at most its bucket count).
+    fn points_of(&self, i: usize, since: u32) -> Vec<Point> {
+        let points = usize::from(self.points);
+        let Some(series) = self.series.get(i * points..(i + 1) * points) else {
             return Vec::new();
         };
-        self.buckets(since)
-            .filter_map(|(slot, at)| match series[slot] {
+        if self.len == 0 {
+            return Vec::new();
+        }
+        let oldest = self.newest + 1 - u32::from(self.len);
+        (oldest..=self.newest)
+            .map(|b| (series[(b % self.cap()) as usize], self.bucket_time(b)))
+            .filter(|(_, at)| *at >= since)
+            .filter_map(|(v, at)| match v {
                 EMPTY => None,
                 GAP => Some(Point { at, value: None }),
                 v => Some(Point {
@@ -396,26 +396,21 @@ impl History {
             .collect()
     }
 
+    /// A trigger's backlog points from `since` on.
+    pub fn backlog(&self, trigger: usize, since: u32) -> Vec<Point> {
+        if trigger >= self.triggers() {
+            return Vec::new();
+        }
+        self.points_of(trigger, since)
+    }
+
     /// A trigger's slot utilization (0–1) from `since` on; empty where the signal is off or
     /// never read.
     pub fn utilization(&self, trigger: usize, since: u32) -> Vec<Point> {
-        let Some(series) = self
-            .utilization
-            .get(trigger * MAX_POINTS..(trigger + 1) * MAX_POINTS)
-        else {
+        if trigger >= self.triggers() {
             return Vec::new();
-        };
-        let points: Vec<Point> = self
-            .buckets(since)
-            .filter_map(|(slot, at)| match series[slot] {
-                U_EMPTY => None,
-                U_GAP => Some(Point { at, value: None }),
-                v => Some(Point {
-                    at,
-                    value: Some(f64::from(v) / 200.0),
-                }),
-            })
-            .collect();
+        }
+        let points = self.points_of(self.triggers() + trigger, since);
         if points.iter().all(|p| p.value.is_none()) {
             return Vec::new();
         }
@@ -424,8 +419,15 @@ impl History {
 
     /// The replica steps from `since` on; the first is the count at `since` (moved to it).
     pub fn replicas(&self, since: u32) -> Vec<Replicas> {
-        let start = self.replicas.iter().rposition(|r| r.at <= since);
-        let mut out: Vec<Replicas> = self.replicas[start.unwrap_or(0)..].to_vec();
+        let start = self.steps.iter().rposition(|r| r.at <= since);
+        let mut out: Vec<Replicas> = self.steps[start.unwrap_or(0)..]
+            .iter()
+            .map(|s| Replicas {
+                at: s.at,
+                current: s.current,
+                desired: s.desired,
+            })
+            .collect();
         if let (Some(_), Some(first)) = (start, out.first_mut()) {
             first.at = since;
         }
@@ -433,8 +435,18 @@ impl History {
     }
 
     /// The scale events from `since` on.
-    pub fn events(&self, since: u32) -> impl Iterator<Item = &ScaleEvent> {
-        self.events.iter().filter(move |e| e.at >= since)
+    pub fn events(&self, since: u32) -> impl Iterator<Item = ScaleEvent> + '_ {
+        self.steps
+            .iter()
+            .filter(move |s| s.at >= since)
+            .filter_map(|s| {
+                s.rule.map(|rule| ScaleEvent {
+                    at: s.at,
+                    from: s.from,
+                    to: s.current,
+                    rule,
+                })
+            })
     }
 }
 
@@ -587,7 +599,7 @@ mod tests {
             h.record(&sample(t, 12.0, 3, 3));
         }
         assert_eq!(h.replicas(0).len(), 2, "{:?}", h.replicas(0));
-        let events: Vec<_> = h.events(0).copied().collect();
+        let events: Vec<_> = h.events(0).collect();
         assert_eq!(
             events,
             [ScaleEvent {
@@ -611,17 +623,79 @@ mod tests {
         assert_eq!(h.backlog(0, 0).len(), 1);
         assert_eq!(h.backlog(1, 0)[0].value, Some(7.0));
         assert!(h.utilization(0, 0).is_empty(), "never read: not charted");
-        assert_eq!(h.utilization(1, 0)[0].value, Some(0.9));
+        let u = h.utilization(1, 0)[0].value.unwrap();
+        assert!((u - 0.9).abs() < 0.005, "{u}");
     }
 
-    /// The size the memory budget counts on: one trigger's series and the header.
+    /// The size the memory budget counts on: the header, and one trigger's series.
     #[test]
     fn a_history_is_small() {
         let size = std::mem::size_of::<History>();
-        assert!(size <= 96, "History is {size} bytes");
+        assert!(size <= 48, "History is {size} bytes");
+        assert_eq!(std::mem::size_of::<Step>(), 12);
         let mut h = History::default();
         h.record(&sample(0, 1.0, 0, 0));
-        assert_eq!(h.backlog.len() * 2, 240);
+        assert_eq!(h.series.len() * 2, 240);
+        assert_eq!(h.steps.len(), 1);
+    }
+
+    #[test]
+    fn the_budget_is_shared_by_every_series_within_bounds() {
+        assert_eq!(points_per_series(1, 1), MAX_POINTS);
+        assert_eq!(points_per_series(5_000, 1), 120);
+        assert_eq!(points_per_series(10_000, 1), 60);
+        assert_eq!(points_per_series(10_000, 2), 30);
+        assert_eq!(points_per_series(1_000_000, 4), MIN_POINTS);
+        assert_eq!(points_per_series(0, 0), MAX_POINTS);
+    }
+
+    #[test]
+    fn fewer_points_still_cover_the_hour() {
+        for points in [MIN_POINTS, 60] {
+            let mut h = History::default();
+            let ticks = 2 * 3600 / 15;
+            for i in 0..ticks {
+                let mut s = sample(i * 15, 1.0, 1, 1);
+                s.points = points;
+                h.record(&s);
+            }
+            let now = (ticks - 1) * 15;
+            let got = h.backlog(0, now - WINDOW_SECS);
+            assert_eq!(h.points(), points);
+            assert!(
+                got.len() <= points && got.len() >= points * 3 / 4,
+                "{}",
+                got.len()
+            );
+            assert!(
+                got[0].at <= now - WINDOW_SECS + 3840 / points as u32,
+                "{:?}",
+                got[0]
+            );
+        }
+    }
+
+    #[test]
+    fn scale_events_are_never_merged_away() {
+        let mut h = History::default();
+        h.record(&sample(100, 1.0, 1, 1));
+        // Two operations in one second, then back: every one is kept.
+        for (from, to) in [(1, 2), (2, 3), (3, 1)] {
+            let mut s = sample(101, 1.0, to, to);
+            s.scaled = Some((from, to, Rule::Policy));
+            h.record(&s);
+        }
+        let events: Vec<(u16, u16)> = h.events(0).map(|e| (e.from, e.to)).collect();
+        assert_eq!(events, [(1, 2), (2, 3), (3, 1)]);
+        // Changes without an operation within one bucket keep the last.
+        let mut h = History::default();
+        for t in 0..130 {
+            h.record(&sample(t, 1.0, 1, 1));
+        }
+        h.record(&sample(130, 1.0, 1, 2));
+        h.record(&sample(131, 1.0, 1, 3));
+        assert_eq!(h.replicas(0).len(), 2, "{:?}", h.replicas(0));
+        assert_eq!(h.replicas(0)[1].desired, 3);
     }
 
     proptest! {
@@ -646,9 +720,10 @@ mod tests {
                 prop_assert!(points.iter().all(|p| p.at >= since && p.at <= at));
                 prop_assert_eq!(points.last().map(|p| p.at), Some(at));
                 prop_assert!(h.utilization(0, since).len() <= MAX_POINTS);
-                prop_assert!(h.replicas.len() <= MAX_POINTS);
-                prop_assert!(h.events.len() <= MAX_POINTS);
-                prop_assert!(h.events.iter().all(|e| e.at + WINDOW_SECS >= at));
+                prop_assert!(h.steps.len() <= MAX_POINTS);
+                prop_assert!(h.events(0).count() <= MAX_POINTS);
+                let kept_before = h.steps.iter().filter(|s| s.at + WINDOW_SECS < at).count();
+                prop_assert!(kept_before <= 1, "only the count at the window's start");
                 let r = h.replicas(since);
                 prop_assert!(r.windows(2).all(|w| w[0].at <= w[1].at));
                 prop_assert_eq!(r.last().map(|r| (r.current, r.desired)), Some((replicas as u16, (replicas / 2 + 1) as u16)));

@@ -277,6 +277,19 @@ impl StateStore {
             .collect()
     }
 
+    /// Scalers in the view (broken files aside).
+    pub fn len(&self) -> usize {
+        self.inner
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .scalers
+            .len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
     pub fn get(&self, key: &ScalerKey) -> Option<ScalerView> {
         self.inner
             .read()

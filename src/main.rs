@@ -63,7 +63,7 @@ enum Command {
         /// Do not watch TemporalScaler custom resources.
         #[arg(long)]
         no_crds: bool,
-        /// Most Temporal RPCs per second per endpoint, and the burst [default: 200].
+        /// Most Temporal RPCs per second per endpoint, and the burst [default: 300].
         #[arg(long)]
         temporal_rps: Option<u32>,
         /// The status page at / and the history it charts: --ui=false turns both off [default: true].

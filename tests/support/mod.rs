@@ -328,11 +328,16 @@ pub fn nginx_bin() -> PathBuf {
         .unwrap_or_else(|| PathBuf::from("/usr/sbin/nginx"))
 }
 
-/// Whether nginx runs here. Outside CI a missing nginx skips the test with a visible line;
-/// in CI (`.ci/run` installs it) it fails the test.
+/// Whether nginx runs here (see [`have_tool`]).
 pub fn have_nginx() -> bool {
-    let ok = Command::new(nginx_bin())
-        .arg("-v")
+    have_tool(&nginx_bin(), "-v", "nginx", "nginx-light")
+}
+
+/// Whether `bin ARG` runs here. Outside CI a missing tool skips the test with a visible line;
+/// in CI (`.ci/run` installs `package`) it fails the test.
+pub fn have_tool(bin: &std::path::Path, arg: &str, name: &str, package: &str) -> bool {
+    let ok = Command::new(bin)
+        .arg(arg)
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .status()
@@ -341,9 +346,11 @@ pub fn have_nginx() -> bool {
     if !ok {
         assert!(
             std::env::var_os("CI").is_none(),
-            "nginx is missing (apt-get install --no-install-recommends nginx-light)"
+            "{name} is missing (apt-get install --no-install-recommends {package})"
         );
-        skipped("nginx is not installed (apt-get install nginx-light)");
+        skipped(&format!(
+            "{name} is not installed (apt-get install --no-install-recommends {package})"
+        ));
     }
     ok
 }
@@ -377,24 +384,9 @@ pub fn chromium_bin() -> PathBuf {
         .unwrap_or_else(|| PathBuf::from("chromium"))
 }
 
-/// Whether headless Chromium runs here. Outside CI a missing Chromium skips the test with a
-/// visible line; in CI (`.ci/run` installs it) it fails the test.
+/// Whether headless Chromium runs here (see [`have_tool`]).
 pub fn have_chromium() -> bool {
-    let ok = Command::new(chromium_bin())
-        .arg("--version")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .map(|s| s.success())
-        .unwrap_or(false);
-    if !ok {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "chromium is missing (apt-get install --no-install-recommends chromium)"
-        );
-        skipped("chromium is not installed (apt-get install --no-install-recommends chromium)");
-    }
-    ok
+    have_tool(&chromium_bin(), "--version", "chromium", "chromium")
 }
 
 /// Headless Chromium with `args` and then `url`, as root in a container: no sandbox (it needs

@@ -98,14 +98,11 @@ async fn explain_one(
         }
     };
 
-    let results = futures::future::join_all(cfg.triggers.iter().map(|t| pool.query(t))).await;
-    let workers = futures::future::join_all(cfg.triggers.iter().map(|t| async move {
-        match t.capacity {
-            Some(_) => Some(pool.workers(t).await),
-            None => None,
-        }
-    }))
-    .await;
+    let (results, workers): (Vec<_>, Vec<_>) =
+        futures::future::join_all(cfg.triggers.iter().map(|t| pool.read(t)))
+            .await
+            .into_iter()
+            .unzip();
     let wall = std::time::SystemTime::now();
     let readings: Vec<_> = cfg
         .triggers

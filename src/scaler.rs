@@ -262,16 +262,7 @@ impl Scaler {
     /// evented once while they persist.
     async fn observe(&mut self, cfg: &ScalerConfig) -> Observation {
         let pool = &self.ctx.pool;
-        let reads = futures::future::join_all(cfg.triggers.iter().map(|t| async move {
-            let workers = async {
-                match t.capacity {
-                    Some(_) => Some(pool.workers(t).await),
-                    None => None,
-                }
-            };
-            futures::join!(pool.query(t), workers)
-        }))
-        .await;
+        let reads = futures::future::join_all(cfg.triggers.iter().map(|t| pool.read(t))).await;
         let now = SystemTime::now();
         // Exact capacity: the views are kept (10,000 scalers × a growth step of 4 views).
         let mut obs = Observation {
@@ -951,9 +942,11 @@ mod size_tests {
         };
         let tick = std::mem::size_of_val(&s.tick());
         let query = std::mem::size_of_val(&ctx.pool.query(&v.config.triggers[0]));
-        eprintln!("tick future: {tick} bytes; query future: {query} bytes");
+        let read = std::mem::size_of_val(&ctx.pool.read(&v.config.triggers[0]));
+        eprintln!("tick future: {tick} bytes; query future: {query} bytes; read: {read} bytes");
         assert!(tick <= 1024, "tick future is {tick} bytes");
         assert!(query <= 512, "query future is {query} bytes");
+        assert!(read <= 512, "read future is {read} bytes");
     }
 }
 

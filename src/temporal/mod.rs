@@ -558,6 +558,38 @@ impl TemporalPool {
         // Boxed: reading credentials is a deep future, needed only until the key is known;
         // a query then waits (often for another scaler's RPC of the same queue) small.
         let conn = Box::pin(conn_key(t, self.secrets.get())).await?;
+        // Boxed too: its key is built from the connection identity it takes by value.
+        Box::pin(self.query_on(conn, t)).await
+    }
+
+    /// A trigger's reads of one tick: its queue's stats, and with the capacity signal on its
+    /// workers' heartbeats, on one reading of its credentials.
+    pub async fn read(
+        self: &Arc<Self>,
+        t: &TriggerConfig,
+    ) -> (
+        Result<QueueStats, TemporalError>,
+        Option<Result<WorkersRead, TemporalError>>,
+    ) {
+        let conn = match Box::pin(conn_key(t, self.secrets.get())).await {
+            Ok(c) => c,
+            Err(e) => return (Err(e.clone()), t.capacity.as_ref().map(|_| Err(e))),
+        };
+        // Boxed: a read waiting (for the rate limit, or another scaler's RPC) stays small.
+        let workers = async {
+            match t.capacity {
+                Some(_) => Some(Box::pin(self.workers_on(conn.clone(), t)).await),
+                None => None,
+            }
+        };
+        futures::join!(Box::pin(self.query_on(conn.clone(), t)), Box::pin(workers))
+    }
+
+    async fn query_on(
+        self: &Arc<Self>,
+        conn: ConnKey,
+        t: &TriggerConfig,
+    ) -> Result<QueueStats, TemporalError> {
         let key = QueryKey {
             conn,
             namespace: t.namespace.clone(),

@@ -76,6 +76,14 @@ impl TemporalPool {
         t: &TriggerConfig,
     ) -> Result<WorkersRead, TemporalError> {
         let conn = Box::pin(conn_key(t, self.secrets.get())).await?;
+        self.workers_on(conn, t).await
+    }
+
+    pub(super) async fn workers_on(
+        self: &Arc<Self>,
+        conn: ConnKey,
+        t: &TriggerConfig,
+    ) -> Result<WorkersRead, TemporalError> {
         let key = WorkersKey {
             conn,
             namespace: t.namespace.clone(),

@@ -300,6 +300,43 @@ mod tests {
         );
     }
 
+    /// What the cluster tests apply (`tests/support::apply_crd`): the YAML read back into the
+    /// API type is the CRD itself.
+    #[test]
+    fn the_crd_yaml_reads_back_as_the_crd() {
+        use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+        use kube::CustomResourceExt;
+        let read: CustomResourceDefinition = serde_saphyr::from_str(&crd_yaml()).unwrap();
+        assert_eq!(read, TemporalScaler::crd());
+    }
+
+    /// The cluster tests create TemporalScalers from YAML, and write a kubeconfig for the
+    /// agent with the same library: both read back as written.
+    #[test]
+    fn a_temporal_scaler_and_a_kubeconfig_round_trip_through_yaml() {
+        let cr: TemporalScaler = serde_saphyr::from_str(
+            "apiVersion: scaling.example.com/v1alpha1\nkind: TemporalScaler\nmetadata: {name: e2e, namespace: shop}\nspec:\n  scaleTargetRef: {name: worker}\n  pollingInterval: 1\n  triggers:\n    - type: temporal\n      metadata: {endpoint: \"t:7233\", taskQueue: q, targetQueueSize: \"5\"}\n",
+        )
+        .unwrap();
+        assert_eq!(cr.metadata.namespace.as_deref(), Some("shop"));
+        assert_eq!(cr.spec.triggers[0].metadata["targetQueueSize"], "5");
+        let kc = kube::config::Kubeconfig::from_yaml(
+            "apiVersion: v1\nkind: Config\nclusters: [{name: c, cluster: {server: \"https://10.0.0.1:6443\"}}]\nusers: [{name: u, user: {token: t, as: \"system:serviceaccount:ns:sa\", as-groups: [g]}}]\ncontexts: [{name: x, context: {cluster: c, user: u}}]\ncurrent-context: x\n",
+        )
+        .unwrap();
+        let written = serde_saphyr::to_string(&kc).unwrap();
+        let again = kube::config::Kubeconfig::from_yaml(&written).unwrap();
+        assert_eq!(
+            serde_json::to_value(&again).unwrap(),
+            serde_json::to_value(&kc).unwrap()
+        );
+        let user = again.auth_infos[0].auth_info.as_ref().unwrap();
+        assert_eq!(
+            user.impersonate.as_deref(),
+            Some("system:serviceaccount:ns:sa")
+        );
+    }
+
     #[test]
     fn the_crd_is_structural_with_status_and_printer_columns() {
         let crd: serde_json::Value = serde_saphyr::from_str(&crd_yaml()).unwrap();

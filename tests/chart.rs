@@ -845,6 +845,188 @@ fn upgrading_scalers_writes_only_the_configmap() {
 }
 
 // ---------------------------------------------------------------------------------------------
+// Remote clusters (issue 15)
+
+/// The mount, volume and `--cluster` argument of each remote cluster.
+const CLUSTERS_DIR: &str = "/etc/temporal-autoscaler/clusters";
+
+#[test]
+fn remote_clusters_are_kubeconfig_secrets_mounted_as_directories() {
+    let long = "c".repeat(63);
+    let rel = install(json!({"clusters": [
+        {"name": "eu", "secretName": "eu-kubeconfig"},
+        {"name": "us-east-1", "secretName": "us-kubeconfig", "key": "config.yaml"},
+        {"name": long, "secretName": "far-kubeconfig"},
+    ]}));
+    let pod = &rel.deployment()["spec"]["template"]["spec"];
+    let volumes = pod["volumes"].as_array().unwrap();
+    let mounts = rel.container()["volumeMounts"].as_array().unwrap();
+    assert_eq!(
+        mounts.len(),
+        4,
+        "the scalers and one per cluster: {mounts:?}"
+    );
+    assert_eq!(volumes.len(), 4, "{volumes:?}");
+    let cluster_args: Vec<String> = rel
+        .args()
+        .into_iter()
+        .filter(|a| a.starts_with("--cluster"))
+        .collect();
+    assert_eq!(
+        cluster_args,
+        [
+            format!("--cluster=eu={CLUSTERS_DIR}/eu/kubeconfig"),
+            format!("--cluster=us-east-1={CLUSTERS_DIR}/us-east-1/config.yaml"),
+            format!("--cluster={long}={CLUSTERS_DIR}/{long}/kubeconfig"),
+        ]
+    );
+    for (name, secret) in [
+        ("eu", "eu-kubeconfig"),
+        ("us-east-1", "us-kubeconfig"),
+        (long.as_str(), "far-kubeconfig"),
+    ] {
+        // The whole Secret, read-only, at the directory the argument points into.
+        let dir = format!("{CLUSTERS_DIR}/{name}");
+        let mount = mounts
+            .iter()
+            .find(|m| m["mountPath"] == dir.as_str())
+            .unwrap_or_else(|| panic!("no mount at {dir}: {mounts:?}"));
+        let volume_name = mount["name"].as_str().unwrap();
+        // A volume name is a DNS label: cluster-<name>, or a hash of a name too long for it.
+        assert!(
+            volume_name.starts_with("cluster-") && volume_name.len() <= 63,
+            "{volume_name}"
+        );
+        if name.len() <= 55 {
+            assert_eq!(volume_name, format!("cluster-{name}"));
+        }
+        assert_eq!(
+            mount,
+            &json!({"name": volume_name, "mountPath": dir, "readOnly": true})
+        );
+        // No items: every key of the Secret is in the directory, and the kubelet updates them.
+        // 0444: the kubelet writes the files owned by root, and the agent (user 65532, no
+        // fsGroup by default) reads them as "other".
+        let volume = volumes
+            .iter()
+            .find(|v| v["name"] == volume_name)
+            .expect("the mounted volume");
+        assert_eq!(
+            volume,
+            &json!({"name": volume_name, "secret": {"secretName": secret, "defaultMode": 0o444}})
+        );
+    }
+    // Mounted whole, never with subPath (a subPath mount never sees a rotated Secret).
+    let mut sub_paths = Vec::new();
+    for doc in &rel.docs {
+        find_key(doc, "subPath", &mut sub_paths);
+        find_key(doc, "subPathExpr", &mut sub_paths);
+    }
+    assert!(
+        sub_paths.is_empty(),
+        "subPath mounts never update: {sub_paths:?}"
+    );
+    // The mode is rendered in decimal, so the API server (YAML 1.1, where 0444 is octal) reads
+    // what the manifest says: the Deployment Helm sent has the same volumes.
+    let sent = rel
+        .writes
+        .iter()
+        .find(|w| w["method"] == "POST" && w["body"]["kind"] == "Deployment")
+        .expect("the install created the Deployment");
+    assert_eq!(
+        sent["body"]["spec"]["template"]["spec"]["volumes"],
+        pod["volumes"]
+    );
+    // The home cluster's RBAC does not change: remote clusters need nothing from it.
+    assert_eq!(rel.rules(), install(json!({})).rules());
+    // The notes list the clusters.
+    for line in [
+        "eu: Secret eu-kubeconfig, --cluster=eu=/etc/temporal-autoscaler/clusters/eu/kubeconfig",
+        "us-east-1: Secret us-kubeconfig, --cluster=us-east-1=/etc/temporal-autoscaler/clusters/us-east-1/config.yaml",
+    ] {
+        assert!(rel.notes.contains(line), "{line}: {}", rel.notes);
+    }
+
+    // With an fsGroup the files' group is the agent's: 0440.
+    let grouped = install(json!({
+        "clusters": [{"name": "eu", "secretName": "eu-kubeconfig"}],
+        "podSecurityContext": {"fsGroup": 65532},
+    }));
+    let volume = grouped.deployment()["spec"]["template"]["spec"]["volumes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|v| v["name"] == "cluster-eu")
+        .expect("the eu volume")
+        .clone();
+    assert_eq!(volume["secret"]["defaultMode"], json!(0o440));
+
+    // A name twice is refused at render time.
+    let err = install_fails(json!({"clusters": [
+        {"name": "eu", "secretName": "a"},
+        {"name": "eu", "secretName": "b"},
+    ]}));
+    assert!(err.contains("already used"), "{err}");
+}
+
+#[test]
+fn without_clusters_nothing_of_them_renders() {
+    let rel = install(json!({}));
+    assert!(
+        !rel.args().iter().any(|a| a.starts_with("--cluster")),
+        "{:?}",
+        rel.args()
+    );
+    let pod = &rel.deployment()["spec"]["template"]["spec"];
+    let mut names = Vec::new();
+    find_key(pod, "name", &mut names);
+    assert!(
+        names
+            .iter()
+            .all(|n| !n.as_str().unwrap_or_default().starts_with("cluster-")),
+        "{names:?}"
+    );
+    let mut paths = Vec::new();
+    find_key(pod, "mountPath", &mut paths);
+    assert_eq!(paths, [&json!("/etc/temporal-autoscaler/scalers")]);
+    assert!(!rel.notes.contains("Remote clusters"), "{}", rel.notes);
+    // An explicit empty list renders exactly the same.
+    let empty = install(json!({"clusters": []}));
+    assert_eq!(empty.docs, rel.docs);
+    assert_eq!(empty.notes, rel.notes);
+}
+
+#[test]
+fn the_schema_refuses_bad_clusters() {
+    for (cluster, mentions) in [
+        // The agent's own cluster is `local`: not a remote one.
+        (
+            json!({"name": "local", "secretName": "k"}),
+            "/clusters/0/name",
+        ),
+        // A DNS label: lowercase.
+        (json!({"name": "EU", "secretName": "k"}), "/clusters/0/name"),
+        (
+            json!({"name": "eu-", "secretName": "k"}),
+            "/clusters/0/name",
+        ),
+        (json!({"name": "eu"}), "secretName"),
+        (
+            json!({"name": "eu", "secretName": "k", "kubeconfig": "/p/eu"}),
+            "kubeconfig",
+        ),
+        (json!({"name": "eu", "secretName": "k", "key": 1}), "key"),
+    ] {
+        let values = json!({"clusters": [cluster]});
+        let err = install_fails(values.clone());
+        assert!(
+            err.contains("schema") && err.contains(mentions),
+            "{values}: {err}"
+        );
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
 // Scalers from values
 
 #[test]

@@ -107,3 +107,40 @@ with rbac.secretReferences.
   verbs: ["get"]
 {{- end }}
 {{- end }}
+
+{{/*
+The remote clusters of `clusters`, checked and laid out: one entry per cluster with its name,
+the Secret, the pod volume's name, the directory the Secret is mounted at, and the kubeconfig
+file in it (the --cluster=<name>=<file> path). Volume names are DNS labels of at most 63
+characters: cluster-<name>, or cluster-<hash of the name> when that is too long. Duplicate
+names fail the render (the schema cannot check uniqueness of a field). Output: a JSON list.
+*/}}
+{{- define "temporal-autoscaler.clusters" -}}
+{{- $out := list }}
+{{- $seen := dict }}
+{{- range $i, $c := .Values.clusters }}
+{{- if hasKey $seen $c.name }}
+{{- fail (printf "clusters[%d]: the cluster name %s is already used by another entry" $i $c.name) }}
+{{- end }}
+{{- $_ := set $seen $c.name true }}
+{{- $volume := printf "cluster-%s" $c.name }}
+{{- if gt (len $volume) 63 }}
+{{- $volume = printf "cluster-%s" (sha256sum $c.name | trunc 16) }}
+{{- end }}
+{{- $dir := printf "/etc/temporal-autoscaler/clusters/%s" $c.name }}
+{{- $file := printf "%s/%s" $dir (default "kubeconfig" $c.key) }}
+{{- $out = append $out (dict "name" $c.name "secretName" $c.secretName "volume" $volume "dir" $dir "file" $file) }}
+{{- end }}
+{{- $out | toJson }}
+{{- end }}
+
+{{/*
+The file mode of the kubeconfig Secrets' files. The kubelet writes them owned by root; the
+agent runs as a non-root user. With podSecurityContext.fsGroup the files' group is that group,
+which the agent's process has: 0440 (288). Without it (the default values) the agent's user is
+neither the owner nor in the group, so it reads them as "other": 0444 (292). Decimal, so that
+every YAML reader (1.1 or 1.2) sees the same number.
+*/}}
+{{- define "temporal-autoscaler.clusterSecretMode" -}}
+{{- if (.Values.podSecurityContext | default dict).fsGroup }}288{{ else }}292{{ end }}
+{{- end }}

@@ -204,6 +204,16 @@ async fn shutdown_signal() {
     ctrl_c.await.unwrap_or(());
 }
 
+/// Targets in the agent's own cluster and in the remote clusters of its settings (each
+/// kubeconfig read when used, so a rotated one takes effect without a restart).
+fn targets_in_clusters(home: kube::Client, settings: &Settings, dry_run: bool) -> Targets {
+    for c in &settings.clusters {
+        tracing::info!(cluster = %c.name, kubeconfig = %c.kubeconfig.display(), "remote cluster");
+    }
+    let clusters = crate::clusters::Clusters::new(Some(home), &settings.clusters);
+    Targets::with_clusters(Arc::new(clusters), dry_run)
+}
+
 /// `temporal-autoscaler run`.
 pub async fn run(settings: Settings) -> Result<(), crate::Error> {
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
@@ -219,7 +229,7 @@ pub async fn run(settings: Settings) -> Result<(), crate::Error> {
         Ok(client) if settings.dry_run => {
             tracing::info!("dry run against the cluster: reading /scale, never writing");
             client_for_crs = Some(client.clone());
-            (Targets::kube(client, true), Guard::alone())
+            (targets_in_clusters(client, &settings, true), Guard::alone())
         }
         Ok(client) => {
             let lease = LeaseSettings {
@@ -242,7 +252,10 @@ pub async fn run(settings: Settings) -> Result<(), crate::Error> {
             lease_seen = Some(runner.seen());
             lease_task = Some((runner, tx));
             client_for_crs = Some(client.clone());
-            (Targets::kube(client, false), Guard::new(rx, margin))
+            (
+                targets_in_clusters(client, &settings, false),
+                Guard::new(rx, margin),
+            )
         }
         Err(why) if settings.dry_run => {
             tracing::info!(reason = %why, "no cluster: dry run with simulated targets (each starts at minReplicaCount)");

@@ -2,6 +2,7 @@
 //! cross-file rules (one scaler per name, one scaler per target).
 
 use crate::source::dir::{candidate_files, parse_file};
+use crate::spec::{LOCAL, ScalerConfig};
 use std::collections::HashMap;
 use std::path::PathBuf;
 
@@ -12,7 +13,8 @@ pub struct CheckReport {
     pub errors: Vec<String>,
 }
 
-pub fn check_paths(paths: &[PathBuf]) -> CheckReport {
+/// Check `paths` for an agent that knows the remote clusters `known` (its settings' names).
+pub fn check_paths_with(paths: &[PathBuf], known: &[String]) -> CheckReport {
     let mut report = CheckReport {
         files: 0,
         scalers: 0,
@@ -32,7 +34,7 @@ pub fn check_paths(paths: &[PathBuf]) -> CheckReport {
         }
     }
     let mut names: HashMap<(String, String), String> = HashMap::new();
-    let mut targets: HashMap<(String, String, String, String), String> = HashMap::new();
+    let mut targets: HashMap<(String, String, String, String, String), String> = HashMap::new();
     for f in files {
         report.files += 1;
         let content = match crate::source::dir::read_text(&f) {
@@ -53,26 +55,67 @@ pub fn check_paths(paths: &[PathBuf]) -> CheckReport {
                         continue;
                     }
                     names.insert((c.namespace.clone(), c.name.clone()), here.clone());
-                    let tid = (
-                        c.namespace.clone(),
-                        c.target.group_version().0.to_string(),
-                        c.target.kind.clone(),
-                        c.target.name.clone(),
+                    report.errors.extend(
+                        unknown_clusters(c, known)
+                            .map(|e| format!("{}: document {i}: {e}", f.display())),
                     );
-                    if let Some(first) = targets.get(&tid) {
-                        report.errors.push(format!(
-                            "{}: document {i}: spec.scaleTargetRef: {} {}/{} is already scaled by {first}",
-                            f.display(),
-                            c.target.kind,
-                            c.namespace,
-                            c.target.name
-                        ));
-                        continue;
+                    for cluster in c.placement.names() {
+                        let tid = (
+                            cluster.to_string(),
+                            c.namespace.clone(),
+                            c.target.group_version().0.to_string(),
+                            c.target.kind.clone(),
+                            c.target.name.clone(),
+                        );
+                        if let Some(first) = targets.get(&tid) {
+                            let in_cluster = if cluster == LOCAL {
+                                String::new()
+                            } else {
+                                format!(" in cluster {cluster}")
+                            };
+                            report.errors.push(format!(
+                                "{}: document {i}: spec.scaleTargetRef: {} {}/{}{in_cluster} is already scaled by {first}",
+                                f.display(),
+                                c.target.kind,
+                                c.namespace,
+                                c.target.name
+                            ));
+                            continue;
+                        }
+                        targets.insert(tid, here.clone());
                     }
-                    targets.insert(tid, here);
                 }
             }
         }
     }
     report
+}
+
+/// The cluster names of a scaler that the agent does not know, as field errors.
+fn unknown_clusters<'a>(
+    c: &'a ScalerConfig,
+    known: &'a [String],
+) -> impl Iterator<Item = String> + 'a {
+    let field = |j: usize| {
+        if c.placement.spread {
+            format!("spec.placement.clusters[{j}].name")
+        } else {
+            "spec.scaleTargetRef.cluster".to_string()
+        }
+    };
+    c.placement
+        .names()
+        .enumerate()
+        .filter(move |(_, n)| *n != LOCAL && !known.iter().any(|k| k == n))
+        .map(move |(j, n)| {
+            let known = if known.is_empty() {
+                "none".to_string()
+            } else {
+                known.join(", ")
+            };
+            format!(
+                "{}: got {n:?}, expected a cluster the agent knows (local, or one of its settings' clusters: {known}; give them with --settings or --cluster NAME=KUBECONFIG)",
+                field(j)
+            )
+        })
 }

@@ -1,4 +1,4 @@
-//! The Kubernetes clusters an agent knows (issue 15; not wired into the pipeline yet): its own
+//! The Kubernetes clusters an agent knows: its own
 //! (the empty name or `local`), and remote ones, each from a mounted kubeconfig file. A
 //! rotated file (a Secret updated in place) is picked up at the next use, as credential files
 //! are: the client is rebuilt when the file's content changes.
@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use tokio::sync::Mutex;
 
 /// The agent's own cluster.
-pub const LOCAL: &str = "local";
+pub use crate::spec::LOCAL;
 
 /// A remote cluster as the settings name it.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
@@ -17,7 +17,7 @@ pub struct ClusterSpec {
     pub kubeconfig: PathBuf,
 }
 
-#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[derive(Clone, Debug, thiserror::Error, PartialEq, Eq)]
 pub enum ClusterError {
     #[error("cluster {0:?} is not known to the agent (settings `clusters`)")]
     Unknown(String),
@@ -74,6 +74,8 @@ struct Loaded {
 /// The clients of the known clusters.
 pub struct Clusters {
     home: Option<kube::Client>,
+    /// Clients given as they are (embedding, tests), not from a kubeconfig file.
+    fixed: HashMap<String, kube::Client>,
     specs: HashMap<String, PathBuf>,
     loaded: Mutex<HashMap<String, Loaded>>,
 }
@@ -82,6 +84,7 @@ impl Clusters {
     pub fn new(home: Option<kube::Client>, specs: &[ClusterSpec]) -> Self {
         Clusters {
             home,
+            fixed: HashMap::new(),
             specs: specs
                 .iter()
                 .map(|c| (c.name.clone(), c.kubeconfig.clone()))
@@ -90,9 +93,22 @@ impl Clusters {
         }
     }
 
+    /// Clusters whose clients are built already (a program embedding the agent, tests).
+    pub fn fixed(
+        home: Option<kube::Client>,
+        remotes: impl IntoIterator<Item = (String, kube::Client)>,
+    ) -> Self {
+        let mut c = Clusters::new(home, &[]);
+        c.fixed = remotes.into_iter().collect();
+        c
+    }
+
     /// Whether `name` is a cluster the agent knows (`""` and `local` are its own).
     pub fn knows(&self, name: &str) -> bool {
-        name.is_empty() || name == LOCAL || self.specs.contains_key(name)
+        name.is_empty()
+            || name == LOCAL
+            || self.fixed.contains_key(name)
+            || self.specs.contains_key(name)
     }
 
     /// The client of cluster `name`, its kubeconfig read now: a changed file gives a new
@@ -100,6 +116,9 @@ impl Clusters {
     pub async fn client(&self, name: &str) -> Result<kube::Client, ClusterError> {
         if name.is_empty() || name == LOCAL {
             return self.home.clone().ok_or(ClusterError::NoHome);
+        }
+        if let Some(client) = self.fixed.get(name) {
+            return Ok(client.clone());
         }
         let path = self
             .specs

@@ -450,6 +450,7 @@ fn scaler_spec(
             api_version,
             kind,
             name: name?,
+            cluster: None,
         })
     });
     let polling_interval = f.int("pollingInterval", n);
@@ -509,6 +510,7 @@ fn scaler_spec(
         idle_replica_count,
         fallback,
         advanced,
+        placement: None,
         triggers,
     })
 }

@@ -69,6 +69,9 @@ enum Command {
         /// The status page at / and the history it charts: --ui=false turns both off [default: true].
         #[arg(long, value_name = "BOOL", num_args = 0..=1, require_equals = true, default_missing_value = "true")]
         ui: Option<bool>,
+        /// A remote cluster: NAME=KUBECONFIG (repeatable); the file is re-read when it changes.
+        #[arg(long = "cluster", value_name = "NAME=KUBECONFIG")]
+        clusters: Vec<String>,
         /// Settings file (YAML, or TOML by extension); also TEMPORAL_AUTOSCALER_SETTINGS.
         #[arg(long, env = "TEMPORAL_AUTOSCALER_SETTINGS")]
         settings: Option<PathBuf>,
@@ -94,6 +97,14 @@ enum Command {
     Check {
         #[arg(required = true)]
         paths: Vec<PathBuf>,
+        /// The clusters the agent knows (NAME=KUBECONFIG, repeatable): a placement or
+        /// scaleTargetRef naming another cluster is an error. Also from --settings and
+        /// TEMPORAL_AUTOSCALER_CLUSTERS.
+        #[arg(long = "cluster", value_name = "NAME=KUBECONFIG")]
+        clusters: Vec<String>,
+        /// The agent's settings file, for its clusters; also TEMPORAL_AUTOSCALER_SETTINGS.
+        #[arg(long, env = "TEMPORAL_AUTOSCALER_SETTINGS")]
+        settings: Option<PathBuf>,
     },
 }
 
@@ -181,8 +192,23 @@ fn main() -> ExitCode {
             print!("{}", temporal_autoscaler::spec::crd_yaml());
             ExitCode::SUCCESS
         }
-        Command::Check { paths } => {
-            let report = temporal_autoscaler::check::check_paths(&paths);
+        Command::Check {
+            paths,
+            clusters,
+            settings,
+        } => {
+            let overrides = Overrides {
+                clusters: (!clusters.is_empty()).then_some(clusters),
+                ..Overrides::default()
+            };
+            let known: Vec<String> = match Settings::load(settings.as_deref(), &overrides) {
+                Ok(s) => s.clusters.into_iter().map(|c| c.name).collect(),
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    return ExitCode::from(2);
+                }
+            };
+            let report = temporal_autoscaler::check::check_paths_with(&paths, &known);
             for line in &report.errors {
                 println!("{line}");
             }
@@ -209,6 +235,7 @@ fn main() -> ExitCode {
             no_crds,
             temporal_rps,
             ui,
+            clusters,
             settings,
         } => {
             let overrides = Overrides {
@@ -224,6 +251,7 @@ fn main() -> ExitCode {
                 no_crds: no_crds.then_some(true),
                 temporal_rps,
                 ui,
+                clusters: (!clusters.is_empty()).then_some(clusters),
             };
             let settings = match Settings::load(settings.as_deref(), &overrides) {
                 Ok(s) => s,

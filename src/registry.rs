@@ -17,16 +17,21 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::mpsc;
 
-/// A workload's identity: namespace, API group, kind and name of a config's target (the version
-/// is left out, as two versions name one object). It shares the config instead of copying
-/// four strings per scaler.
+/// A workload's identity: cluster, namespace, API group, kind and name of a config's target
+/// (the version is left out, as two versions name one object); a placement's target is one
+/// workload per cluster (the index of the cluster in the placement). It shares the config
+/// instead of copying five strings per scaler.
 #[derive(Clone, Debug)]
-struct TargetId(Arc<ScalerConfig>);
+struct TargetId(Arc<ScalerConfig>, usize);
 
 impl TargetId {
-    fn parts(&self) -> (&str, &str, &str, &str) {
+    fn parts(&self) -> (&str, &str, &str, &str, &str) {
         let c = &self.0;
         (
+            c.placement
+                .clusters
+                .get(self.1)
+                .map_or("", |p| p.name.as_str()),
             &c.namespace,
             c.target.group_version().0,
             &c.target.kind,
@@ -49,8 +54,11 @@ impl std::hash::Hash for TargetId {
     }
 }
 
-fn target_id(cfg: &Arc<ScalerConfig>) -> TargetId {
-    TargetId(cfg.clone())
+/// One per cluster of the target.
+fn target_ids(cfg: &Arc<ScalerConfig>) -> Vec<TargetId> {
+    (0..cfg.placement.clusters.len().max(1))
+        .map(|i| TargetId(cfg.clone(), i))
+        .collect()
 }
 
 fn target_view(cfg: &ScalerConfig) -> TargetView {
@@ -327,11 +335,10 @@ impl Registry {
 
     /// Start a scaler, or hand a changed spec to the running one (keeping its history).
     pub fn upsert(&mut self, key: ScalerKey, wanted: Versioned, file: Option<PathBuf>) {
-        let tid = target_id(&wanted.config);
-        let owner = self
-            .owners
-            .get(&tid)
-            .filter(|k| **k != key)
+        let tids = target_ids(&wanted.config);
+        let owner = tids
+            .iter()
+            .find_map(|tid| self.owners.get(tid).filter(|k| **k != key))
             .map(|k| (k.clone(), self.running.get(k).and_then(|r| r.file.clone())));
         if let Some((other_key, other_file)) = owner {
             // The target belongs to a scaler that came first.
@@ -363,8 +370,12 @@ impl Registry {
             if r.wanted != wanted {
                 // Removed and inserted even for the same target: the index's key holds the
                 // config, and `insert` would keep the old one alive.
-                self.owners.remove(&target_id(&r.wanted.config));
-                self.owners.insert(tid, key.clone());
+                for old in target_ids(&r.wanted.config) {
+                    self.owners.remove(&old);
+                }
+                for tid in tids {
+                    self.owners.insert(tid, key.clone());
+                }
                 r.wanted = wanted.clone();
                 r.handle.update(wanted);
             }
@@ -376,7 +387,9 @@ impl Registry {
             v.file = file.clone();
         });
         let handle = scaler::spawn(key.clone(), wanted.clone(), file.clone(), self.ctx.clone());
-        self.owners.insert(tid, key.clone());
+        for tid in tids {
+            self.owners.insert(tid, key.clone());
+        }
         self.running.insert(
             key,
             Running {
@@ -403,9 +416,10 @@ impl Registry {
 
     fn stop(&mut self, key: &ScalerKey) {
         if let Some(r) = self.running.remove(key) {
-            let tid = target_id(&r.wanted.config);
-            if self.owners.get(&tid) == Some(key) {
-                self.owners.remove(&tid);
+            for tid in target_ids(&r.wanted.config) {
+                if self.owners.get(&tid) == Some(key) {
+                    self.owners.remove(&tid);
+                }
             }
             drop(r.handle);
             tracing::info!(scaler = %key, "scaler stopped");

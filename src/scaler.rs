@@ -7,12 +7,12 @@ use crate::decide::{self, CapacitySignal, History, Input, Pause, Signals, Trigge
 use crate::report::history::Sample;
 use crate::report::metrics::{ScalerLabels, TriggerErrorLabels};
 use crate::report::outage::{Note, Outage};
-use crate::report::state::{CapacityView, TargetView, TriggerView};
+use crate::report::state::{CapacityView, ClusterView, TargetView, TriggerView};
 use crate::report::status::{Cond, EventReport, EventType, StatusMsg, StatusReport};
 use crate::source::ScalerKey;
 use crate::source::SourceKind;
 use crate::spec::{ScalerConfig, TemporalScalerStatus, TriggerConfig, TriggerStatus};
-use crate::target::Target;
+use crate::target::fleet::{Current, Fleet};
 use crate::temporal::{QueueStats, TemporalError, WorkersRead};
 
 /// The outage kind of a trigger whose server is unreachable (unavailable or timing out).
@@ -117,7 +117,8 @@ struct Scaler {
     key: ScalerKey,
     ctx: Arc<Context>,
     cfg: Arc<ScalerConfig>,
-    target: Target,
+    /// The target in each of its clusters.
+    fleet: Fleet,
     history: History,
     started_at: Instant,
     /// Failing triggers: a persisting failure is logged (and evented) when it starts or changes
@@ -126,8 +127,6 @@ struct Scaler {
     /// `metadata.generation` of a CR scaler (0 for files).
     generation: i64,
     last_scale_time: Option<jiff::Timestamp>,
-    /// A failing `/scale`, logged and evented as the triggers' failures are.
-    target_outage: Outage,
     /// Triggers whose server cannot give the capacity signal (said once).
     capacity_unavailable: HashSet<String>,
 }
@@ -157,9 +156,7 @@ async fn run(
         config: cfg,
         generation,
     } = first;
-    let target = ctx
-        .targets
-        .target(&cfg.namespace, &cfg.target, cfg.min_replicas);
+    let fleet = Fleet::new(&ctx.targets, &cfg);
     ctx.state.update(&key, |v| {
         v.file = file.clone();
         v.dry_run = ctx.targets.is_dry_run();
@@ -168,13 +165,12 @@ async fn run(
         key,
         ctx: ctx.clone(),
         cfg,
-        target,
+        fleet,
         history: History::default(),
         started_at: Instant::now(),
         trigger_outages: HashMap::new(),
         generation: generation.unwrap_or(0),
         last_scale_time: None,
-        target_outage: Outage::default(),
         capacity_unavailable: HashSet::new(),
     };
     warn_deprecated(&s.key, &s.cfg);
@@ -194,11 +190,13 @@ async fn run(
             update = inbox.recv() => {
                 let Some(Versioned { config: new, generation }) = update else { break };
                 s.generation = generation.unwrap_or(0);
-                if (&new.namespace, &new.target) != (&s.cfg.namespace, &s.cfg.target) {
+                let same_target = (&new.namespace, &new.target) == (&s.cfg.namespace, &s.cfg.target);
+                if !same_target {
                     // A different workload: nothing remembered applies to it.
-                    s.target = s.ctx.targets.target(&new.namespace, &new.target, new.min_replicas);
                     s.history = History::default();
                 }
+                // Clusters still named keep what they remember (reachability, last count).
+                s.fleet.update(&s.ctx.targets, &new, same_target);
                 tracing::info!(scaler = %s.key, "spec changed; applying");
                 if !uses_build_ids(&s.cfg) {
                     warn_deprecated(&s.key, &new);
@@ -365,49 +363,122 @@ impl Scaler {
         }
     }
 
-    /// The target's current count from `/scale` (boxed by the caller: a deep future).
+    /// The target's current count from `/scale`: summed over the reachable clusters of a
+    /// placement (boxed by the caller: a deep future). Each cluster's failure is logged and
+    /// evented once while it lasts; a cluster that becomes unreachable or comes back, too.
     async fn read_current(&mut self) -> Result<u32, String> {
-        let res = self.target.replicas().await.map_err(|e| e.to_string());
-        let failed = res
-            .as_ref()
-            .err()
-            .map(|m| (m.as_str(), "TargetError", m.clone()));
-        self.note_target(failed, "cannot read the target's /scale");
-        res
+        let threshold = self.fleet.placement().failure_threshold;
+        let before: Vec<bool> = self
+            .fleet
+            .members
+            .iter()
+            .map(|m| m.reachable(threshold))
+            .collect();
+        let current = self.fleet.read().await;
+        for (i, was) in before.into_iter().enumerate() {
+            let m = &self.fleet.members[i];
+            let failed = m.error.as_ref().map(|e| {
+                let msg = e.to_string();
+                (msg.clone(), "TargetError", msg)
+            });
+            let (name, now) = (m.name.clone(), m.reachable(threshold));
+            self.note_target(
+                i,
+                failed.as_ref().map(|(m, r, n)| (m.as_str(), *r, n.clone())),
+                "cannot read the target's /scale",
+            );
+            if self.fleet.placement().spread && was != now {
+                self.note_reachability(&name, now);
+            }
+        }
+        match current {
+            Current::Total(n) => Ok(n),
+            Current::Unreadable(msg) => Err(msg),
+        }
     }
 
-    /// A `/scale` read or write that failed (or worked): logged and evented when a failure
-    /// starts or changes, summarised once a minute, and its recovery logged.
+    /// A cluster of a placement became unreachable (its share moves to the others) or came
+    /// back (its share returns under the scale-down behavior).
+    fn note_reachability(&self, cluster: &str, reachable: bool) {
+        if reachable {
+            tracing::info!(scaler = %self.key, cluster, "cluster reachable again; its share returns as the others can give it up");
+            self.event(
+                EventType::Normal,
+                "ClusterReachable",
+                "Scale",
+                format!("cluster {cluster} is reachable again; its share returns"),
+            );
+        } else {
+            tracing::warn!(scaler = %self.key, cluster, "cluster unreachable; its share moves to the other clusters");
+            self.event(
+                EventType::Warning,
+                "ClusterUnreachable",
+                "Scale",
+                format!("cluster {cluster} is unreachable; its share moves to the other clusters"),
+            );
+        }
+    }
+
+    /// A `/scale` read or write of cluster `i` that failed (or worked): logged and evented
+    /// when a failure starts or changes, summarised once a minute, and its recovery logged.
     /// `failed`: the error, and the event's reason and note.
-    fn note_target(&mut self, failed: Option<(&str, &'static str, String)>, what: &str) {
+    fn note_target(&mut self, i: usize, failed: Option<(&str, &'static str, String)>, what: &str) {
         let now = std::time::Instant::now();
+        let m = &mut self.fleet.members[i];
+        let cluster = m.name.clone();
         let Some((msg, reason, note)) = failed else {
-            if let Some(r) = self.target_outage.success(now) {
-                tracing::info!(scaler = %self.key, lasted_secs = r.lasted.as_secs(), failures = r.failures, "target's /scale recovered");
+            if let Some(r) = m.outage.success(now) {
+                tracing::info!(scaler = %self.key, cluster, lasted_secs = r.lasted.as_secs(), failures = r.failures, "target's /scale recovered");
             }
             return;
         };
-        match self.target_outage.failure(now, msg) {
+        match m.outage.failure(now, msg) {
             Note::First => {
-                tracing::warn!(scaler = %self.key, error = %msg, "{what}");
+                tracing::warn!(scaler = %self.key, cluster, error = %msg, "{what}");
                 self.event(EventType::Warning, reason, "Scale", note);
             }
             Note::Summary { failures, lasting } => {
-                tracing::warn!(scaler = %self.key, error = %msg, failures, lasting_secs = lasting.as_secs(), "target's /scale still failing");
+                tracing::warn!(scaler = %self.key, cluster, error = %msg, failures, lasting_secs = lasting.as_secs(), "target's /scale still failing");
             }
-            Note::Quiet => tracing::debug!(scaler = %self.key, error = %msg, "{what}"),
+            Note::Quiet => tracing::debug!(scaler = %self.key, cluster, error = %msg, "{what}"),
         }
     }
 
     fn report_target_error(&self, msg: String, views: Vec<TriggerView>) {
-        self.report_status(None, None, &views, None, Some(&msg));
+        let clusters = self.cluster_views();
+        self.report_status(None, None, &views, &clusters, None, Some(&msg));
         let target = self.target_view();
         self.ctx.state.update(&self.key, |v| {
             v.leader = true;
             v.target = Some(target);
             v.triggers = views;
+            v.clusters = clusters;
             v.error = Some(msg);
         });
+    }
+
+    /// Each cluster's share, count and reachability; none for a target only in the agent's
+    /// own cluster.
+    fn cluster_views(&self) -> Vec<ClusterView> {
+        let p = self.fleet.placement();
+        if p.is_local() {
+            return Vec::new();
+        }
+        p.clusters
+            .iter()
+            .zip(&self.fleet.members)
+            .map(|(c, m)| ClusterView {
+                name: c.name.clone(),
+                weight: c.weight,
+                min_replica_count: c.min,
+                max_replica_count: c.max,
+                share: m.share,
+                current_replicas: m.read.or(m.last),
+                reachable: m.reachable(p.failure_threshold),
+                failures: m.failures(),
+                error: m.error.as_ref().map(|e| e.to_string()),
+            })
+            .collect()
     }
 
     /// Decide (pure), and remember what the windows and guards need.
@@ -435,7 +506,9 @@ impl Scaler {
         d
     }
 
-    /// Guard and act: scale the target when the decision differs and the lease allows it.
+    /// Guard and act: place the decided total over the clusters and write each count that
+    /// changes, each write checked against the lease first (one Lease, in the home cluster,
+    /// guards every cluster's writes).
     async fn act(&mut self, cfg: &ScalerConfig, current: u32, d: &decide::Decision) -> Outcome {
         let mut out = Outcome {
             current,
@@ -443,7 +516,8 @@ impl Scaler {
             scaled_at: None,
             before: current,
         };
-        if d.desired == current {
+        let plan = self.fleet.plan(d.desired);
+        if plan.writes.iter().all(Option::is_none) {
             return out;
         }
         let rule = d
@@ -451,54 +525,100 @@ impl Scaler {
             .last()
             .map(|s| s.rule.to_string())
             .unwrap_or_default();
-        if !self.ctx.guard.may_write(Instant::now()) {
-            tracing::warn!(scaler = %self.key, from = current, to = d.desired, "lease not valid with margin; write skipped");
-            out.error = Some("lease not valid with margin; write skipped".to_string());
+        // (cluster, from, to) of each write made.
+        let mut wrote: Vec<(String, u32, u32)> = Vec::new();
+        for (i, w) in plan.writes.iter().enumerate() {
+            let Some(to) = *w else { continue };
+            let m = &self.fleet.members[i];
+            let (cluster, from) = (m.name.clone(), m.read.unwrap_or(0));
+            if !self.ctx.guard.may_write(Instant::now()) {
+                tracing::warn!(scaler = %self.key, cluster, from, to, "lease not valid with margin; write skipped");
+                out.error = Some("lease not valid with margin; write skipped".to_string());
+                break;
+            }
+            match Box::pin(self.fleet.write(i, to)).await {
+                Ok(true) => wrote.push((cluster, from, to)),
+                Ok(false) => {
+                    tracing::info!(scaler = %self.key, target = %cfg.target, cluster, from, to, rule = %rule, "dry run: would scale");
+                }
+                Err(e) => {
+                    let msg = e.to_string();
+                    let note = format!("scaling {} to {to}: {e}", cfg.target);
+                    self.note_target(i, Some((&msg, "ScaleFailed", note)), "scale failed");
+                    out.error = Some(msg);
+                }
+            }
+        }
+        if wrote.is_empty() {
             return out;
         }
-        match self.target.scale(d.desired).await {
-            Ok(true) => {
-                self.history
-                    .record_scale(Instant::now(), current, d.desired, &cfg.behavior);
-                let labels = scaler_labels(&self.key);
-                let (counter, reason, verb) = if d.desired > current {
-                    (&self.ctx.metrics.scale_up, "ScaledUp", "up")
-                } else {
-                    (&self.ctx.metrics.scale_down, "ScaledDown", "down")
-                };
-                counter.get_or_create(&labels).inc();
-                tracing::info!(scaler = %self.key, target = %cfg.target, from = current, to = d.desired, rule = %rule, "scaled");
-                self.event(
-                    EventType::Normal,
-                    reason,
-                    "Scale",
-                    format!(
-                        "scaled {} {verb} from {current} to {} ({rule})",
-                        cfg.target, d.desired
-                    ),
-                );
-                out.current = d.desired;
-                let at = jiff::Timestamp::now();
-                self.last_scale_time = Some(at);
-                out.scaled_at = Some(at.to_string());
-            }
-            Ok(false) => {
-                tracing::info!(scaler = %self.key, target = %cfg.target, from = current, to = d.desired, rule = %rule, "dry run: would scale");
-            }
-            Err(e) => {
-                let msg = e.to_string();
-                let note = format!("scaling {} to {}: {e}", cfg.target, d.desired);
-                self.note_target(Some((&msg, "ScaleFailed", note)), "scale failed");
-                out.error = Some(msg);
-            }
-        }
+        let after = self.fleet.in_force();
+        self.record_writes(cfg, current, after, &wrote, &rule);
+        out.current = after;
+        let at = jiff::Timestamp::now();
+        self.last_scale_time = Some(at);
+        out.scaled_at = Some(at.to_string());
         out
+    }
+
+    /// What was written: the history (windows, cooldown), the counters, a log line and one
+    /// event for the tick, naming each cluster's change when the target is in several.
+    fn record_writes(
+        &mut self,
+        cfg: &ScalerConfig,
+        current: u32,
+        after: u32,
+        wrote: &[(String, u32, u32)],
+        rule: &str,
+    ) {
+        self.history
+            .record_scale(Instant::now(), current, after, &cfg.behavior);
+        let labels = scaler_labels(&self.key);
+        let (reason, verb) = match after.cmp(&current) {
+            std::cmp::Ordering::Greater => {
+                self.ctx.metrics.scale_up.get_or_create(&labels).inc();
+                ("ScaledUp", "up")
+            }
+            std::cmp::Ordering::Less => {
+                self.ctx.metrics.scale_down.get_or_create(&labels).inc();
+                ("ScaledDown", "down")
+            }
+            // Shares moved between clusters, the total unchanged.
+            std::cmp::Ordering::Equal => ("Rebalanced", "across clusters"),
+        };
+        let per_cluster = if self.fleet.placement().is_local() {
+            String::new()
+        } else {
+            let moves: Vec<String> = wrote
+                .iter()
+                .map(|(c, from, to)| format!("{c} {from}→{to}"))
+                .collect();
+            format!(": {}", moves.join(", "))
+        };
+        tracing::info!(scaler = %self.key, target = %cfg.target, from = current, to = after, rule = %rule, clusters = %per_cluster.trim_start_matches(": "), "scaled");
+        self.event(
+            EventType::Normal,
+            reason,
+            "Scale",
+            format!(
+                "scaled {} {verb} from {current} to {after} ({rule}){per_cluster}",
+                cfg.target
+            ),
+        );
     }
 
     /// Report: CR status, the view behind `/scalers` and the per-scaler gauges, and the
     /// status page's history.
     fn report(&self, d: &decide::Decision, views: Vec<TriggerView>, out: Outcome) {
-        self.report_status(Some(out.current), Some(d.desired), &views, Some(d), None);
+        let clusters = self.cluster_views();
+        self.report_status(
+            Some(out.current),
+            Some(d.desired),
+            &views,
+            &clusters,
+            Some(d),
+            None,
+        );
         let target = self.target_view();
         let sample = self.ctx.ui.then(|| self.sample(d, &views, &out));
         self.ctx.state.update(&self.key, |v| {
@@ -511,6 +631,7 @@ impl Scaler {
             v.desired_replicas = Some(d.desired);
             v.active = d.active;
             v.triggers = views;
+            v.clusters = clusters;
             v.error = out.error;
             v.decision = d.steps.clone();
             // Kept for /scalers until the next tick, times 10,000 scalers: no spare capacity.
@@ -570,6 +691,7 @@ impl Scaler {
         current: Option<u32>,
         desired: Option<u32>,
         triggers: &[TriggerView],
+        clusters: &[ClusterView],
         decision: Option<&decide::Decision>,
         target_error: Option<&str>,
     ) {
@@ -663,10 +785,12 @@ impl Scaler {
                     capacity: t.capacity.as_deref().map(CapacityView::status),
                 })
                 .collect(),
+            clusters: clusters.iter().map(ClusterView::status).collect(),
             conditions: Vec::new(),
         };
         let mut conditions = vec![ready, active_cond, fallback_cond, paused_cond];
         conditions.extend(capacity_condition(triggers));
+        conditions.extend(cluster_condition(clusters));
         let report = StatusReport {
             generation: self.generation,
             status,
@@ -719,6 +843,37 @@ fn capacity_condition(triggers: &[TriggerView]) -> Option<Cond> {
             false,
             "CapacitySignalUnavailable",
             format!("{}; scaling on the backlog alone", unavailable.join("; ")),
+        )
+    })
+}
+
+/// `ClusterUnreachable`, on scalers whose target is in a remote cluster or several: which
+/// clusters are unreachable, and why (their shares went to the others).
+fn cluster_condition(clusters: &[ClusterView]) -> Option<Cond> {
+    if clusters.is_empty() {
+        return None;
+    }
+    let down: Vec<String> = clusters
+        .iter()
+        .filter(|c| !c.reachable)
+        .map(|c| match &c.error {
+            Some(e) => format!("{}: {e}", c.name),
+            None => c.name.clone(),
+        })
+        .collect();
+    Some(if down.is_empty() {
+        Cond::new(
+            "ClusterUnreachable",
+            false,
+            "AllClustersReachable",
+            format!("{} cluster(s) reachable", clusters.len()),
+        )
+    } else {
+        Cond::new(
+            "ClusterUnreachable",
+            true,
+            "ClusterUnreachable",
+            format!("{}; share moved to the reachable clusters", down.join("; ")),
         )
     })
 }
@@ -926,18 +1081,17 @@ mod size_tests {
     #[tokio::test]
     async fn a_waiting_tick_is_small() {
         let (ctx, key, v) = super::schedule_tests::sample_task();
-        let target = ctx.targets.target(&v.config.namespace, &v.config.target, 0);
+        let fleet = Fleet::new(&ctx.targets, &v.config);
         let mut s = Scaler {
             key,
             ctx: ctx.clone(),
             cfg: v.config.clone(),
-            target,
+            fleet,
             history: History::default(),
             started_at: Instant::now(),
             trigger_outages: HashMap::new(),
             generation: 0,
             last_scale_time: None,
-            target_outage: Outage::default(),
             capacity_unavailable: HashSet::new(),
         };
         let tick = std::mem::size_of_val(&s.tick());

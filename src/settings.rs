@@ -1,6 +1,7 @@
 //! Settings of `run`, layered with figment: defaults → settings file → `TEMPORAL_AUTOSCALER_*`
 //! environment → command-line flags.
 
+use crate::clusters::ClusterSpec;
 use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
 use serde::{Deserialize, Deserializer, Serialize};
@@ -75,6 +76,57 @@ pub struct Settings {
     /// The status page at `GET /`, and the per-scaler history it charts.
     #[serde(default = "default_ui")]
     pub ui: bool,
+    /// Remote clusters, each a kubeconfig file: `[{name, kubeconfig}]`, or `NAME=PATH` items
+    /// (a list, or comma-separated as an environment variable gives it).
+    #[serde(default, deserialize_with = "cluster_list")]
+    pub clusters: Vec<ClusterSpec>,
+}
+
+/// `NAME=PATH`, as `--cluster` and `TEMPORAL_AUTOSCALER_CLUSTERS` give a cluster.
+pub fn parse_cluster(item: &str) -> Result<ClusterSpec, String> {
+    match item.split_once('=') {
+        Some((name, path)) if !name.trim().is_empty() && !path.trim().is_empty() => {
+            Ok(ClusterSpec {
+                name: name.trim().to_string(),
+                kubeconfig: PathBuf::from(path.trim()),
+            })
+        }
+        _ => Err(format!(
+            "cluster {item:?}: expected NAME=KUBECONFIG (a name and the path of a kubeconfig file)"
+        )),
+    }
+}
+
+fn cluster_list<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<ClusterSpec>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Item {
+        Spec(ClusterSpec),
+        Pair(String),
+    }
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum L {
+        List(Vec<Item>),
+        One(String),
+    }
+    let items: Vec<Item> = match Option::<L>::deserialize(d)? {
+        None => Vec::new(),
+        Some(L::List(v)) => v,
+        Some(L::One(s)) => s
+            .split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(|s| Item::Pair(s.to_string()))
+            .collect(),
+    };
+    items
+        .into_iter()
+        .map(|i| match i {
+            Item::Spec(s) => Ok(s),
+            Item::Pair(p) => parse_cluster(&p).map_err(serde::de::Error::custom),
+        })
+        .collect()
 }
 
 fn default_ui() -> bool {
@@ -120,6 +172,7 @@ impl Default for Settings {
             no_crds: false,
             temporal_rps: default_temporal_rps(),
             ui: default_ui(),
+            clusters: Vec::new(),
         }
     }
 }
@@ -151,6 +204,9 @@ pub struct Overrides {
     pub temporal_rps: Option<u32>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub ui: Option<bool>,
+    /// `--cluster NAME=PATH`, repeated.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub clusters: Option<Vec<String>>,
 }
 
 pub const ENV_PREFIX: &str = "TEMPORAL_AUTOSCALER_";
@@ -181,6 +237,7 @@ impl Settings {
                 "temporal_rps: got 0, expected at least 1 RPC per second".into(),
             ));
         }
+        crate::clusters::validate(&s.clusters).map_err(crate::Error::Settings)?;
         if s.lease_duration < 2 {
             return Err(crate::Error::Settings(format!(
                 "lease_duration: got {}, expected at least 2 seconds",
@@ -194,6 +251,57 @@ impl Settings {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn clusters_come_from_the_file_the_environment_or_flags() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("settings.yaml");
+        std::fs::write(
+            &file,
+            "clusters:\n- {name: eu, kubeconfig: /etc/clusters/eu/kubeconfig}\n- us=/etc/clusters/us/kubeconfig\n",
+        )
+        .unwrap();
+        let s = Settings::load(Some(&file), &Overrides::default()).unwrap();
+        assert_eq!(
+            s.clusters,
+            [
+                ClusterSpec {
+                    name: "eu".into(),
+                    kubeconfig: "/etc/clusters/eu/kubeconfig".into()
+                },
+                ClusterSpec {
+                    name: "us".into(),
+                    kubeconfig: "/etc/clusters/us/kubeconfig".into()
+                },
+            ]
+        );
+        // Flags replace the file's list.
+        let flags = Overrides {
+            clusters: Some(vec!["ap=/k/ap".into()]),
+            ..Overrides::default()
+        };
+        let s = Settings::load(Some(&file), &flags).unwrap();
+        assert_eq!(s.clusters.len(), 1);
+        assert_eq!(s.clusters[0].name, "ap");
+        for (bad, want) in [
+            ("clusters: [local=/k/l]\n", "own cluster"),
+            ("clusters: [eu=k/eu]\n", "absolute path"),
+            ("clusters: [eu]\n", "NAME=KUBECONFIG"),
+            ("clusters: [eu=/a, eu=/b]\n", "named twice"),
+        ] {
+            std::fs::write(&file, bad).unwrap();
+            let e = Settings::load(Some(&file), &Overrides::default())
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains(want), "{bad}: {e}");
+        }
+        // The environment's form: comma-separated NAME=PATH.
+        let parsed: Vec<ClusterSpec> = "eu=/k/eu, us=/k/us"
+            .split(',')
+            .map(|i| parse_cluster(i).unwrap())
+            .collect();
+        assert_eq!(parsed[1].kubeconfig, PathBuf::from("/k/us"));
+    }
 
     #[test]
     fn the_status_page_is_on_unless_a_flag_or_the_file_turns_it_off() {

@@ -158,9 +158,35 @@ impl Reachability {
         self.failures < threshold.max(1)
     }
 
+    /// A failure that lasts until someone changes something (an unknown cluster, a missing
+    /// target): unreachable at once, whatever the threshold.
+    pub fn record_lasting(&mut self) {
+        self.failures = u32::MAX;
+    }
+
     pub fn failures(&self) -> u32 {
         self.failures
     }
+}
+
+/// One tick's placement: each cluster's share of the total, and the counts to write now.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Plan {
+    pub shares: Vec<u32>,
+    /// `Some(n)`: write n to this cluster now (it differs from the count read).
+    pub writes: Vec<Option<u32>>,
+}
+
+/// Split `total` over `slots` and step toward it from `current` (as read this tick: `None`
+/// for a cluster that could not be read, which is never written).
+pub fn plan(total: u32, slots: &[Slot], policy: Policy, current: &[Option<u32>]) -> Plan {
+    let shares = split(total, slots, policy);
+    let writes = transition(current, &shares)
+        .into_iter()
+        .zip(current)
+        .map(|(step, now)| step.filter(|s| Some(*s) != *now))
+        .collect();
+    Plan { shares, writes }
 }
 
 /// The counts to write now, on the way from the counts in force (`current`, as read: `None`

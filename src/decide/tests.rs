@@ -105,6 +105,7 @@ fn config(min: u32, max: u32) -> ScalerConfig {
         annotations: BTreeMap::new(),
         // One idle read suffices here; the scale-to-zero guard has its own tests.
         scale_to_zero_reads: 1,
+        placement: crate::spec::Placement::single(""),
     }
 }
 

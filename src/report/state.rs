@@ -86,6 +86,37 @@ impl CapacityView {
     }
 }
 
+/// One cluster of a scaler's target (a placement's, or the one remote cluster).
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ClusterView {
+    pub name: String,
+    pub weight: u32,
+    pub min_replica_count: u32,
+    pub max_replica_count: u32,
+    /// The replicas the last decision placed here.
+    pub share: Option<u32>,
+    /// As last read from its `/scale`.
+    pub current_replicas: Option<u32>,
+    /// Fewer than `failureThreshold` failed reads in a row (a lasting error: none).
+    pub reachable: bool,
+    /// Failed reads in a row.
+    pub failures: u32,
+    pub error: Option<String>,
+}
+
+impl ClusterView {
+    pub fn status(&self) -> crate::spec::ClusterStatus {
+        crate::spec::ClusterStatus {
+            name: self.name.clone(),
+            share: self.share.unwrap_or(0).min(i32::MAX as u32) as i32,
+            current_replicas: self.current_replicas.map(|n| n.min(i32::MAX as u32) as i32),
+            reachable: self.reachable,
+            last_error: self.error.clone(),
+        }
+    }
+}
+
 /// One object of `/scalers`.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -102,6 +133,9 @@ pub struct ScalerView {
     /// RFC 3339.
     pub last_scale_time: Option<String>,
     pub triggers: Vec<TriggerView>,
+    /// Each cluster of the target, unless it is only the agent's own.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub clusters: Vec<ClusterView>,
     /// Why this scaler is not running or not scaling (config, conflict, target errors).
     pub error: Option<String>,
     /// Errors in the current version of its file; the scaler runs its last good version.
@@ -130,6 +164,7 @@ impl ScalerView {
             active: false,
             last_scale_time: None,
             triggers: Vec::new(),
+            clusters: Vec::new(),
             error: None,
             config_error: None,
             leader: false,

@@ -1,8 +1,10 @@
 //! The TemporalScaler spec: one Rust type for config files, custom resources, `check` and `explain`.
 //! Raw (as written by users) here; `validate` turns it into a typed [`ScalerConfig`].
 
+mod placement;
 mod validate;
 
+pub use placement::{LOCAL, Placement, PlacementCluster, normalize as placement_name};
 pub use validate::*;
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
@@ -76,6 +78,9 @@ pub struct TemporalScalerSpec {
     pub fallback: Option<FallbackSpec>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub advanced: Option<AdvancedSpec>,
+    /// The target's replicas spread over several clusters (the same kind and name in each).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub placement: Option<PlacementSpec>,
     #[schemars(length(min = 1))]
     pub triggers: Vec<TriggerSpec>,
 }
@@ -94,8 +99,26 @@ pub struct TemporalScalerStatus {
     pub observed_generation: Option<i64>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub triggers: Vec<TriggerStatus>,
+    /// Each cluster of a placement (or the one remote cluster): its share, its count, whether
+    /// it is reachable.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub clusters: Vec<ClusterStatus>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub conditions: Vec<Condition>,
+}
+
+#[derive(Deserialize, Serialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ClusterStatus {
+    pub name: String,
+    /// The replicas placed in this cluster by the last decision.
+    pub share: i32,
+    /// As last read from its `/scale`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub current_replicas: Option<i32>,
+    pub reachable: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_error: Option<String>,
 }
 
 #[derive(Deserialize, Serialize, Clone, Debug, Default, PartialEq, JsonSchema)]
@@ -154,6 +177,44 @@ pub struct ScaleTargetRef {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub kind: Option<String>,
     pub name: String,
+    /// A cluster the agent knows (its settings' `clusters`); the agent's own when unset,
+    /// empty or `local`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cluster: Option<String>,
+}
+
+/// `spec.placement`: one total, split over clusters.
+#[derive(Deserialize, Serialize, Clone, Debug, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct PlacementSpec {
+    #[schemars(length(min = 1, max = 32))]
+    pub clusters: Vec<PlacementClusterSpec>,
+    /// `Weighted` (default): by weight, largest remainder. `Failover`: in the listed order.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(extend("enum" = ["Weighted", "Failover"]))]
+    pub policy: Option<String>,
+    /// Failed `/scale` reads in a row before a cluster's share moves to the others (default 3).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1, max = 100))]
+    pub failure_threshold: Option<i32>,
+}
+
+#[derive(Deserialize, Serialize, Clone, Debug, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct PlacementClusterSpec {
+    /// A cluster the agent knows; empty or `local` for its own.
+    pub name: String,
+    /// Default 1; 0 takes only what the others cannot hold.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 0, max = 1000))]
+    pub weight: Option<i32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 0))]
+    pub min_replica_count: Option<i32>,
+    /// Defaults to the scaler's maxReplicaCount.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 0))]
+    pub max_replica_count: Option<i32>,
 }
 
 #[derive(Deserialize, Serialize, Clone, Debug, PartialEq, JsonSchema)]

@@ -2,7 +2,7 @@
 //! Secret values (API keys, private keys) never appear in an error.
 
 use super::{
-    ScalerDocument, TemporalScalerSpec, TriggerSpec, defaults, {API_VERSION, KIND},
+    Placement, ScalerDocument, TemporalScalerSpec, TriggerSpec, defaults, {API_VERSION, KIND},
 };
 use base64::Engine;
 use std::collections::BTreeMap;
@@ -361,6 +361,8 @@ pub struct ScalerConfig {
     pub annotations: BTreeMap<String, String>,
     /// Consecutive idle reads required (over the cooldown) before scaling to zero.
     pub scale_to_zero_reads: u32,
+    /// The clusters of the target: `spec.placement`, or the one of `scaleTargetRef.cluster`.
+    pub placement: Placement,
 }
 
 /// Trigger metadata keys we understand (ours and KEDA's).
@@ -408,10 +410,10 @@ pub const ENCRYPTED_KEY_HINT: &str = "encrypted client keys are not supported: d
      (`openssl pkey -in tls.key -out tls-decrypted.key` asks for its password) and give the \
      decrypted key";
 
-struct Errors(Vec<FieldError>);
+pub(super) struct Errors(pub(super) Vec<FieldError>);
 
 impl Errors {
-    fn push(
+    pub(super) fn push(
         &mut self,
         path: impl Into<String>,
         value: Option<String>,
@@ -425,7 +427,7 @@ impl Errors {
     }
 }
 
-fn show(v: impl fmt::Debug) -> Option<String> {
+pub(super) fn show(v: impl fmt::Debug) -> Option<String> {
     Some(format!("{v:?}"))
 }
 
@@ -489,7 +491,7 @@ fn is_dns_subdomain(s: &str) -> bool {
         })
 }
 
-fn is_dns_label(s: &str) -> bool {
+pub(super) fn is_dns_label(s: &str) -> bool {
     s.len() <= 63 && !s.contains('.') && is_dns_subdomain(s)
 }
 
@@ -620,6 +622,7 @@ fn validate_spec(
     });
 
     let behavior = validate_behavior(errs, spec);
+    let placement = super::placement::validate(errs, spec, min, max);
     let zero_reads = spec
         .advanced
         .as_ref()
@@ -692,6 +695,7 @@ fn validate_spec(
         triggers,
         annotations,
         scale_to_zero_reads: zero_reads.clamp(1, 1000) as u32,
+        placement,
     }
 }
 

@@ -1,8 +1,9 @@
 //! The scale target: read and write replicas through the `/scale` subresource of any kind
-//! (resolved by API discovery), or a simulated target when no cluster is reachable (dry run).
+//! (resolved by API discovery), in the agent's own cluster or a remote one, or a simulated
+//! target when no cluster is reachable (dry run).
 
-use crate::spec::TargetRef;
-use kube::Client;
+use crate::clusters::{ClusterError, Clusters};
+use crate::spec::{LOCAL, TargetRef};
 use kube::api::{Api, DynamicObject, Patch, PatchParams};
 use kube::core::{ApiResource, GroupVersionKind};
 use std::collections::HashMap;
@@ -24,6 +25,20 @@ pub enum TargetError {
     NotFound { target: String },
     #[error("{target}: {message}")]
     Api { target: String, message: String },
+    #[error("{0}")]
+    Cluster(ClusterError),
+}
+
+impl TargetError {
+    /// Wrong until someone changes something (a cluster the agent cannot use, a target that
+    /// is not there): a placement moves such a cluster's share at once, not after
+    /// `failureThreshold` reads.
+    pub fn is_lasting(&self) -> bool {
+        matches!(
+            self,
+            TargetError::Cluster(_) | TargetError::NotFound { .. } | TargetError::NoScale { .. }
+        )
+    }
 }
 
 fn api_error(target: &str, e: kube::Error) -> TargetError {
@@ -38,21 +53,29 @@ fn api_error(target: &str, e: kube::Error) -> TargetError {
     }
 }
 
-/// Resolves targets; discovery results are cached per group/version/kind.
+/// Discovery results per cluster and group/version/kind.
+type Cache = Arc<Mutex<HashMap<(String, GroupVersionKind), ApiResource>>>;
+
+/// Resolves targets in the clusters the agent knows.
 #[derive(Clone)]
 pub enum Targets {
     Kube {
-        client: Client,
+        clusters: Arc<Clusters>,
         dry_run: bool,
-        cache: Arc<Mutex<HashMap<GroupVersionKind, ApiResource>>>,
+        cache: Cache,
     },
     Simulated,
 }
 
 impl Targets {
-    pub fn kube(client: Client, dry_run: bool) -> Self {
+    /// Targets in the agent's own cluster only.
+    pub fn kube(client: kube::Client, dry_run: bool) -> Self {
+        Self::with_clusters(Arc::new(Clusters::new(Some(client), &[])), dry_run)
+    }
+
+    pub fn with_clusters(clusters: Arc<Clusters>, dry_run: bool) -> Self {
         Targets::Kube {
-            client,
+            clusters,
             dry_run,
             cache: Arc::default(),
         }
@@ -65,23 +88,38 @@ impl Targets {
         }
     }
 
-    /// A handle on one scaler's target. `initial` seeds a simulated target (minReplicaCount).
+    /// A handle on one scaler's target in the agent's own cluster. `initial` seeds a
+    /// simulated target (minReplicaCount).
     pub fn target(&self, namespace: &str, r: &TargetRef, initial: u32) -> Target {
+        self.target_in(LOCAL, namespace, r, initial)
+    }
+
+    /// A handle on one scaler's target in `cluster` (`local` or a remote cluster's name).
+    pub fn target_in(&self, cluster: &str, namespace: &str, r: &TargetRef, initial: u32) -> Target {
         match self {
             Targets::Kube {
-                client,
+                clusters,
                 dry_run,
                 cache,
             } => Target::Kube(Box::new(KubeTarget {
-                client: client.clone(),
+                clusters: clusters.clone(),
+                cluster: crate::spec::placement_name(cluster).to_string(),
                 namespace: namespace.to_string(),
                 target: r.clone(),
                 dry_run: *dry_run,
                 cache: cache.clone(),
-                display: format!("{namespace}/{}", r),
+                display: display(cluster, namespace, r),
             })),
             Targets::Simulated => Target::Simulated(Arc::new(AtomicU32::new(initial))),
         }
+    }
+}
+
+/// `ns/Kind/name`, with `in cluster NAME` for a remote one: every error names its cluster.
+fn display(cluster: &str, namespace: &str, r: &TargetRef) -> String {
+    match crate::spec::placement_name(cluster) {
+        LOCAL => format!("{namespace}/{r}"),
+        c => format!("{namespace}/{r} in cluster {c}"),
     }
 }
 
@@ -112,28 +150,36 @@ impl Target {
 }
 
 pub struct KubeTarget {
-    client: Client,
+    clusters: Arc<Clusters>,
+    cluster: String,
     namespace: String,
     target: TargetRef,
     dry_run: bool,
-    cache: Arc<Mutex<HashMap<GroupVersionKind, ApiResource>>>,
+    cache: Cache,
     display: String,
 }
 
 impl KubeTarget {
     async fn api(&self) -> Result<Api<DynamicObject>, TargetError> {
+        // A remote cluster's kubeconfig is read at each use: a rotated one takes effect now.
+        let client = self
+            .clusters
+            .client(&self.cluster)
+            .await
+            .map_err(TargetError::Cluster)?;
         let (group, version) = self.target.group_version();
         let gvk = GroupVersionKind::gvk(group, version, &self.target.kind);
+        let key = (self.cluster.clone(), gvk);
         let cached = self
             .cache
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .get(&gvk)
+            .get(&key)
             .cloned();
         let ar = match cached {
             Some(ar) => ar,
             None => {
-                let (ar, caps) = kube::discovery::pinned_kind(&self.client, &gvk)
+                let (ar, caps) = kube::discovery::pinned_kind(&client, &key.1)
                     .await
                     .map_err(|e| TargetError::Discovery {
                         target: self.display.clone(),
@@ -150,15 +196,11 @@ impl KubeTarget {
                 self.cache
                     .lock()
                     .unwrap_or_else(|p| p.into_inner())
-                    .insert(gvk, ar.clone());
+                    .insert(key, ar.clone());
                 ar
             }
         };
-        Ok(Api::namespaced_with(
-            self.client.clone(),
-            &self.namespace,
-            &ar,
-        ))
+        Ok(Api::namespaced_with(client, &self.namespace, &ar))
     }
 
     pub async fn replicas(&self) -> Result<u32, TargetError> {
@@ -188,6 +230,8 @@ impl KubeTarget {
         Ok(true)
     }
 }
+
+pub mod fleet;
 
 #[cfg(test)]
 mod tests;

@@ -1,0 +1,189 @@
+//! One scaler's target in each of its clusters (a plain scaler has one, in the agent's own
+//! cluster): the `/scale` reads of a tick, each cluster's reachability, and the writes of a
+//! placement plan. The plan itself is pure (`decide::placement`).
+
+use super::{Target, TargetError, Targets};
+use crate::decide::placement::{self, Plan, Reachability, Slot};
+use crate::report::outage::Outage;
+use crate::spec::{Placement, ScalerConfig};
+
+/// The target in one cluster.
+pub struct Member {
+    pub name: String,
+    target: Target,
+    reach: Reachability,
+    /// The last count read (kept while reads fail, for the total while still reachable).
+    pub last: Option<u32>,
+    /// This tick's read.
+    pub read: Option<u32>,
+    /// This tick's read or write error.
+    pub error: Option<TargetError>,
+    /// The share of the last plan.
+    pub share: Option<u32>,
+    /// A failing `/scale`, logged and evented as triggers are.
+    pub outage: Outage,
+}
+
+impl Member {
+    fn new(targets: &Targets, cfg: &ScalerConfig, cluster: &str, initial: u32) -> Self {
+        Member {
+            name: cluster.to_string(),
+            target: targets.target_in(cluster, &cfg.namespace, &cfg.target, initial),
+            reach: Reachability::default(),
+            last: None,
+            read: None,
+            error: None,
+            share: None,
+            outage: Outage::default(),
+        }
+    }
+
+    pub fn reachable(&self, threshold: u32) -> bool {
+        self.reach.reachable(threshold)
+    }
+
+    pub fn failures(&self) -> u32 {
+        self.reach.failures()
+    }
+}
+
+pub struct Fleet {
+    pub members: Vec<Member>,
+    placement: Placement,
+}
+
+/// What a tick's reads give the decision.
+pub enum Current {
+    /// Σ over the reachable clusters (this tick's count, else the last read).
+    Total(u32),
+    /// No cluster could be read: the errors, each naming its cluster.
+    Unreadable(String),
+}
+
+impl Fleet {
+    pub fn new(targets: &Targets, cfg: &ScalerConfig) -> Self {
+        let members = cfg
+            .placement
+            .clusters
+            .iter()
+            .map(|c| {
+                // A simulated target starts at minReplicaCount (a placement's at its min).
+                let initial = if cfg.placement.spread {
+                    c.min
+                } else {
+                    cfg.min_replicas
+                };
+                Member::new(targets, cfg, &c.name, initial)
+            })
+            .collect();
+        Fleet {
+            members,
+            placement: cfg.placement.clone(),
+        }
+    }
+
+    /// A changed spec: clusters still named keep their state, new ones start afresh.
+    pub fn update(&mut self, targets: &Targets, cfg: &ScalerConfig, same_target: bool) {
+        let mut old = std::mem::take(&mut self.members);
+        let mut next = Fleet::new(targets, cfg);
+        if same_target {
+            for m in &mut next.members {
+                if let Some(i) = old.iter().position(|o| o.name == m.name) {
+                    *m = old.swap_remove(i);
+                }
+            }
+        }
+        *self = next;
+    }
+
+    pub fn placement(&self) -> &Placement {
+        &self.placement
+    }
+
+    /// Read every cluster's `/scale` at once.
+    pub async fn read(&mut self) -> Current {
+        let reads =
+            futures::future::join_all(self.members.iter().map(|m| m.target.replicas())).await;
+        let threshold = self.placement.failure_threshold;
+        let mut total: u64 = 0;
+        let mut any = false;
+        for (m, r) in self.members.iter_mut().zip(reads) {
+            match r {
+                Ok(n) => {
+                    m.reach.record(true);
+                    (m.read, m.last, m.error) = (Some(n), Some(n), None);
+                    any = true;
+                }
+                Err(e) => {
+                    if e.is_lasting() {
+                        m.reach.record_lasting();
+                    } else {
+                        m.reach.record(false);
+                    }
+                    (m.read, m.error) = (None, Some(e));
+                }
+            }
+            if m.reach.reachable(threshold) {
+                total += u64::from(m.read.or(m.last).unwrap_or(0));
+            }
+        }
+        if !any {
+            let why: Vec<String> = self
+                .members
+                .iter()
+                .filter_map(|m| m.error.as_ref().map(|e| e.to_string()))
+                .collect();
+            return Current::Unreadable(why.join("; "));
+        }
+        Current::Total(total.min(u64::from(u32::MAX)) as u32)
+    }
+
+    /// The split of `total` and the writes toward it, from this tick's reads.
+    pub fn plan(&mut self, total: u32) -> Plan {
+        let threshold = self.placement.failure_threshold;
+        let slots: Vec<Slot> = self
+            .placement
+            .clusters
+            .iter()
+            .zip(&self.members)
+            .map(|(c, m)| Slot {
+                weight: c.weight,
+                min: c.min,
+                max: c.max,
+                reachable: m.reach.reachable(threshold),
+            })
+            .collect();
+        let current: Vec<Option<u32>> = self.members.iter().map(|m| m.read).collect();
+        let plan = placement::plan(total, &slots, self.placement.policy, &current);
+        for (m, share) in self.members.iter_mut().zip(&plan.shares) {
+            m.share = Some(*share);
+        }
+        plan
+    }
+
+    /// Write `n` to member `i`: whether it was written (a dry run never writes).
+    pub async fn write(&mut self, i: usize, n: u32) -> Result<bool, TargetError> {
+        let m = &mut self.members[i];
+        let res = m.target.scale(n).await;
+        match &res {
+            Ok(true) => {
+                m.read = Some(n);
+                m.last = Some(n);
+            }
+            Ok(false) => {}
+            Err(e) => m.error = Some(e.clone()),
+        }
+        res
+    }
+
+    /// The count in force over the reachable clusters (after this tick's writes).
+    pub fn in_force(&self) -> u32 {
+        let threshold = self.placement.failure_threshold;
+        self.members
+            .iter()
+            .filter(|m| m.reach.reachable(threshold))
+            .map(|m| u64::from(m.read.or(m.last).unwrap_or(0)))
+            .sum::<u64>()
+            .min(u64::from(u32::MAX)) as u32
+    }
+}

@@ -2,11 +2,13 @@
 //! printed as the decision walk (raw stats per queue type → per-trigger recommendation → max →
 //! stabilization → policies → clamps → final) with the rule behind each step. Never writes.
 
+use crate::clusters::{ClusterSpec, Clusters};
 use crate::decide::{self, History, Input, Pause};
 use crate::report::metrics::Metrics;
 use crate::source::dir::parse_file;
 use crate::spec::{EndpointSource, ScalerConfig};
 use crate::target::Targets;
+use crate::target::fleet::{Current, Fleet};
 use crate::temporal::{TemporalPool, WorkersRead};
 use std::fmt::Write;
 use std::path::Path;
@@ -19,6 +21,7 @@ pub async fn explain(
     file: &Path,
     name: Option<&str>,
     current: Option<u32>,
+    clusters: &[ClusterSpec],
 ) -> Result<String, String> {
     let content = std::fs::read_to_string(file)
         .map_err(|e| format!("{}: cannot read: {e}", file.display()))?;
@@ -39,15 +42,21 @@ pub async fn explain(
             name.unwrap_or("?")
         ));
     }
-    let cluster = if current.is_none() {
+    let home = if current.is_none() {
         crate::agent::detect_cluster().await.ok()
     } else {
         None
     };
+    // Read-only targets: the agent's own cluster (if any) and the remote ones it would use.
+    let targets = if current.is_none() && (home.is_some() || !clusters.is_empty()) {
+        Targets::with_clusters(Arc::new(Clusters::new(home, clusters)), true)
+    } else {
+        Targets::Simulated
+    };
     let pool = TemporalPool::new(Arc::new(Metrics::new()));
     let mut out = String::new();
     for cfg in &configs {
-        explain_one(&mut out, cfg, &pool, cluster.as_ref(), current).await;
+        explain_one(&mut out, cfg, &pool, &targets, current).await;
     }
     out.push_str("No writes were made.\n");
     Ok(out)
@@ -57,7 +66,7 @@ async fn explain_one(
     out: &mut String,
     cfg: &ScalerConfig,
     pool: &Arc<TemporalPool>,
-    cluster: Option<&kube::Client>,
+    targets: &Targets,
     current: Option<u32>,
 ) {
     let _ = writeln!(
@@ -65,21 +74,33 @@ async fn explain_one(
         "TemporalScaler {}/{} → {} ({})",
         cfg.namespace, cfg.name, cfg.target, cfg.target.api_version
     );
-    let current = match (current, cluster) {
-        (Some(n), _) => {
+    let mut fleet = Fleet::new(targets, cfg);
+    let current = match current {
+        Some(n) => {
             let _ = writeln!(out, "  current replicas: {n} (given)");
             n
         }
-        (None, Some(client)) => match Targets::kube(client.clone(), true)
-            .target(&cfg.namespace, &cfg.target, 0)
-            .replicas()
-            .await
-        {
-            Ok(n) => {
+        None if matches!(targets, Targets::Simulated) => {
+            let _ = writeln!(
+                out,
+                "  current replicas: {} (assumed minReplicaCount; no cluster)",
+                cfg.min_replicas
+            );
+            cfg.min_replicas
+        }
+        None => match fleet.read().await {
+            Current::Total(n) if cfg.placement.is_local() => {
                 let _ = writeln!(out, "  current replicas: {n} (from /scale)");
                 n
             }
-            Err(e) => {
+            Current::Total(n) => {
+                let _ = writeln!(
+                    out,
+                    "  current replicas: {n} (from /scale, summed over the reachable clusters)"
+                );
+                n
+            }
+            Current::Unreadable(e) => {
                 let _ = writeln!(
                     out,
                     "  current replicas: {} (assumed minReplicaCount; /scale: {e})",
@@ -88,14 +109,6 @@ async fn explain_one(
                 cfg.min_replicas
             }
         },
-        (None, None) => {
-            let _ = writeln!(
-                out,
-                "  current replicas: {} (assumed minReplicaCount; no cluster)",
-                cfg.min_replicas
-            );
-            cfg.min_replicas
-        }
     };
 
     let (results, workers): (Vec<_>, Vec<_>) =
@@ -211,7 +224,50 @@ async fn explain_one(
         std::cmp::Ordering::Less => "would scale down",
         std::cmp::Ordering::Equal => "no change",
     };
-    let _ = writeln!(out, "  final: {} (from {current}): {verdict}\n", d.desired);
+    let _ = writeln!(out, "  final: {} (from {current}): {verdict}", d.desired);
+    if !cfg.placement.is_local() {
+        explain_placement(out, cfg, &mut fleet, d.desired);
+    }
+    out.push('\n');
+}
+
+/// Where the total goes: each cluster's bounds, reachability, count and share, and the
+/// write it would get now.
+fn explain_placement(out: &mut String, cfg: &ScalerConfig, fleet: &mut Fleet, total: u32) {
+    let p = &cfg.placement;
+    let plan = fleet.plan(total);
+    let _ = writeln!(
+        out,
+        "  placement ({:?}, a cluster is unreachable after {} failed reads):",
+        p.policy, p.failure_threshold
+    );
+    for (i, c) in p.clusters.iter().enumerate() {
+        let m = &fleet.members[i];
+        let now = match (&m.read, &m.error) {
+            (Some(n), _) => format!("{n} now"),
+            (None, Some(e)) => format!("unread ({e})"),
+            (None, None) => "not read".to_string(),
+        };
+        let write = match plan.writes[i] {
+            Some(n) => format!("would write {n}"),
+            None => "no write".to_string(),
+        };
+        let _ = writeln!(
+            out,
+            "    {:<12} weight {:<4} [{}, {}]  {}{}  share {}  {write}",
+            c.name,
+            c.weight,
+            c.min,
+            c.max,
+            now,
+            if m.reachable(p.failure_threshold) {
+                ""
+            } else {
+                ", unreachable"
+            },
+            plan.shares[i],
+        );
+    }
 }
 
 /// The capacity signal of a trigger: the heartbeats read, per slot kind, and what they ask.

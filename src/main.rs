@@ -87,6 +87,13 @@ enum Command {
         /// Current replicas to decide from [default: from /scale, else minReplicaCount].
         #[arg(long)]
         current: Option<u32>,
+        /// A remote cluster to read a placement's counts from: NAME=KUBECONFIG (repeatable);
+        /// also from --settings and TEMPORAL_AUTOSCALER_CLUSTERS.
+        #[arg(long = "cluster", value_name = "NAME=KUBECONFIG")]
+        clusters: Vec<String>,
+        /// The agent's settings file, for its clusters; also TEMPORAL_AUTOSCALER_SETTINGS.
+        #[arg(long, env = "TEMPORAL_AUTOSCALER_SETTINGS")]
+        settings: Option<PathBuf>,
     },
     /// Print TemporalScalers equivalent to the KEDA ScaledObjects (temporal triggers) in FILE;
     /// what has no equivalent is listed on stderr, never dropped silently. Exits 1 if a
@@ -128,6 +135,19 @@ fn init_logging(format: LogFormat) {
     }
 }
 
+/// The clusters of the settings (file, environment, `--cluster` flags), for `check` and
+/// `explain`.
+fn cluster_settings(
+    file: Option<&std::path::Path>,
+    flags: Vec<String>,
+) -> Result<Vec<temporal_autoscaler::clusters::ClusterSpec>, temporal_autoscaler::Error> {
+    let overrides = Overrides {
+        clusters: (!flags.is_empty()).then_some(flags),
+        ..Overrides::default()
+    };
+    Settings::load(file, &overrides).map(|s| s.clusters)
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
@@ -135,7 +155,16 @@ fn main() -> ExitCode {
             file,
             name,
             current,
+            clusters,
+            settings,
         } => {
+            let clusters = match cluster_settings(settings.as_deref(), clusters) {
+                Ok(c) => c,
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    return ExitCode::from(2);
+                }
+            };
             let rt = match tokio::runtime::Runtime::new() {
                 Ok(rt) => rt,
                 Err(e) => {
@@ -147,6 +176,7 @@ fn main() -> ExitCode {
                 &file,
                 name.as_deref(),
                 current,
+                &clusters,
             )) {
                 Ok(text) => {
                     print!("{text}");
@@ -197,12 +227,8 @@ fn main() -> ExitCode {
             clusters,
             settings,
         } => {
-            let overrides = Overrides {
-                clusters: (!clusters.is_empty()).then_some(clusters),
-                ..Overrides::default()
-            };
-            let known: Vec<String> = match Settings::load(settings.as_deref(), &overrides) {
-                Ok(s) => s.clusters.into_iter().map(|c| c.name).collect(),
+            let known: Vec<String> = match cluster_settings(settings.as_deref(), clusters) {
+                Ok(c) => c.into_iter().map(|c| c.name).collect(),
                 Err(e) => {
                     eprintln!("error: {e}");
                     return ExitCode::from(2);

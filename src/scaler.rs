@@ -1151,6 +1151,42 @@ mod capacity_report_tests {
     }
 
     #[test]
+    fn the_cluster_condition_names_the_unreachable_clusters() {
+        assert_eq!(cluster_condition(&[]), None, "a local target has none");
+        let up = ClusterView {
+            name: "local".into(),
+            share: Some(6),
+            current_replicas: Some(6),
+            reachable: true,
+            ..Default::default()
+        };
+        let c = cluster_condition(std::slice::from_ref(&up)).unwrap();
+        assert_eq!(
+            (c.type_, c.status, c.reason.as_str()),
+            ("ClusterUnreachable", false, "AllClustersReachable")
+        );
+        let down = ClusterView {
+            name: "eu".into(),
+            share: Some(0),
+            reachable: false,
+            error: Some("shop/Deployment/w in cluster eu: connection refused".into()),
+            ..Default::default()
+        };
+        let c = cluster_condition(&[up, down.clone()]).unwrap();
+        assert_eq!((c.status, c.reason.as_str()), (true, "ClusterUnreachable"));
+        assert_eq!(
+            c.message,
+            "eu: shop/Deployment/w in cluster eu: connection refused; share moved to the reachable clusters"
+        );
+        // The status form, as it is written on the TemporalScaler.
+        assert_eq!(
+            serde_json::to_value(down.status()).unwrap(),
+            serde_json::json!({"name": "eu", "share": 0, "reachable": false,
+                               "lastError": "shop/Deployment/w in cluster eu: connection refused"})
+        );
+    }
+
+    #[test]
     fn the_active_condition_names_what_keeps_a_trigger_active() {
         let mut busy = view(
             "busy",

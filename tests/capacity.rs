@@ -192,9 +192,10 @@ async fn busy_workers_hold_the_count_free_slots_scale_down_and_a_killed_worker_g
         assert!(metrics.contains(line), "{line} in {metrics}");
     }
     // explain shows the signal deciding.
-    let text = temporal_autoscaler::explain::explain(&dir.join("s.yaml"), Some("cap"), Some(2))
-        .await
-        .unwrap();
+    let text =
+        temporal_autoscaler::explain::explain(&dir.join("s.yaml"), Some("cap"), Some(2), &[])
+            .await
+            .unwrap();
     for needle in [
         "capacity: targetSlotUtilization 0.8",
         "1 worker(s) on 1 host(s) counted",

@@ -100,6 +100,56 @@ fn check_rejects_two_scalers_on_one_target() {
     assert!(out.contains("a.yaml document 0"), "{out}");
 }
 
+/// A placement naming a cluster the agent does not know fails `check`, with the field and the
+/// clusters it knows; given the cluster (flag or settings file), it passes.
+#[test]
+fn check_reports_an_unknown_cluster() {
+    let example = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("config/examples/remote-cluster/orders-two-clusters.yaml");
+    let (code, out) = check(&[&example]);
+    assert_eq!(code, 1, "{out}");
+    assert!(
+        out.contains("document 0: spec.placement.clusters[1].name: got \"eu\", expected a cluster the agent knows (local, or one of its settings' clusters: none;"),
+        "{out}"
+    );
+    let out = bin()
+        .args(["check", "--cluster", "us=/etc/k/us"])
+        .arg(&example)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert!(text.contains("clusters: us;"), "{text}");
+    let out = bin()
+        .args(["check", "--cluster", "eu=/etc/k/eu"])
+        .arg(&example)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{text}");
+    assert!(text.starts_with("ok: 1 scaler(s) in 1 file(s)"), "{text}");
+    let d = tempfile::tempdir().unwrap();
+    let settings = d.path().join("settings.yaml");
+    std::fs::write(
+        &settings,
+        "clusters:\n- {name: eu, kubeconfig: /etc/k/eu}\n",
+    )
+    .unwrap();
+    let out = bin()
+        .arg("check")
+        .arg("--settings")
+        .arg(&settings)
+        .arg(&example)
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+}
+
 #[test]
 fn run_without_a_cluster_and_without_dry_run_says_why() {
     let out = bin()

@@ -244,6 +244,25 @@ spec:
     )
 }
 
+/// The agent's pipeline over `clusters`, under `guard`, running one scaler file (`scaler`'s)
+/// from a directory it keeps: (context, the directory and source, kept alive by the caller).
+async fn start(
+    clusters: Clusters,
+    guard: Guard,
+    scaler_file: String,
+) -> (
+    Arc<Context>,
+    (tempfile::TempDir, temporal_autoscaler::agent::TaskGuard),
+) {
+    let ctx = Context::new(Targets::with_clusters(Arc::new(clusters), false), guard);
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("orders.yaml"), scaler_file).unwrap();
+    let source = start_dir_source(ctx.clone(), dir.path().to_path_buf())
+        .await
+        .unwrap();
+    (ctx, (dir, source))
+}
+
 fn shares(v: &ScalerView) -> Vec<(String, Option<u32>, Option<u32>, bool)> {
     v.clusters
         .iter()
@@ -290,23 +309,16 @@ async fn weighted_split_failover_and_return_over_two_api_servers() {
     let timeline = Timeline::default();
     let (home, eu) = (Api::new("local", &timeline), Api::new("eu", &timeline));
     let clusters = Clusters::fixed(Some(home.client()), [("eu".to_string(), eu.client())]);
-    let ctx = Context::new(
-        Targets::with_clusters(Arc::new(clusters), false),
+    let (ctx, _source) = start(
+        clusters,
         Guard::alone(),
-    );
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::write(
-        dir.path().join("orders.yaml"),
         scaler(
             &server.endpoint(),
             "mc-split",
             "    failureThreshold: 3\n    clusters:\n    - {name: local, weight: 2}\n    - {name: eu, weight: 1}",
         ),
     )
-    .unwrap();
-    let _source = start_dir_source(ctx.clone(), dir.path().to_path_buf())
-        .await
-        .unwrap();
+    .await;
 
     let v = wait(&ctx, "the split 4 and 2", |v| {
         shares(v) == [s("local", 4, 4, true), s("eu", 2, 2, true)]
@@ -394,23 +406,16 @@ async fn failover_over_three_api_servers_with_a_target_missing_in_one() {
             ("us".to_string(), us.client()),
         ],
     );
-    let ctx = Context::new(
-        Targets::with_clusters(Arc::new(clusters), false),
+    let (ctx, _source) = start(
+        clusters,
         Guard::alone(),
-    );
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::write(
-        dir.path().join("orders.yaml"),
         scaler(
             &server.endpoint(),
             "mc-failover",
             "    policy: Failover\n    clusters:\n    - {name: local, maxReplicaCount: 2}\n    - {name: eu, maxReplicaCount: 2}\n    - {name: us}",
         ),
     )
-    .unwrap();
-    let _source = start_dir_source(ctx.clone(), dir.path().to_path_buf())
-        .await
-        .unwrap();
+    .await;
 
     let v = wait(&ctx, "local 2, us 4, eu missing", |v| {
         v.clusters.len() == 3
@@ -464,20 +469,16 @@ async fn the_home_lease_guards_remote_writes() {
         valid_until: Some(now + std::time::Duration::from_secs(1)),
     });
     let guard = Guard::new(rx, std::time::Duration::from_secs(5));
-    let ctx = Context::new(Targets::with_clusters(Arc::new(clusters), false), guard);
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::write(
-        dir.path().join("orders.yaml"),
+    let (ctx, _source) = start(
+        clusters,
+        guard,
         scaler(
             &server.endpoint(),
             "mc-guard",
             "    clusters:\n    - {name: local, weight: 2}\n    - {name: eu, weight: 1}",
         ),
     )
-    .unwrap();
-    let _source = start_dir_source(ctx.clone(), dir.path().to_path_buf())
-        .await
-        .unwrap();
+    .await;
     let v = wait(&ctx, "a decision the lease holds back", |v| {
         v.desired_replicas == Some(6) && v.error.is_some()
     })
@@ -532,23 +533,16 @@ async fn a_rotated_kubeconfig_is_used_without_a_restart() {
             kubeconfig: kubeconfig.clone(),
         }],
     );
-    let ctx = Context::new(
-        Targets::with_clusters(Arc::new(clusters), false),
+    let (ctx, _source) = start(
+        clusters,
         Guard::alone(),
-    );
-    let scalers = tempfile::tempdir().unwrap();
-    std::fs::write(
-        scalers.path().join("orders.yaml"),
         scaler(
             &server.endpoint(),
             "mc-rotate",
             "    clusters:\n    - {name: local}\n    - {name: eu}",
         ),
     )
-    .unwrap();
-    let _source = start_dir_source(ctx.clone(), scalers.path().to_path_buf())
-        .await
-        .unwrap();
+    .await;
     let v = wait(&ctx, "eu unreachable with an expired token", |v| {
         v.clusters.len() == 2
             && !v.clusters[1].reachable
@@ -589,6 +583,44 @@ async fn a_rotated_kubeconfig_is_used_without_a_restart() {
     assert_eq!(eu.assert_only_scale_calls(), [3]);
     // 3 while eu is still counted reachable, 6 once its share moved, 3 once it is back.
     assert_eq!(home.assert_only_scale_calls(), [3, 6, 3]);
+}
+
+/// `explain` prints where the total would go: each cluster's bounds, share and write.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn explain_shows_each_clusters_share() {
+    let server = DevServer::start().await;
+    server.start_workflows("mc-explain", 12).await;
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("orders.yaml");
+    std::fs::write(
+        &file,
+        scaler(
+            &server.endpoint(),
+            "mc-explain",
+            "    clusters:\n    - {name: local, weight: 2}\n    - {name: eu, weight: 1, maxReplicaCount: 1}",
+        ),
+    )
+    .unwrap();
+    let text = temporal_autoscaler::explain::explain(&file, None, Some(0), &[])
+        .await
+        .unwrap();
+    assert!(text.contains("final: 6 (from 0): would scale up"), "{text}");
+    assert!(
+        text.contains("placement (Weighted, a cluster is unreachable after 3 failed reads):"),
+        "{text}"
+    );
+    // eu's max of 1 spills its remainder to local: 5 and 1.
+    let line = |name: &str| {
+        text.lines()
+            .find(|l| l.trim_start().starts_with(name))
+            .unwrap_or_default()
+            .to_string()
+    };
+    assert!(line("local").contains("share 5"), "{text}");
+    assert!(
+        line("eu").contains("[0, 1]") && line("eu").contains("share 1"),
+        "{text}"
+    );
 }
 
 fn kubeconfig_text(port: u16, token: &str) -> String {

@@ -13,7 +13,6 @@ use temporal_autoscaler::agent::{Context, start_dir_source};
 use temporal_autoscaler::guard::Guard;
 use temporal_autoscaler::source::{ScalerKey, SourceKind};
 use temporal_autoscaler::target::Targets;
-use tokio::net::{TcpListener, TcpStream};
 
 /// Every log line of the test binary (this file holds one test, so the subscriber is global).
 #[derive(Clone, Default)]
@@ -45,41 +44,6 @@ impl Capture {
     }
 }
 
-/// A loopback TCP proxy to `upstream` that, while `up` is false, closes every connection at
-/// once (as a server that went away), and drops the connections it carried when it goes down.
-async fn proxy(upstream: u16, up: Arc<AtomicBool>) -> u16 {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let port = listener.local_addr().unwrap().port();
-    tokio::spawn(async move {
-        loop {
-            let Ok((mut inbound, _)) = listener.accept().await else {
-                return;
-            };
-            if !up.load(Ordering::SeqCst) {
-                drop(inbound);
-                continue;
-            }
-            let up = up.clone();
-            tokio::spawn(async move {
-                let Ok(mut outbound) = TcpStream::connect(("127.0.0.1", upstream)).await else {
-                    return;
-                };
-                let copy = tokio::io::copy_bidirectional(&mut inbound, &mut outbound);
-                let down = async {
-                    while up.load(Ordering::SeqCst) {
-                        tokio::time::sleep(Duration::from_millis(50)).await;
-                    }
-                };
-                tokio::select! {
-                    _ = copy => {}
-                    _ = down => {}
-                }
-            });
-        }
-    });
-    port
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_temporal_outage_over_twenty_scalers_is_logged_once_when_it_starts_and_once_when_it_ends()
 {
@@ -96,7 +60,7 @@ async fn a_temporal_outage_over_twenty_scalers_is_logged_once_when_it_starts_and
 
     let server = DevServer::start().await;
     let up = Arc::new(AtomicBool::new(true));
-    let port = proxy(server.port, up.clone()).await;
+    let port = support::proxy("127.0.0.1".into(), server.port, up.clone()).await;
     let dir = tempfile::tempdir().unwrap();
     for i in 0..20 {
         std::fs::write(

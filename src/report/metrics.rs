@@ -172,7 +172,7 @@ struct ScalerGauge {
     write: fn(&mut String, &'static str, &ScalerView),
 }
 
-const GAUGES: [ScalerGauge; 7] = [
+const GAUGES: [ScalerGauge; 10] = [
     ScalerGauge {
         name: "temporal_queue_size",
         help: "Task queue backlog (approximate_backlog_count summed over queue types)",
@@ -243,7 +243,48 @@ const GAUGES: [ScalerGauge; 7] = [
             }
         },
     },
+    ScalerGauge {
+        name: "temporal_scaler_cluster_share_replicas",
+        help: "Replicas the last decision placed in each cluster of the target (spec.placement)",
+        write: |out, name, v| {
+            for c in &v.clusters {
+                if let Some(n) = c.share {
+                    sample(out, name, &cluster_labels(v, &c.name), n);
+                }
+            }
+        },
+    },
+    ScalerGauge {
+        name: "temporal_scaler_cluster_current_replicas",
+        help: "Current replicas of the target in each of its clusters (last /scale read)",
+        write: |out, name, v| {
+            for c in &v.clusters {
+                if let Some(n) = c.current_replicas {
+                    sample(out, name, &cluster_labels(v, &c.name), n);
+                }
+            }
+        },
+    },
+    ScalerGauge {
+        name: "temporal_scaler_cluster_reachable",
+        help: "1 while a cluster of the target is reachable, 0 once failureThreshold reads failed",
+        write: |out, name, v| {
+            for c in &v.clusters {
+                sample(
+                    out,
+                    name,
+                    &cluster_labels(v, &c.name),
+                    u8::from(c.reachable),
+                );
+            }
+        },
+    },
 ];
+
+fn cluster_labels<'a>(v: &'a ScalerView, cluster: &'a str) -> [(&'static str, &'a str); 4] {
+    let [source, namespace, scaler] = scaler_labels(v);
+    [source, namespace, scaler, ("cluster", cluster)]
+}
 
 /// The triggers whose capacity signal was read this tick (not failed, not unavailable).
 fn capacities(
@@ -399,6 +440,61 @@ mod tests {
         assert!(
             text.contains("# TYPE temporal_scaler_desired_replicas gauge"),
             "{text}"
+        );
+    }
+
+    #[test]
+    fn cluster_gauges_have_a_series_per_cluster_and_none_for_local_targets() {
+        use crate::report::state::ClusterView;
+        let state = StateStore::new();
+        let metrics = Metrics::with_scalers(state.clone());
+        let key = |name: &str| ScalerKey {
+            source: SourceKind::Dir,
+            namespace: "shop".into(),
+            name: name.into(),
+        };
+        state.update(&key("orders"), |v| {
+            v.clusters = vec![
+                ClusterView {
+                    name: "local".into(),
+                    share: Some(6),
+                    current_replicas: Some(6),
+                    reachable: true,
+                    ..Default::default()
+                },
+                ClusterView {
+                    name: "eu".into(),
+                    share: Some(0),
+                    current_replicas: Some(2),
+                    reachable: false,
+                    error: Some("connection refused".into()),
+                    ..Default::default()
+                },
+            ];
+        });
+        state.update(&key("plain"), |v| v.current_replicas = Some(1));
+        let text = metrics.encode();
+        let labels =
+            |c: &str| format!(r#"{{source="dir",namespace="shop",scaler="orders",cluster="{c}"}}"#);
+        for line in [
+            format!(
+                "temporal_scaler_cluster_share_replicas{} 6\n",
+                labels("local")
+            ),
+            format!("temporal_scaler_cluster_share_replicas{} 0\n", labels("eu")),
+            format!(
+                "temporal_scaler_cluster_current_replicas{} 2\n",
+                labels("eu")
+            ),
+            format!("temporal_scaler_cluster_reachable{} 1\n", labels("local")),
+            format!("temporal_scaler_cluster_reachable{} 0\n", labels("eu")),
+        ] {
+            assert!(text.contains(&line), "missing {line:?} in\n{text}");
+        }
+        assert!(!text.contains(r#"scaler="plain",cluster"#), "{text}");
+        assert_eq!(
+            text.matches("temporal_scaler_cluster_reachable{").count(),
+            2
         );
     }
 

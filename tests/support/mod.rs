@@ -430,3 +430,44 @@ pub fn chromium(args: &[&str], url: &str) -> String {
     }
     reader.join().expect("chromium's stdout reader")
 }
+
+/// A loopback TCP proxy to `host:port` that, while `up` is false, closes every connection at
+/// once (as a server that went away), and drops the connections it carried when it goes down.
+pub async fn proxy(
+    host: String,
+    port: u16,
+    up: std::sync::Arc<std::sync::atomic::AtomicBool>,
+) -> u16 {
+    use std::sync::atomic::Ordering;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let local = listener.local_addr().unwrap().port();
+    tokio::spawn(async move {
+        loop {
+            let Ok((mut inbound, _)) = listener.accept().await else {
+                return;
+            };
+            if !up.load(Ordering::SeqCst) {
+                drop(inbound);
+                continue;
+            }
+            let (up, host) = (up.clone(), host.clone());
+            tokio::spawn(async move {
+                let Ok(mut outbound) = tokio::net::TcpStream::connect((host.as_str(), port)).await
+                else {
+                    return;
+                };
+                let copy = tokio::io::copy_bidirectional(&mut inbound, &mut outbound);
+                let down = async {
+                    while up.load(Ordering::SeqCst) {
+                        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                    }
+                };
+                tokio::select! {
+                    _ = copy => {}
+                    _ = down => {}
+                }
+            });
+        }
+    });
+    local
+}

@@ -74,7 +74,7 @@ async fn explain_one(
         "TemporalScaler {}/{} → {} ({})",
         cfg.namespace, cfg.name, cfg.target, cfg.target.api_version
     );
-    let mut fleet = Fleet::new(targets, cfg);
+    let mut fleet = Fleet::new(targets, &Arc::new(cfg.clone()));
     let current = match current {
         Some(n) => {
             let _ = writeln!(out, "  current replicas: {n} (given)");

@@ -31,7 +31,7 @@ impl TargetId {
             c.placement
                 .clusters
                 .get(self.1)
-                .map_or("", |p| p.name.as_str()),
+                .map_or("", |p| p.name.as_ref()),
             &c.namespace,
             c.target.group_version().0,
             &c.target.kind,
@@ -338,17 +338,28 @@ impl Registry {
         let tids = target_ids(&wanted.config);
         let owner = tids
             .iter()
-            .find_map(|tid| self.owners.get(tid).filter(|k| **k != key))
-            .map(|k| (k.clone(), self.running.get(k).and_then(|r| r.file.clone())));
-        if let Some((other_key, other_file)) = owner {
+            .find_map(|tid| {
+                let k = self.owners.get(tid).filter(|k| **k != key)?;
+                Some((tid.parts().0, k))
+            })
+            .map(|(cluster, k)| {
+                let file = self.running.get(k).and_then(|r| r.file.clone());
+                (cluster.to_string(), k.clone(), file)
+            });
+        if let Some((cluster, other_key, other_file)) = owner {
             // The target belongs to a scaler that came first.
             self.stop(&key);
             let where_ = other_file
                 .map(|f| format!(" (file {})", f.display()))
                 .unwrap_or_default();
             let cfg = &wanted.config;
+            let in_cluster = if cluster == crate::spec::LOCAL {
+                String::new()
+            } else {
+                format!(" in cluster {cluster}")
+            };
             let msg = format!(
-                "{} {}/{} is already scaled by {other_key}{where_}",
+                "{} {}/{}{in_cluster} is already scaled by {other_key}{where_}",
                 cfg.target.kind, cfg.namespace, cfg.target.name
             );
             tracing::warn!(scaler = %key, "TargetConflict: {msg}");

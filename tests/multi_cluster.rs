@@ -452,6 +452,122 @@ async fn failover_over_three_api_servers_with_a_target_missing_in_one() {
     assert!(t[2..].iter().all(|&n| n >= 6), "a dip below 6: {t:?}");
 }
 
+/// A cluster the agent does not know and one whose kubeconfig is not a kubeconfig: each gets
+/// an error naming it, at once (no failureThreshold wait: nothing will change by itself), and
+/// the home cluster takes the whole total. No request goes anywhere but home.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unknown_cluster_and_a_broken_kubeconfig_leave_their_share_to_the_others() {
+    let server = DevServer::start().await;
+    server.start_workflows("mc-bad", 12).await;
+    let timeline = Timeline::default();
+    let home = Api::new("local", &timeline);
+    let dir = tempfile::tempdir().unwrap();
+    let broken = dir.path().join("broken.kubeconfig");
+    std::fs::write(&broken, "token: s3cret\nclusters: [oops\n").unwrap();
+    let clusters = Clusters::new(
+        Some(home.client()),
+        &[temporal_autoscaler::clusters::ClusterSpec {
+            name: "broken".into(),
+            kubeconfig: broken.clone(),
+        }],
+    );
+    let (ctx, _source) = start(
+        clusters,
+        Guard::alone(),
+        scaler(
+            &server.endpoint(),
+            "mc-bad",
+            "    clusters:\n    - {name: local}\n    - {name: ghost}\n    - {name: broken}",
+        ),
+    )
+    .await;
+    let v = wait(&ctx, "all 6 at home", |v| {
+        v.clusters.len() == 3 && v.clusters[0].current_replicas == Some(6)
+    })
+    .await;
+    let (ghost, broken_c) = (&v.clusters[1], &v.clusters[2]);
+    assert!(!ghost.reachable && !broken_c.reachable);
+    let e = ghost.error.clone().unwrap();
+    assert!(
+        e.contains("cluster \"ghost\" is not known to the agent"),
+        "{e}"
+    );
+    let e = broken_c.error.clone().unwrap();
+    assert!(
+        e.contains("cluster \"broken\": kubeconfig") && e.contains("not a kubeconfig"),
+        "{e}"
+    );
+    assert!(!e.contains("s3cret"), "a credential in an error: {e}");
+    // The first tick already gave home the whole total: one write, of 6.
+    assert_eq!(home.assert_only_scale_calls(), [6]);
+    assert_eq!(v.desired_replicas, Some(6));
+}
+
+/// One workload per cluster: the same Deployment name in two clusters is two targets, and a
+/// placement that overlaps another scaler's cluster is a conflict naming that cluster.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn targets_conflict_per_cluster() {
+    let ctx = Context::new(Targets::Simulated, Guard::alone());
+    let dir = tempfile::tempdir().unwrap();
+    let doc = |name: &str, target: &str, placement: &str| {
+        scaler("127.0.0.1:1", "q", placement)
+            .replace("name: orders,", &format!("name: {name},"))
+            .replace("scaleTargetRef: {name: orders-worker}", target)
+    };
+    std::fs::write(
+        dir.path().join("a.yaml"),
+        doc(
+            "a",
+            "scaleTargetRef: {name: w}",
+            "    clusters: [{name: local}, {name: eu}]",
+        ),
+    )
+    .unwrap();
+    // The same name in another cluster: no conflict.
+    std::fs::write(
+        dir.path().join("b.yaml"),
+        doc(
+            "b",
+            "scaleTargetRef: {name: w}",
+            "    clusters: [{name: us}]",
+        ),
+    )
+    .unwrap();
+    let _source = start_dir_source(ctx.clone(), dir.path().to_path_buf())
+        .await
+        .unwrap();
+    let key_of = |name: &str| ScalerKey {
+        name: name.into(),
+        ..key()
+    };
+    within(
+        10,
+        "b running",
+        ctx.state.wait_for(&key_of("b"), |v| v.clusters.len() == 1),
+    )
+    .await;
+    assert_eq!(ctx.state.get(&key_of("b")).unwrap().error, None);
+    // eu is a's already.
+    std::fs::write(
+        dir.path().join("c.yaml"),
+        doc("c", "scaleTargetRef: {name: w, cluster: eu}", "").replace("  placement:\n\n", ""),
+    )
+    .unwrap();
+    let v = within(
+        10,
+        "c rejected",
+        ctx.state.wait_for(&key_of("c"), |v| v.error.is_some()),
+    )
+    .await;
+    let err = v.error.unwrap();
+    assert!(
+        err.starts_with(
+            "TargetConflict: Deployment default/w in cluster eu is already scaled by dir:default/a"
+        ),
+        "{err}"
+    );
+}
+
 /// The Lease in the home cluster guards the remote cluster's writes as the local ones: with a
 /// lease about to expire, both clusters are read and neither is written; once renewed, both are.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

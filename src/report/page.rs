@@ -63,6 +63,7 @@ code{font:12px ui-monospace,SFMono-Regular,Menlo,Consolas,monospace}
 .reason{color:#374151;margin-top:2px}
 details{margin-top:4px}summary{cursor:pointer;color:#6b7280}details ol{margin:4px 0;padding-left:18px}
 .triggers li{margin-top:3px}
+.clusters{list-style:none;padding:0;margin:4px 0 0;font-size:12px}
 .sw{display:inline-block;width:12px;height:3px;vertical-align:middle;margin-right:4px}
 .c0{background:#2563eb}.c1{background:#d97706}.c2{background:#059669}.c3{background:#9333ea}.c4{background:#dc2626}.c5{background:#0891b2}
 .sw.cur{background:#111827}.sw.des{background:repeating-linear-gradient(90deg,#6b7280 0 4px,transparent 4px 7px)}
@@ -420,6 +421,26 @@ fn row(out: &mut String, v: &ScalerView, o: &Overview) {
         count(v.current_replicas),
         count(v.desired_replicas)
     );
+    if !v.clusters.is_empty() {
+        // Each cluster: its current count → its share, and whether it is reachable.
+        out.push_str(r#"<ul class="clusters">"#);
+        for c in &v.clusters {
+            let _ = write!(
+                out,
+                r#"<li class="cluster" title="{}"><b>{}</b> {} → {}{}</li>"#,
+                escape(c.error.as_deref().unwrap_or_default()),
+                escape(&c.name),
+                count(c.current_replicas),
+                count(c.share),
+                if c.reachable {
+                    ""
+                } else {
+                    r#" <span class="err">unreachable</span>"#
+                }
+            );
+        }
+        out.push_str("</ul>");
+    }
     if let Some(t) = v
         .last_scale_time
         .as_deref()
@@ -652,6 +673,36 @@ mod tests {
         assert_eq!(html.matches("<script").count(), 1, "only the page's own");
         assert!(!html.contains("alert('x')"));
         assert!(html.contains("&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt;"));
+    }
+
+    #[test]
+    fn a_row_lists_each_cluster_with_its_count_share_and_reachability() {
+        use crate::report::state::ClusterView;
+        let mut v = scaler();
+        assert!(!render(&overview(vec![v.clone()])).contains("class=\"clusters\""));
+        v.clusters = vec![
+            ClusterView {
+                name: "local".into(),
+                share: Some(6),
+                current_replicas: Some(6),
+                reachable: true,
+                ..Default::default()
+            },
+            ClusterView {
+                name: "eu".into(),
+                share: Some(0),
+                current_replicas: Some(2),
+                reachable: false,
+                error: Some("<refused>".into()),
+                ..Default::default()
+            },
+        ];
+        let html = render(&overview(vec![v]));
+        assert!(
+            html.contains(r#"<li class="cluster" title=""><b>local</b> 6 → 6</li>"#),
+            "{html}"
+        );
+        assert!(html.contains(r#"<li class="cluster" title="&lt;refused&gt;"><b>eu</b> 2 → 0 <span class="err">unreachable</span></li>"#), "{html}");
     }
 
     #[test]

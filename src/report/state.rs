@@ -174,11 +174,13 @@ impl ScalerView {
         }
     }
 
-    /// Something is wrong: the scaler, its config file, or one of its triggers' reads.
+    /// Something is wrong: the scaler, its config file, one of its triggers' reads, or one of
+    /// its clusters.
     pub fn failing(&self) -> bool {
         self.error.is_some()
             || self.config_error.is_some()
             || self.triggers.iter().any(|t| t.error.is_some())
+            || self.clusters.iter().any(|c| !c.reachable)
     }
 }
 

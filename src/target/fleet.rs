@@ -6,18 +6,18 @@ use super::{Target, TargetError, Targets};
 use crate::decide::placement::{self, Plan, Reachability, Slot};
 use crate::report::outage::Outage;
 use crate::spec::{Placement, ScalerConfig};
+use std::sync::Arc;
 
-/// The target in one cluster.
+/// The target in one cluster (named by the placement's cluster of the same index).
 pub struct Member {
-    pub name: String,
     target: Target,
     reach: Reachability,
     /// The last count read (kept while reads fail, for the total while still reachable).
     pub last: Option<u32>,
     /// This tick's read.
     pub read: Option<u32>,
-    /// This tick's read or write error.
-    pub error: Option<TargetError>,
+    /// This tick's read or write error (boxed: rarely there, and 10,000 scalers keep one).
+    pub error: Option<Box<TargetError>>,
     /// The share of the last plan.
     pub share: Option<u32>,
     /// A failing `/scale`, logged and evented as triggers are.
@@ -27,7 +27,6 @@ pub struct Member {
 impl Member {
     fn new(targets: &Targets, cfg: &ScalerConfig, cluster: &str, initial: u32) -> Self {
         Member {
-            name: cluster.to_string(),
             target: targets.target_in(cluster, &cfg.namespace, &cfg.target, initial),
             reach: Reachability::default(),
             last: None,
@@ -49,7 +48,8 @@ impl Member {
 
 pub struct Fleet {
     pub members: Vec<Member>,
-    placement: Placement,
+    /// The spec the members were made for (shared, not copied).
+    cfg: Arc<ScalerConfig>,
 }
 
 /// What a tick's reads give the decision.
@@ -61,7 +61,7 @@ pub enum Current {
 }
 
 impl Fleet {
-    pub fn new(targets: &Targets, cfg: &ScalerConfig) -> Self {
+    pub fn new(targets: &Targets, cfg: &Arc<ScalerConfig>) -> Self {
         let members = cfg
             .placement
             .clusters
@@ -78,18 +78,26 @@ impl Fleet {
             .collect();
         Fleet {
             members,
-            placement: cfg.placement.clone(),
+            cfg: cfg.clone(),
         }
     }
 
     /// A changed spec: clusters still named keep their state, new ones start afresh.
-    pub fn update(&mut self, targets: &Targets, cfg: &ScalerConfig, same_target: bool) {
-        let mut old = std::mem::take(&mut self.members);
+    pub fn update(&mut self, targets: &Targets, cfg: &Arc<ScalerConfig>, same_target: bool) {
+        let mut old: Vec<Option<Member>> = std::mem::take(&mut self.members)
+            .into_iter()
+            .map(Some)
+            .collect();
+        let old_names: Vec<&str> = self.cfg.placement.names().collect();
         let mut next = Fleet::new(targets, cfg);
         if same_target {
-            for m in &mut next.members {
-                if let Some(i) = old.iter().position(|o| o.name == m.name) {
-                    *m = old.swap_remove(i);
+            for (m, name) in next.members.iter_mut().zip(cfg.placement.names()) {
+                if let Some(kept) = old_names
+                    .iter()
+                    .position(|o| *o == name)
+                    .and_then(|i| old[i].take())
+                {
+                    *m = kept;
                 }
             }
         }
@@ -97,14 +105,23 @@ impl Fleet {
     }
 
     pub fn placement(&self) -> &Placement {
-        &self.placement
+        &self.cfg.placement
+    }
+
+    /// The cluster of member `i`.
+    pub fn name(&self, i: usize) -> &str {
+        self.cfg
+            .placement
+            .clusters
+            .get(i)
+            .map_or("", |c| c.name.as_ref())
     }
 
     /// Read every cluster's `/scale` at once.
     pub async fn read(&mut self) -> Current {
         let reads =
             futures::future::join_all(self.members.iter().map(|m| m.target.replicas())).await;
-        let threshold = self.placement.failure_threshold;
+        let threshold = self.cfg.placement.failure_threshold;
         let mut total: u64 = 0;
         let mut any = false;
         for (m, r) in self.members.iter_mut().zip(reads) {
@@ -120,7 +137,7 @@ impl Fleet {
                     } else {
                         m.reach.record(false);
                     }
-                    (m.read, m.error) = (None, Some(e));
+                    (m.read, m.error) = (None, Some(Box::new(e)));
                 }
             }
             if m.reach.reachable(threshold) {
@@ -140,9 +157,9 @@ impl Fleet {
 
     /// The split of `total` and the writes toward it, from this tick's reads.
     pub fn plan(&mut self, total: u32) -> Plan {
-        let threshold = self.placement.failure_threshold;
-        let slots: Vec<Slot> = self
-            .placement
+        let p = &self.cfg.placement;
+        let threshold = p.failure_threshold;
+        let slots: Vec<Slot> = p
             .clusters
             .iter()
             .zip(&self.members)
@@ -154,7 +171,7 @@ impl Fleet {
             })
             .collect();
         let current: Vec<Option<u32>> = self.members.iter().map(|m| m.read).collect();
-        let plan = placement::plan(total, &slots, self.placement.policy, &current);
+        let plan = placement::plan(total, &slots, p.policy, &current);
         for (m, share) in self.members.iter_mut().zip(&plan.shares) {
             m.share = Some(*share);
         }
@@ -171,14 +188,14 @@ impl Fleet {
                 m.last = Some(n);
             }
             Ok(false) => {}
-            Err(e) => m.error = Some(e.clone()),
+            Err(e) => m.error = Some(Box::new(e.clone())),
         }
         res
     }
 
     /// The count in force over the reachable clusters (after this tick's writes).
     pub fn in_force(&self) -> u32 {
-        let threshold = self.placement.failure_threshold;
+        let threshold = self.cfg.placement.failure_threshold;
         self.members
             .iter()
             .filter(|m| m.reach.reachable(threshold))

@@ -24,6 +24,12 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 use tokio::task::JoinHandle;
 
+mod reading;
+mod status;
+
+pub(crate) use reading::reading;
+use reading::{capacity_view, failure, trigger_view};
+
 /// A spec as the registry hands it to a scaler: a new generation (CRs) restarts the timers
 /// even when the validated config did not change.
 #[derive(Clone, Debug, PartialEq)]
@@ -381,7 +387,8 @@ impl Scaler {
                 let msg = e.to_string();
                 (msg.clone(), "TargetError", msg)
             });
-            let (name, now) = (m.name.clone(), m.reachable(threshold));
+            let now = m.reachable(threshold);
+            let name = self.fleet.name(i).to_string();
             self.note_target(
                 i,
                 failed.as_ref().map(|(m, r, n)| (m.as_str(), *r, n.clone())),
@@ -424,8 +431,8 @@ impl Scaler {
     /// `failed`: the error, and the event's reason and note.
     fn note_target(&mut self, i: usize, failed: Option<(&str, &'static str, String)>, what: &str) {
         let now = std::time::Instant::now();
+        let cluster = self.fleet.name(i).to_string();
         let m = &mut self.fleet.members[i];
-        let cluster = m.name.clone();
         let Some((msg, reason, note)) = failed else {
             if let Some(r) = m.outage.success(now) {
                 tracing::info!(scaler = %self.key, cluster, lasted_secs = r.lasted.as_secs(), failures = r.failures, "target's /scale recovered");
@@ -468,7 +475,7 @@ impl Scaler {
             .iter()
             .zip(&self.fleet.members)
             .map(|(c, m)| ClusterView {
-                name: c.name.clone(),
+                name: c.name.to_string(),
                 weight: c.weight,
                 min_replica_count: c.min,
                 max_replica_count: c.max,
@@ -530,7 +537,8 @@ impl Scaler {
         for (i, w) in plan.writes.iter().enumerate() {
             let Some(to) = *w else { continue };
             let m = &self.fleet.members[i];
-            let (cluster, from) = (m.name.clone(), m.read.unwrap_or(0));
+            let from = m.read.unwrap_or(0);
+            let cluster = self.fleet.name(i).to_string();
             if !self.ctx.guard.may_write(Instant::now()) {
                 tracing::warn!(scaler = %self.key, cluster, from, to, "lease not valid with margin; write skipped");
                 out.error = Some("lease not valid with margin; write skipped".to_string());
@@ -685,309 +693,6 @@ impl Scaler {
             });
         }
     }
-
-    fn report_status(
-        &self,
-        current: Option<u32>,
-        desired: Option<u32>,
-        triggers: &[TriggerView],
-        clusters: &[ClusterView],
-        decision: Option<&decide::Decision>,
-        target_error: Option<&str>,
-    ) {
-        let active = decision.is_some_and(|d| d.active);
-        if self.key.source != SourceKind::Crd {
-            return;
-        }
-        let Some(sink) = &self.ctx.status else { return };
-        let failing: Vec<String> = triggers
-            .iter()
-            .filter_map(|t| t.error.as_ref().map(|e| format!("{}: {e}", t.name)))
-            .collect();
-        let ready = match (target_error, failing.is_empty()) {
-            (Some(e), _) => Cond::new("Ready", false, "TargetError", e),
-            (None, false) => Cond::new("Ready", false, "TriggerError", failing.join("; ")),
-            (None, true) => Cond::new(
-                "Ready",
-                true,
-                "ScalerReady",
-                format!("scaling {}", self.cfg.target),
-            ),
-        };
-        let active_cond = if active {
-            let why: Vec<String> = triggers
-                .iter()
-                .filter(|t| t.active)
-                .map(|t| format!("{} ({})", t.name, why_active(t)))
-                .collect();
-            Cond::new(
-                "Active",
-                true,
-                "ScalerActive",
-                format!("active: {}", why.join(", ")),
-            )
-        } else {
-            Cond::new(
-                "Active",
-                false,
-                "ScalerNotActive",
-                "no trigger above activationTargetQueueSize",
-            )
-        };
-        let fallback_cond = if decision.is_some_and(|d| d.fallback) {
-            let names: Vec<&str> = decision
-                .map(|d| {
-                    d.triggers
-                        .iter()
-                        .filter(|t| t.basis == decide::Basis::Fallback)
-                        .map(|t| t.name.as_str())
-                        .collect()
-                })
-                .unwrap_or_default();
-            Cond::new(
-                "Fallback",
-                true,
-                "FallbackActive",
-                format!("using fallback.replicas for {}", names.join(", ")),
-            )
-        } else {
-            Cond::new("Fallback", false, "FallbackNotActive", "")
-        };
-        let paused_cond = match Pause::from_annotations(&self.cfg.annotations) {
-            Pause::No => Cond::new("Paused", false, "NotPaused", ""),
-            Pause::Freeze => Cond::new(
-                "Paused",
-                true,
-                "ScalerPaused",
-                format!("{}: true", decide::PAUSED),
-            ),
-            Pause::Pin(n) => Cond::new(
-                "Paused",
-                true,
-                "ScalerPaused",
-                format!("{}: {n}", decide::PAUSED_REPLICAS),
-            ),
-        };
-        let status = TemporalScalerStatus {
-            current_replicas: current.map(|n| n as i32),
-            desired_replicas: desired.map(|n| n as i32),
-            last_scale_time: self.last_scale_time.map(Time),
-            observed_generation: None,
-            triggers: triggers
-                .iter()
-                .map(|t| TriggerStatus {
-                    name: t.name.clone(),
-                    backlog: t.backlog.map(|b| b as i64),
-                    backlog_age_seconds: t.backlog_age_seconds.map(two_significant_digits),
-                    last_error: t.error.clone(),
-                    rate_limited: t.rate_limited.filter(|r| *r),
-                    basis: t.basis.map(|b| b.as_str().to_string()),
-                    capacity: t.capacity.as_deref().map(CapacityView::status),
-                })
-                .collect(),
-            clusters: clusters.iter().map(ClusterView::status).collect(),
-            conditions: Vec::new(),
-        };
-        let mut conditions = vec![ready, active_cond, fallback_cond, paused_cond];
-        conditions.extend(capacity_condition(triggers));
-        conditions.extend(cluster_condition(clusters));
-        let report = StatusReport {
-            generation: self.generation,
-            status,
-            conditions,
-        };
-        sink.send(StatusMsg::Status {
-            key: self.key.clone(),
-            report,
-            min_interval: self.cfg.polling_interval,
-        });
-    }
-}
-
-/// Why an active trigger is active, in a condition's words.
-fn why_active(t: &TriggerView) -> &'static str {
-    match t.basis {
-        Some(decide::Basis::Dispatching) => "tasks are being dispatched",
-        Some(decide::Basis::RunningWorkflows) => "workflows are running",
-        Some(decide::Basis::Fallback) => "fallback",
-        _ if t.capacity.as_ref().is_some_and(|c| c.slots_used > 0) => "worker slots in use",
-        _ => "backlog above activationTargetQueueSize",
-    }
-}
-
-/// `CapacitySignal`, on scalers with a trigger that asks for it: whether the workers'
-/// heartbeats could be read, and if not why (an older server, no permission).
-fn capacity_condition(triggers: &[TriggerView]) -> Option<Cond> {
-    let with: Vec<(&TriggerView, &CapacityView)> = triggers
-        .iter()
-        .filter_map(|t| t.capacity.as_deref().map(|c| (t, c)))
-        .collect();
-    if with.is_empty() {
-        return None;
-    }
-    let unavailable: Vec<String> = with
-        .iter()
-        .filter_map(|(t, c)| c.unavailable.as_ref().map(|u| format!("{}: {u}", t.name)))
-        .collect();
-    Some(if unavailable.is_empty() {
-        let hosts: u32 = with.iter().map(|(_, c)| c.hosts).sum();
-        Cond::new(
-            "CapacitySignal",
-            true,
-            "HeartbeatsRead",
-            format!("worker heartbeats read from {hosts} host(s)"),
-        )
-    } else {
-        Cond::new(
-            "CapacitySignal",
-            false,
-            "CapacitySignalUnavailable",
-            format!("{}; scaling on the backlog alone", unavailable.join("; ")),
-        )
-    })
-}
-
-/// `ClusterUnreachable`, on scalers whose target is in a remote cluster or several: which
-/// clusters are unreachable, and why (their shares went to the others).
-fn cluster_condition(clusters: &[ClusterView]) -> Option<Cond> {
-    if clusters.is_empty() {
-        return None;
-    }
-    let down: Vec<String> = clusters
-        .iter()
-        .filter(|c| !c.reachable)
-        .map(|c| match &c.error {
-            Some(e) => format!("{}: {e}", c.name),
-            None => c.name.clone(),
-        })
-        .collect();
-    Some(if down.is_empty() {
-        Cond::new(
-            "ClusterUnreachable",
-            false,
-            "AllClustersReachable",
-            format!("{} cluster(s) reachable", clusters.len()),
-        )
-    } else {
-        Cond::new(
-            "ClusterUnreachable",
-            true,
-            "ClusterUnreachable",
-            format!("{}; share moved to the reachable clusters", down.join("; ")),
-        )
-    })
-}
-
-/// Backlog age in status is coarse (two significant digits), so a growing age does not make
-/// every poll a status write.
-fn two_significant_digits(secs: f64) -> f64 {
-    if secs < 10.0 {
-        return secs.floor();
-    }
-    let magnitude = 10f64.powi(secs.log10().floor() as i32 - 1);
-    (secs / magnitude).floor() * magnitude
-}
-
-/// What the decision reads of a trigger: its queue's stats, its workers' heartbeats (with the
-/// capacity signal on) as of `now`, and the trigger's opt-in signals. A failed read of either
-/// is a failed reading; a server without the worker signal leaves the backlog alone.
-pub(crate) fn reading(
-    t: &TriggerConfig,
-    stats: &Result<QueueStats, TemporalError>,
-    workers: Option<&Result<WorkersRead, TemporalError>>,
-    now: SystemTime,
-) -> TriggerReading {
-    let backlog = match failure(stats, workers) {
-        Some(e) => Err(e.to_string()),
-        None => stats.as_ref().map(|s| s.backlog).map_err(|e| e.to_string()),
-    };
-    let capacity = match (&t.capacity, workers) {
-        (Some(c), Some(Ok(WorkersRead::Heartbeats(samples)))) => Some(CapacitySignal {
-            target: c.target_utilization,
-            capacity: summarize(
-                samples,
-                &SlotKind::for_queue_types(&t.queue_types),
-                now,
-                c.max_heartbeat_age,
-            ),
-        }),
-        _ => None,
-    };
-    TriggerReading {
-        name: t.name.clone(),
-        target: t.target_queue_size,
-        activation: t.activation_target_queue_size,
-        signals: match (&backlog, stats) {
-            (Ok(_), Ok(s)) => Signals {
-                backlog_age_secs: s.backlog_age.as_secs_f64(),
-                target_backlog_age_secs: t.target_backlog_age_secs,
-                growth_per_sec: s.tasks_add_rate - s.tasks_dispatch_rate,
-                lookahead_secs: t.growth_lookahead_secs,
-                rate_limited: s.rate_limited,
-                running_workflows: s.running_workflows,
-                capacity,
-                dispatch_rate: s.tasks_dispatch_rate,
-                keep_while_dispatching: t.keep_while_dispatching,
-            },
-            _ => Signals::default(),
-        },
-        backlog,
-    }
-}
-
-/// The failure of a trigger's reads, if any: the queue read's, else the worker read's.
-fn failure<'a>(
-    stats: &'a Result<QueueStats, TemporalError>,
-    workers: Option<&'a Result<WorkersRead, TemporalError>>,
-) -> Option<&'a TemporalError> {
-    stats
-        .as_ref()
-        .err()
-        .or_else(|| workers.and_then(|w| w.as_ref().err()))
-}
-
-fn trigger_view(
-    t: &TriggerConfig,
-    stats: &Result<QueueStats, TemporalError>,
-    reading: &TriggerReading,
-) -> TriggerView {
-    let mut view = TriggerView {
-        name: t.name.clone(),
-        temporal_namespace: t.namespace.clone(),
-        task_queue: t.task_queue.clone(),
-        ..Default::default()
-    };
-    if let Ok(s) = stats {
-        view.backlog = reading.backlog.as_ref().ok().copied();
-        view.backlog_age_seconds = Some(s.backlog_age.as_secs_f64());
-        view.tasks_add_rate = Some(s.tasks_add_rate);
-        view.tasks_dispatch_rate = Some(s.tasks_dispatch_rate);
-        view.rate_limited = Some(s.rate_limited);
-        view.running_workflows = s.running_workflows;
-    }
-    view
-}
-
-/// The capacity part of a trigger's view: what the heartbeats said, or why there are none.
-fn capacity_view(
-    t: &TriggerConfig,
-    workers: Option<&Result<WorkersRead, TemporalError>>,
-    reading: &TriggerReading,
-) -> Option<Box<CapacityView>> {
-    let c = t.capacity.as_ref()?;
-    let mut view = CapacityView {
-        target_utilization: c.target_utilization,
-        ..Default::default()
-    };
-    match (workers, &reading.signals.capacity) {
-        (_, Some(sig)) => view.fill(&sig.capacity),
-        (Some(Ok(WorkersRead::Unavailable(why))), _) => {
-            view.unavailable = Some(format!("capacity signal unavailable: {why}"));
-        }
-        // A failed read is the trigger's error.
-        _ => return None,
-    }
-    Some(Box::new(view))
 }
 
 #[cfg(test)]
@@ -1101,130 +806,5 @@ mod size_tests {
         assert!(tick <= 1024, "tick future is {tick} bytes");
         assert!(query <= 512, "query future is {query} bytes");
         assert!(read <= 512, "read future is {read} bytes");
-    }
-}
-
-#[cfg(test)]
-mod capacity_report_tests {
-    use super::*;
-
-    fn view(name: &str, capacity: Option<CapacityView>) -> TriggerView {
-        TriggerView {
-            name: name.into(),
-            capacity: capacity.map(Box::new),
-            ..Default::default()
-        }
-    }
-
-    #[test]
-    fn the_capacity_condition_says_whether_heartbeats_were_read() {
-        assert_eq!(capacity_condition(&[view("plain", None)]), None);
-        let read = CapacityView {
-            hosts: 3,
-            ..Default::default()
-        };
-        let c = capacity_condition(&[view("a", Some(read.clone())), view("plain", None)]).unwrap();
-        assert_eq!(
-            (c.type_, c.status, c.reason.as_str()),
-            ("CapacitySignal", true, "HeartbeatsRead")
-        );
-        assert_eq!(c.message, "worker heartbeats read from 3 host(s)");
-        let old = CapacityView {
-            unavailable: Some("capacity signal unavailable: ListWorkers: Unimplemented".into()),
-            ..Default::default()
-        };
-        let c = capacity_condition(&[view("a", Some(read)), view("b", Some(old))]).unwrap();
-        assert_eq!(
-            (c.status, c.reason.as_str()),
-            (false, "CapacitySignalUnavailable")
-        );
-        assert!(
-            c.message.starts_with("b: capacity signal unavailable"),
-            "{}",
-            c.message
-        );
-        assert!(
-            c.message.ends_with("scaling on the backlog alone"),
-            "{}",
-            c.message
-        );
-    }
-
-    #[test]
-    fn the_cluster_condition_names_the_unreachable_clusters() {
-        assert_eq!(cluster_condition(&[]), None, "a local target has none");
-        let up = ClusterView {
-            name: "local".into(),
-            share: Some(6),
-            current_replicas: Some(6),
-            reachable: true,
-            ..Default::default()
-        };
-        let c = cluster_condition(std::slice::from_ref(&up)).unwrap();
-        assert_eq!(
-            (c.type_, c.status, c.reason.as_str()),
-            ("ClusterUnreachable", false, "AllClustersReachable")
-        );
-        let down = ClusterView {
-            name: "eu".into(),
-            share: Some(0),
-            reachable: false,
-            error: Some("shop/Deployment/w in cluster eu: connection refused".into()),
-            ..Default::default()
-        };
-        let c = cluster_condition(&[up, down.clone()]).unwrap();
-        assert_eq!((c.status, c.reason.as_str()), (true, "ClusterUnreachable"));
-        assert_eq!(
-            c.message,
-            "eu: shop/Deployment/w in cluster eu: connection refused; share moved to the reachable clusters"
-        );
-        // The status form, as it is written on the TemporalScaler.
-        assert_eq!(
-            serde_json::to_value(down.status()).unwrap(),
-            serde_json::json!({"name": "eu", "share": 0, "reachable": false,
-                               "lastError": "shop/Deployment/w in cluster eu: connection refused"})
-        );
-    }
-
-    #[test]
-    fn the_active_condition_names_what_keeps_a_trigger_active() {
-        let mut busy = view(
-            "busy",
-            Some(CapacityView {
-                slots_used: 4,
-                ..Default::default()
-            }),
-        );
-        busy.basis = Some(decide::Basis::SlotUtilization);
-        assert_eq!(why_active(&busy), "worker slots in use");
-        let mut flowing = view("flowing", None);
-        flowing.basis = Some(decide::Basis::Dispatching);
-        assert_eq!(why_active(&flowing), "tasks are being dispatched");
-        let mut backlog = view("q", None);
-        backlog.basis = Some(decide::Basis::Backlog);
-        assert_eq!(
-            why_active(&backlog),
-            "backlog above activationTargetQueueSize"
-        );
-    }
-
-    #[test]
-    fn status_carries_the_basis_and_rounded_capacity() {
-        let v = CapacityView {
-            hosts: 2,
-            slots_used: 9,
-            slots_available: 1,
-            utilization: Some(0.912_345),
-            ..Default::default()
-        };
-        let s = v.status();
-        assert_eq!((s.hosts, s.slots_used, s.slots_available), (2, 9, 1));
-        assert_eq!(s.utilization, Some(0.91));
-        assert_eq!(decide::Basis::BusyWorkers.as_str(), "busyWorkers");
-        // The serialized basis is the same word.
-        assert_eq!(
-            serde_json::to_value(decide::Basis::SlotUtilization).unwrap(),
-            "slotUtilization"
-        );
     }
 }

@@ -1,0 +1,105 @@
+//! Observe, the pure part: what the decision and the views make of a trigger's reads.
+
+use super::*;
+
+/// What the decision reads of a trigger: its queue's stats, its workers' heartbeats (with the
+/// capacity signal on) as of `now`, and the trigger's opt-in signals. A failed read of either
+/// is a failed reading; a server without the worker signal leaves the backlog alone.
+pub(crate) fn reading(
+    t: &TriggerConfig,
+    stats: &Result<QueueStats, TemporalError>,
+    workers: Option<&Result<WorkersRead, TemporalError>>,
+    now: SystemTime,
+) -> TriggerReading {
+    let backlog = match failure(stats, workers) {
+        Some(e) => Err(e.to_string()),
+        None => stats.as_ref().map(|s| s.backlog).map_err(|e| e.to_string()),
+    };
+    let capacity = match (&t.capacity, workers) {
+        (Some(c), Some(Ok(WorkersRead::Heartbeats(samples)))) => Some(CapacitySignal {
+            target: c.target_utilization,
+            capacity: summarize(
+                samples,
+                &SlotKind::for_queue_types(&t.queue_types),
+                now,
+                c.max_heartbeat_age,
+            ),
+        }),
+        _ => None,
+    };
+    TriggerReading {
+        name: t.name.clone(),
+        target: t.target_queue_size,
+        activation: t.activation_target_queue_size,
+        signals: match (&backlog, stats) {
+            (Ok(_), Ok(s)) => Signals {
+                backlog_age_secs: s.backlog_age.as_secs_f64(),
+                target_backlog_age_secs: t.target_backlog_age_secs,
+                growth_per_sec: s.tasks_add_rate - s.tasks_dispatch_rate,
+                lookahead_secs: t.growth_lookahead_secs,
+                rate_limited: s.rate_limited,
+                running_workflows: s.running_workflows,
+                capacity,
+                dispatch_rate: s.tasks_dispatch_rate,
+                keep_while_dispatching: t.keep_while_dispatching,
+            },
+            _ => Signals::default(),
+        },
+        backlog,
+    }
+}
+
+/// The failure of a trigger's reads, if any: the queue read's, else the worker read's.
+pub(super) fn failure<'a>(
+    stats: &'a Result<QueueStats, TemporalError>,
+    workers: Option<&'a Result<WorkersRead, TemporalError>>,
+) -> Option<&'a TemporalError> {
+    stats
+        .as_ref()
+        .err()
+        .or_else(|| workers.and_then(|w| w.as_ref().err()))
+}
+
+pub(super) fn trigger_view(
+    t: &TriggerConfig,
+    stats: &Result<QueueStats, TemporalError>,
+    reading: &TriggerReading,
+) -> TriggerView {
+    let mut view = TriggerView {
+        name: t.name.clone(),
+        temporal_namespace: t.namespace.clone(),
+        task_queue: t.task_queue.clone(),
+        ..Default::default()
+    };
+    if let Ok(s) = stats {
+        view.backlog = reading.backlog.as_ref().ok().copied();
+        view.backlog_age_seconds = Some(s.backlog_age.as_secs_f64());
+        view.tasks_add_rate = Some(s.tasks_add_rate);
+        view.tasks_dispatch_rate = Some(s.tasks_dispatch_rate);
+        view.rate_limited = Some(s.rate_limited);
+        view.running_workflows = s.running_workflows;
+    }
+    view
+}
+
+/// The capacity part of a trigger's view: what the heartbeats said, or why there are none.
+pub(super) fn capacity_view(
+    t: &TriggerConfig,
+    workers: Option<&Result<WorkersRead, TemporalError>>,
+    reading: &TriggerReading,
+) -> Option<Box<CapacityView>> {
+    let c = t.capacity.as_ref()?;
+    let mut view = CapacityView {
+        target_utilization: c.target_utilization,
+        ..Default::default()
+    };
+    match (workers, &reading.signals.capacity) {
+        (_, Some(sig)) => view.fill(&sig.capacity),
+        (Some(Ok(WorkersRead::Unavailable(why))), _) => {
+            view.unavailable = Some(format!("capacity signal unavailable: {why}"));
+        }
+        // A failed read is the trigger's error.
+        _ => return None,
+    }
+    Some(Box::new(view))
+}

@@ -155,15 +155,34 @@ impl Clusters {
 async fn build(content: &[u8]) -> Result<kube::Client, String> {
     let text = std::str::from_utf8(content).map_err(|_| "not UTF-8 text".to_string())?;
     let kubeconfig = kube::config::Kubeconfig::from_yaml(text)
-        .map_err(|e| format!("not a kubeconfig ({})", first_line(&e.to_string())))?;
+        .map_err(|e| format!("not a kubeconfig ({})", redacted(&e.to_string())))?;
     let config = kube::Config::from_custom_kubeconfig(kubeconfig, &Default::default())
         .await
-        .map_err(|e| format!("unusable ({})", first_line(&e.to_string())))?;
+        .map_err(|e| format!("unusable ({})", redacted(&e.to_string())))?;
     kube::Client::try_from(config).map_err(|e| format!("cannot build a client: {e}"))
 }
 
-fn first_line(s: &str) -> &str {
-    s.lines().next().unwrap_or_default()
+/// The first line of a parser's error, its quoted values (a token in the wrong place) left
+/// out: `invalid type: string "…", expected a sequence`.
+fn redacted(s: &str) -> String {
+    let line = s.lines().next().unwrap_or_default();
+    let mut out = String::with_capacity(line.len());
+    let mut quoted = false;
+    for c in line.chars() {
+        match (c, quoted) {
+            ('"', false) => {
+                quoted = true;
+                out.push_str("\"…");
+            }
+            ('"', true) => {
+                quoted = false;
+                out.push('"');
+            }
+            (_, true) => {}
+            (c, false) => out.push(c),
+        }
+    }
+    out
 }
 
 #[cfg(test)]
@@ -241,6 +260,11 @@ current-context: remote
         std::fs::write(&path, "token: t0k3n-three\n  : [").unwrap();
         let e = clusters.client("eu").await.err().unwrap().to_string();
         assert!(e.starts_with("cluster \"eu\": kubeconfig "), "{e}");
+        assert!(!e.contains("t0k3n"), "a credential in an error: {e}");
+        // A token where a list belongs: the parser would quote it.
+        std::fs::write(&path, "users: \"t0k3n-four\"\nclusters: []\n").unwrap();
+        let e = clusters.client("eu").await.err().unwrap().to_string();
+        assert!(e.contains("not a kubeconfig"), "{e}");
         assert!(!e.contains("t0k3n"), "a credential in an error: {e}");
         std::fs::remove_file(&path).unwrap();
         let e = clusters.client("eu").await.err().unwrap().to_string();

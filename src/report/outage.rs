@@ -23,7 +23,8 @@ pub enum Note {
 /// The outage of one target (the Lease, a scaler's target or trigger, a Temporal connection).
 #[derive(Clone, Debug, Default)]
 pub struct Outage {
-    state: Option<State>,
+    /// Boxed: most targets never fail, and 10,000 scalers each keep one per cluster.
+    state: Option<Box<State>>,
 }
 
 #[derive(Clone, Debug)]
@@ -47,12 +48,12 @@ impl Outage {
     pub fn failure(&mut self, now: Instant, kind: &str) -> Note {
         match &mut self.state {
             None => {
-                self.state = Some(State {
+                self.state = Some(Box::new(State {
                     since: now,
                     failures: 1,
                     kind: kind.to_string(),
                     last_line: now,
-                });
+                }));
                 Note::First
             }
             Some(s) => {

@@ -19,8 +19,9 @@ pub struct Placement {
     pub policy: Policy,
     /// Failed reads in a row before a cluster's share moves to the others.
     pub failure_threshold: u32,
-    /// In the listed order (Failover fills them in it).
-    pub clusters: Vec<PlacementCluster>,
+    /// In the listed order (Failover fills them in it). A plain scaler's is a shared static
+    /// slice: no allocation per scaler (10,000 of them).
+    pub clusters: Cow<'static, [PlacementCluster]>,
     /// From `spec.placement` (not a single target).
     pub spread: bool,
 }
@@ -35,18 +36,28 @@ pub struct PlacementCluster {
     pub max: u32,
 }
 
+/// The one cluster of a plain scaler.
+static LOCAL_ONLY: [PlacementCluster; 1] = [PlacementCluster {
+    name: Cow::Borrowed(LOCAL),
+    weight: 1,
+    min: 0,
+    max: u32::MAX,
+}];
+
 impl Placement {
     /// All the replicas in one cluster.
     pub fn single(cluster: &str) -> Self {
+        let clusters = match normalize(cluster) {
+            LOCAL => Cow::Borrowed(&LOCAL_ONLY[..]),
+            other => Cow::Owned(vec![PlacementCluster {
+                name: Cow::Owned(other.to_string()),
+                ..LOCAL_ONLY[0].clone()
+            }]),
+        };
         Placement {
             policy: Policy::Weighted,
             failure_threshold: DEFAULT_FAILURE_THRESHOLD,
-            clusters: vec![PlacementCluster {
-                name: cluster_name(cluster),
-                weight: 1,
-                min: 0,
-                max: u32::MAX,
-            }],
+            clusters,
             spread: false,
         }
     }
@@ -194,7 +205,7 @@ pub(super) fn validate(
     Placement {
         policy,
         failure_threshold,
-        clusters,
+        clusters: Cow::Owned(clusters),
         spread: true,
     }
 }

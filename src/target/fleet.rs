@@ -46,8 +46,69 @@ impl Member {
     }
 }
 
+/// The members in the placement's order: the first inline (a plain scaler has only it, and
+/// 10,000 scalers then need no allocation for it), the others on the heap.
+pub struct Members {
+    first: Member,
+    rest: Vec<Member>,
+}
+
+impl Members {
+    pub fn len(&self) -> usize {
+        1 + self.rest.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        false
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = &Member> {
+        std::iter::once(&self.first).chain(&self.rest)
+    }
+
+    pub fn iter_mut(&mut self) -> impl Iterator<Item = &mut Member> {
+        std::iter::once(&mut self.first).chain(&mut self.rest)
+    }
+
+    fn into_vec(self) -> Vec<Member> {
+        let mut v = Vec::with_capacity(self.len());
+        v.push(self.first);
+        v.extend(self.rest);
+        v
+    }
+}
+
+impl std::ops::Index<usize> for Members {
+    type Output = Member;
+    fn index(&self, i: usize) -> &Member {
+        if i == 0 {
+            &self.first
+        } else {
+            &self.rest[i - 1]
+        }
+    }
+}
+
+impl std::ops::IndexMut<usize> for Members {
+    fn index_mut(&mut self, i: usize) -> &mut Member {
+        if i == 0 {
+            &mut self.first
+        } else {
+            &mut self.rest[i - 1]
+        }
+    }
+}
+
+impl<'a> IntoIterator for &'a Members {
+    type Item = &'a Member;
+    type IntoIter = std::iter::Chain<std::iter::Once<&'a Member>, std::slice::Iter<'a, Member>>;
+    fn into_iter(self) -> Self::IntoIter {
+        std::iter::once(&self.first).chain(self.rest.iter())
+    }
+}
+
 pub struct Fleet {
-    pub members: Vec<Member>,
+    pub members: Members,
     /// The spec the members were made for (shared, not copied).
     cfg: Arc<ScalerConfig>,
 }
@@ -62,46 +123,44 @@ pub enum Current {
 
 impl Fleet {
     pub fn new(targets: &Targets, cfg: &Arc<ScalerConfig>) -> Self {
-        let members = cfg
-            .placement
-            .clusters
-            .iter()
-            .map(|c| {
-                // A simulated target starts at minReplicaCount (a placement's at its min).
-                let initial = if cfg.placement.spread {
-                    c.min
-                } else {
-                    cfg.min_replicas
-                };
-                Member::new(targets, cfg, &c.name, initial)
-            })
-            .collect();
+        let member = |c: &crate::spec::PlacementCluster| {
+            // A simulated target starts at minReplicaCount (a placement's at its min).
+            let initial = if cfg.placement.spread {
+                c.min
+            } else {
+                cfg.min_replicas
+            };
+            Member::new(targets, cfg, &c.name, initial)
+        };
+        let clusters = &cfg.placement.clusters;
+        // Validation makes every placement name a cluster; the agent's own otherwise.
+        let first = clusters
+            .first()
+            .map_or_else(|| Member::new(targets, cfg, crate::spec::LOCAL, 0), member);
+        let rest: Vec<Member> = clusters.iter().skip(1).map(member).collect();
         Fleet {
-            members,
+            members: Members { first, rest },
             cfg: cfg.clone(),
         }
     }
 
     /// A changed spec: clusters still named keep their state, new ones start afresh.
     pub fn update(&mut self, targets: &Targets, cfg: &Arc<ScalerConfig>, same_target: bool) {
-        let mut old: Vec<Option<Member>> = std::mem::take(&mut self.members)
-            .into_iter()
-            .map(Some)
-            .collect();
-        let old_names: Vec<&str> = self.cfg.placement.names().collect();
-        let mut next = Fleet::new(targets, cfg);
-        if same_target {
-            for (m, name) in next.members.iter_mut().zip(cfg.placement.names()) {
-                if let Some(kept) = old_names
-                    .iter()
-                    .position(|o| *o == name)
-                    .and_then(|i| old[i].take())
-                {
-                    *m = kept;
-                }
+        let old = std::mem::replace(self, Fleet::new(targets, cfg));
+        if !same_target {
+            return;
+        }
+        let old_names: Vec<&str> = old.cfg.placement.names().collect();
+        let mut kept: Vec<Option<Member>> = old.members.into_vec().into_iter().map(Some).collect();
+        for (m, name) in self.members.iter_mut().zip(cfg.placement.names()) {
+            if let Some(k) = old_names
+                .iter()
+                .position(|o| *o == name)
+                .and_then(|i| kept.get_mut(i).and_then(Option::take))
+            {
+                *m = k;
             }
         }
-        *self = next;
     }
 
     pub fn placement(&self) -> &Placement {

@@ -263,3 +263,49 @@ impl Fleet {
             .min(u64::from(u32::MAX)) as u32
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cfg(placement: &str) -> Arc<ScalerConfig> {
+        let yaml = format!(
+            "apiVersion: scaling.example.com/v1alpha1\nkind: TemporalScaler\nmetadata: {{name: s}}\nspec:\n  scaleTargetRef: {{name: w}}\n  triggers:\n  - type: temporal\n    metadata: {{endpoint: \"t:7233\", taskQueue: q}}\n  placement:\n{placement}\n"
+        );
+        Arc::new(
+            crate::source::dir::parse_file(std::path::Path::new("s.yaml"), &yaml)
+                .unwrap()
+                .remove(0),
+        )
+    }
+
+    #[tokio::test]
+    async fn reads_sum_plans_split_and_a_changed_spec_keeps_the_clusters_still_named() {
+        let targets = Targets::Simulated;
+        let two = cfg("    clusters: [{name: local, weight: 2, minReplicaCount: 1}, {name: eu}]");
+        let mut fleet = Fleet::new(&targets, &two);
+        assert_eq!(fleet.members.len(), 2);
+        assert_eq!((fleet.name(0), fleet.name(1)), ("local", "eu"));
+        // Simulated targets start at their cluster's min.
+        assert!(matches!(fleet.read().await, Current::Total(1)));
+        let plan = fleet.plan(6);
+        assert_eq!(plan.shares, [4, 2]);
+        assert_eq!(plan.writes, [Some(4), Some(2)]);
+        for (i, w) in plan.writes.iter().enumerate() {
+            assert_eq!(fleet.write(i, w.unwrap()).await.ok(), Some(true));
+        }
+        assert_eq!(fleet.in_force(), 6);
+        assert!(matches!(fleet.read().await, Current::Total(6)));
+
+        // eu stays, local goes, us comes: eu keeps its count and reachability.
+        let next = cfg("    clusters: [{name: eu}, {name: us}]");
+        fleet.update(&targets, &next, true);
+        assert_eq!((fleet.name(0), fleet.name(1)), ("eu", "us"));
+        assert_eq!(fleet.members[0].last, Some(2));
+        assert_eq!(fleet.members[1].last, None);
+        assert_eq!(fleet.members[0].share, Some(2));
+        // A different target: nothing is kept.
+        fleet.update(&targets, &next, false);
+        assert_eq!(fleet.members[0].last, None);
+    }
+}

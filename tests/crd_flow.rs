@@ -43,6 +43,8 @@ struct ApiServer {
     /// Open watch requests, answered by the test.
     watches: Arc<Mutex<Vec<SendResponse<Response<Body>>>>>,
     replicas: Arc<Mutex<HashMap<String, u32>>>,
+    /// Unreachable: every request fails at the transport (a remote cluster's outage).
+    down: Arc<std::sync::atomic::AtomicBool>,
 }
 
 fn respond(status: u16, v: Value) -> Response<Body> {
@@ -86,6 +88,7 @@ impl ApiServer {
             changed: Arc::new(watch::channel(0).0),
             watches: Arc::default(),
             replicas: Arc::default(),
+            down: Arc::default(),
         };
         let s = server.clone();
         tokio::spawn(async move {
@@ -104,6 +107,14 @@ impl ApiServer {
                 let path = rec.path().to_string();
                 let is_watch = rec.uri.contains("watch=true");
                 s.log.lock().unwrap().push(rec.clone());
+                if s.down.load(std::sync::atomic::Ordering::SeqCst) {
+                    send.send_error(std::io::Error::new(
+                        std::io::ErrorKind::ConnectionRefused,
+                        "connection refused",
+                    ));
+                    s.changed.send_modify(|n| *n += 1);
+                    continue;
+                }
                 match (&rec.method, path.as_str()) {
                     (&Method::GET, "/apis/apps/v1") => send.send_response(respond(200, apps_v1())),
                     (&Method::GET, TS) if is_watch => s.watches.lock().unwrap().push(send),
@@ -488,4 +499,107 @@ async fn a_new_generation_restarts_the_scaler_and_a_status_only_change_does_noth
         2,
         "one tick for the new generation, none for the status-only change"
     );
+}
+
+/// A TemporalScaler placed over the home cluster and a remote one (a second recording API
+/// server): the status patch carries each cluster's share, count and reachability and the
+/// ClusterUnreachable condition; the remote cluster sees nothing but discovery and its
+/// `/scale` (events and status stay home); its outage turns the condition on and moves its
+/// share home, with a ClusterUnreachable event on the TemporalScaler.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_placed_custom_resource_reports_each_cluster_in_its_status() {
+    let server = DevServer::start().await;
+    server.start_workflows("q-spread", 12).await;
+    let mut cr = scaler(
+        "spread",
+        "uid-spread",
+        "spread-worker",
+        json!({"endpoint": server.endpoint(), "taskQueue": "q-spread", "queueTypes": "workflow", "targetQueueSize": "2"}),
+    );
+    cr["spec"]["placement"] =
+        json!({"clusters": [{"name": "local", "weight": 2}, {"name": "eu", "weight": 1}]});
+    cr["spec"]["cooldownPeriod"] = json!(0);
+    let (svc, handle) = tower_test::mock::pair::<Request<Body>, Response<Body>>();
+    let home_api = ApiServer::start(handle, vec![cr]);
+    let (eu_svc, eu_handle) = tower_test::mock::pair::<Request<Body>, Response<Body>>();
+    let eu_api = ApiServer::start(eu_handle, vec![]);
+    let client = kube::Client::new(svc, "default");
+    let clusters = temporal_autoscaler::clusters::Clusters::fixed(
+        Some(client.clone()),
+        [("eu".to_string(), kube::Client::new(eu_svc, "default"))],
+    );
+    let guard = Guard::alone();
+    let sink = StatusWriter::spawn(client.clone(), guard.clone(), "agent-1".into());
+    let ctx = Context::with_status(
+        Targets::with_clusters(Arc::new(clusters), false),
+        guard,
+        Some(sink),
+    );
+    let (tx, rx) = tokio::sync::mpsc::channel(16);
+    tokio::spawn(crd::run(client, None, tx));
+    let _sources = start_sources(ctx.clone(), None, Some(rx)).await.unwrap();
+
+    let clusters_of = |r: &Recorded| r.body.as_ref().unwrap()["status"]["clusters"].clone();
+    let log = home_api
+        .wait("a status with both shares", |log| {
+            status_writes(log, "spread")
+                .last()
+                .is_some_and(|w| clusters_of(w)[1]["currentReplicas"] == 2)
+        })
+        .await;
+    let w = *status_writes(&log, "spread").last().unwrap();
+    assert_eq!(
+        clusters_of(w),
+        json!([
+            {"name": "local", "share": 4, "currentReplicas": 4, "reachable": true},
+            {"name": "eu", "share": 2, "currentReplicas": 2, "reachable": true}
+        ])
+    );
+    assert_eq!(w.body.as_ref().unwrap()["status"]["currentReplicas"], 6);
+    let c = condition(w, "ClusterUnreachable");
+    assert_eq!(
+        (&c["status"], &c["reason"]),
+        (&json!("False"), &json!("AllClustersReachable"))
+    );
+    assert_eq!(home_api.replicas.lock().unwrap()["spread-worker"], 4);
+    assert_eq!(eu_api.replicas.lock().unwrap()["spread-worker"], 2);
+
+    eu_api.down.store(true, std::sync::atomic::Ordering::SeqCst);
+    let log = home_api
+        .wait("ClusterUnreachable and all 6 home", |log| {
+            status_writes(log, "spread").last().is_some_and(|w| {
+                condition(w, "ClusterUnreachable")["status"] == "True"
+                    && clusters_of(w)[0]["currentReplicas"] == 6
+            })
+        })
+        .await;
+    let w = *status_writes(&log, "spread").last().unwrap();
+    let c = condition(w, "ClusterUnreachable");
+    let message = c["message"].as_str().unwrap();
+    assert!(
+        message.starts_with("eu: default/Deployment/spread-worker in cluster eu: "),
+        "{message}"
+    );
+    assert_eq!(clusters_of(w)[1]["reachable"], false);
+    assert_eq!(clusters_of(w)[1]["share"], 0);
+    assert_eq!(events(&log, "spread", "ClusterUnreachable").len(), 1);
+    let scaled = events(&log, "spread", "ScaledUp");
+    assert!(
+        scaled
+            .iter()
+            .any(|e| e["note"].as_str().unwrap().ends_with(": local 1→4, eu 1→2")),
+        "{scaled:?}"
+    );
+    // The remote cluster: discovery and its /scale only.
+    let scale = "/apis/apps/v1/namespaces/default/deployments/spread-worker/scale";
+    for r in eu_api.requests() {
+        let ok = match (&r.method, r.path()) {
+            (&Method::GET, p) => p == "/apis/apps/v1" || p == scale,
+            (&Method::PATCH, p) => {
+                p == scale && r.content_type.as_deref() == Some("application/merge-patch+json")
+            }
+            _ => false,
+        };
+        assert!(ok, "unexpected request in eu: {r:?}");
+    }
 }

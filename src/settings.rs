@@ -113,12 +113,7 @@ fn cluster_list<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<ClusterSpec>, D::
     let items: Vec<Item> = match Option::<L>::deserialize(d)? {
         None => Vec::new(),
         Some(L::List(v)) => v,
-        Some(L::One(s)) => s
-            .split(',')
-            .map(str::trim)
-            .filter(|s| !s.is_empty())
-            .map(|s| Item::Pair(s.to_string()))
-            .collect(),
+        Some(L::One(s)) => comma_items(&s).map(|s| Item::Pair(s.into())).collect(),
     };
     items
         .into_iter()
@@ -137,6 +132,11 @@ fn default_temporal_rps() -> u32 {
     crate::temporal::DEFAULT_RPS
 }
 
+/// The items of a comma-separated string, trimmed, empty ones left out.
+fn comma_items(s: &str) -> impl Iterator<Item = &str> {
+    s.split(',').map(str::trim).filter(|s| !s.is_empty())
+}
+
 /// A list, or a comma-separated string (as an environment variable gives it).
 fn list_like<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
     #[derive(Deserialize)]
@@ -148,12 +148,7 @@ fn list_like<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
     Ok(match Option::<L>::deserialize(d)? {
         None => Vec::new(),
         Some(L::List(v)) => v,
-        Some(L::One(s)) => s
-            .split(',')
-            .map(str::trim)
-            .filter(|s| !s.is_empty())
-            .map(String::from)
-            .collect(),
+        Some(L::One(s)) => comma_items(&s).map(String::from).collect(),
     })
 }
 

@@ -263,6 +263,17 @@ async fn start(
     (ctx, (dir, source))
 }
 
+/// The home API server and one remote cluster from a kubeconfig file.
+fn with_file_cluster(home: &Api, name: &str, kubeconfig: &std::path::Path) -> Clusters {
+    Clusters::new(
+        Some(home.client()),
+        &[temporal_autoscaler::clusters::ClusterSpec {
+            name: name.into(),
+            kubeconfig: kubeconfig.to_path_buf(),
+        }],
+    )
+}
+
 fn shares(v: &ScalerView) -> Vec<(String, Option<u32>, Option<u32>, bool)> {
     v.clusters
         .iter()
@@ -464,13 +475,7 @@ async fn an_unknown_cluster_and_a_broken_kubeconfig_leave_their_share_to_the_oth
     let dir = tempfile::tempdir().unwrap();
     let broken = dir.path().join("broken.kubeconfig");
     std::fs::write(&broken, "token: s3cret\nclusters: [oops\n").unwrap();
-    let clusters = Clusters::new(
-        Some(home.client()),
-        &[temporal_autoscaler::clusters::ClusterSpec {
-            name: "broken".into(),
-            kubeconfig: broken.clone(),
-        }],
-    );
+    let clusters = with_file_cluster(&home, "broken", &broken);
     let (ctx, _source) = start(
         clusters,
         Guard::alone(),
@@ -642,13 +647,7 @@ async fn a_rotated_kubeconfig_is_used_without_a_restart() {
     let dir = tempfile::tempdir().unwrap();
     let kubeconfig = dir.path().join("eu.kubeconfig");
     std::fs::write(&kubeconfig, kubeconfig_text(port, "expired-t0ken")).unwrap();
-    let clusters = Clusters::new(
-        Some(home.client()),
-        &[temporal_autoscaler::clusters::ClusterSpec {
-            name: "eu".into(),
-            kubeconfig: kubeconfig.clone(),
-        }],
-    );
+    let clusters = with_file_cluster(&home, "eu", &kubeconfig);
     let (ctx, _source) = start(
         clusters,
         Guard::alone(),

@@ -454,23 +454,7 @@ mod tests {
             name: name.into(),
         };
         state.update(&key("orders"), |v| {
-            v.clusters = vec![
-                ClusterView {
-                    name: "local".into(),
-                    share: Some(6),
-                    current_replicas: Some(6),
-                    reachable: true,
-                    ..Default::default()
-                },
-                ClusterView {
-                    name: "eu".into(),
-                    share: Some(0),
-                    current_replicas: Some(2),
-                    reachable: false,
-                    error: Some("connection refused".into()),
-                    ..Default::default()
-                },
-            ];
+            v.clusters = ClusterView::two_one_down();
         });
         state.update(&key("plain"), |v| v.current_replicas = Some(1));
         let text = metrics.encode();

@@ -680,23 +680,7 @@ mod tests {
         use crate::report::state::ClusterView;
         let mut v = scaler();
         assert!(!render(&overview(vec![v.clone()])).contains("class=\"clusters\""));
-        v.clusters = vec![
-            ClusterView {
-                name: "local".into(),
-                share: Some(6),
-                current_replicas: Some(6),
-                reachable: true,
-                ..Default::default()
-            },
-            ClusterView {
-                name: "eu".into(),
-                share: Some(0),
-                current_replicas: Some(2),
-                reachable: false,
-                error: Some("<refused>".into()),
-                ..Default::default()
-            },
-        ];
+        v.clusters = ClusterView::two_one_down();
         let html = render(&overview(vec![v]));
         assert!(
             html.contains(r#"<li class="cluster" title=""><b>local</b> 6 → 6</li>"#),

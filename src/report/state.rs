@@ -106,6 +106,29 @@ pub struct ClusterView {
 }
 
 impl ClusterView {
+    /// Two clusters after the second became unreachable (its share moved to the first): a
+    /// fixture for the views' readers.
+    #[cfg(test)]
+    pub fn two_one_down() -> Vec<ClusterView> {
+        vec![
+            ClusterView {
+                name: "local".into(),
+                share: Some(6),
+                current_replicas: Some(6),
+                reachable: true,
+                ..Default::default()
+            },
+            ClusterView {
+                name: "eu".into(),
+                share: Some(0),
+                current_replicas: Some(2),
+                reachable: false,
+                error: Some("<refused>".into()),
+                ..Default::default()
+            },
+        ]
+    }
+
     pub fn status(&self) -> crate::spec::ClusterStatus {
         crate::spec::ClusterStatus {
             name: self.name.clone(),

@@ -205,7 +205,8 @@ async fn shutdown_signal() {
 }
 
 /// Targets in the agent's own cluster and in the remote clusters of its settings (each
-/// kubeconfig read when used, so a rotated one takes effect without a restart).
+/// kubeconfig read again when used, at most once a second, so a rotated one takes effect
+/// without a restart).
 fn targets_in_clusters(home: kube::Client, settings: &Settings, dry_run: bool) -> Targets {
     for c in &settings.clusters {
         tracing::info!(cluster = %c.name, kubeconfig = %c.kubeconfig.display(), "remote cluster");

@@ -66,9 +66,16 @@ pub fn validate(specs: &[ClusterSpec]) -> Result<(), String> {
     Ok(())
 }
 
+/// How long a kubeconfig read is trusted: every scaler's every `/scale` call asks for its
+/// cluster's client (10,000 scalers, each tick), and the file is read again at most this often.
+/// A rotated file is in use within this time after the kubelet swaps it in.
+pub const KUBECONFIG_RECHECK: std::time::Duration = std::time::Duration::from_secs(1);
+
 struct Loaded {
     content: Vec<u8>,
     client: kube::Client,
+    /// When the file was last read and found to be `content`.
+    checked: std::time::Instant,
 }
 
 /// The clients of the known clusters.
@@ -78,6 +85,7 @@ pub struct Clusters {
     fixed: HashMap<String, kube::Client>,
     specs: HashMap<String, PathBuf>,
     loaded: Mutex<HashMap<String, Loaded>>,
+    recheck: std::time::Duration,
 }
 
 impl Clusters {
@@ -90,7 +98,14 @@ impl Clusters {
                 .map(|c| (c.name.clone(), c.kubeconfig.clone()))
                 .collect(),
             loaded: Mutex::default(),
+            recheck: KUBECONFIG_RECHECK,
         }
+    }
+
+    /// Read the kubeconfig files at most every `d` (tests: every use).
+    pub fn with_recheck(mut self, d: std::time::Duration) -> Self {
+        self.recheck = d;
+        self
     }
 
     /// Clusters whose clients are built already (a program embedding the agent, tests).
@@ -111,8 +126,9 @@ impl Clusters {
             || self.specs.contains_key(name)
     }
 
-    /// The client of cluster `name`, its kubeconfig read now: a changed file gives a new
-    /// client, an unchanged one the client already built.
+    /// The client of cluster `name`, its kubeconfig read again if the last read is older than
+    /// [`KUBECONFIG_RECHECK`]: a changed file gives a new client, an unchanged one the client
+    /// already built.
     pub async fn client(&self, name: &str) -> Result<kube::Client, ClusterError> {
         if name.is_empty() || name == LOCAL {
             return self.home.clone().ok_or(ClusterError::NoHome);
@@ -129,13 +145,19 @@ impl Clusters {
             path: path.clone(),
             message,
         };
+        if let Some(l) = self.loaded.lock().await.get(name)
+            && l.checked.elapsed() < self.recheck
+        {
+            return Ok(l.client.clone());
+        }
         let content = tokio::fs::read(path)
             .await
             .map_err(|e| err(format!("cannot read: {e}")))?;
         let mut loaded = self.loaded.lock().await;
-        if let Some(l) = loaded.get(name)
+        if let Some(l) = loaded.get_mut(name)
             && l.content == content
         {
+            l.checked = std::time::Instant::now();
             return Ok(l.client.clone());
         }
         let client = build(&content).await.map_err(err)?;
@@ -144,6 +166,7 @@ impl Clusters {
             Loaded {
                 content,
                 client: client.clone(),
+                checked: std::time::Instant::now(),
             },
         );
         Ok(client)
@@ -235,7 +258,8 @@ current-context: remote
         let d = tempfile::tempdir().unwrap();
         let path = d.path().join("eu");
         std::fs::write(&path, kubeconfig("https://10.0.0.1:6443", "t0k3n-one")).unwrap();
-        let clusters = Clusters::new(None, &[spec("eu", &path)]);
+        let clusters =
+            Clusters::new(None, &[spec("eu", &path)]).with_recheck(std::time::Duration::ZERO);
         assert!(clusters.knows("eu") && clusters.knows("") && clusters.knows(LOCAL));
         assert!(!clusters.knows("us"));
         let a = clusters.client("eu").await.unwrap();

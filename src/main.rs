@@ -69,7 +69,7 @@ enum Command {
         /// The status page at / and the history it charts: --ui=false turns both off [default: true].
         #[arg(long, value_name = "BOOL", num_args = 0..=1, require_equals = true, default_missing_value = "true")]
         ui: Option<bool>,
-        /// A remote cluster: NAME=KUBECONFIG (repeatable); the file is re-read when it changes.
+        /// A remote cluster: NAME=KUBECONFIG (repeatable); a changed file is used within a second.
         #[arg(long = "cluster", value_name = "NAME=KUBECONFIG")]
         clusters: Vec<String>,
         /// Settings file (YAML, or TOML by extension); also TEMPORAL_AUTOSCALER_SETTINGS.

@@ -161,7 +161,8 @@ pub struct KubeTarget {
 
 impl KubeTarget {
     async fn api(&self) -> Result<Api<DynamicObject>, TargetError> {
-        // A remote cluster's kubeconfig is read at each use: a rotated one takes effect now.
+        // A remote cluster's kubeconfig is read again when used (at most once a second): a
+        // rotated one takes effect without a restart.
         let client = self
             .clusters
             .client(&self.cluster)

@@ -102,29 +102,34 @@ fn shell(cmd: &str) {
     assert!(status.success(), "{cmd}: {status}");
 }
 
-/// Deletes what the test made in both clusters, even when an assertion fails.
+/// Deletes what the test made in both clusters, even when an assertion fails. The deletes run
+/// on clients of their own, built from the kubeconfigs on a thread and runtime of their own,
+/// since `Drop` cannot await (as e2e/main.rs's `Cleanup`).
 struct Cleanup {
-    home: kube::Client,
-    remote: kube::Client,
+    remote_kubeconfig: std::path::PathBuf,
     ns: String,
     name: String,
 }
 
 impl Drop for Cleanup {
     fn drop(&mut self) {
-        let (home, remote, ns, name) = (
-            self.home.clone(),
-            self.remote.clone(),
+        let (remote_kubeconfig, ns, name) = (
+            self.remote_kubeconfig.clone(),
             self.ns.clone(),
             self.name.clone(),
         );
-        // A runtime of its own: Drop may run while the test's runtime unwinds.
         let _ = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread()
+            let Ok(rt) = tokio::runtime::Builder::new_current_thread()
                 .enable_all()
                 .build()
-                .unwrap();
+            else {
+                return;
+            };
             rt.block_on(async {
+                let Ok(home) = kube::Client::try_default().await else {
+                    return;
+                };
+                let remote = client_of(&remote_kubeconfig).await;
                 let dp = DeleteParams::default();
                 let worker = format!("{name}-worker");
                 let _ = Api::<Deployment>::namespaced(home.clone(), &ns)
@@ -158,15 +163,18 @@ async fn replicas(client: &kube::Client, ns: &str, name: &str) -> i32 {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "needs two real clusters (KUBECONFIG, KUBECONFIG_REMOTE)"]
 async fn weights_two_to_one_failover_and_return_across_two_real_clusters() {
-    let home = client_of(&env_path("KUBECONFIG")).await;
+    env_path("KUBECONFIG");
+    // KUBECONFIG may list several files, as kubectl takes it.
+    let home = kube::Client::try_default()
+        .await
+        .expect("cluster from KUBECONFIG");
     let remote_path = env_path("KUBECONFIG_REMOTE");
     let remote = client_of(&remote_path).await;
     let ns = namespace();
     let name = format!("ta-mc-{:x}", fastrand::u32(..));
     let worker = format!("{name}-worker");
     let _cleanup = Cleanup {
-        home: home.clone(),
-        remote: remote.clone(),
+        remote_kubeconfig: remote_path.clone(),
         ns: ns.clone(),
         name: name.clone(),
     };

@@ -573,6 +573,47 @@ async fn targets_conflict_per_cluster() {
     );
 }
 
+/// Paused (`autoscaling.keda.sh/paused: "true"`): no cluster is written, not even to move
+/// shares between them (6 and 2 in force would split 5 and 3 at weights 2:1).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_paused_scaler_moves_nothing_between_clusters() {
+    let server = DevServer::start().await;
+    server.start_workflows("mc-paused", 16).await;
+    let timeline = Timeline::default();
+    let (home, eu) = (Api::new("local", &timeline), Api::new("eu", &timeline));
+    home.replicas.store(6, Ordering::SeqCst);
+    eu.replicas.store(2, Ordering::SeqCst);
+    let clusters = Clusters::fixed(Some(home.client()), [("eu".to_string(), eu.client())]);
+    let (ctx, _source) = start(
+        clusters,
+        Guard::alone(),
+        scaler(
+            &server.endpoint(),
+            "mc-paused",
+            "    clusters:\n    - {name: local, weight: 2}\n    - {name: eu, weight: 1}",
+        )
+        .replace(
+            "metadata: {name: orders, namespace: default}",
+            "metadata: {name: orders, namespace: default, annotations: {autoscaling.keda.sh/paused: \"true\"}}",
+        ),
+    )
+    .await;
+    // Three ticks seen, each with the shares it would place.
+    let mut ticks = 0;
+    wait(&ctx, "three paused ticks", |v| {
+        if v.clusters.len() == 2 && v.clusters[0].share.is_some() {
+            ticks += 1;
+        }
+        ticks >= 3
+    })
+    .await;
+    let v = ctx.state.get(&key()).unwrap();
+    assert_eq!(v.desired_replicas, Some(8), "paused: the count in force");
+    assert_eq!(shares(&v), [s("local", 5, 6, true), s("eu", 3, 2, true)]);
+    assert_eq!(home.assert_only_scale_calls(), Vec::<u32>::new());
+    assert_eq!(eu.assert_only_scale_calls(), Vec::<u32>::new());
+}
+
 /// The Lease in the home cluster guards the remote cluster's writes as the local ones: with a
 /// lease about to expire, both clusters are read and neither is written; once renewed, both are.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

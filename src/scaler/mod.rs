@@ -524,7 +524,9 @@ impl Scaler {
             before: current,
         };
         let plan = self.fleet.plan(d.desired);
-        if plan.writes.iter().all(Option::is_none) {
+        // Paused (KEDA's `paused: "true"`): the target is left as it is, in every cluster; the
+        // shares are still computed for the report, but nothing moves between clusters either.
+        if d.paused == Pause::Freeze || plan.writes.iter().all(Option::is_none) {
             return out;
         }
         let rule = d

@@ -42,6 +42,12 @@ spec:
           tolerance: 0.1
           policies:
             - {type: Pods, value: 4, periodSeconds: 15}
+  placement:
+    policy: Weighted
+    failureThreshold: 3
+    clusters:
+      - {name: local, weight: 2, minReplicaCount: 0, maxReplicaCount: 6}
+      - {name: eu, weight: 1}
   triggers:
     - type: temporal
       name: orders

@@ -3,6 +3,8 @@
 //! rotated file (a Secret updated in place) is picked up at the next use, as credential files
 //! are: the client is rebuilt when the file's content changes.
 
+use crate::report::outage::{Note, Outage};
+use crate::target::TargetError;
 use std::collections::HashMap;
 use std::path::PathBuf;
 use tokio::sync::Mutex;
@@ -86,6 +88,9 @@ pub struct Clusters {
     specs: HashMap<String, PathBuf>,
     loaded: Mutex<HashMap<String, Loaded>>,
     recheck: std::time::Duration,
+    /// Each remote cluster's outage (its API server unreachable), logged once for all the
+    /// scalers placed there.
+    outages: std::sync::Mutex<HashMap<String, Outage>>,
 }
 
 impl Clusters {
@@ -99,6 +104,7 @@ impl Clusters {
                 .collect(),
             loaded: Mutex::default(),
             recheck: KUBECONFIG_RECHECK,
+            outages: std::sync::Mutex::default(),
         }
     }
 
@@ -116,6 +122,46 @@ impl Clusters {
         let mut c = Clusters::new(home, &[]);
         c.fixed = remotes.into_iter().collect();
         c
+    }
+
+    /// A `/scale` call to remote cluster `name` worked (`None`) or failed: an unreachable API
+    /// server is logged here, once when it starts, once a minute, and once when it ends; the
+    /// scalers in the cluster log it at debug only.
+    pub fn note(&self, name: &str, error: Option<&TargetError>) {
+        if name.is_empty() || name == LOCAL {
+            return;
+        }
+        let now = std::time::Instant::now();
+        let mut outages = self.outages.lock().unwrap_or_else(|p| p.into_inner());
+        match error {
+            Some(e @ TargetError::Unreachable { .. }) => {
+                match outages
+                    .entry(name.to_string())
+                    .or_default()
+                    .failure(now, "unreachable")
+                {
+                    Note::First => {
+                        tracing::warn!(cluster = name, error = %e, "cluster unreachable; its scalers move its shares to their other clusters after failureThreshold reads (logged again once a minute while it lasts)")
+                    }
+                    Note::Summary { failures, lasting } => {
+                        tracing::warn!(cluster = name, error = %e, failures, lasting_secs = lasting.as_secs(), "cluster still unreachable")
+                    }
+                    Note::Quiet => {}
+                }
+            }
+            // Another error is the target's own (a missing Deployment, a forbidden call).
+            Some(_) => {}
+            None => {
+                if let Some(r) = outages.remove(name).and_then(|mut o| o.success(now)) {
+                    tracing::info!(
+                        cluster = name,
+                        lasted_secs = r.lasted.as_secs(),
+                        failures = r.failures,
+                        "cluster reachable again"
+                    );
+                }
+            }
+        }
     }
 
     /// Whether `name` is a cluster the agent knows (`""` and `local` are its own).

@@ -17,6 +17,8 @@ use crate::temporal::{QueueStats, TemporalError, WorkersRead};
 
 /// The outage kind of a trigger whose server is unreachable (unavailable or timing out).
 const CONNECTIVITY: &str = "unreachable";
+/// The outage kind of a target whose remote cluster's API server is unreachable.
+const CLUSTER_UNREACHABLE: &str = "cluster unreachable";
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
@@ -406,9 +408,11 @@ impl Scaler {
 
     /// A cluster of a placement became unreachable (its share moves to the others) or came
     /// back (its share returns under the scale-down behavior).
+    /// Logged at debug: a cluster's outage is the cluster's line (`Clusters::note`), not one
+    /// per scaler; the event is on the TemporalScaler.
     fn note_reachability(&self, cluster: &str, reachable: bool) {
         if reachable {
-            tracing::info!(scaler = %self.key, cluster, "cluster reachable again; its share returns as the others can give it up");
+            tracing::debug!(scaler = %self.key, cluster, "cluster reachable again; its share returns as the others can give it up");
             self.event(
                 EventType::Normal,
                 "ClusterReachable",
@@ -416,7 +420,7 @@ impl Scaler {
                 format!("cluster {cluster} is reachable again; its share returns"),
             );
         } else {
-            tracing::warn!(scaler = %self.key, cluster, "cluster unreachable; its share moves to the other clusters");
+            tracing::debug!(scaler = %self.key, cluster, "cluster unreachable; its share moves to the other clusters");
             self.event(
                 EventType::Warning,
                 "ClusterUnreachable",
@@ -433,21 +437,38 @@ impl Scaler {
         let now = std::time::Instant::now();
         let cluster = self.fleet.name(i).to_string();
         let m = &mut self.fleet.members[i];
+        // A remote API server that cannot be reached is the cluster's outage, logged once by
+        // `Clusters::note` for all its scalers: here a debug line (and the event).
+        let by_cluster = cluster != crate::spec::LOCAL
+            && matches!(
+                m.error.as_deref(),
+                Some(crate::target::TargetError::Unreachable { .. })
+            );
         let Some((msg, reason, note)) = failed else {
+            let quiet = m.outage.kind() == Some(CLUSTER_UNREACHABLE);
             if let Some(r) = m.outage.success(now) {
-                tracing::info!(scaler = %self.key, cluster, lasted_secs = r.lasted.as_secs(), failures = r.failures, "target's /scale recovered");
+                if quiet {
+                    tracing::debug!(scaler = %self.key, cluster, lasted_secs = r.lasted.as_secs(), failures = r.failures, "target's /scale recovered");
+                } else {
+                    tracing::info!(scaler = %self.key, cluster, lasted_secs = r.lasted.as_secs(), failures = r.failures, "target's /scale recovered");
+                }
             }
             return;
         };
-        match m.outage.failure(now, msg) {
+        let kind = if by_cluster { CLUSTER_UNREACHABLE } else { msg };
+        match m.outage.failure(now, kind) {
             Note::First => {
-                tracing::warn!(scaler = %self.key, cluster, error = %msg, "{what}");
+                if by_cluster {
+                    tracing::debug!(scaler = %self.key, cluster, error = %msg, "{what} (the cluster's log says why)");
+                } else {
+                    tracing::warn!(scaler = %self.key, cluster, error = %msg, "{what}");
+                }
                 self.event(EventType::Warning, reason, "Scale", note);
             }
-            Note::Summary { failures, lasting } => {
+            Note::Summary { failures, lasting } if !by_cluster => {
                 tracing::warn!(scaler = %self.key, cluster, error = %msg, failures, lasting_secs = lasting.as_secs(), "target's /scale still failing");
             }
-            Note::Quiet => tracing::debug!(scaler = %self.key, cluster, error = %msg, "{what}"),
+            _ => tracing::debug!(scaler = %self.key, cluster, error = %msg, "{what}"),
         }
     }
 

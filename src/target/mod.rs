@@ -25,6 +25,10 @@ pub enum TargetError {
     NotFound { target: String },
     #[error("{target}: {message}")]
     Api { target: String, message: String },
+    /// The API server could not be reached (connect, transport): an outage of its cluster,
+    /// logged by the cluster rather than by each scaler in it.
+    #[error("{target}: unreachable: {message}")]
+    Unreachable { target: String, message: String },
     #[error("{0}")]
     Cluster(ClusterError),
 }
@@ -45,6 +49,10 @@ fn api_error(target: &str, e: kube::Error) -> TargetError {
     match &e {
         kube::Error::Api(s) if s.code == 404 => TargetError::NotFound {
             target: target.to_string(),
+        },
+        kube::Error::HyperError(_) | kube::Error::Service(_) => TargetError::Unreachable {
+            target: target.to_string(),
+            message: e.to_string(),
         },
         _ => TargetError::Api {
             target: target.to_string(),
@@ -182,11 +190,16 @@ impl KubeTarget {
             None => {
                 let (ar, caps) = kube::discovery::pinned_kind(&client, &key.1)
                     .await
-                    .map_err(|e| TargetError::Discovery {
-                        target: self.display.clone(),
-                        kind: self.target.kind.clone(),
-                        api_version: self.target.api_version.clone(),
-                        message: e.to_string(),
+                    .map_err(|e| match e {
+                        e @ (kube::Error::HyperError(_) | kube::Error::Service(_)) => {
+                            api_error(&self.display, e)
+                        }
+                        e => TargetError::Discovery {
+                            target: self.display.clone(),
+                            kind: self.target.kind.clone(),
+                            api_version: self.target.api_version.clone(),
+                            message: e.to_string(),
+                        },
                     })?;
                 if !caps.subresources.iter().any(|(sr, _)| sr.plural == "scale") {
                     return Err(TargetError::NoScale {
@@ -205,13 +218,18 @@ impl KubeTarget {
     }
 
     pub async fn replicas(&self) -> Result<u32, TargetError> {
-        let scale = self
-            .api()
-            .await?
-            .get_scale(&self.target.name)
-            .await
-            .map_err(|e| api_error(&self.display, e))?;
-        Ok(scale.spec.and_then(|s| s.replicas).unwrap_or(0).max(0) as u32)
+        let res = async {
+            let scale = self
+                .api()
+                .await?
+                .get_scale(&self.target.name)
+                .await
+                .map_err(|e| api_error(&self.display, e))?;
+            Ok(scale.spec.and_then(|s| s.replicas).unwrap_or(0).max(0) as u32)
+        }
+        .await;
+        self.clusters.note(&self.cluster, res.as_ref().err());
+        res
     }
 
     pub async fn scale(&self, replicas: u32) -> Result<bool, TargetError> {
@@ -219,16 +237,21 @@ impl KubeTarget {
             return Ok(false);
         }
         let patch = serde_json::json!({ "spec": { "replicas": replicas } });
-        self.api()
-            .await?
-            .patch_scale(
-                &self.target.name,
-                &PatchParams::default(),
-                &Patch::Merge(&patch),
-            )
-            .await
-            .map_err(|e| api_error(&self.display, e))?;
-        Ok(true)
+        let res = async {
+            self.api()
+                .await?
+                .patch_scale(
+                    &self.target.name,
+                    &PatchParams::default(),
+                    &Patch::Merge(&patch),
+                )
+                .await
+                .map_err(|e| api_error(&self.display, e))?;
+            Ok(true)
+        }
+        .await;
+        self.clusters.note(&self.cluster, res.as_ref().err());
+        res
     }
 }
 

@@ -11,41 +11,13 @@ use kube::client::Body;
 use serde_json::json;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
-use support::{DevServer, within};
+use std::sync::Arc;
+use support::{Capture, DevServer, within};
 use temporal_autoscaler::agent::{Context, start_dir_source};
 use temporal_autoscaler::clusters::Clusters;
 use temporal_autoscaler::guard::Guard;
 use temporal_autoscaler::source::{ScalerKey, SourceKind};
 use temporal_autoscaler::target::Targets;
-
-/// Every log line of the test binary (it holds one test, so the subscriber is global).
-#[derive(Clone, Default)]
-struct Capture(Arc<Mutex<Vec<u8>>>);
-
-impl std::io::Write for Capture {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl Capture {
-    fn at(&self, levels: &[&str]) -> Vec<String> {
-        String::from_utf8_lossy(&self.0.lock().unwrap())
-            .lines()
-            .filter(|l| {
-                levels
-                    .iter()
-                    .any(|level| l.contains(&format!(" {level:>5} ")))
-            })
-            .map(str::to_owned)
-            .collect()
-    }
-}
 
 /// An API server with any number of Deployments: discovery, GET and merge PATCH of their
 /// `/scale`; while `down`, every request fails at the transport.
@@ -103,16 +75,7 @@ fn api_server(down: Arc<AtomicBool>) -> kube::Client {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_cluster_outage_over_twenty_scalers_is_logged_once_when_it_starts_and_once_when_it_ends()
 {
-    let logs = Capture::default();
-    let w = logs.clone();
-    tracing::subscriber::set_global_default(
-        tracing_subscriber::fmt()
-            .with_writer(move || w.clone())
-            .with_max_level(tracing::Level::INFO)
-            .with_ansi(false)
-            .finish(),
-    )
-    .unwrap();
+    let logs = Capture::install();
 
     let server = DevServer::start().await;
     server.start_workflows("co-q", 8).await;
@@ -172,8 +135,9 @@ spec:
         )
         .await;
     }
-    let before_warn = logs.at(&["WARN", "ERROR"]).len();
-    let before_info = logs.at(&["INFO"]).len();
+    let warnings = || logs.at_any(&["WARN", "ERROR"]);
+    let before_warn = warnings().len();
+    let before_info = logs.at("INFO").len();
 
     apac_down.store(true, Ordering::SeqCst);
     for i in 0..20 {
@@ -199,11 +163,7 @@ spec:
         .await;
     }
 
-    let warn: Vec<String> = logs
-        .at(&["WARN", "ERROR"])
-        .into_iter()
-        .skip(before_warn)
-        .collect();
+    let warn: Vec<String> = warnings().into_iter().skip(before_warn).collect();
     assert_eq!(
         warn.len(),
         1,
@@ -215,7 +175,7 @@ spec:
         "{warn:?}"
     );
     let back: Vec<String> = logs
-        .at(&["INFO"])
+        .at("INFO")
         .into_iter()
         .skip(before_info)
         .filter(|l| !l.contains(" scaled "))

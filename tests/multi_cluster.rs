@@ -200,6 +200,11 @@ impl Api {
 async fn seen(req: Request<Body>) -> Seen {
     let (parts, body) = req.into_parts();
     let bytes = body.collect().await.unwrap().to_bytes();
+    seen_of(parts, &bytes)
+}
+
+/// A request's parts and body as recorded (`down` is the server's to set).
+fn seen_of(parts: http::request::Parts, bytes: &[u8]) -> Seen {
     Seen {
         at: Instant::now(),
         method: parts.method,
@@ -208,7 +213,7 @@ async fn seen(req: Request<Body>) -> Seen {
             .headers
             .get("content-type")
             .map(|v| v.to_str().unwrap().to_string()),
-        body: (!bytes.is_empty()).then(|| serde_json::from_slice(&bytes).unwrap()),
+        body: (!bytes.is_empty()).then(|| serde_json::from_slice(bytes).unwrap()),
         token: parts
             .headers
             .get("authorization")
@@ -809,21 +814,7 @@ async fn serve_http(api: Api, token: &'static str) -> u16 {
         async move {
             let (parts, body) = req.into_parts();
             let bytes = axum::body::to_bytes(body, 1 << 20).await.unwrap();
-            let s = Seen {
-                at: Instant::now(),
-                method: parts.method,
-                uri: parts.uri.to_string(),
-                content_type: parts
-                    .headers
-                    .get("content-type")
-                    .map(|v| v.to_str().unwrap().to_string()),
-                body: (!bytes.is_empty()).then(|| serde_json::from_slice(&bytes).unwrap()),
-                token: parts
-                    .headers
-                    .get("authorization")
-                    .map(|v| v.to_str().unwrap().to_string()),
-                down: false,
-            };
+            let s = seen_of(parts, &bytes);
             api.seen.lock().unwrap().push(s.clone());
             let (status, body) = if s.token.as_deref() != Some(token) {
                 (

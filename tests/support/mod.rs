@@ -471,3 +471,56 @@ pub async fn proxy(
     });
     local
 }
+
+/// Every log line of a test binary, for tests that count them (the subscriber is global: such
+/// a binary holds one test).
+#[derive(Clone, Default)]
+pub struct Capture(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for Capture {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Capture {
+    /// Capture every line at INFO and above, for the whole process.
+    pub fn install() -> Capture {
+        let logs = Capture::default();
+        let w = logs.clone();
+        tracing::subscriber::set_global_default(
+            tracing_subscriber::fmt()
+                .with_writer(move || w.clone())
+                .with_max_level(tracing::Level::INFO)
+                .with_ansi(false)
+                .finish(),
+        )
+        .unwrap();
+        logs
+    }
+
+    pub fn lines(&self) -> Vec<String> {
+        String::from_utf8_lossy(&self.0.lock().unwrap())
+            .lines()
+            .map(str::to_owned)
+            .collect()
+    }
+
+    /// The lines logged at `level` ("WARN", "INFO", …).
+    pub fn at(&self, level: &str) -> Vec<String> {
+        self.at_any(&[level])
+    }
+
+    /// The lines logged at any of `levels`, in order.
+    pub fn at_any(&self, levels: &[&str]) -> Vec<String> {
+        let marks: Vec<String> = levels.iter().map(|l| format!(" {l:>5} ")).collect();
+        self.lines()
+            .into_iter()
+            .filter(|l| marks.iter().any(|m| l.contains(m)))
+            .collect()
+    }
+}

@@ -5,8 +5,8 @@
 
 mod support;
 
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 use support::{Capture, DevServer, scaler_yaml, within};
 use temporal_autoscaler::agent::{Context, start_dir_source};

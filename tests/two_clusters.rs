@@ -84,10 +84,13 @@ async fn through_proxy(path: &std::path::Path) -> (String, Arc<AtomicBool>) {
     let cluster = named.cluster.as_mut().expect("cluster details");
     let server: http::Uri = cluster.server.clone().unwrap().parse().unwrap();
     let host = server.host().unwrap().trim_matches(['[', ']']).to_string();
-    let port = server.port_u16().unwrap_or(443);
+    let scheme = server.scheme_str().unwrap_or("https").to_string();
+    let port = server
+        .port_u16()
+        .unwrap_or(if scheme == "http" { 80 } else { 443 });
     let up = Arc::new(AtomicBool::new(true));
     let local = support::proxy(host.clone(), port, up.clone()).await;
-    cluster.server = Some(format!("https://127.0.0.1:{local}"));
+    cluster.server = Some(format!("{scheme}://127.0.0.1:{local}"));
     if host != "127.0.0.1" && host != "localhost" && cluster.tls_server_name.is_none() {
         cluster.tls_server_name = Some(host);
     }
@@ -341,4 +344,52 @@ spec:
 
     stop_tx.send(true).unwrap();
     lease_task.await.unwrap();
+}
+
+/// The test's own plumbing, without a cluster: the remote kubeconfig rewritten to go through
+/// the proxy still reaches its API server (here a loopback one answering `/version`), stops
+/// reaching it when the proxy goes down, and reaches it again when it comes back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_remote_kubeconfig_goes_through_a_proxy_that_can_stop() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let app = axum::Router::new().route(
+        "/version",
+        axum::routing::get(|| async {
+            axum::Json(serde_json::json!({
+                "major": "1", "minor": "36", "gitVersion": "v1.36.0", "gitCommit": "",
+                "gitTreeState": "clean", "buildDate": "2026-01-01T00:00:00Z",
+                "goVersion": "go1.25", "compiler": "gc", "platform": "linux/amd64"
+            }))
+        }),
+    );
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    let dir = tempfile::tempdir().unwrap();
+    let original = dir.path().join("remote.yaml");
+    std::fs::write(
+        &original,
+        format!(
+            "apiVersion: v1\nkind: Config\nclusters:\n- name: r\n  cluster: {{server: \"http://127.0.0.1:{port}\"}}\nusers:\n- name: u\n  user: {{token: t0ken}}\ncontexts:\n- name: r\n  context: {{cluster: r, user: u}}\ncurrent-context: r\n"
+        ),
+    )
+    .unwrap();
+    let (text, up) = through_proxy(&original).await;
+    assert!(!text.contains(&format!(":{port}")), "{text}");
+    assert!(text.contains("t0ken"), "the credentials are kept: {text}");
+    let rewritten = dir.path().join("through-proxy.yaml");
+    std::fs::write(&rewritten, text).unwrap();
+    let client = client_of(&rewritten).await;
+    assert_eq!(client.apiserver_version().await.unwrap().minor, "36");
+    // Down: the proxy drops the connections it carries within its 50 ms check, and refuses
+    // new ones; a request on the pooled connection may still pass in between.
+    up.store(false, Ordering::SeqCst);
+    within(5, "the proxy stops forwarding", async {
+        while client.apiserver_version().await.is_ok() {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await;
+    assert!(client.apiserver_version().await.is_err(), "down stays down");
+    up.store(true, Ordering::SeqCst);
+    assert_eq!(client.apiserver_version().await.unwrap().minor, "36");
 }

@@ -376,27 +376,27 @@ impl Scaler {
     /// evented once while it lasts; a cluster that becomes unreachable or comes back, too.
     async fn read_current(&mut self) -> Result<u32, String> {
         let threshold = self.fleet.placement().failure_threshold;
-        let before: Vec<bool> = self
-            .fleet
-            .members
-            .iter()
-            .map(|m| m.reachable(threshold))
-            .collect();
+        // Reachability changes are a placement's (a plain scaler has nothing to move).
+        let before: Vec<bool> = if self.fleet.placement().spread {
+            self.fleet
+                .members
+                .iter()
+                .map(|m| m.reachable(threshold))
+                .collect()
+        } else {
+            Vec::new()
+        };
         let current = self.fleet.read().await;
-        for (i, was) in before.into_iter().enumerate() {
-            let m = &self.fleet.members[i];
-            let failed = m.error.as_ref().map(|e| {
-                let msg = e.to_string();
-                (msg.clone(), "TargetError", msg)
-            });
-            let now = m.reachable(threshold);
-            let name = self.fleet.name(i).to_string();
+        for i in 0..self.fleet.members.len() {
+            let msg = self.fleet.members[i].error.as_ref().map(|e| e.to_string());
             self.note_target(
                 i,
-                failed.as_ref().map(|(m, r, n)| (m.as_str(), *r, n.clone())),
+                msg.as_deref().map(|m| (m, "TargetError", m.to_string())),
                 "cannot read the target's /scale",
             );
-            if self.fleet.placement().spread && was != now {
+            let now = self.fleet.members[i].reachable(threshold);
+            if before.get(i).is_some_and(|&was| was != now) {
+                let name = self.fleet.name(i).to_string();
                 self.note_reachability(&name, now);
             }
         }
@@ -435,11 +435,11 @@ impl Scaler {
     /// `failed`: the error, and the event's reason and note.
     fn note_target(&mut self, i: usize, failed: Option<(&str, &'static str, String)>, what: &str) {
         let now = std::time::Instant::now();
-        let cluster = self.fleet.name(i).to_string();
+        let remote = self.fleet.name(i) != crate::spec::LOCAL;
         let m = &mut self.fleet.members[i];
         // A remote API server that cannot be reached is the cluster's outage, logged once by
         // `Clusters::note` for all its scalers: here a debug line (and the event).
-        let by_cluster = cluster != crate::spec::LOCAL
+        let by_cluster = remote
             && matches!(
                 m.error.as_deref(),
                 Some(crate::target::TargetError::Unreachable { .. })
@@ -447,6 +447,7 @@ impl Scaler {
         let Some((msg, reason, note)) = failed else {
             let quiet = m.outage.kind() == Some(CLUSTER_UNREACHABLE);
             if let Some(r) = m.outage.success(now) {
+                let cluster = self.fleet.name(i);
                 if quiet {
                     tracing::debug!(scaler = %self.key, cluster, lasted_secs = r.lasted.as_secs(), failures = r.failures, "target's /scale recovered");
                 } else {
@@ -456,7 +457,9 @@ impl Scaler {
             return;
         };
         let kind = if by_cluster { CLUSTER_UNREACHABLE } else { msg };
-        match m.outage.failure(now, kind) {
+        let told = m.outage.failure(now, kind);
+        let cluster = self.fleet.name(i);
+        match told {
             Note::First => {
                 if by_cluster {
                     tracing::debug!(scaler = %self.key, cluster, error = %msg, "{what} (the cluster's log says why)");

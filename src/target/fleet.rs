@@ -37,6 +37,25 @@ impl Member {
         }
     }
 
+    /// This tick's read: the count, or the error (which counts toward unreachability, at once
+    /// for a lasting one).
+    fn absorb(&mut self, read: Result<u32, TargetError>) {
+        match read {
+            Ok(n) => {
+                self.reach.record(true);
+                (self.read, self.last, self.error) = (Some(n), Some(n), None);
+            }
+            Err(e) => {
+                if e.is_lasting() {
+                    self.reach.record_lasting();
+                } else {
+                    self.reach.record(false);
+                }
+                (self.read, self.error) = (None, Some(Box::new(e)));
+            }
+        }
+    }
+
     pub fn reachable(&self, threshold: u32) -> bool {
         self.reach.reachable(threshold)
     }
@@ -178,32 +197,18 @@ impl Fleet {
 
     /// Read every cluster's `/scale` at once.
     pub async fn read(&mut self) -> Current {
-        let reads =
-            futures::future::join_all(self.members.iter().map(|m| m.target.replicas())).await;
-        let threshold = self.cfg.placement.failure_threshold;
-        let mut total: u64 = 0;
-        let mut any = false;
-        for (m, r) in self.members.iter_mut().zip(reads) {
-            match r {
-                Ok(n) => {
-                    m.reach.record(true);
-                    (m.read, m.last, m.error) = (Some(n), Some(n), None);
-                    any = true;
-                }
-                Err(e) => {
-                    if e.is_lasting() {
-                        m.reach.record_lasting();
-                    } else {
-                        m.reach.record(false);
-                    }
-                    (m.read, m.error) = (None, Some(Box::new(e)));
-                }
-            }
-            if m.reach.reachable(threshold) {
-                total += u64::from(m.read.or(m.last).unwrap_or(0));
+        if self.members.rest.is_empty() {
+            // A plain scaler: one read, no list of futures (10,000 scalers, every tick).
+            let read = self.members.first.target.replicas().await;
+            self.members.first.absorb(read);
+        } else {
+            let reads =
+                futures::future::join_all(self.members.iter().map(|m| m.target.replicas())).await;
+            for (m, read) in self.members.iter_mut().zip(reads) {
+                m.absorb(read);
             }
         }
-        if !any {
+        if self.members.iter().all(|m| m.read.is_none()) {
             let why: Vec<String> = self
                 .members
                 .iter()
@@ -211,7 +216,7 @@ impl Fleet {
                 .collect();
             return Current::Unreadable(why.join("; "));
         }
-        Current::Total(total.min(u64::from(u32::MAX)) as u32)
+        Current::Total(self.in_force())
     }
 
     /// The split of `total` and the writes toward it, from this tick's reads.
@@ -252,7 +257,8 @@ impl Fleet {
         res
     }
 
-    /// The count in force over the reachable clusters (after this tick's writes).
+    /// The count in force over the reachable clusters: this tick's count, else the last read
+    /// (a cluster failing below the threshold still counts).
     pub fn in_force(&self) -> u32 {
         let threshold = self.cfg.placement.failure_threshold;
         self.members

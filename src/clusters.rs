@@ -37,14 +37,7 @@ pub enum ClusterError {
 pub fn validate(specs: &[ClusterSpec]) -> Result<(), String> {
     let mut seen = std::collections::HashSet::new();
     for (i, c) in specs.iter().enumerate() {
-        let label = !c.name.is_empty()
-            && c.name.len() <= 63
-            && c.name
-                .bytes()
-                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
-            && !c.name.starts_with('-')
-            && !c.name.ends_with('-');
-        if !label {
+        if !crate::spec::is_dns_label(&c.name) {
             return Err(format!(
                 "clusters[{i}].name: got {:?}, expected a DNS label (lowercase letters, digits, '-')",
                 c.name

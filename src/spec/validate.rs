@@ -491,7 +491,8 @@ fn is_dns_subdomain(s: &str) -> bool {
         })
 }
 
-pub(super) fn is_dns_label(s: &str) -> bool {
+/// A DNS label (RFC 1123): what namespaces and cluster names must be.
+pub fn is_dns_label(s: &str) -> bool {
     s.len() <= 63 && !s.contains('.') && is_dns_subdomain(s)
 }
 

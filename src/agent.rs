@@ -173,16 +173,16 @@ fn own_namespace() -> String {
         .unwrap_or_else(|| "default".into())
 }
 
-/// A reachable cluster's client, or why there is none.
-pub async fn detect_cluster() -> Result<kube::Client, String> {
+/// A reachable cluster's client, every request of it under `timeout` (`kube_timeout`), or why
+/// there is none.
+pub async fn detect_cluster(timeout: Duration) -> Result<kube::Client, String> {
     let config = kube::Config::infer()
         .await
         .map_err(|e| format!("no kubeconfig or in-cluster config: {e}"))?;
-    let client = kube::Client::try_from(config).map_err(|e| e.to_string())?;
-    match tokio::time::timeout(Duration::from_secs(5), client.apiserver_version()).await {
-        Ok(Ok(_)) => Ok(client),
-        Ok(Err(e)) => Err(format!("API server not reachable: {e}")),
-        Err(_) => Err("API server did not answer within 5s".into()),
+    let client = crate::deadline::client(config, timeout).map_err(|e| e.to_string())?;
+    match client.apiserver_version().await {
+        Ok(_) => Ok(client),
+        Err(e) => Err(format!("API server not reachable: {e}")),
     }
 }
 
@@ -211,14 +211,15 @@ fn targets_in_clusters(home: kube::Client, settings: &Settings, dry_run: bool) -
     for c in &settings.clusters {
         tracing::info!(cluster = %c.name, kubeconfig = %c.kubeconfig.display(), "remote cluster");
     }
-    let clusters = crate::clusters::Clusters::new(Some(home), &settings.clusters);
+    let clusters = crate::clusters::Clusters::new(Some(home), &settings.clusters)
+        .with_timeout(settings.kube_timeout());
     Targets::with_clusters(Arc::new(clusters), dry_run)
 }
 
 /// `temporal-autoscaler run`.
 pub async fn run(settings: Settings) -> Result<(), crate::Error> {
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
-    let cluster = detect_cluster().await;
+    let cluster = detect_cluster(settings.kube_timeout()).await;
     let identity = settings
         .identity
         .clone()
@@ -249,7 +250,8 @@ pub async fn run(settings: Settings) -> Result<(), crate::Error> {
                 valid_until: None,
             });
             let margin = lease.margin();
-            let runner = LeaseRunner::new(client.clone(), lease);
+            let runner =
+                LeaseRunner::new(client.clone(), lease).with_timeout(settings.kube_timeout());
             lease_seen = Some(runner.seen());
             lease_task = Some((runner, tx));
             client_for_crs = Some(client.clone());
@@ -281,7 +283,12 @@ pub async fn run(settings: Settings) -> Result<(), crate::Error> {
             tokio::spawn(crd::run(client.clone(), namespaces, tx));
             cr_rx = Some(rx);
             if !settings.dry_run {
-                status = Some(StatusWriter::spawn(client, guard.clone(), identity.clone()));
+                status = Some(StatusWriter::spawn_with_timeout(
+                    client,
+                    guard.clone(),
+                    identity.clone(),
+                    settings.kube_timeout(),
+                ));
             }
         }
     }

@@ -81,7 +81,10 @@ pub struct Clusters {
     specs: HashMap<String, PathBuf>,
     loaded: Mutex<HashMap<String, Loaded>>,
     recheck: std::time::Duration,
-    /// Each remote cluster's outage (its API server unreachable), logged once for all the
+    /// The deadline of each Kubernetes operation in these clusters (a `/scale` read with its
+    /// discovery, a write), and of each request of the clients built here.
+    timeout: std::time::Duration,
+    /// Each cluster's outage (its API server unreachable), logged once for all the
     /// scalers placed there.
     outages: std::sync::Mutex<HashMap<String, Outage>>,
 }
@@ -97,6 +100,7 @@ impl Clusters {
                 .collect(),
             loaded: Mutex::default(),
             recheck: KUBECONFIG_RECHECK,
+            timeout: crate::deadline::DEFAULT_KUBE_TIMEOUT,
             outages: std::sync::Mutex::default(),
         }
     }
@@ -105,6 +109,17 @@ impl Clusters {
     pub fn with_recheck(mut self, d: std::time::Duration) -> Self {
         self.recheck = d;
         self
+    }
+
+    /// The deadline of every operation in these clusters, and of every request of the clients
+    /// built from kubeconfig files (`kube_timeout`).
+    pub fn with_timeout(mut self, d: std::time::Duration) -> Self {
+        self.timeout = d;
+        self
+    }
+
+    pub fn timeout(&self) -> std::time::Duration {
+        self.timeout
     }
 
     /// Clusters whose clients are built already (a program embedding the agent, tests).
@@ -117,24 +132,23 @@ impl Clusters {
         c
     }
 
-    /// A `/scale` call to remote cluster `name` worked (`None`) or failed: an unreachable API
-    /// server is logged here, once when it starts, once a minute, and once when it ends; the
-    /// scalers in the cluster log it at debug only.
+    /// A `/scale` call to cluster `name` worked (`None`) or failed: an API server that cannot
+    /// be reached or does not answer within the deadline is logged here, once when it starts,
+    /// once a minute, and once when it ends; the scalers in the cluster log it at debug only.
     pub fn note(&self, name: &str, error: Option<&TargetError>) {
-        if name.is_empty() || name == LOCAL {
-            return;
-        }
+        let name = crate::spec::placement_name(name);
         let now = std::time::Instant::now();
         let mut outages = self.outages.lock().unwrap_or_else(|p| p.into_inner());
         match error {
-            Some(e @ TargetError::Unreachable { .. }) => {
+            // Refusals and timeouts alternate in one outage: one kind for both.
+            Some(e) if e.is_unreachable() => {
                 match outages
                     .entry(name.to_string())
                     .or_default()
                     .failure(now, "unreachable")
                 {
                     Note::First => {
-                        tracing::warn!(cluster = name, error = %e, "cluster unreachable; its scalers move its shares to their other clusters after failureThreshold reads (logged again once a minute while it lasts)")
+                        tracing::warn!(cluster = name, error = %e, "cluster unreachable; its scalers hold their counts there, and those placed over several clusters move its shares to the others after failureThreshold reads (logged again once a minute while it lasts)")
                     }
                     Note::Summary { failures, lasting } => {
                         tracing::warn!(cluster = name, error = %e, failures, lasting_secs = lasting.as_secs(), "cluster still unreachable")
@@ -199,7 +213,7 @@ impl Clusters {
             l.checked = std::time::Instant::now();
             return Ok(l.client.clone());
         }
-        let client = build(&content).await.map_err(err)?;
+        let client = build(&content, self.timeout).await.map_err(err)?;
         loaded.insert(
             name.to_string(),
             Loaded {
@@ -214,14 +228,14 @@ impl Clusters {
 
 /// A client from a kubeconfig's bytes (its current context). Errors never quote the file: it
 /// holds credentials.
-async fn build(content: &[u8]) -> Result<kube::Client, String> {
+async fn build(content: &[u8], timeout: std::time::Duration) -> Result<kube::Client, String> {
     let text = std::str::from_utf8(content).map_err(|_| "not UTF-8 text".to_string())?;
     let kubeconfig = kube::config::Kubeconfig::from_yaml(text)
         .map_err(|e| format!("not a kubeconfig ({})", redacted(&e.to_string())))?;
     let config = kube::Config::from_custom_kubeconfig(kubeconfig, &Default::default())
         .await
         .map_err(|e| format!("unusable ({})", redacted(&e.to_string())))?;
-    kube::Client::try_from(config).map_err(|e| format!("cannot build a client: {e}"))
+    crate::deadline::client(config, timeout).map_err(|e| format!("cannot build a client: {e}"))
 }
 
 /// The first line of a parser's error, its quoted values (a token in the wrong place) left

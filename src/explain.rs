@@ -43,7 +43,9 @@ pub async fn explain(
         ));
     }
     let home = if current.is_none() {
-        crate::agent::detect_cluster().await.ok()
+        crate::agent::detect_cluster(crate::deadline::DEFAULT_KUBE_TIMEOUT)
+            .await
+            .ok()
     } else {
         None
     };

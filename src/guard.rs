@@ -128,6 +128,9 @@ pub struct LeaseRunner {
     observed: Option<(Option<String>, Option<String>, Instant)>,
     /// The Lease as last read, for the status page.
     seen: Arc<Mutex<LeaseSeen>>,
+    /// The deadline of one round (a read and a write): a silent API server fails the round,
+    /// which is retried a retry period later, while the Lease held keeps counting down.
+    timeout: Duration,
 }
 
 /// The Lease as this replica last read it: who holds it and since when, or why it could not
@@ -162,7 +165,14 @@ impl LeaseRunner {
             settings,
             observed: None,
             seen: Arc::new(Mutex::new(seen)),
+            timeout: crate::deadline::DEFAULT_KUBE_TIMEOUT,
         }
+    }
+
+    /// The deadline of each round (`kube_timeout`).
+    pub fn with_timeout(mut self, d: Duration) -> Self {
+        self.timeout = d;
+        self
     }
 
     /// The Lease as last read, updated every round.
@@ -303,7 +313,8 @@ impl LeaseRunner {
         loop {
             let started = Instant::now();
             let prev = tx.borrow().clone();
-            let result = self.try_acquire_or_renew(started).await;
+            let result =
+                crate::deadline::within(self.timeout, self.try_acquire_or_renew(started)).await;
             self.log_outage(&mut outage, &result);
             if let Err(e) = &result {
                 self.note_seen(None, Some(e.to_string()));
@@ -362,7 +373,7 @@ impl LeaseRunner {
                 since: None,
                 valid_until: None,
             });
-            if let Err(e) = self.release().await {
+            if let Err(e) = crate::deadline::within(self.timeout, self.release()).await {
                 tracing::warn!(error = %e, "could not release the lease");
             }
         }

@@ -3,12 +3,14 @@
 //! The pipeline, one module per stage: [`spec`] (the TemporalScaler type and its validation) →
 //! [`source`] (config directory; custom resources) → [`registry`] (live scalers, target
 //! conflicts) → [`scaler`] (one loop per scaler: poll [`temporal`] → [`decide`] (pure) →
-//! [`guard`] (Lease) → [`target`] (`/scale`)) → [`report`] (HTTP, metrics, `/scalers`).
+//! [`guard`] (Lease) → [`target`] (`/scale`)) → [`report`] (HTTP, metrics, `/scalers`). Every
+//! Kubernetes request has a deadline ([`deadline`]).
 
 pub mod agent;
 pub mod check;
 pub mod clusters;
 pub mod convert;
+pub mod deadline;
 pub mod decide;
 pub mod explain;
 pub mod guard;

@@ -51,6 +51,10 @@ enum Command {
         /// Lease duration in seconds [default: 15].
         #[arg(long)]
         lease_duration: Option<u64>,
+        /// Deadline of every Kubernetes request, in seconds (fractions allowed): a silent API
+        /// server fails the call after it; at most lease_duration / 3 [default: 5].
+        #[arg(long, value_name = "SECONDS")]
+        kube_timeout: Option<f64>,
         /// Log format [default: text].
         #[arg(long, value_enum)]
         log_format: Option<LogFormat>,
@@ -255,6 +259,7 @@ fn main() -> ExitCode {
             lease_name,
             lease_namespace,
             lease_duration,
+            kube_timeout,
             log_format,
             identity,
             watch_namespaces,
@@ -271,6 +276,7 @@ fn main() -> ExitCode {
                 lease_name,
                 lease_namespace,
                 lease_duration,
+                kube_timeout,
                 log_format,
                 identity,
                 watch_namespaces,

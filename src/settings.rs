@@ -59,6 +59,11 @@ pub struct Settings {
     pub lease_namespace: Option<String>,
     /// Seconds.
     pub lease_duration: u64,
+    /// Seconds (fractions allowed): the deadline of every Kubernetes request and operation. At
+    /// most `lease_duration / 3`, the Lease's margin, so that a write checked against the Lease
+    /// ends or is given up before the Lease could pass to another replica.
+    #[serde(default = "default_kube_timeout")]
+    pub kube_timeout: f64,
     pub log_format: LogFormat,
     /// This replica's lease identity; defaults to the pod name (HOSTNAME) plus a random suffix.
     #[serde(default, deserialize_with = "opt_string_like")]
@@ -124,6 +129,10 @@ fn cluster_list<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<ClusterSpec>, D::
         .collect()
 }
 
+fn default_kube_timeout() -> f64 {
+    crate::deadline::DEFAULT_KUBE_TIMEOUT.as_secs_f64()
+}
+
 fn default_ui() -> bool {
     true
 }
@@ -161,6 +170,7 @@ impl Default for Settings {
             lease_name: "temporal-autoscaler".into(),
             lease_namespace: None,
             lease_duration: 15,
+            kube_timeout: default_kube_timeout(),
             log_format: LogFormat::Text,
             identity: None,
             watch_namespaces: Vec::new(),
@@ -187,6 +197,8 @@ pub struct Overrides {
     pub lease_namespace: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub lease_duration: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub kube_timeout: Option<f64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub log_format: Option<LogFormat>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -239,7 +251,19 @@ impl Settings {
                 s.lease_duration
             )));
         }
+        let margin = s.lease_duration as f64 / 3.0;
+        if !(s.kube_timeout > 0.0 && s.kube_timeout <= margin) {
+            return Err(crate::Error::Settings(format!(
+                "kube_timeout: got {}, expected more than 0 and at most lease_duration / 3 ({margin:.3} s): a write checked against the Lease must end before the Lease could pass to another replica",
+                s.kube_timeout
+            )));
+        }
         Ok(s)
+    }
+
+    /// The deadline of every Kubernetes request and operation.
+    pub fn kube_timeout(&self) -> std::time::Duration {
+        std::time::Duration::from_secs_f64(self.kube_timeout)
     }
 }
 
@@ -296,6 +320,34 @@ mod tests {
             .map(|i| parse_cluster(i).unwrap())
             .collect();
         assert_eq!(parsed[1].kubeconfig, PathBuf::from("/k/us"));
+    }
+
+    #[test]
+    fn the_kube_timeout_defaults_to_five_seconds_and_fits_the_lease() {
+        let none = Overrides::default();
+        let s = Settings::load(None, &none).unwrap();
+        assert_eq!(s.kube_timeout(), std::time::Duration::from_secs(5));
+        let flag = |t: f64, lease: u64| Overrides {
+            kube_timeout: Some(t),
+            lease_duration: Some(lease),
+            ..Overrides::default()
+        };
+        let s = Settings::load(None, &flag(0.5, 15)).unwrap();
+        assert_eq!(s.kube_timeout(), std::time::Duration::from_millis(500));
+        assert!(Settings::load(None, &flag(10.0, 30)).is_ok());
+        for (t, lease) in [(0.0, 15), (-1.0, 15), (6.0, 15), (f64::NAN, 15)] {
+            let e = Settings::load(None, &flag(t, lease)).unwrap_err().to_string();
+            assert!(
+                e.contains("kube_timeout: got") && e.contains("lease_duration / 3"),
+                "{t}: {e}"
+            );
+        }
+        // The file and the environment's string form.
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("settings.yaml");
+        std::fs::write(&file, "kube_timeout: 2.5\n").unwrap();
+        let s = Settings::load(Some(&file), &none).unwrap();
+        assert_eq!(s.kube_timeout(), std::time::Duration::from_millis(2500));
     }
 
     #[test]

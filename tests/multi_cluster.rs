@@ -1,8 +1,9 @@
 //! One scaler over several clusters (`spec.placement`), against mock API servers that record
 //! every request (method, path, content type, body; and for the kubeconfig cluster, the bearer
 //! token), with a real Temporal dev server behind the trigger: the split, a cluster's share
-//! moving when it is unreachable and coming back without a dip, Failover with a target missing
-//! in one cluster, the lease guarding remote writes, and a rotated kubeconfig.
+//! moving when it is unreachable and coming back without a dip, a remote API server that hangs
+//! (behind a loopback proxy that swallows its connections) failing over on time, Failover with
+//! a target missing in one cluster, the lease guarding remote writes, and a rotated kubeconfig.
 
 mod support;
 
@@ -13,7 +14,7 @@ use serde_json::{Value, json};
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
-use support::{DevServer, within};
+use support::{DevServer, ProxyMode, within};
 use temporal_autoscaler::agent::{Context, start_dir_source};
 use temporal_autoscaler::clusters::Clusters;
 use temporal_autoscaler::guard::{Guard, LeaderState};
@@ -394,10 +395,114 @@ async fn weighted_split_failover_and_return_over_two_api_servers() {
     assert_eq!(home.assert_only_scale_calls(), [4, 6, 4]);
     assert_eq!(eu.assert_only_scale_calls(), [2, 2]);
     let t = totals(&timeline, &[("local", 0), ("eu", 0)]);
-    // 4, 6 (4+2); eu lost its pods: 4; local takes eu's share: 6; eu back: 8; local gives
-    // its extra up: 6.
-    assert_eq!(t, [4, 6, 4, 6, 8, 6], "the total in force over the writes");
+    // 4 and 2 written together (either first); eu lost its pods: 4; local takes eu's share:
+    // 6; eu back: 8; local gives its extra up: 6.
+    assert!(t[0] == 4 || t[0] == 2, "{t:?}");
+    assert_eq!(t[1..], [6, 4, 6, 8, 6], "the total in force over the writes");
     assert!(t[3..].iter().all(|&n| n >= 6), "a dip below 6: {t:?}");
+}
+
+/// The eu API server hangs: behind a loopback proxy that accepts connections and never
+/// answers (a partition, a paused process), with a 300 ms deadline on every Kubernetes call.
+/// Each tick's eu read fails at the deadline while the home cluster's reads stay on the
+/// one-second grid; eu's share moves home in the tick of its 3rd (failureThreshold) failed
+/// read, within 3 ticks plus one deadline of the hang; nothing is written to eu meanwhile.
+/// It answers again: it is read at its 2 and home gives its extra up.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hung_remote_cluster_fails_over_on_time_and_home_ticks_stay_on_time() {
+    let server = DevServer::start().await;
+    server.start_workflows("mc-hang", 12).await;
+    let timeline = Timeline::default();
+    let (home, eu) = (Api::new("local", &timeline), Api::new("eu", &timeline));
+    let port = serve_http(eu.clone(), "Bearer t0ken").await;
+    let (proxied, switch) = support::proxy("127.0.0.1".into(), port).await;
+    let dir = tempfile::tempdir().unwrap();
+    let kubeconfig = dir.path().join("eu.kubeconfig");
+    std::fs::write(&kubeconfig, kubeconfig_text(proxied, "t0ken")).unwrap();
+    let deadline = std::time::Duration::from_millis(300);
+    let clusters = with_file_cluster(&home, "eu", &kubeconfig).with_timeout(deadline);
+    let (ctx, _source) = start(
+        clusters,
+        Guard::alone(),
+        scaler(
+            &server.endpoint(),
+            "mc-hang",
+            "    failureThreshold: 3\n    clusters:\n    - {name: local, weight: 2}\n    - {name: eu, weight: 1}",
+        ),
+    )
+    .await;
+    wait(&ctx, "the split 4 and 2", |v| {
+        shares(v) == [s("local", 4, 4, true), s("eu", 2, 2, true)]
+    })
+    .await;
+
+    let hung_at = Instant::now();
+    switch.set(ProxyMode::Blackhole);
+    // Every tick's report while it hangs: (eu's failed reads in a row, reachable, home's share).
+    let mut reports: Vec<(u32, bool, Option<u32>)> = Vec::new();
+    let v = wait(&ctx, "eu's share moved home", |v| {
+        if v.clusters.len() == 2 && v.clusters[1].failures > 0 {
+            let r = (v.clusters[1].failures, v.clusters[1].reachable, v.clusters[0].share);
+            if reports.last() != Some(&r) {
+                reports.push(r);
+            }
+        }
+        v.clusters.len() == 2 && v.clusters[0].current_replicas == Some(6)
+    })
+    .await;
+    assert_eq!(
+        reports,
+        [(1, true, Some(4)), (2, true, Some(4)), (3, false, Some(6))],
+        "eu's share moves in the tick of its 3rd failed read, not before"
+    );
+    let err = v.clusters[1].error.clone().unwrap();
+    assert!(
+        err.contains("in cluster eu") && err.contains("timed out") && err.contains("300ms"),
+        "{err}"
+    );
+    let moved_at = home
+        .seen
+        .lock()
+        .unwrap()
+        .iter()
+        .rfind(|s| s.method == Method::PATCH)
+        .unwrap()
+        .at;
+    // 3 ticks of a 1 s interval, plus one deadline (and scheduling slack).
+    let took = moved_at - hung_at;
+    assert!(
+        took <= std::time::Duration::from_millis(3000 + 300 + 1000),
+        "failover took {took:?}"
+    );
+    // Home's reads kept their 1 s grid: a tick waits for eu at most the deadline.
+    let reads: Vec<Instant> = home
+        .seen
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|s| s.method == Method::GET && s.uri == SCALE_PATH)
+        .filter(|s| s.at >= hung_at && s.at <= moved_at)
+        .map(|s| s.at)
+        .collect();
+    assert!(reads.len() >= 3, "{reads:?}");
+    for w in reads.windows(2) {
+        let gap = w[1] - w[0];
+        assert!(
+            gap <= std::time::Duration::from_millis(1000 + 300 + 400),
+            "home's ticks {gap:?} apart while eu hangs"
+        );
+    }
+    assert_eq!(home.assert_only_scale_calls(), [4, 6]);
+    assert_eq!(eu.assert_only_scale_calls(), [2], "nothing written to a hung cluster");
+
+    // It answers again: eu still runs its 2, so home gives its extra 2 up.
+    switch.set(ProxyMode::Up);
+    wait(&ctx, "back to 4 and 2", |v| {
+        shares(v) == [s("local", 4, 4, true), s("eu", 2, 2, true)]
+    })
+    .await;
+    assert_eq!(home.assert_only_scale_calls(), [4, 6, 4]);
+    assert_eq!(eu.assert_only_scale_calls(), [2]);
 }
 
 /// Three API servers, Failover in the listed order (local up to 2, eu up to 2, then us). The

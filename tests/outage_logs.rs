@@ -5,10 +5,8 @@
 
 mod support;
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
-use support::{Capture, DevServer, scaler_yaml, within};
+use support::{Capture, DevServer, ProxyMode, scaler_yaml, within};
 use temporal_autoscaler::agent::{Context, start_dir_source};
 use temporal_autoscaler::guard::Guard;
 use temporal_autoscaler::source::{ScalerKey, SourceKind};
@@ -20,8 +18,7 @@ async fn a_temporal_outage_over_twenty_scalers_is_logged_once_when_it_starts_and
     let logs = Capture::install();
 
     let server = DevServer::start().await;
-    let up = Arc::new(AtomicBool::new(true));
-    let port = support::proxy("127.0.0.1".into(), server.port, up.clone()).await;
+    let (port, switch) = support::proxy("127.0.0.1".into(), server.port).await;
     let dir = tempfile::tempdir().unwrap();
     for i in 0..20 {
         std::fs::write(
@@ -58,7 +55,7 @@ async fn a_temporal_outage_over_twenty_scalers_is_logged_once_when_it_starts_and
     let before = logs.at_any(&["WARN", "ERROR"]).len();
 
     // The outage: every scaler fails (and keeps failing) for several polls.
-    up.store(false, Ordering::SeqCst);
+    switch.set(ProxyMode::Refuse);
     for i in 0..20 {
         within(
             30,
@@ -71,7 +68,7 @@ async fn a_temporal_outage_over_twenty_scalers_is_logged_once_when_it_starts_and
     }
     // Four more seconds: four polls of twenty scalers, each of them a failure.
     tokio::time::sleep(Duration::from_secs(4)).await;
-    up.store(true, Ordering::SeqCst);
+    switch.set(ProxyMode::Up);
     for i in 0..20 {
         within(
             90,

@@ -6,9 +6,16 @@
 //!
 //! The agent (in process) holds a real Lease in the home cluster and reaches the remote one
 //! through a loopback TCP proxy (TLS passes through untouched), so that "stopping the remote
-//! API server" needs no privileges: the proxy refuses connections. To stop the real API server
-//! instead (a kind cluster: `docker stop remote-control-plane`), set TEST_REMOTE_STOP and
-//! TEST_REMOTE_START to the shell commands that stop and start it. TEST_NAMESPACE (default
+//! API server" needs no privileges: by default the proxy becomes a blackhole (connections are
+//! accepted and never answered: a partition, or a hung API server), or with
+//! TEST_REMOTE_OUTAGE=refuse it refuses connections (an API server that is down). Every
+//! Kubernetes call has a 1 s deadline here (`kube_timeout`).
+//!
+//! The partition case with the real API server: set TEST_REMOTE_STOP and TEST_REMOTE_START to
+//! shell commands that pause and resume its process (for ../shared/tools/kube's second
+//! cluster: `kill -STOP $(cat ~/.cache/kube-control-plane/apiserver2.pid)` and `kill -CONT
+//! …`). Commands that stop and start it (a kind cluster: `docker stop remote-control-plane`)
+//! work too. TEST_NAMESPACE (default
 //! `default`) must exist in both clusters; TEST_WORKER_IMAGE overrides the pause image (the
 //! pods need not run: `/scale` is the Deployment's spec). The remote kubeconfig's server must be
 //! reachable from here, with its credentials inline or as absolute paths.
@@ -39,12 +46,24 @@ fn env_path(var: &str) -> std::path::PathBuf {
         .into()
 }
 
+/// The deadline of every Kubernetes call in these tests (the agent's `kube_timeout`).
+const DEADLINE: Duration = Duration::from_secs(1);
+
 async fn client_of(path: &std::path::Path) -> kube::Client {
     let kc = kube::config::Kubeconfig::read_from(path).expect("a kubeconfig");
     let config = kube::Config::from_custom_kubeconfig(kc, &Default::default())
         .await
         .expect("a usable kubeconfig");
-    kube::Client::try_from(config).unwrap()
+    temporal_autoscaler::deadline::client(config, DEADLINE).unwrap()
+}
+
+/// The home cluster from KUBECONFIG (which may list several files, as kubectl takes it), as the
+/// agent builds its client: every request under the deadline.
+async fn home_client() -> kube::Client {
+    let config = kube::Config::infer()
+        .await
+        .expect("cluster from KUBECONFIG");
+    temporal_autoscaler::deadline::client(config, DEADLINE).unwrap()
 }
 
 fn deployment(name: &str) -> Deployment {
@@ -66,7 +85,7 @@ fn deployment(name: &str) -> Deployment {
 /// The remote kubeconfig with its current cluster's server moved to a loopback proxy in front
 /// of it: (the rewritten file's text, the proxy's switch). The server name the certificate is
 /// checked against stays the original host (`tls-server-name`).
-async fn through_proxy(path: &std::path::Path) -> (String, Arc<AtomicBool>) {
+async fn through_proxy(path: &std::path::Path) -> (String, Arc<support::ProxySwitch>) {
     let mut kc = kube::config::Kubeconfig::read_from(path).unwrap();
     let context = kc.current_context.clone().expect("a current context");
     let cluster_name = kc
@@ -88,13 +107,12 @@ async fn through_proxy(path: &std::path::Path) -> (String, Arc<AtomicBool>) {
     let port = server
         .port_u16()
         .unwrap_or(if scheme == "http" { 80 } else { 443 });
-    let up = Arc::new(AtomicBool::new(true));
-    let local = support::proxy(host.clone(), port, up.clone()).await;
+    let (local, switch) = support::proxy(host.clone(), port).await;
     cluster.server = Some(format!("{scheme}://127.0.0.1:{local}"));
     if host != "127.0.0.1" && host != "localhost" && cluster.tls_server_name.is_none() {
         cluster.tls_server_name = Some(host);
     }
-    (serde_saphyr::to_string(&kc).unwrap(), up)
+    (serde_saphyr::to_string(&kc).unwrap(), switch)
 }
 
 fn shell(cmd: &str) {
@@ -129,9 +147,7 @@ impl Drop for Cleanup {
                 return;
             };
             rt.block_on(async {
-                let Ok(home) = kube::Client::try_default().await else {
-                    return;
-                };
+                let home = home_client().await;
                 let remote = client_of(&remote_kubeconfig).await;
                 let dp = DeleteParams::default();
                 let worker = format!("{name}-worker");
@@ -160,17 +176,15 @@ async fn replicas(client: &kube::Client, ns: &str, name: &str) -> i32 {
 }
 
 /// 12 tasks at target 2 over weights 2:1: 4 in the home cluster, 2 in the remote one. The
-/// remote API server stops: after 3 failed reads its share moves home (6). It starts again:
-/// it takes its share back and only then does home give its extra up; the total across both
-/// Deployments, sampled throughout, never drops below 6.
+/// remote API server stops answering: after 3 failed reads (each given up at the deadline) its
+/// share moves home (6), within 3 ticks plus one deadline. It answers again: it takes its share
+/// back and only then does home give its extra up; the total across both Deployments, sampled
+/// throughout, never drops below 6.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "needs two real clusters (KUBECONFIG, KUBECONFIG_REMOTE)"]
 async fn weights_two_to_one_failover_and_return_across_two_real_clusters() {
     env_path("KUBECONFIG");
-    // KUBECONFIG may list several files, as kubectl takes it.
-    let home = kube::Client::try_default()
-        .await
-        .expect("cluster from KUBECONFIG");
+    let home = home_client().await;
     let remote_path = env_path("KUBECONFIG_REMOTE");
     let remote = client_of(&remote_path).await;
     let ns = namespace();
@@ -192,7 +206,7 @@ async fn weights_two_to_one_failover_and_return_across_two_real_clusters() {
     server.start_workflows("q-two-clusters", 12).await;
 
     let dir = tempfile::tempdir().unwrap();
-    let (text, up) = through_proxy(&remote_path).await;
+    let (text, switch) = through_proxy(&remote_path).await;
     let kubeconfig = dir.path().join("remote.kubeconfig");
     std::fs::write(&kubeconfig, text).unwrap();
     let clusters = Clusters::new(
@@ -201,7 +215,8 @@ async fn weights_two_to_one_failover_and_return_across_two_real_clusters() {
             name: "remote".into(),
             kubeconfig,
         }],
-    );
+    )
+    .with_timeout(DEADLINE);
     let lease = LeaseSettings {
         name: name.clone(),
         namespace: ns.clone(),
@@ -218,8 +233,11 @@ async fn weights_two_to_one_failover_and_return_across_two_real_clusters() {
         Guard::new(rx, lease.margin()),
     );
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    let lease_task =
-        tokio::spawn(LeaseRunner::new(home.clone(), lease).run(tx, ctx.metrics.clone(), stop_rx));
+    let lease_task = tokio::spawn(
+        LeaseRunner::new(home.clone(), lease)
+            .with_timeout(DEADLINE)
+            .run(tx, ctx.metrics.clone(), stop_rx),
+    );
 
     let scalers = tempfile::tempdir().unwrap();
     std::fs::write(
@@ -271,9 +289,13 @@ spec:
     assert_eq!(replicas(&remote, &ns, &worker).await, 2);
 
     // Stop the remote API server (as the agent sees it).
+    let stopped_at = std::time::Instant::now();
     match std::env::var("TEST_REMOTE_STOP") {
         Ok(cmd) => shell(&cmd),
-        Err(_) => up.store(false, Ordering::SeqCst),
+        Err(_) => switch.set(match std::env::var("TEST_REMOTE_OUTAGE").as_deref() {
+            Ok("refuse") => support::ProxyMode::Refuse,
+            _ => support::ProxyMode::Blackhole,
+        }),
     }
     let v = within(
         120,
@@ -283,20 +305,21 @@ spec:
         }),
     )
     .await;
+    // failureThreshold (3) ticks of 2 s plus one deadline, and slack for the home writes.
+    let took = stopped_at.elapsed();
     assert!(
-        v.clusters[1]
-            .error
-            .as_deref()
-            .unwrap_or_default()
-            .contains("in cluster remote"),
-        "{v:?}"
+        took <= Duration::from_secs(3 * 2) + DEADLINE + Duration::from_secs(3),
+        "failover took {took:?}"
     );
+    let err = v.clusters[1].error.as_deref().unwrap_or_default();
+    assert!(err.contains("in cluster remote"), "{v:?}");
+    eprintln!("failover in {took:?}: {err}");
     assert_eq!(replicas(&home, &ns, &worker).await, 6);
 
     // Start it again; sample both Deployments while the share returns.
     match std::env::var("TEST_REMOTE_START") {
         Ok(cmd) => shell(&cmd),
-        Err(_) => up.store(true, Ordering::SeqCst),
+        Err(_) => switch.set(support::ProxyMode::Up),
     }
     let sampling = Arc::new(AtomicBool::new(true));
     let sampler = {
@@ -373,16 +396,16 @@ async fn the_remote_kubeconfig_goes_through_a_proxy_that_can_stop() {
         ),
     )
     .unwrap();
-    let (text, up) = through_proxy(&original).await;
+    let (text, switch) = through_proxy(&original).await;
     assert!(!text.contains(&format!(":{port}")), "{text}");
     assert!(text.contains("t0ken"), "the credentials are kept: {text}");
     let rewritten = dir.path().join("through-proxy.yaml");
     std::fs::write(&rewritten, text).unwrap();
     let client = client_of(&rewritten).await;
     assert_eq!(client.apiserver_version().await.unwrap().minor, "36");
-    // Down: the proxy drops the connections it carries within its 50 ms check, and refuses
+    // Down: the proxy drops the connections it carries within its 20 ms check, and refuses
     // new ones; a request on the pooled connection may still pass in between.
-    up.store(false, Ordering::SeqCst);
+    switch.set(support::ProxyMode::Refuse);
     within(5, "the proxy stops forwarding", async {
         while client.apiserver_version().await.is_ok() {
             tokio::time::sleep(Duration::from_millis(20)).await;
@@ -390,6 +413,19 @@ async fn the_remote_kubeconfig_goes_through_a_proxy_that_can_stop() {
     })
     .await;
     assert!(client.apiserver_version().await.is_err(), "down stays down");
-    up.store(true, Ordering::SeqCst);
+    switch.set(support::ProxyMode::Up);
+    assert_eq!(client.apiserver_version().await.unwrap().minor, "36");
+    // A blackhole: the connection is taken and nothing comes back; the call fails at the
+    // client's deadline, named as a timeout, and works again once the proxy forwards.
+    switch.set(support::ProxyMode::Blackhole);
+    let started = std::time::Instant::now();
+    let err = client.apiserver_version().await.unwrap_err();
+    assert_eq!(
+        temporal_autoscaler::deadline::timed_out(&err),
+        Some(DEADLINE),
+        "{err}"
+    );
+    assert!(started.elapsed() >= DEADLINE, "{:?}", started.elapsed());
+    switch.set(support::ProxyMode::Up);
     assert_eq!(client.apiserver_version().await.unwrap().minor, "36");
 }

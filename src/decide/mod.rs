@@ -199,6 +199,32 @@ pub struct Decision {
     pub steps: Vec<Step>,
 }
 
+impl Decision {
+    /// The rule that set the count, as the scale log line, event and chart name it: the last
+    /// step, except that the triggers' max taken from a trigger on its fallback count is
+    /// `fallback` (the fallback count decided it, not a backlog).
+    pub fn rule(&self) -> Rule {
+        let last = self.steps.last().map_or(Rule::TriggerMax, |s| s.rule);
+        if last != Rule::TriggerMax {
+            return last;
+        }
+        let best = self.triggers.iter().filter_map(|t| t.replicas).max();
+        let from_fallback = self
+            .triggers
+            .iter()
+            .any(|t| t.basis == Basis::Fallback && t.replicas == best);
+        let from_reading = self
+            .triggers
+            .iter()
+            .any(|t| t.basis != Basis::Fallback && t.replicas == best);
+        if best.is_some() && from_fallback && !from_reading {
+            Rule::Fallback
+        } else {
+            last
+        }
+    }
+}
+
 #[derive(Clone, Copy, Debug, PartialEq)]
 struct ScaleEvent {
     at: Instant,

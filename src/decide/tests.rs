@@ -1217,9 +1217,12 @@ fn fallback_replaces_a_trigger_after_failure_threshold_failures() {
             d.steps
         );
         assert_eq!(d.desired, want, "{behavior} from {current}: {:#?}", d.steps);
+        // The scale log line and event name the fallback, not the triggers' max.
+        assert_eq!(d.rule(), Rule::Fallback, "{behavior}: {:#?}", d.steps);
         // A success ends it.
         let d = sim.tick(3, &[Ok(15)]);
         assert!(!d.fallback);
+        assert_ne!(d.rule(), Rule::Fallback);
         assert_eq!(d.desired, 3);
     }
 }

@@ -122,7 +122,17 @@ pub struct StatusWriter {
     /// Failed status writes and event posts, over all scalers: an API server outage is a line
     /// when it starts, one a minute, and one when writes work again.
     outage: Outage,
+    /// The deadline of each write (`kube_timeout`).
+    timeout: Duration,
+    /// After a write found the API server unreachable (or silent past the deadline), nothing is
+    /// sent until then: one deadline per [`RETRY`] at most, not one per scaler, and events
+    /// raised meanwhile are dropped (they say what status and the log say too).
+    hold_until: Option<Instant>,
 }
+
+/// How long a failed status write waits before it is tried again, and how long the writer
+/// holds off after finding the API server unreachable.
+const RETRY: Duration = Duration::from_secs(5);
 
 /// Fill in transition times: kept from the previous condition of the same type when its status
 /// did not flip, else now.
@@ -155,6 +165,21 @@ pub fn with_transition_times(
 
 impl StatusWriter {
     pub fn spawn(client: Client, guard: Guard, identity: String) -> StatusSink {
+        Self::spawn_with_timeout(
+            client,
+            guard,
+            identity,
+            crate::deadline::DEFAULT_KUBE_TIMEOUT,
+        )
+    }
+
+    /// As [`Self::spawn`], each write under `timeout` (`kube_timeout`).
+    pub fn spawn_with_timeout(
+        client: Client,
+        guard: Guard,
+        identity: String,
+        timeout: Duration,
+    ) -> StatusSink {
         let (sink, rx) = StatusSink::channel();
         let writer = StatusWriter {
             client,
@@ -162,6 +187,8 @@ impl StatusWriter {
             identity,
             keys: HashMap::new(),
             outage: Outage::default(),
+            timeout,
+            hold_until: None,
         };
         tokio::spawn(writer.run(rx));
         sink
@@ -176,6 +203,7 @@ impl StatusWriter {
                     .values()
                     .filter_map(|k| k.pending.as_ref().map(|p| p.1))
                     .min()
+                    .map(|due| self.hold_until.map_or(due, |h| due.max(h)))
             } else {
                 None
             };
@@ -258,12 +286,21 @@ impl StatusWriter {
                 if !self.guard.may_write(std::time::Instant::now()) {
                     return; // only the lease holder reports; it re-reports standing problems
                 }
+                if self.held() {
+                    tracing::debug!(scaler = %key, reason = event.reason, "event dropped: the API server is unreachable");
+                    return;
+                }
                 let uid = self
                     .keys
                     .get(&key)
                     .map(|k| k.uid.clone())
                     .unwrap_or_default();
-                let res = publish_event(&self.client, &self.identity, &key, &uid, &event).await;
+                let res = crate::deadline::within(
+                    self.timeout,
+                    publish_event(&self.client, &self.identity, &key, &uid, &event),
+                )
+                .await;
+                self.note_reachability(res.as_ref().err());
                 self.log_outage(&key, "could not publish event", res.as_ref().err());
             }
         }
@@ -275,6 +312,9 @@ impl StatusWriter {
         if !self.guard.may_write(std::time::Instant::now()) {
             return; // kept pending until this replica holds the lease
         }
+        if self.held() {
+            return; // the run loop wakes when the hold ends
+        }
         let due: Vec<ScalerKey> = self
             .keys
             .iter()
@@ -282,13 +322,21 @@ impl StatusWriter {
             .map(|(key, _)| key.clone())
             .collect();
         for key in due {
+            if self.held() {
+                // The API server stopped answering during this flush: the rest stay pending,
+                // and the run loop wakes for them when the hold ends.
+                break;
+            }
             let Some(st) = self.keys.get_mut(&key) else {
                 continue;
             };
             let Some((status, _)) = st.pending.take() else {
                 continue;
             };
-            let res = write_status(&self.client, &key, &status).await;
+            let res =
+                crate::deadline::within(self.timeout, write_status(&self.client, &key, &status))
+                    .await;
+            self.note_reachability(res.as_ref().err());
             let failed = res.as_ref().err().filter(|e| !is_not_found(e));
             self.log_outage(&key, "status write failed; retrying", failed);
             let Some(st) = self.keys.get_mut(&key) else {
@@ -304,7 +352,7 @@ impl StatusWriter {
                     self.keys.remove(&key);
                 }
                 Err(_) => {
-                    st.pending = Some((status, Instant::now() + Duration::from_secs(5)));
+                    st.pending = Some((status, Instant::now() + RETRY));
                 }
             }
         }
@@ -312,6 +360,18 @@ impl StatusWriter {
 }
 
 impl StatusWriter {
+    /// Holding off after finding the API server unreachable.
+    fn held(&self) -> bool {
+        self.hold_until.is_some_and(|h| Instant::now() < h)
+    }
+
+    /// A transport failure or a timeout holds every write off for [`RETRY`]; anything else
+    /// (an answer, even an error status) ends the hold.
+    fn note_reachability(&mut self, failed: Option<&kube::Error>) {
+        let unreachable = failed.is_some_and(|e| crate::guard::error_class(e) == "unreachable");
+        self.hold_until = unreachable.then(|| Instant::now() + RETRY);
+    }
+
     /// Log a failed write when an outage starts (or changes kind), once a minute while it
     /// lasts, and when writes work again.
     fn log_outage(&mut self, key: &ScalerKey, what: &str, failed: Option<&kube::Error>) {

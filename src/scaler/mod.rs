@@ -188,11 +188,15 @@ async fn run(
     loop {
         tokio::select! {
             _ = tokio::time::sleep_until(next) => {
+                let started = tokio::time::Instant::now();
                 // Boxed: the tick's deep futures exist only while it runs, so a sleeping
                 // scaler's task stays small.
                 Box::pin(s.tick()).await;
+                // The next slot after this tick's start: a tick that waited on a silent API
+                // server (at most the deadline) delays the next one at most as much, never by
+                // a whole skipped interval; one that overran its slot is followed at once.
                 let epoch = s.ctx.epoch;
-                let since = tokio::time::Instant::now().saturating_duration_since(epoch);
+                let since = started.saturating_duration_since(epoch);
                 next = epoch + next_poll(since, poll_offset(&s.cfg), s.cfg.polling_interval);
             }
             update = inbox.recv() => {
@@ -435,15 +439,14 @@ impl Scaler {
     /// `failed`: the error, and the event's reason and note.
     fn note_target(&mut self, i: usize, failed: Option<(&str, &'static str, String)>, what: &str) {
         let now = std::time::Instant::now();
-        let remote = self.fleet.name(i) != crate::spec::LOCAL;
         let m = &mut self.fleet.members[i];
-        // A remote API server that cannot be reached is the cluster's outage, logged once by
-        // `Clusters::note` for all its scalers: here a debug line (and the event).
-        let by_cluster = remote
-            && matches!(
-                m.error.as_deref(),
-                Some(crate::target::TargetError::Unreachable { .. })
-            );
+        // An API server that cannot be reached or does not answer in time (the home cluster's
+        // or a remote one's) is the cluster's outage, logged once by `Clusters::note` for all
+        // its scalers: here a debug line (and the event).
+        let by_cluster = m
+            .error
+            .as_deref()
+            .is_some_and(crate::target::TargetError::is_unreachable);
         let Some((msg, reason, note)) = failed else {
             let quiet = m.outage.kind() == Some(CLUSTER_UNREACHABLE);
             if let Some(r) = m.outage.success(now) {
@@ -553,24 +556,26 @@ impl Scaler {
         if d.paused == Pause::Freeze || plan.writes.iter().all(Option::is_none) {
             return out;
         }
-        let rule = d
-            .steps
-            .last()
-            .map(|s| s.rule.to_string())
-            .unwrap_or_default();
+        let rule = d.rule().to_string();
+        // The writes start together, so one check covers them all: each ends (or is given up)
+        // within the deadline, which is at most the lease's margin.
+        if !self.ctx.guard.may_write(Instant::now()) {
+            tracing::warn!(scaler = %self.key, target = %cfg.target, from = current, to = d.desired, "lease not valid with margin; write skipped");
+            out.error = Some("lease not valid with margin; write skipped".to_string());
+            return out;
+        }
+        let froms: Vec<u32> = self.fleet.members.iter().map(|m| m.read.unwrap_or(0)).collect();
+        // Every cluster written at once, each under its own deadline: a silent one never
+        // holds back the others.
+        let results = Box::pin(self.fleet.write_all(&plan.writes)).await;
         // (cluster, from, to) of each write made.
         let mut wrote: Vec<(String, u32, u32)> = Vec::new();
-        for (i, w) in plan.writes.iter().enumerate() {
-            let Some(to) = *w else { continue };
-            let m = &self.fleet.members[i];
-            let from = m.read.unwrap_or(0);
-            let cluster = self.fleet.name(i).to_string();
-            if !self.ctx.guard.may_write(Instant::now()) {
-                tracing::warn!(scaler = %self.key, cluster, from, to, "lease not valid with margin; write skipped");
-                out.error = Some("lease not valid with margin; write skipped".to_string());
-                break;
-            }
-            match Box::pin(self.fleet.write(i, to)).await {
+        for (i, (to, res)) in results.into_iter().enumerate() {
+            let (Some(to), Some(res)) = (to, res) else {
+                continue;
+            };
+            let (from, cluster) = (froms[i], self.fleet.name(i).to_string());
+            match res {
                 Ok(true) => wrote.push((cluster, from, to)),
                 Ok(false) => {
                     tracing::info!(scaler = %self.key, target = %cfg.target, cluster, from, to, rule = %rule, "dry run: would scale");
@@ -695,8 +700,7 @@ impl Scaler {
             current: out.current,
             desired: d.desired,
             scaled: out.scaled_at.as_ref().map(|_| {
-                let rule = d.steps.last().map_or(decide::Rule::TriggerMax, |s| s.rule);
-                (out.before, out.current, rule)
+                (out.before, out.current, d.rule())
             }),
             interval_secs: self.cfg.polling_interval.as_secs().min(u64::from(u32::MAX)) as u32,
         }

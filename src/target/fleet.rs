@@ -56,6 +56,18 @@ impl Member {
         }
     }
 
+    /// A write of `n`: in force when written; an error is this tick's.
+    fn absorb_write(&mut self, n: u32, res: &Result<bool, TargetError>) {
+        match res {
+            Ok(true) => {
+                self.read = Some(n);
+                self.last = Some(n);
+            }
+            Ok(false) => {}
+            Err(e) => self.error = Some(Box::new(e.clone())),
+        }
+    }
+
     pub fn reachable(&self, threshold: u32) -> bool {
         self.reach.reachable(threshold)
     }
@@ -242,19 +254,35 @@ impl Fleet {
         plan
     }
 
-    /// Write `n` to member `i`: whether it was written (a dry run never writes).
-    pub async fn write(&mut self, i: usize, n: u32) -> Result<bool, TargetError> {
-        let m = &mut self.members[i];
-        let res = m.target.scale(n).await;
-        match &res {
-            Ok(true) => {
-                m.read = Some(n);
-                m.last = Some(n);
+    /// Write each member its `Some(n)` of `writes`, all at once (each under its cluster's
+    /// deadline): per member, the count asked and whether it was written (a dry run never
+    /// writes). A plain scaler's
+    /// one write needs no list of futures.
+    pub async fn write_all(
+        &mut self,
+        writes: &[Option<u32>],
+    ) -> Vec<(Option<u32>, Option<Result<bool, TargetError>>)> {
+        let want = |i: usize| writes.get(i).copied().flatten();
+        let results: Vec<Option<Result<bool, TargetError>>> = if self.members.rest.is_empty() {
+            match want(0) {
+                Some(n) => vec![Some(self.members.first.target.scale(n).await)],
+                None => vec![None],
             }
-            Ok(false) => {}
-            Err(e) => m.error = Some(Box::new(e.clone())),
+        } else {
+            futures::future::join_all(self.members.iter().enumerate().map(|(i, m)| async move {
+                match want(i) {
+                    Some(n) => Some(m.target.scale(n).await),
+                    None => None,
+                }
+            }))
+            .await
+        };
+        for (i, res) in results.iter().enumerate() {
+            if let (Some(n), Some(res)) = (want(i), res) {
+                self.members[i].absorb_write(n, res);
+            }
         }
-        res
+        (0..results.len()).map(want).zip(results).collect()
     }
 
     /// The count in force over the reachable clusters: this tick's count, else the last read
@@ -297,8 +325,11 @@ mod tests {
         let plan = fleet.plan(6);
         assert_eq!(plan.shares, [4, 2]);
         assert_eq!(plan.writes, [Some(4), Some(2)]);
-        for (i, w) in plan.writes.iter().enumerate() {
-            assert_eq!(fleet.write(i, w.unwrap()).await.ok(), Some(true));
+        let wrote = fleet.write_all(&plan.writes).await;
+        assert_eq!(wrote.len(), 2);
+        for ((asked, res), want) in wrote.into_iter().zip([4, 2]) {
+            assert_eq!(asked, Some(want));
+            assert_eq!(res.and_then(Result::ok), Some(true));
         }
         assert_eq!(fleet.in_force(), 6);
         assert!(matches!(fleet.read().await, Current::Total(6)));

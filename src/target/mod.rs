@@ -9,6 +9,7 @@ use kube::core::{ApiResource, GroupVersionKind};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum TargetError {
@@ -29,6 +30,10 @@ pub enum TargetError {
     /// logged by the cluster rather than by each scaler in it.
     #[error("{target}: unreachable: {message}")]
     Unreachable { target: String, message: String },
+    /// The API server took the request and did not answer within the deadline (a partition,
+    /// an overloaded or paused API server): an outage of its cluster, as `Unreachable`.
+    #[error("{target}: timed out: no answer from the API server within {after:?}")]
+    Timeout { target: String, after: Duration },
     #[error("{0}")]
     Cluster(ClusterError),
 }
@@ -43,9 +48,24 @@ impl TargetError {
             TargetError::Cluster(_) | TargetError::NotFound { .. } | TargetError::NoScale { .. }
         )
     }
+
+    /// The cluster's API server did not answer (refused, reset, or silent past the deadline):
+    /// the cluster's outage rather than this target's.
+    pub fn is_unreachable(&self) -> bool {
+        matches!(
+            self,
+            TargetError::Unreachable { .. } | TargetError::Timeout { .. }
+        )
+    }
 }
 
 fn api_error(target: &str, e: kube::Error) -> TargetError {
+    if let Some(after) = crate::deadline::timed_out(&e) {
+        return TargetError::Timeout {
+            target: target.to_string(),
+            after,
+        };
+    }
     match &e {
         kube::Error::Api(s) if s.code == 404 => TargetError::NotFound {
             target: target.to_string(),
@@ -217,8 +237,27 @@ impl KubeTarget {
         Ok(Api::namespaced_with(client, &self.namespace, &ar))
     }
 
+    /// Run `op` (discovery and one `/scale` call) under the cluster's deadline: a silent API
+    /// server costs the tick at most the deadline, and fails as the cluster's timeout.
+    async fn bounded<T>(
+        &self,
+        op: impl std::future::Future<Output = Result<T, TargetError>>,
+    ) -> Result<T, TargetError> {
+        let after = self.clusters.timeout();
+        let res = tokio::time::timeout(after, op)
+            .await
+            .unwrap_or_else(|_| {
+                Err(TargetError::Timeout {
+                    target: self.display.clone(),
+                    after,
+                })
+            });
+        self.clusters.note(&self.cluster, res.as_ref().err());
+        res
+    }
+
     pub async fn replicas(&self) -> Result<u32, TargetError> {
-        let res = async {
+        self.bounded(async {
             let scale = self
                 .api()
                 .await?
@@ -226,10 +265,8 @@ impl KubeTarget {
                 .await
                 .map_err(|e| api_error(&self.display, e))?;
             Ok(scale.spec.and_then(|s| s.replicas).unwrap_or(0).max(0) as u32)
-        }
-        .await;
-        self.clusters.note(&self.cluster, res.as_ref().err());
-        res
+        })
+        .await
     }
 
     pub async fn scale(&self, replicas: u32) -> Result<bool, TargetError> {
@@ -237,7 +274,7 @@ impl KubeTarget {
             return Ok(false);
         }
         let patch = serde_json::json!({ "spec": { "replicas": replicas } });
-        let res = async {
+        self.bounded(async {
             self.api()
                 .await?
                 .patch_scale(
@@ -248,10 +285,8 @@ impl KubeTarget {
                 .await
                 .map_err(|e| api_error(&self.display, e))?;
             Ok(true)
-        }
-        .await;
-        self.clusters.note(&self.cluster, res.as_ref().err());
-        res
+        })
+        .await
     }
 }
 

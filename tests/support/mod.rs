@@ -431,45 +431,88 @@ pub fn chromium(args: &[&str], url: &str) -> String {
     reader.join().expect("chromium's stdout reader")
 }
 
-/// A loopback TCP proxy to `host:port` that, while `up` is false, closes every connection at
-/// once (as a server that went away), and drops the connections it carried when it goes down.
-pub async fn proxy(
-    host: String,
-    port: u16,
-    up: std::sync::Arc<std::sync::atomic::AtomicBool>,
-) -> u16 {
-    use std::sync::atomic::Ordering;
+/// What a [`proxy`] does with connections: forward them, refuse them (a server that went
+/// away: connections close at once), or swallow them (a server that hangs, as behind a
+/// partition or when its process is paused: connections are accepted, requests read, and
+/// nothing ever comes back).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ProxyMode {
+    Up = 0,
+    Refuse = 1,
+    Blackhole = 2,
+}
+
+/// The switch of a [`proxy`], shared with the test.
+#[derive(Debug, Default)]
+pub struct ProxySwitch(std::sync::atomic::AtomicU8);
+
+impl ProxySwitch {
+    pub fn set(&self, mode: ProxyMode) {
+        self.0.store(mode as u8, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    pub fn mode(&self) -> ProxyMode {
+        match self.0.load(std::sync::atomic::Ordering::SeqCst) {
+            0 => ProxyMode::Up,
+            1 => ProxyMode::Refuse,
+            _ => ProxyMode::Blackhole,
+        }
+    }
+
+    /// Until the mode is no longer `mode` (checked every 20 ms).
+    async fn left(&self, mode: ProxyMode) {
+        while self.mode() == mode {
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+    }
+}
+
+/// A loopback TCP proxy to `host:port`, switched by the returned [`ProxySwitch`] (up at
+/// first). Refusing drops the connections it carried; a blackhole freezes them (they stay
+/// open, and nothing more passes either way) and accepts new ones without ever answering.
+/// Connections held by a blackhole are closed when the mode changes again.
+pub async fn proxy(host: String, port: u16) -> (u16, std::sync::Arc<ProxySwitch>) {
+    let switch = std::sync::Arc::new(ProxySwitch::default());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let local = listener.local_addr().unwrap().port();
+    let sw = switch.clone();
     tokio::spawn(async move {
         loop {
             let Ok((mut inbound, _)) = listener.accept().await else {
                 return;
             };
-            if !up.load(Ordering::SeqCst) {
-                drop(inbound);
-                continue;
-            }
-            let (up, host) = (up.clone(), host.clone());
+            let (sw, host) = (sw.clone(), host.clone());
             tokio::spawn(async move {
+                match sw.mode() {
+                    ProxyMode::Refuse => return,
+                    ProxyMode::Blackhole => return swallow(inbound, &sw).await,
+                    ProxyMode::Up => {}
+                }
                 let Ok(mut outbound) = tokio::net::TcpStream::connect((host.as_str(), port)).await
                 else {
                     return;
                 };
-                let copy = tokio::io::copy_bidirectional(&mut inbound, &mut outbound);
-                let down = async {
-                    while up.load(Ordering::SeqCst) {
-                        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-                    }
+                let frozen = tokio::select! {
+                    _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound) => false,
+                    _ = sw.left(ProxyMode::Up) => sw.mode() == ProxyMode::Blackhole,
                 };
-                tokio::select! {
-                    _ = copy => {}
-                    _ = down => {}
+                drop(outbound);
+                if frozen {
+                    swallow(inbound, &sw).await;
                 }
             });
         }
     });
-    local
+    (local, switch)
+}
+
+/// Read and drop whatever the client sends, answer nothing, until the blackhole ends.
+async fn swallow(mut inbound: tokio::net::TcpStream, sw: &ProxySwitch) {
+    let mut sink = tokio::io::sink();
+    tokio::select! {
+        _ = tokio::io::copy(&mut inbound, &mut sink) => {}
+        _ = sw.left(ProxyMode::Blackhole) => {}
+    }
 }
 
 /// Every log line of a test binary, for tests that count them (the subscriber is global: such

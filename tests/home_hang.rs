@@ -1,0 +1,214 @@
+//! The agent's own API server hangs: it takes every request and answers none (an overloaded
+//! or paused API server, a partition), with a real Temporal dev server behind the trigger and a
+//! real kube client (every request under a 300 ms deadline) over loopback HTTP. While it hangs
+//! the scaler writes nothing, one line says the cluster is unreachable (naming the timeout),
+//! and the decision made meanwhile is in force soon after the server answers again, with one
+//! line saying so. Its own test binary: it counts the lines of the whole process.
+
+mod support;
+
+use axum::extract::Request;
+use serde_json::{Value, json};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use support::{Capture, DevServer, within};
+use temporal_autoscaler::agent::{Context, start_dir_source};
+use temporal_autoscaler::clusters::Clusters;
+use temporal_autoscaler::guard::Guard;
+use temporal_autoscaler::source::{ScalerKey, SourceKind};
+use temporal_autoscaler::target::Targets;
+
+const SCALE: &str = "/apis/apps/v1/namespaces/default/deployments/hang-worker/scale";
+
+/// The home API server: discovery and the `/scale` of one Deployment. While `hung`, requests
+/// are recorded and then held unanswered until it ends (as a paused process answers its
+/// backlog when resumed, long after the client gave up).
+#[derive(Clone, Default)]
+struct Home {
+    replicas: Arc<AtomicU64>,
+    hung: Arc<AtomicBool>,
+    /// (method, path, at, while hung)
+    seen: Arc<Mutex<Vec<(String, String, Instant, bool)>>>,
+}
+
+impl Home {
+    async fn serve(self) -> u16 {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let app = axum::Router::new().fallback(move |req: Request| {
+            let home = self.clone();
+            async move { home.answer(req).await }
+        });
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        port
+    }
+
+    async fn answer(&self, req: Request) -> axum::response::Response {
+        let (parts, body) = req.into_parts();
+        let bytes = axum::body::to_bytes(body, 1 << 20).await.unwrap();
+        let hung = self.hung.load(Ordering::SeqCst);
+        self.seen.lock().unwrap().push((
+            parts.method.to_string(),
+            parts.uri.path().to_string(),
+            Instant::now(),
+            hung,
+        ));
+        while self.hung.load(Ordering::SeqCst) {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let scale = |n: u64| {
+            json!({"kind": "Scale", "apiVersion": "autoscaling/v1",
+                   "metadata": {"name": "hang-worker", "namespace": "default"},
+                   "spec": {"replicas": n}, "status": {"replicas": n}})
+        };
+        let body = match (parts.method.as_str(), parts.uri.path()) {
+            ("GET", "/apis/apps/v1") => json!({
+                "kind": "APIResourceList", "apiVersion": "v1", "groupVersion": "apps/v1",
+                "resources": [
+                    {"name": "deployments", "singularName": "deployment", "namespaced": true,
+                     "kind": "Deployment", "verbs": ["get", "patch"]},
+                    {"name": "deployments/scale", "singularName": "", "namespaced": true,
+                     "group": "autoscaling", "version": "v1", "kind": "Scale",
+                     "verbs": ["get", "patch", "update"]}]
+            }),
+            ("GET", SCALE) => scale(self.replicas.load(Ordering::SeqCst)),
+            ("PATCH", SCALE) => {
+                let v: Value = serde_json::from_slice(&bytes).unwrap();
+                let n = v["spec"]["replicas"].as_u64().unwrap();
+                self.replicas.store(n, Ordering::SeqCst);
+                scale(n)
+            }
+            other => panic!("unexpected request {other:?}"),
+        };
+        axum::response::Response::builder()
+            .header("content-type", "application/json")
+            .body(axum::body::Body::from(serde_json::to_vec(&body).unwrap()))
+            .unwrap()
+    }
+
+    fn requests_while_hung(&self) -> Vec<(String, String)> {
+        let seen = self.seen.lock().unwrap();
+        seen.iter()
+            .filter(|s| s.3)
+            .map(|s| (s.0.clone(), s.1.clone()))
+            .collect()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hung_home_api_server_means_no_write_one_line_and_recovery() {
+    let logs = Capture::install();
+    let server = DevServer::start().await;
+    server.start_workflows("q-home-hang", 6).await;
+
+    let home = Home::default();
+    let port = home.clone().serve().await;
+    let deadline = Duration::from_millis(300);
+    let config = kube::Config::new(format!("http://127.0.0.1:{port}").parse().unwrap());
+    let client = temporal_autoscaler::deadline::client(config, deadline).unwrap();
+    let clusters = Clusters::new(Some(client), &[]).with_timeout(deadline);
+    let ctx = Context::new(
+        Targets::with_clusters(Arc::new(clusters), false),
+        Guard::alone(),
+    );
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("hang.yaml"),
+        support::scaler_yaml("hang", &server.endpoint(), "q-home-hang", 0, ""),
+    )
+    .unwrap();
+    let _source = start_dir_source(ctx.clone(), dir.path().to_path_buf())
+        .await
+        .unwrap();
+    let key = ScalerKey {
+        source: SourceKind::Dir,
+        namespace: "default".into(),
+        name: "hang".into(),
+    };
+    // 6 tasks at 5 a replica.
+    within(
+        60,
+        "scaled to 2",
+        ctx.state
+            .wait_for(&key, |v| v.current_replicas == Some(2) && v.error.is_none()),
+    )
+    .await;
+    let before = logs.at_any(&["WARN", "ERROR"]).len();
+
+    home.hung.store(true, Ordering::SeqCst);
+    let hung_at = Instant::now();
+    // More work arrives meanwhile: 16 tasks would be 4 replicas.
+    server.start_workflows("q-home-hang", 10).await;
+    let v = within(
+        30,
+        "the read timing out",
+        ctx.state.wait_for(&key, |v| {
+            v.error.as_deref().is_some_and(|e| e.contains("timed out"))
+        }),
+    )
+    .await;
+    let err = v.error.unwrap();
+    assert!(
+        err.contains("default/Deployment/hang-worker") && err.contains("within 300ms"),
+        "{err}"
+    );
+    // Several ticks of it (each at most the deadline), then the server answers again.
+    within(
+        30,
+        "three reads while hung",
+        async {
+            while home.requests_while_hung().len() < 3 {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        },
+    )
+    .await;
+    home.hung.store(false, Ordering::SeqCst);
+    let back_at = Instant::now();
+    within(
+        30,
+        "the decision made meanwhile in force",
+        ctx.state
+            .wait_for(&key, |v| v.current_replicas == Some(4) && v.error.is_none()),
+    )
+    .await;
+    // A tick or two of the 1 s interval (the first may be under way, waiting on a read the
+    // server now answers late), with slack for a loaded machine.
+    let recovered_in = back_at.elapsed();
+    assert!(
+        recovered_in < Duration::from_secs(5),
+        "in force {recovered_in:?} after the server answered again"
+    );
+
+    // No write while it hung: only reads of the /scale were tried.
+    let tried = home.requests_while_hung();
+    assert!(
+        tried.iter().all(|(m, p)| m == "GET" && p == SCALE),
+        "{tried:?}"
+    );
+    // Each tick gave up at the deadline: about one read per 1 s tick, not one per deadline.
+    let hung_for = back_at - hung_at;
+    assert!(
+        tried.len() as f64 <= hung_for.as_secs_f64() + 2.0,
+        "{} reads in {hung_for:?}",
+        tried.len()
+    );
+
+    let warn = logs.at_any(&["WARN", "ERROR"]);
+    let warn = &warn[before..];
+    assert_eq!(warn.len(), 1, "one line for the outage: {warn:#?}");
+    assert!(
+        warn[0].contains("cluster unreachable")
+            && warn[0].contains("cluster=\"local\"")
+            && warn[0].contains("timed out"),
+        "{warn:?}"
+    );
+    let recovered: Vec<String> = logs
+        .at("INFO")
+        .into_iter()
+        .filter(|l| l.contains("cluster reachable again"))
+        .collect();
+    assert_eq!(recovered.len(), 1, "{recovered:#?}");
+    assert!(recovered[0].contains("cluster=\"local\""), "{recovered:?}");
+}

@@ -119,7 +119,10 @@ mod tests {
     use kube::client::Body;
 
     /// A client whose API server takes every request and never answers.
-    fn silent() -> (kube::Client, tower_test::mock::Handle<Request<Body>, Response<Body>>) {
+    fn silent() -> (
+        kube::Client,
+        tower_test::mock::Handle<Request<Body>, Response<Body>>,
+    ) {
         let (svc, handle) = tower_test::mock::pair::<Request<Body>, Response<Body>>();
         let svc = tower::Layer::layer(&DeadlineLayer(Duration::from_millis(200)), svc);
         (kube::Client::new(svc, "default"), handle)

@@ -61,9 +61,10 @@ pub struct Settings {
     pub lease_duration: u64,
     /// Seconds (fractions allowed): the deadline of every Kubernetes request and operation. At
     /// most `lease_duration / 3`, the Lease's margin, so that a write checked against the Lease
-    /// ends or is given up before the Lease could pass to another replica.
-    #[serde(default = "default_kube_timeout")]
-    pub kube_timeout: f64,
+    /// ends or is given up before the Lease could pass to another replica. Unset: 5 s, or the
+    /// margin if that is shorter.
+    #[serde(default)]
+    pub kube_timeout: Option<f64>,
     pub log_format: LogFormat,
     /// This replica's lease identity; defaults to the pod name (HOSTNAME) plus a random suffix.
     #[serde(default, deserialize_with = "opt_string_like")]
@@ -129,10 +130,6 @@ fn cluster_list<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<ClusterSpec>, D::
         .collect()
 }
 
-fn default_kube_timeout() -> f64 {
-    crate::deadline::DEFAULT_KUBE_TIMEOUT.as_secs_f64()
-}
-
 fn default_ui() -> bool {
     true
 }
@@ -170,7 +167,7 @@ impl Default for Settings {
             lease_name: "temporal-autoscaler".into(),
             lease_namespace: None,
             lease_duration: 15,
-            kube_timeout: default_kube_timeout(),
+            kube_timeout: None,
             log_format: LogFormat::Text,
             identity: None,
             watch_namespaces: Vec::new(),
@@ -252,18 +249,24 @@ impl Settings {
             )));
         }
         let margin = s.lease_duration as f64 / 3.0;
-        if !(s.kube_timeout > 0.0 && s.kube_timeout <= margin) {
+        if let Some(t) = s.kube_timeout
+            && !(t > 0.0 && t <= margin)
+        {
             return Err(crate::Error::Settings(format!(
-                "kube_timeout: got {}, expected more than 0 and at most lease_duration / 3 ({margin:.3} s): a write checked against the Lease must end before the Lease could pass to another replica",
-                s.kube_timeout
+                "kube_timeout: got {t}, expected more than 0 and at most lease_duration / 3 ({margin:.3} s): a write checked against the Lease must end before the Lease could pass to another replica"
             )));
         }
         Ok(s)
     }
 
-    /// The deadline of every Kubernetes request and operation.
+    /// The deadline of every Kubernetes request and operation: as set, else 5 s or the Lease's
+    /// margin (`lease_duration / 3`) if that is shorter.
     pub fn kube_timeout(&self) -> std::time::Duration {
-        std::time::Duration::from_secs_f64(self.kube_timeout)
+        match self.kube_timeout {
+            Some(t) => std::time::Duration::from_secs_f64(t),
+            None => crate::deadline::DEFAULT_KUBE_TIMEOUT
+                .min(std::time::Duration::from_secs(self.lease_duration) / 3),
+        }
     }
 }
 
@@ -327,6 +330,13 @@ mod tests {
         let none = Overrides::default();
         let s = Settings::load(None, &none).unwrap();
         assert_eq!(s.kube_timeout(), std::time::Duration::from_secs(5));
+        // Unset with a short Lease: its margin.
+        let short = Overrides {
+            lease_duration: Some(4),
+            ..Overrides::default()
+        };
+        let s = Settings::load(None, &short).unwrap();
+        assert_eq!(s.kube_timeout(), std::time::Duration::from_secs(4) / 3);
         let flag = |t: f64, lease: u64| Overrides {
             kube_timeout: Some(t),
             lease_duration: Some(lease),
@@ -336,7 +346,9 @@ mod tests {
         assert_eq!(s.kube_timeout(), std::time::Duration::from_millis(500));
         assert!(Settings::load(None, &flag(10.0, 30)).is_ok());
         for (t, lease) in [(0.0, 15), (-1.0, 15), (6.0, 15), (f64::NAN, 15)] {
-            let e = Settings::load(None, &flag(t, lease)).unwrap_err().to_string();
+            let e = Settings::load(None, &flag(t, lease))
+                .unwrap_err()
+                .to_string();
             assert!(
                 e.contains("kube_timeout: got") && e.contains("lease_duration / 3"),
                 "{t}: {e}"

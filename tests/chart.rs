@@ -1253,3 +1253,25 @@ fn the_status_page_is_on_unless_turned_off() {
     let err = install_fails(json!({"ui": {"enabled": "no"}}));
     assert!(err.contains("schema") && err.contains("enabled"), "{err}");
 }
+
+/// `kubeTimeout` becomes `--kube-timeout` when set (fractions kept); unset, the agent picks 5 s
+/// or the Lease's margin. A value that is not a positive number is refused by the schema.
+#[test]
+fn the_kube_timeout_is_passed_only_when_set() {
+    let unset = install(json!({}));
+    assert!(
+        !unset.args().iter().any(|a| a.starts_with("--kube-timeout")),
+        "{:?}",
+        unset.args()
+    );
+    let set = install(json!({"kubeTimeout": 2.5}));
+    assert!(
+        set.args().contains(&"--kube-timeout=2.5".to_string()),
+        "{:?}",
+        set.args()
+    );
+    for bad in [json!(0), json!("5s")] {
+        let err = install_fails(json!({ "kubeTimeout": bad }));
+        assert!(err.contains("kubeTimeout"), "{err}");
+    }
+}

@@ -21,6 +21,9 @@ use temporal_autoscaler::target::Targets;
 
 const SCALE: &str = "/apis/apps/v1/namespaces/default/deployments/hang-worker/scale";
 
+/// A request as the server got it: method, path, when, and whether it came while hung.
+type Seen = (String, String, Instant, bool);
+
 /// The home API server: discovery and the `/scale` of one Deployment. While `hung`, requests
 /// are recorded and then held unanswered until it ends (as a paused process answers its
 /// backlog when resumed, long after the client gave up).
@@ -28,8 +31,7 @@ const SCALE: &str = "/apis/apps/v1/namespaces/default/deployments/hang-worker/sc
 struct Home {
     replicas: Arc<AtomicU64>,
     hung: Arc<AtomicBool>,
-    /// (method, path, at, while hung)
-    seen: Arc<Mutex<Vec<(String, String, Instant, bool)>>>,
+    seen: Arc<Mutex<Vec<Seen>>>,
 }
 
 impl Home {
@@ -154,15 +156,11 @@ async fn a_hung_home_api_server_means_no_write_one_line_and_recovery() {
         "{err}"
     );
     // Several ticks of it (each at most the deadline), then the server answers again.
-    within(
-        30,
-        "three reads while hung",
-        async {
-            while home.requests_while_hung().len() < 3 {
-                tokio::time::sleep(Duration::from_millis(50)).await;
-            }
-        },
-    )
+    within(30, "three reads while hung", async {
+        while home.requests_while_hung().len() < 3 {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    })
     .await;
     home.hung.store(false, Ordering::SeqCst);
     let back_at = Instant::now();
@@ -192,6 +190,24 @@ async fn a_hung_home_api_server_means_no_write_one_line_and_recovery() {
     assert!(
         tried.len() as f64 <= hung_for.as_secs_f64() + 2.0,
         "{} reads in {hung_for:?}",
+        tried.len()
+    );
+
+    // Each timed-out read is counted, logged or not: every read tried while hung but the last
+    // (which the server may have answered in time once it came back).
+    let metrics = ctx.metrics.encode();
+    let line = metrics
+        .lines()
+        .find(|l| {
+            l.starts_with("temporal_scaler_target_errors_total{")
+                && l.contains("cluster=\"local\"")
+                && l.contains("kind=\"timeout\"")
+        })
+        .unwrap_or_else(|| panic!("no timeout counted:\n{metrics}"));
+    let counted: f64 = line.rsplit(' ').next().unwrap().parse().unwrap();
+    assert!(
+        counted >= (tried.len() - 1) as f64 && counted <= tried.len() as f64,
+        "{line} for {} reads",
         tried.len()
     );
 

@@ -183,6 +183,15 @@ impl Api {
         writes
     }
 
+    /// When the last PATCH came.
+    fn last_write_at(&self) -> Instant {
+        let seen = self.seen.lock().unwrap();
+        seen.iter()
+            .rfind(|s| s.method == Method::PATCH)
+            .expect("a write")
+            .at
+    }
+
     fn writes_since(&self, t: Instant) -> usize {
         let seen = self.seen.lock().unwrap();
         seen.iter()
@@ -359,14 +368,7 @@ async fn weighted_split_failover_and_return_over_two_api_servers() {
     })
     .await;
     // Moved after failureThreshold (3) failed reads of eu, not before.
-    let moved_at = home
-        .seen
-        .lock()
-        .unwrap()
-        .iter()
-        .rfind(|s| s.method == Method::PATCH)
-        .unwrap()
-        .at;
+    let moved_at = home.last_write_at();
     let failed_before = eu
         .seen
         .lock()
@@ -398,7 +400,11 @@ async fn weighted_split_failover_and_return_over_two_api_servers() {
     // 4 and 2 written together (either first); eu lost its pods: 4; local takes eu's share:
     // 6; eu back: 8; local gives its extra up: 6.
     assert!(t[0] == 4 || t[0] == 2, "{t:?}");
-    assert_eq!(t[1..], [6, 4, 6, 8, 6], "the total in force over the writes");
+    assert_eq!(
+        t[1..],
+        [6, 4, 6, 8, 6],
+        "the total in force over the writes"
+    );
     assert!(t[3..].iter().all(|&n| n >= 6), "a dip below 6: {t:?}");
 }
 
@@ -442,7 +448,11 @@ async fn a_hung_remote_cluster_fails_over_on_time_and_home_ticks_stay_on_time() 
     let mut reports: Vec<(u32, bool, Option<u32>)> = Vec::new();
     let v = wait(&ctx, "eu's share moved home", |v| {
         if v.clusters.len() == 2 && v.clusters[1].failures > 0 {
-            let r = (v.clusters[1].failures, v.clusters[1].reachable, v.clusters[0].share);
+            let r = (
+                v.clusters[1].failures,
+                v.clusters[1].reachable,
+                v.clusters[0].share,
+            );
             if reports.last() != Some(&r) {
                 reports.push(r);
             }
@@ -460,14 +470,7 @@ async fn a_hung_remote_cluster_fails_over_on_time_and_home_ticks_stay_on_time() 
         err.contains("in cluster eu") && err.contains("timed out") && err.contains("300ms"),
         "{err}"
     );
-    let moved_at = home
-        .seen
-        .lock()
-        .unwrap()
-        .iter()
-        .rfind(|s| s.method == Method::PATCH)
-        .unwrap()
-        .at;
+    let moved_at = home.last_write_at();
     // 3 ticks of a 1 s interval, plus one deadline (and scheduling slack).
     let took = moved_at - hung_at;
     assert!(
@@ -493,7 +496,11 @@ async fn a_hung_remote_cluster_fails_over_on_time_and_home_ticks_stay_on_time() 
         );
     }
     assert_eq!(home.assert_only_scale_calls(), [4, 6]);
-    assert_eq!(eu.assert_only_scale_calls(), [2], "nothing written to a hung cluster");
+    assert_eq!(
+        eu.assert_only_scale_calls(),
+        [2],
+        "nothing written to a hung cluster"
+    );
 
     // It answers again: eu still runs its 2, so home gives its extra 2 up.
     switch.set(ProxyMode::Up);

@@ -35,6 +35,14 @@ pub struct TriggerErrorLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct TargetErrorLabels {
+    pub namespace: String,
+    pub scaler: String,
+    pub cluster: String,
+    pub kind: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct RpcLabels {
     pub method: String,
     pub code: String,
@@ -57,6 +65,7 @@ pub struct Metrics {
     pub scale_up: Family<ScalerLabels, Counter>,
     pub scale_down: Family<ScalerLabels, Counter>,
     pub trigger_errors: Family<TriggerErrorLabels, Counter>,
+    pub target_errors: Family<TargetErrorLabels, Counter>,
     pub rpc_requests: Family<RpcLabels, Counter>,
     pub rpc_latency: Family<MethodLabels, Histogram>,
     pub config_reloads: Family<ResultLabels, Counter>,
@@ -100,6 +109,12 @@ impl Metrics {
             "Failed trigger reads, by error kind",
             trigger_errors.clone(),
         );
+        let target_errors = Family::<TargetErrorLabels, Counter>::default();
+        registry.register(
+            "temporal_scaler_target_errors",
+            "Failed /scale reads and writes of the target, by cluster and error kind",
+            target_errors.clone(),
+        );
         let rpc_requests = Family::<RpcLabels, Counter>::default();
         registry.register(
             "temporal_rpc_requests",
@@ -134,6 +149,7 @@ impl Metrics {
             scale_up,
             scale_down,
             trigger_errors,
+            target_errors,
             rpc_requests,
             rpc_latency,
             config_reloads,

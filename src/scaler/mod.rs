@@ -5,7 +5,7 @@ use crate::agent::Context;
 use crate::decide::capacity::{SlotKind, summarize};
 use crate::decide::{self, CapacitySignal, History, Input, Pause, Signals, TriggerReading};
 use crate::report::history::Sample;
-use crate::report::metrics::{ScalerLabels, TriggerErrorLabels};
+use crate::report::metrics::{ScalerLabels, TargetErrorLabels, TriggerErrorLabels};
 use crate::report::outage::{Note, Outage};
 use crate::report::state::{CapacityView, ClusterView, TargetView, TriggerView};
 use crate::report::status::{Cond, EventReport, EventType, StatusMsg, StatusReport};
@@ -439,6 +439,21 @@ impl Scaler {
     /// `failed`: the error, and the event's reason and note.
     fn note_target(&mut self, i: usize, failed: Option<(&str, &'static str, String)>, what: &str) {
         let now = std::time::Instant::now();
+        if failed.is_some()
+            && let Some(e) = self.fleet.members[i].error.as_deref()
+        {
+            // Every failed call is counted, whether or not it is logged.
+            self.ctx
+                .metrics
+                .target_errors
+                .get_or_create(&TargetErrorLabels {
+                    namespace: self.cfg.namespace.clone(),
+                    scaler: self.cfg.name.clone(),
+                    cluster: self.fleet.name(i).to_string(),
+                    kind: e.kind().into(),
+                })
+                .inc();
+        }
         let m = &mut self.fleet.members[i];
         // An API server that cannot be reached or does not answer in time (the home cluster's
         // or a remote one's) is the cluster's outage, logged once by `Clusters::note` for all
@@ -564,7 +579,12 @@ impl Scaler {
             out.error = Some("lease not valid with margin; write skipped".to_string());
             return out;
         }
-        let froms: Vec<u32> = self.fleet.members.iter().map(|m| m.read.unwrap_or(0)).collect();
+        let froms: Vec<u32> = self
+            .fleet
+            .members
+            .iter()
+            .map(|m| m.read.unwrap_or(0))
+            .collect();
         // Every cluster written at once, each under its own deadline: a silent one never
         // holds back the others.
         let results = Box::pin(self.fleet.write_all(&plan.writes)).await;
@@ -699,9 +719,10 @@ impl Scaler {
             },
             current: out.current,
             desired: d.desired,
-            scaled: out.scaled_at.as_ref().map(|_| {
-                (out.before, out.current, d.rule())
-            }),
+            scaled: out
+                .scaled_at
+                .as_ref()
+                .map(|_| (out.before, out.current, d.rule())),
             interval_secs: self.cfg.polling_interval.as_secs().min(u64::from(u32::MAX)) as u32,
         }
     }

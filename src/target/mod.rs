@@ -49,6 +49,19 @@ impl TargetError {
         )
     }
 
+    /// The kind of failure, as the `kind` label of `temporal_scaler_target_errors_total`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            TargetError::Discovery { .. } => "discovery",
+            TargetError::NoScale { .. } => "no_scale",
+            TargetError::NotFound { .. } => "not_found",
+            TargetError::Api { .. } => "api",
+            TargetError::Unreachable { .. } => "unreachable",
+            TargetError::Timeout { .. } => "timeout",
+            TargetError::Cluster(_) => "cluster",
+        }
+    }
+
     /// The cluster's API server did not answer (refused, reset, or silent past the deadline):
     /// the cluster's outage rather than this target's.
     pub fn is_unreachable(&self) -> bool {
@@ -244,14 +257,12 @@ impl KubeTarget {
         op: impl std::future::Future<Output = Result<T, TargetError>>,
     ) -> Result<T, TargetError> {
         let after = self.clusters.timeout();
-        let res = tokio::time::timeout(after, op)
-            .await
-            .unwrap_or_else(|_| {
-                Err(TargetError::Timeout {
-                    target: self.display.clone(),
-                    after,
-                })
-            });
+        let res = tokio::time::timeout(after, op).await.unwrap_or_else(|_| {
+            Err(TargetError::Timeout {
+                target: self.display.clone(),
+                after,
+            })
+        });
         self.clusters.note(&self.cluster, res.as_ref().err());
         res
     }

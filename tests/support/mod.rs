@@ -448,7 +448,8 @@ pub struct ProxySwitch(std::sync::atomic::AtomicU8);
 
 impl ProxySwitch {
     pub fn set(&self, mode: ProxyMode) {
-        self.0.store(mode as u8, std::sync::atomic::Ordering::SeqCst);
+        self.0
+            .store(mode as u8, std::sync::atomic::Ordering::SeqCst);
     }
 
     pub fn mode(&self) -> ProxyMode {

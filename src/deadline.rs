@@ -45,6 +45,24 @@ pub fn timed_out(e: &kube::Error) -> Option<Duration> {
     None
 }
 
+/// Whether `e` is a timeout: past a deadline of ours, or a connection that could not be made
+/// within the client's connect timeout (set to the same deadline by [`client`]; a paused API
+/// server's listen backlog fills, and then connecting hangs too).
+pub fn is_timeout(e: &kube::Error) -> bool {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(err) = source {
+        if err.is::<DeadlineExceeded>()
+            || err
+                .downcast_ref::<std::io::Error>()
+                .is_some_and(|io| io.kind() == std::io::ErrorKind::TimedOut)
+        {
+            return true;
+        }
+        source = err.source();
+    }
+    false
+}
+
 /// Run one Kubernetes operation (one or several requests) under `deadline`: past it, the
 /// operation is dropped (its requests cancelled) and fails as [`DeadlineExceeded`].
 pub async fn within<T>(
@@ -138,6 +156,7 @@ mod tests {
         let err = call.await.unwrap().unwrap_err();
         assert_eq!(started.elapsed(), Duration::from_millis(200));
         assert_eq!(timed_out(&err), Some(Duration::from_millis(200)));
+        assert!(is_timeout(&err));
         assert!(
             err.to_string()
                 .contains("timed out: no answer from the API server within 200ms"),
@@ -165,6 +184,14 @@ mod tests {
             "refused",
         )));
         assert_eq!(timed_out(&refused), None);
+        assert!(!is_timeout(&refused));
+        // A connect timeout (hyper-timeout's) is a timeout too, of no duration of ours.
+        let connect = kube::Error::Service(Box::new(std::io::Error::new(
+            std::io::ErrorKind::TimedOut,
+            "deadline has elapsed",
+        )));
+        assert!(is_timeout(&connect));
+        assert_eq!(timed_out(&connect), None);
     }
 
     #[tokio::test(start_paused = true)]

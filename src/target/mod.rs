@@ -72,11 +72,13 @@ impl TargetError {
     }
 }
 
-fn api_error(target: &str, e: kube::Error) -> TargetError {
-    if let Some(after) = crate::deadline::timed_out(&e) {
+/// `e` of a call to `target`; a timeout names its deadline (`deadline` for a connect timeout,
+/// which is set to the same).
+fn api_error(target: &str, deadline: Duration, e: kube::Error) -> TargetError {
+    if crate::deadline::is_timeout(&e) {
         return TargetError::Timeout {
             target: target.to_string(),
-            after,
+            after: crate::deadline::timed_out(&e).unwrap_or(deadline),
         };
     }
     match &e {
@@ -225,7 +227,7 @@ impl KubeTarget {
                     .await
                     .map_err(|e| match e {
                         e @ (kube::Error::HyperError(_) | kube::Error::Service(_)) => {
-                            api_error(&self.display, e)
+                            api_error(&self.display, self.clusters.timeout(), e)
                         }
                         e => TargetError::Discovery {
                             target: self.display.clone(),
@@ -274,7 +276,7 @@ impl KubeTarget {
                 .await?
                 .get_scale(&self.target.name)
                 .await
-                .map_err(|e| api_error(&self.display, e))?;
+                .map_err(|e| api_error(&self.display, self.clusters.timeout(), e))?;
             Ok(scale.spec.and_then(|s| s.replicas).unwrap_or(0).max(0) as u32)
         })
         .await
@@ -294,7 +296,7 @@ impl KubeTarget {
                     &Patch::Merge(&patch),
                 )
                 .await
-                .map_err(|e| api_error(&self.display, e))?;
+                .map_err(|e| api_error(&self.display, self.clusters.timeout(), e))?;
             Ok(true)
         })
         .await

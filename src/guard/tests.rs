@@ -715,3 +715,78 @@ async fn an_api_server_outage_is_logged_when_it_starts_and_ends_not_per_retry() 
         9
     );
 }
+
+/// An API server that takes the Lease requests and never answers: each round fails at the
+/// deadline (`kube_timeout`) instead of waiting for ever, and the next starts a retry period
+/// later; the outage is logged once, as a timeout; it renews again once answered. (Losing the
+/// lease when it runs out is judged on the real clock, which paused time does not move.)
+#[tokio::test(start_paused = true)]
+async fn a_silent_api_server_fails_each_round_at_its_deadline() {
+    let logs = LogCapture::default();
+    let _capture = logs.install();
+    let (client, mut h) = mock_client();
+    let (tx, rx) = watch::channel(LeaderState {
+        leader: false,
+        since: None,
+        valid_until: None,
+    });
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let deadline = Duration::from_secs(2);
+    let task = tokio::spawn(runner(client).with_timeout(deadline).run(
+        tx,
+        Arc::new(Metrics::new()),
+        stop_rx,
+    ));
+    let renew = "2025-06-01T10:00:00.000000Z";
+    expect(&mut h, Method::GET, LEASE)
+        .await
+        .reply(StatusCode::OK, lease(Some(ME), "1", renew, 0));
+    expect(&mut h, Method::PUT, &format!("{LEASE}?"))
+        .await
+        .reply(StatusCode::OK, lease(Some(ME), "2", renew, 0));
+    let mut sub = rx.clone();
+    tokio::time::timeout(WAIT, sub.wait_for(|s| s.leader))
+        .await
+        .unwrap()
+        .unwrap();
+
+    // Silent: every GET is taken and never answered (its reply handle kept).
+    let mut unanswered = Vec::new();
+    let mut at = Vec::new();
+    for _ in 0..4 {
+        unanswered.push(expect(&mut h, Method::GET, LEASE).await);
+        at.push(tokio::time::Instant::now());
+    }
+    // A round every retry period (2 s) plus its deadline (2 s): never stuck on one request.
+    for w in at.windows(2) {
+        assert_eq!(w[1] - w[0], Duration::from_secs(4), "{at:?}");
+    }
+
+    // Answered again: renewed.
+    expect(&mut h, Method::GET, LEASE)
+        .await
+        .reply(StatusCode::OK, lease(Some(ME), "2", renew, 0));
+    expect(&mut h, Method::PUT, &format!("{LEASE}?"))
+        .await
+        .reply(StatusCode::OK, lease(Some(ME), "3", renew, 0));
+    tokio::time::timeout(WAIT, sub.wait_for(|s| s.leader))
+        .await
+        .unwrap()
+        .unwrap();
+    stop_tx.send(true).unwrap();
+    expect(&mut h, Method::GET, LEASE)
+        .await
+        .reply(StatusCode::OK, lease(Some(ME), "3", renew, 0));
+    expect(&mut h, Method::PUT, &format!("{LEASE}?"))
+        .await
+        .reply(StatusCode::OK, lease(None, "4", renew, 0));
+    tokio::time::timeout(WAIT, task).await.unwrap().unwrap();
+    drop(unanswered);
+
+    let warn = logs.lines("WARN");
+    assert_eq!(warn.len(), 1, "{}", logs.text());
+    assert!(
+        warn[0].contains("lease renewal failed") && warn[0].contains("timed out"),
+        "{warn:?}"
+    );
+}

@@ -697,4 +697,79 @@ mod tests {
         );
         call.reply(StatusCode::CREATED, serde_json::json!({}));
     }
+
+    /// A silent API server: the status write fails at the deadline, and for 5 s nothing more
+    /// is sent (an event raised meanwhile is dropped, the other scaler's status waits); then
+    /// the writes are tried again, and go through once it answers.
+    #[tokio::test(start_paused = true)]
+    async fn a_silent_api_server_costs_one_deadline_per_hold_not_one_per_write() {
+        let (client, mut h) = mock_client();
+        let deadline = Duration::from_secs(2);
+        let sink =
+            StatusWriter::spawn_with_timeout(client, Guard::alone(), "agent-1".into(), deadline);
+        let other = ScalerKey {
+            name: "payments".into(),
+            ..key()
+        };
+        for k in [key(), other.clone()] {
+            sink.send(StatusMsg::Status {
+                key: k,
+                report: report(2),
+                min_interval: Duration::from_secs(30),
+            });
+        }
+        let started = Instant::now();
+        // One of the two writes is tried, and never answered.
+        let (first, _unanswered) = h.next_request().await.expect("a status write");
+        assert_eq!(first.method(), Method::PATCH);
+        sink.send(StatusMsg::Event {
+            key: key(),
+            event: EventReport {
+                type_: EventType::Warning,
+                reason: "TargetError",
+                action: "Scale",
+                note: "x".into(),
+            },
+        });
+        // Nothing during the deadline and the hold that follows it (the event is dropped).
+        assert!(
+            tokio::time::timeout(
+                deadline + RETRY - Duration::from_millis(1),
+                h.next_request()
+            )
+            .await
+            .is_err()
+        );
+        // Then the writes again, one after the other, answered this time.
+        let mut paths = Vec::new();
+        for _ in 0..2 {
+            let (req, send) = tokio::time::timeout(WAIT, h.next_request())
+                .await
+                .unwrap()
+                .unwrap();
+            assert_eq!(req.method(), Method::PATCH);
+            paths.push(req.uri().path().to_string());
+            send.send_response(
+                http::Response::builder()
+                    .status(StatusCode::OK)
+                    .body(kube::client::Body::from(b"{}".to_vec()))
+                    .unwrap(),
+            );
+        }
+        assert!(started.elapsed() >= deadline + RETRY);
+        paths.sort();
+        assert_eq!(
+            paths,
+            [
+                "/apis/scaling.example.com/v1alpha1/namespaces/shop/temporalscalers/orders/status",
+                "/apis/scaling.example.com/v1alpha1/namespaces/shop/temporalscalers/payments/status",
+            ]
+        );
+        // The dropped event is not sent later.
+        assert!(
+            tokio::time::timeout(Duration::from_secs(60), h.next_request())
+                .await
+                .is_err()
+        );
+    }
 }

@@ -280,4 +280,46 @@ mod tests {
             "2026-01-01T00:00:00Z"
         );
     }
+
+    /// The watch's initial list against an API server that takes it and never answers: with
+    /// the agent's deadline layer on the client, the list fails at the deadline and is retried
+    /// (with backoff) instead of waiting for ever; once answered, the object comes through.
+    #[tokio::test(start_paused = true)]
+    async fn a_silent_initial_list_fails_at_the_deadline_and_is_retried() {
+        use http::{Request, Response};
+        use kube::client::Body;
+        let (svc, mut h) = tower_test::mock::pair::<Request<Body>, Response<Body>>();
+        let deadline = std::time::Duration::from_secs(2);
+        let svc = tower::Layer::layer(&crate::deadline::DeadlineLayer(deadline), svc);
+        let client = Client::new(svc, "default");
+        let (tx, mut rx) = mpsc::channel(8);
+        tokio::spawn(run(client, Some(vec!["shop".into()]), tx));
+        let list = "/apis/scaling.example.com/v1alpha1/namespaces/shop/temporalscalers";
+        let (first, _unanswered) = h.next_request().await.expect("the initial list");
+        assert!(first.uri().to_string().starts_with(list), "{}", first.uri());
+        let asked = tokio::time::Instant::now();
+        let (again, send) = h.next_request().await.expect("the list again");
+        assert!(again.uri().to_string().starts_with(list), "{}", again.uri());
+        assert!(asked.elapsed() >= deadline, "{:?}", asked.elapsed());
+        let mut item = serde_json::to_value(object(
+            json!({"scaleTargetRef": {"name": "w"},
+                   "triggers": [{"type": "temporal", "metadata": {"endpoint": "t:7233", "taskQueue": "q"}}]}),
+            json!({}),
+        ))
+        .unwrap();
+        item["metadata"]["resourceVersion"] = json!("5");
+        let body = json!({
+            "apiVersion": "scaling.example.com/v1alpha1", "kind": "TemporalScalerList",
+            "metadata": {"resourceVersion": "5"}, "items": [item]
+        });
+        send.send_response(
+            Response::builder()
+                .body(Body::from(serde_json::to_vec(&body).unwrap()))
+                .unwrap(),
+        );
+        match tokio::time::timeout(std::time::Duration::from_secs(5), rx.recv()).await {
+            Ok(Some(CrEvent::Apply(o))) => assert_eq!(o.key.name, "orders"),
+            other => panic!("expected the object, got {other:?}"),
+        }
+    }
 }

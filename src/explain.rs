@@ -304,7 +304,7 @@ fn explain_capacity(
             for k in &cap.kinds {
                 let _ = writeln!(
                     out,
-                    "      {:<13} used {:<4} free {:<4} utilization {}  needs {} replica(s)",
+                    "      {:<13} used {:<4} free {:<4} utilization {}  busy on {} host(s)",
                     k.kind.as_str(),
                     k.used,
                     k.available,
@@ -317,7 +317,7 @@ fn explain_capacity(
                 (Some(u), Some(kind)) => {
                     let _ = writeln!(
                         out,
-                        "      most constrained: {} at {:.0}% → ceil({} × {:.2} / {}) = {} replica(s); busy floor {}",
+                        "      most constrained: {} at {:.0}% → ceil({} × {:.2} / {}) = {} replica(s); busy floor {} (busy hosts)",
                         kind.as_str(),
                         u * 100.0,
                         cap.hosts,
@@ -330,7 +330,7 @@ fn explain_capacity(
                 _ => {
                     let _ = writeln!(
                         out,
-                        "      no known slot bound: busy floor {}",
+                        "      no known slot bound: busy floor {} (busy hosts)",
                         cap.busy_floor
                     );
                 }

@@ -29,7 +29,31 @@ fn script() -> PathBuf {
 
 /// A slot worker (see the script), running until dropped; returns once it polls.
 async fn worker(server: &DevServer, queue: &str, args: &[&str]) -> ChildGuard {
-    let mut child = python()
+    spawn_worker(python(), server, queue, args).await
+}
+
+/// A slot worker on a host of its own: its process in a new UTS namespace named `host`
+/// (`unshare --uts`), so its heartbeats carry that host name, as a pod's would.
+async fn worker_on(server: &DevServer, queue: &str, host: &str, args: &[&str]) -> ChildGuard {
+    let py = python();
+    let mut cmd = Command::new("unshare");
+    cmd.args(["--uts", "sh", "-c", r#"hostname "$0" && exec "$@""#, host])
+        .arg(py.get_program());
+    for (k, v) in py.get_envs() {
+        if let Some(v) = v {
+            cmd.env(k, v);
+        }
+    }
+    spawn_worker(cmd, server, queue, args).await
+}
+
+async fn spawn_worker(
+    mut cmd: Command,
+    server: &DevServer,
+    queue: &str,
+    args: &[&str],
+) -> ChildGuard {
+    let mut child = cmd
         .arg(script())
         .args([
             "worker",
@@ -252,6 +276,90 @@ async fn busy_workers_hold_the_count_free_slots_scale_down_and_a_killed_worker_g
             .wait_for(&key("cap"), |v| v.current_replicas == Some(0)),
     )
     .await;
+}
+
+/// Issue 21's case: three worker hosts (each in a UTS namespace of its own), one long activity
+/// running on each of two. The slots in use (2 of 9) would fit in one host, but a running
+/// activity cannot move: the busy floor is the 2 busy hosts, and the scaler holds 2 replicas
+/// where packing the slots gave 1.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn busy_slots_on_two_of_three_hosts_hold_two_replicas() {
+    let server = DevServer::start().await;
+    let tmp = tempfile::tempdir().unwrap();
+    let release = tmp.path().join("release");
+    let (queue, ep) = ("spread", server.endpoint());
+    let dir = tmp.path().join("scalers");
+    std::fs::create_dir(&dir).unwrap();
+    std::fs::write(
+        dir.join("s.yaml"),
+        scaler(
+            "spread",
+            &ep,
+            queue,
+            "        targetSlotUtilization: \"0.8\"\n        workerHeartbeatMaxAgeSeconds: \"4\"\n",
+        ),
+    )
+    .unwrap();
+    let (ctx, _source) = agent(&dir).await;
+    let busy = |n: u64, hosts: u32| {
+        move |v: &ScalerView| {
+            v.triggers[0]
+                .capacity
+                .as_deref()
+                .is_some_and(|c| c.slots_used == n && c.hosts == hosts)
+        }
+    };
+    // One activity slot on w-a: the first activity can only run there...
+    let _a = worker_on(&server, queue, "w-a", &["--activity-slots", "1"]).await;
+    start(&server, queue, 1, "hold", &release);
+    within(
+        60,
+        "w-a busy",
+        ctx.state.wait_for(&key("spread"), busy(1, 1)),
+    )
+    .await;
+    // ...and with w-a full, the second only on w-b.
+    let _b = worker_on(&server, queue, "w-b", &["--activity-slots", "4"]).await;
+    start(&server, queue, 1, "hold", &release);
+    within(
+        60,
+        "w-b busy",
+        ctx.state.wait_for(&key("spread"), busy(2, 2)),
+    )
+    .await;
+    let _c = worker_on(&server, queue, "w-c", &["--activity-slots", "4"]).await;
+    within(
+        60,
+        "three hosts, two busy",
+        ctx.state.wait_for(&key("spread"), busy(2, 3)),
+    )
+    .await;
+    // Every report over 4 s (4 ticks) with all three hosts seen: never fewer than the 2 busy
+    // hosts.
+    let since = std::time::Instant::now();
+    let mut reports = 0;
+    let v = within(
+        60,
+        "4 s of ticks over three hosts",
+        ctx.state.wait_for(&key("spread"), |v| {
+            if busy(2, 3)(v) {
+                reports += 1;
+                assert_eq!(v.desired_replicas, Some(2), "{v:#?}");
+            }
+            reports >= 4 && since.elapsed() >= Duration::from_secs(4)
+        }),
+    )
+    .await;
+    let c = capacity(&v);
+    assert_eq!((c.hosts, c.workers, c.busy_floor), (3, 3, 2), "{c:?}");
+    // Utilization alone would keep one: 2 busy of 9 activity slots, ceil(3 × 0.22 / 0.8) = 1.
+    assert!(
+        c.utilization.is_some_and(|u| (u - 2.0 / 9.0).abs() < 1e-9),
+        "{c:?}"
+    );
+    assert_eq!(v.triggers[0].basis, Some(Basis::BusyWorkers), "{v:#?}");
+    assert_eq!(v.current_replicas, Some(2));
+    std::fs::write(&release, "").unwrap();
 }
 
 fn trigger(server: &DevServer, queue: &str, meta: &str) -> TriggerConfig {

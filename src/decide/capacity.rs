@@ -93,7 +93,7 @@ pub struct KindCapacity {
     pub available: u64,
     /// used / (used + available) over the workers with a known bound.
     pub utilization: Option<f64>,
-    /// Replicas the busy slots need at the observed slots per host.
+    /// Hosts with a slot of this kind in use.
     pub busy_floor: u32,
 }
 
@@ -114,7 +114,9 @@ pub struct Capacity {
     pub utilization: Option<f64>,
     /// The kind that sets `utilization`.
     pub constrained: Option<SlotKind>,
-    /// The highest per-kind busy floor: never fewer replicas while these slots are in use.
+    /// Hosts with a slot of the trigger's kinds in use: never fewer replicas while they are.
+    /// A busy slot cannot move to another pod, so each busy host is a replica of its own,
+    /// however many free slots the others have.
     pub busy_floor: u32,
     pub kinds: Vec<KindCapacity>,
 }
@@ -139,10 +141,18 @@ pub fn summarize(
     let mut hosts: Vec<&str> = counted.iter().map(|w| w.host.as_str()).collect();
     hosts.sort_unstable();
     hosts.dedup();
+    let mut busy: Vec<&str> = counted
+        .iter()
+        .filter(|w| kinds.iter().any(|&k| w.slots(k).used > 0))
+        .map(|w| w.host.as_str())
+        .collect();
+    busy.sort_unstable();
+    busy.dedup();
     let mut cap = Capacity {
         workers: counted.len() as u32,
         ignored: (samples.len() - counted.len()) as u32,
         hosts: hosts.len() as u32,
+        busy_floor: busy.len() as u32,
         ..Capacity::default()
     };
     for &kind in kinds {
@@ -155,7 +165,6 @@ pub fn summarize(
             cap.utilization = Some(u);
             cap.constrained = Some(kind);
         }
-        cap.busy_floor = cap.busy_floor.max(k.busy_floor);
         cap.kinds.push(k);
     }
     cap
@@ -164,37 +173,23 @@ pub fn summarize(
 fn kind_capacity(workers: &[&WorkerSample], kind: SlotKind) -> KindCapacity {
     let mut used = 0u64;
     let (mut known_used, mut known_free) = (0u64, 0u64);
-    let mut known_hosts: Vec<&str> = Vec::new();
-    let mut busy_unknown_hosts: Vec<&str> = Vec::new();
+    let mut busy_hosts: Vec<&str> = Vec::new();
     for w in workers {
         let s = w.slots(kind);
         used += u64::from(s.used);
-        match s.available {
-            Some(free) => {
-                known_used += u64::from(s.used);
-                known_free += u64::from(free);
-                if s.used + free > 0 {
-                    known_hosts.push(&w.host);
-                }
-            }
-            None if s.used > 0 => busy_unknown_hosts.push(&w.host),
-            None => {}
+        if let Some(free) = s.available {
+            known_used += u64::from(s.used);
+            known_free += u64::from(free);
+        }
+        if s.used > 0 {
+            busy_hosts.push(&w.host);
         }
     }
-    for v in [&mut known_hosts, &mut busy_unknown_hosts] {
-        v.sort_unstable();
-        v.dedup();
-    }
+    busy_hosts.sort_unstable();
+    busy_hosts.dedup();
     let total = known_used + known_free;
     let utilization = (total > 0).then(|| known_used as f64 / total as f64);
-    // Slots per host from the hosts with a known bound; with none, each busy host stays.
-    let busy_floor = if total > 0 {
-        let per_host = total as f64 / known_hosts.len().max(1) as f64;
-        let by_known = (known_used as f64 / per_host).ceil() as u32;
-        by_known + busy_unknown_hosts.len() as u32
-    } else {
-        busy_unknown_hosts.len() as u32
-    };
+    let busy_floor = busy_hosts.len() as u32;
     KindCapacity {
         kind,
         used,
@@ -272,8 +267,8 @@ mod tests {
     }
 
     #[test]
-    fn the_busy_floor_uses_the_observed_slots_per_host() {
-        // Two hosts of 5 activity slots, 9 in use: 2 hosts are needed for them.
+    fn the_busy_floor_is_the_busy_hosts() {
+        // Two hosts of 5 activity slots, 9 in use: both are busy.
         let samples = [
             worker("a", 1, true, [(0, 0), (5, 0), (0, 0), (0, 0)]),
             worker("b", 1, true, [(0, 0), (4, 1), (0, 0), (0, 0)]),
@@ -281,6 +276,28 @@ mod tests {
         let c = summarize(&samples, &[SlotKind::Activity], now(), MAX_AGE);
         assert_eq!(c.busy_floor, 2);
         assert_eq!(c.utilization, Some(0.9));
+        // Issue 21: three hosts of 4 slots, one long activity on each of two: 2/12 in use
+        // would pack into one host, but a running activity cannot move, so both stay.
+        let samples = [
+            worker("a", 1, true, [(0, 0), (1, 3), (0, 0), (0, 0)]),
+            worker("b", 1, true, [(0, 0), (1, 3), (0, 0), (0, 0)]),
+            worker("c", 1, true, [(0, 0), (0, 4), (0, 0), (0, 0)]),
+        ];
+        let c = summarize(&samples, &[SlotKind::Activity], now(), MAX_AGE);
+        assert_eq!((c.busy_floor, c.hosts, c.used), (2, 3, 2));
+        // A host busy in another of the trigger's kinds counts once, for the union.
+        let samples = [
+            worker("a", 1, true, [(1, 3), (1, 3), (0, 0), (0, 0)]),
+            worker("b", 1, true, [(1, 3), (0, 4), (0, 0), (0, 0)]),
+            worker("c", 1, true, [(0, 4), (0, 4), (0, 0), (0, 0)]),
+        ];
+        let kinds = [SlotKind::WorkflowTask, SlotKind::Activity];
+        let c = summarize(&samples, &kinds, now(), MAX_AGE);
+        assert_eq!(c.busy_floor, 2);
+        assert_eq!(
+            c.kinds.iter().map(|k| k.busy_floor).collect::<Vec<_>>(),
+            [2, 1]
+        );
         // Two workers in one pod are one host.
         let samples = [
             worker("a", 1, true, [(0, 0), (1, 4), (0, 0), (0, 0)]),
@@ -332,15 +349,20 @@ mod tests {
                 prop_assert!((0.0..=1.0).contains(&u));
                 prop_assert!(c.kinds.iter().all(|k| k.utilization.is_none_or(|x| x <= u)));
             }
-            // Slots in use always keep at least one replica, and never more than the hosts
-            // hold (each busy host is at most one replica of the floor)... unless hosts differ
-            // in size, so the floor is bounded by the busy slots instead.
-            if c.used > 0 {
-                prop_assert!(c.busy_floor >= 1);
-            } else {
-                prop_assert_eq!(c.busy_floor, 0);
-            }
-            prop_assert!(u64::from(c.busy_floor) <= c.used.max(1));
+            // The floor is exactly the distinct fresh hosts with a slot of the trigger's kinds
+            // in use: never more than the hosts, nor than the busy slots.
+            let mut busy: Vec<&str> = samples
+                .iter()
+                .filter(|w| w.running && now().duration_since(w.heartbeat_at.unwrap()).unwrap() <= MAX_AGE)
+                .filter(|w| kinds.iter().any(|&k| w.slots(k).used > 0))
+                .map(|w| w.host.as_str())
+                .collect();
+            busy.sort_unstable();
+            busy.dedup();
+            prop_assert_eq!(c.busy_floor, busy.len() as u32);
+            prop_assert_eq!(c.busy_floor > 0, c.used > 0);
+            prop_assert!(c.busy_floor <= c.hosts);
+            prop_assert!(u64::from(c.busy_floor) <= c.used);
             // Stale or stopped workers change nothing.
             let fresh: Vec<WorkerSample> = samples
                 .iter()

@@ -171,7 +171,27 @@ fn arb_worker() -> impl Strategy<Value = WorkerSample> {
         })
 }
 
-fn arb_signals() -> impl Strategy<Value = (u64, Signals)> {
+/// Distinct hosts of fresh, running workers with an activity slot in use: the oracle of the
+/// busy floor, computed apart from `summarize`.
+fn busy_hosts(workers: &[WorkerSample]) -> u32 {
+    let mut hosts: Vec<&str> = workers
+        .iter()
+        .filter(|w| w.running && w.slots[1].used > 0)
+        .filter(|w| {
+            w.heartbeat_at.is_some_and(|at| {
+                now_wall()
+                    .duration_since(at)
+                    .is_ok_and(|a| a <= Duration::from_secs(180))
+            })
+        })
+        .map(|w| w.host.as_str())
+        .collect();
+    hosts.sort_unstable();
+    hosts.dedup();
+    hosts.len() as u32
+}
+
+fn arb_signals() -> impl Strategy<Value = (u64, Signals, u32)> {
     (
         prop_oneof![Just(0u64), 0u64..60],
         prop::option::of((0.05f64..=1.0, prop::collection::vec(arb_worker(), 0..8))),
@@ -179,6 +199,7 @@ fn arb_signals() -> impl Strategy<Value = (u64, Signals)> {
         any::<bool>(),
     )
         .prop_map(|(backlog, capacity, dispatch_rate, guard)| {
+            let busy = capacity.as_ref().map_or(0, |(_, ws)| busy_hosts(ws));
             (
                 backlog,
                 Signals {
@@ -190,22 +211,25 @@ fn arb_signals() -> impl Strategy<Value = (u64, Signals)> {
                     keep_while_dispatching: guard,
                     ..Default::default()
                 },
+                busy,
             )
         })
 }
 
 proptest! {
-    /// While slots are in use, no trigger recommends fewer replicas than they need, and the
-    /// decision never scales below that floor (nor to zero).
+    /// While slots are in use, no trigger recommends fewer replicas than there are busy hosts
+    /// (a busy slot cannot move to another pod), and the decision never scales below that
+    /// floor (nor to zero), whatever the heartbeats.
     #[test]
-    fn prop_never_below_the_busy_floor(
+    fn prop_never_below_the_busy_hosts(
         ticks in prop::collection::vec(arb_signals(), 1..30),
         current in 0u32..8,
         max in 1u32..12,
     ) {
         let mut sim = Sim::new(config(0, max), current.min(max));
-        for (i, (backlog, sig)) in ticks.into_iter().enumerate() {
+        for (i, (backlog, sig, busy)) in ticks.into_iter().enumerate() {
             let floor = sig.capacity.as_ref().map_or(0, |c| c.capacity.busy_floor);
+            prop_assert_eq!(floor, busy);
             let used = sig.capacity.as_ref().is_some_and(|c| c.capacity.used > 0);
             let before = sim.current;
             let reading = signal_reading(backlog, sig);
@@ -229,7 +253,7 @@ proptest! {
         current in 0u32..5,
     ) {
         let mut sim = Sim::new(config(0, 10), current);
-        for (i, (backlog, sig)) in ticks.into_iter().enumerate() {
+        for (i, (backlog, sig, _)) in ticks.into_iter().enumerate() {
             let flowing = sig.keep_while_dispatching && sig.dispatch_rate > 0.0;
             let d = sim.tick_readings(i as u64 * 15, &[signal_reading(backlog, sig)]);
             if flowing {
@@ -247,7 +271,7 @@ proptest! {
     ) {
         let mut with = Sim::new(config(0, 10), current);
         let mut without = Sim::new(config(0, 10), current);
-        for (i, (backlog, mut sig)) in ticks.into_iter().enumerate() {
+        for (i, (backlog, mut sig, _)) in ticks.into_iter().enumerate() {
             sig.capacity = None;
             sig.keep_while_dispatching = false;
             let t = i as u64 * 15;

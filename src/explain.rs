@@ -124,7 +124,7 @@ async fn explain_one(
         .iter()
         .zip(&results)
         .zip(&workers)
-        .map(|((t, r), w)| crate::scaler::reading(t, r, w.as_ref(), wall))
+        .map(|((t, r), w)| crate::scaler::reading(t, cfg.target.statefulset(), r, w.as_ref(), wall))
         .collect();
     let now = Instant::now();
     // A fresh evaluation: no history, and long enough observed that no start-up hold applies.
@@ -317,25 +317,35 @@ fn explain_capacity(
                 (Some(u), Some(kind)) => {
                     let _ = writeln!(
                         out,
-                        "      most constrained: {} at {:.0}% → ceil({} × {:.2} / {}) = {} replica(s); busy floor {} (busy hosts)",
+                        "      most constrained: {} at {:.0}% → ceil({} × {:.2} / {}) = {} replica(s); busy floor {}",
                         kind.as_str(),
                         u * 100.0,
                         cap.hosts,
                         u,
                         sig.target,
                         (cap.hosts as f64 * u / sig.target).ceil(),
-                        cap.busy_floor
+                        busy_floor(cap)
                     );
                 }
                 _ => {
                     let _ = writeln!(
                         out,
-                        "      no known slot bound: busy floor {} (busy hosts)",
-                        cap.busy_floor
+                        "      no known slot bound: busy floor {}",
+                        busy_floor(cap)
                     );
                 }
             }
         }
         _ => {}
+    }
+}
+
+/// The busy floor and what set it: the busy hosts, or a StatefulSet's highest busy ordinal.
+fn busy_floor(cap: &crate::decide::capacity::Capacity) -> String {
+    match cap.highest_busy_ordinal {
+        Some(o) if o.saturating_add(1) == cap.busy_floor => {
+            format!("{} (StatefulSet: busy ordinal {o} + 1)", cap.busy_floor)
+        }
+        _ => format!("{} (busy hosts)", cap.busy_floor),
     }
 }

@@ -362,6 +362,65 @@ async fn busy_slots_on_two_of_three_hosts_hold_two_replicas() {
     std::fs::write(&release, "").unwrap();
 }
 
+/// A StatefulSet removes its highest ordinals on a scale-down, whatever runs there: one long
+/// activity on `db-2` (its host name, as the pod's), `db-0` idle. One busy host would be one
+/// replica; the floor is ordinal 2 + 1 = 3, so a scale-down never removes `db-2`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_statefulset_keeps_its_highest_busy_ordinal() {
+    let server = DevServer::start().await;
+    let tmp = tempfile::tempdir().unwrap();
+    let release = tmp.path().join("release");
+    let (queue, ep) = ("ordinals", server.endpoint());
+    let dir = tmp.path().join("scalers");
+    std::fs::create_dir(&dir).unwrap();
+    std::fs::write(
+        dir.join("s.yaml"),
+        scaler(
+            "db",
+            &ep,
+            queue,
+            "        targetSlotUtilization: \"0.8\"\n        workerHeartbeatMaxAgeSeconds: \"4\"\n",
+        )
+        .replace(
+            "    name: db-worker\n",
+            "    name: db\n    kind: StatefulSet\n    apiVersion: apps/v1\n",
+        ),
+    )
+    .unwrap();
+    let (ctx, _source) = agent(&dir).await;
+    // One activity slot on db-2, so the activity runs there; then db-0 joins, idle.
+    let _busy = worker_on(&server, queue, "db-2", &["--activity-slots", "1"]).await;
+    start(&server, queue, 1, "hold", &release);
+    let _idle = worker_on(&server, queue, "db-0", &["--activity-slots", "4"]).await;
+    let v = within(
+        60,
+        "db-2 busy, db-0 idle, 3 replicas",
+        ctx.state.wait_for(&key("db"), |v| {
+            v.triggers[0]
+                .capacity
+                .as_deref()
+                .is_some_and(|c| c.hosts == 2 && c.slots_used == 1)
+                && v.current_replicas == Some(3)
+        }),
+    )
+    .await;
+    let c = capacity(&v);
+    assert_eq!(
+        (c.busy_floor, c.highest_busy_ordinal),
+        (3, Some(2)),
+        "{c:?}"
+    );
+    assert_eq!(v.triggers[0].basis, Some(Basis::BusyWorkers), "{v:#?}");
+    let text = temporal_autoscaler::explain::explain(&dir.join("s.yaml"), Some("db"), Some(3), &[])
+        .await
+        .unwrap();
+    assert!(
+        text.contains("busy floor 3 (StatefulSet: busy ordinal 2 + 1)"),
+        "{text}"
+    );
+    std::fs::write(&release, "").unwrap();
+}
+
 fn trigger(server: &DevServer, queue: &str, meta: &str) -> TriggerConfig {
     let yaml = scaler("t", &server.endpoint(), queue, meta);
     temporal_autoscaler::source::dir::parse_file(Path::new("t.yaml"), &yaml)
@@ -387,6 +446,7 @@ async fn workers_until(
                 &SlotKind::for_queue_types(&t.queue_types),
                 SystemTime::now(),
                 Duration::from_secs(180),
+                None,
             );
             if pred(&c) {
                 return c;

@@ -116,19 +116,25 @@ pub struct Capacity {
     pub constrained: Option<SlotKind>,
     /// Hosts with a slot of the trigger's kinds in use: never fewer replicas while they are.
     /// A busy slot cannot move to another pod, so each busy host is a replica of its own,
-    /// however many free slots the others have.
+    /// however many free slots the others have. For a StatefulSet, at least the highest busy
+    /// ordinal + 1: its scale-downs remove the highest ordinals, busy or not.
     pub busy_floor: u32,
+    /// For a StatefulSet target: the highest ordinal among the busy hosts named
+    /// `<statefulset>-<ordinal>`.
+    pub highest_busy_ordinal: Option<u32>,
     pub kinds: Vec<KindCapacity>,
 }
 
 /// Summarise the heartbeats of a trigger's workers for its slot kinds. Workers that are not
 /// RUNNING, or whose last heartbeat is older than `max_age` (or has no time), are left out:
-/// a killed worker keeps its last heartbeat on the server.
+/// a killed worker keeps its last heartbeat on the server. `statefulset`: the target's name
+/// when it is a StatefulSet, whose busy ordinals then raise the floor.
 pub fn summarize(
     samples: &[WorkerSample],
     kinds: &[SlotKind],
     now: SystemTime,
     max_age: Duration,
+    statefulset: Option<&str>,
 ) -> Capacity {
     let fresh = |w: &WorkerSample| {
         w.running
@@ -148,11 +154,15 @@ pub fn summarize(
         .collect();
     busy.sort_unstable();
     busy.dedup();
+    let highest_busy_ordinal =
+        statefulset.and_then(|set| busy.iter().filter_map(|h| ordinal(h, set)).max());
     let mut cap = Capacity {
         workers: counted.len() as u32,
         ignored: (samples.len() - counted.len()) as u32,
         hosts: hosts.len() as u32,
-        busy_floor: busy.len() as u32,
+        busy_floor: (busy.len() as u32)
+            .max(highest_busy_ordinal.map_or(0, |o| o.saturating_add(1))),
+        highest_busy_ordinal,
         ..Capacity::default()
     };
     for &kind in kinds {
@@ -168,6 +178,15 @@ pub fn summarize(
         cap.kinds.push(k);
     }
     cap
+}
+
+/// The ordinal of a StatefulSet `set`'s pod named `host` (`<set>-<ordinal>`, as the
+/// StatefulSet controller names them: decimal, no leading zero), if it is one.
+pub fn ordinal(host: &str, set: &str) -> Option<u32> {
+    let n = host.strip_prefix(set)?.strip_prefix('-')?;
+    let canonical =
+        !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()) && (n == "0" || !n.starts_with('0'));
+    canonical.then(|| n.parse().ok()).flatten()
 }
 
 fn kind_capacity(workers: &[&WorkerSample], kind: SlotKind) -> KindCapacity {
@@ -228,7 +247,7 @@ mod tests {
         // 100 idle workflow-task slots must not hide 4 saturated activity slots.
         let w = worker("a", 1, true, [(0, 100), (4, 0), (0, 0), (0, 100)]);
         let kinds = SlotKind::for_queue_types(&[QueueType::Workflow, QueueType::Activity]);
-        let c = summarize(&[w], &kinds, now(), MAX_AGE);
+        let c = summarize(&[w], &kinds, now(), MAX_AGE, None);
         assert_eq!(c.utilization, Some(1.0));
         assert_eq!(c.constrained, Some(SlotKind::Activity));
         assert_eq!((c.hosts, c.workers, c.used, c.available), (1, 1, 4, 200));
@@ -243,14 +262,14 @@ mod tests {
             worker("b", 181, true, busy),
             worker("c", 1, false, busy),
         ];
-        let c = summarize(&samples, &[SlotKind::Activity], now(), MAX_AGE);
+        let c = summarize(&samples, &[SlotKind::Activity], now(), MAX_AGE, None);
         assert_eq!((c.workers, c.ignored, c.hosts, c.used), (1, 2, 1, 9));
         let none = WorkerSample {
             heartbeat_at: None,
             ..samples[0].clone()
         };
         assert_eq!(
-            summarize(&[none], &[SlotKind::Activity], now(), MAX_AGE).workers,
+            summarize(&[none], &[SlotKind::Activity], now(), MAX_AGE, None).workers,
             0
         );
     }
@@ -261,7 +280,7 @@ mod tests {
             worker("a", 1, true, [(0, 0), (3, -1), (0, 0), (0, 0)]),
             worker("b", 1, true, [(0, 0), (0, -1), (0, 0), (0, 0)]),
         ];
-        let c = summarize(&samples, &[SlotKind::Activity], now(), MAX_AGE);
+        let c = summarize(&samples, &[SlotKind::Activity], now(), MAX_AGE, None);
         assert_eq!(c.utilization, None);
         assert_eq!((c.used, c.available, c.busy_floor, c.hosts), (3, 0, 1, 2));
     }
@@ -273,7 +292,7 @@ mod tests {
             worker("a", 1, true, [(0, 0), (5, 0), (0, 0), (0, 0)]),
             worker("b", 1, true, [(0, 0), (4, 1), (0, 0), (0, 0)]),
         ];
-        let c = summarize(&samples, &[SlotKind::Activity], now(), MAX_AGE);
+        let c = summarize(&samples, &[SlotKind::Activity], now(), MAX_AGE, None);
         assert_eq!(c.busy_floor, 2);
         assert_eq!(c.utilization, Some(0.9));
         // Issue 21: three hosts of 4 slots, one long activity on each of two: 2/12 in use
@@ -283,7 +302,7 @@ mod tests {
             worker("b", 1, true, [(0, 0), (1, 3), (0, 0), (0, 0)]),
             worker("c", 1, true, [(0, 0), (0, 4), (0, 0), (0, 0)]),
         ];
-        let c = summarize(&samples, &[SlotKind::Activity], now(), MAX_AGE);
+        let c = summarize(&samples, &[SlotKind::Activity], now(), MAX_AGE, None);
         assert_eq!((c.busy_floor, c.hosts, c.used), (2, 3, 2));
         // A host busy in another of the trigger's kinds counts once, for the union.
         let samples = [
@@ -292,7 +311,7 @@ mod tests {
             worker("c", 1, true, [(0, 4), (0, 4), (0, 0), (0, 0)]),
         ];
         let kinds = [SlotKind::WorkflowTask, SlotKind::Activity];
-        let c = summarize(&samples, &kinds, now(), MAX_AGE);
+        let c = summarize(&samples, &kinds, now(), MAX_AGE, None);
         assert_eq!(c.busy_floor, 2);
         assert_eq!(
             c.kinds.iter().map(|k| k.busy_floor).collect::<Vec<_>>(),
@@ -303,8 +322,45 @@ mod tests {
             worker("a", 1, true, [(0, 0), (1, 4), (0, 0), (0, 0)]),
             worker("a", 1, true, [(0, 0), (1, 4), (0, 0), (0, 0)]),
         ];
-        let c = summarize(&samples, &[SlotKind::Activity], now(), MAX_AGE);
+        let c = summarize(&samples, &[SlotKind::Activity], now(), MAX_AGE, None);
         assert_eq!((c.hosts, c.workers, c.busy_floor), (1, 2, 1));
+    }
+
+    #[test]
+    fn a_statefulset_keeps_its_highest_busy_ordinal() {
+        // One busy pod, ordinal 2 of web-0..web-3: a StatefulSet removes the highest ordinals,
+        // so 3 replicas keep web-2; a Deployment needs only the one busy host.
+        let samples = [
+            worker("web-0", 1, true, [(0, 0), (0, 4), (0, 0), (0, 0)]),
+            worker("web-2", 1, true, [(0, 0), (1, 3), (0, 0), (0, 0)]),
+            worker("web-3", 1, true, [(0, 0), (0, 4), (0, 0), (0, 0)]),
+        ];
+        let kinds = [SlotKind::Activity];
+        let set = summarize(&samples, &kinds, now(), MAX_AGE, Some("web"));
+        assert_eq!((set.busy_floor, set.highest_busy_ordinal), (3, Some(2)));
+        let plain = summarize(&samples, &kinds, now(), MAX_AGE, None);
+        assert_eq!((plain.busy_floor, plain.highest_busy_ordinal), (1, None));
+        // Hosts that are not this StatefulSet's pods count as busy hosts only.
+        let samples = [
+            worker("web-1", 1, true, [(0, 0), (1, 3), (0, 0), (0, 0)]),
+            worker("webapp-7", 1, true, [(0, 0), (1, 3), (0, 0), (0, 0)]),
+            worker("other", 1, true, [(0, 0), (1, 3), (0, 0), (0, 0)]),
+        ];
+        let c = summarize(&samples, &kinds, now(), MAX_AGE, Some("web"));
+        assert_eq!((c.busy_floor, c.highest_busy_ordinal), (3, Some(1)));
+    }
+
+    #[test]
+    fn ordinals_are_the_statefulset_controllers_names() {
+        assert_eq!(ordinal("web-0", "web"), Some(0));
+        assert_eq!(ordinal("web-12", "web"), Some(12));
+        assert_eq!(ordinal("my-web-3", "my-web"), Some(3));
+        for not in [
+            "web", "web-", "web-01", "web-1a", "webx-1", "web-+1", "xweb-1",
+        ] {
+            assert_eq!(ordinal(not, "web"), None, "{not}");
+        }
+        assert_eq!(ordinal("web-99999999999", "web"), None, "beyond u32");
     }
 
     #[test]
@@ -315,6 +371,7 @@ mod tests {
             &SlotKind::for_queue_types(&[QueueType::Workflow]),
             now(),
             MAX_AGE,
+            None,
         );
         assert_eq!(c.used, 1);
         assert_eq!(c.utilization, Some(0.1));
@@ -337,12 +394,39 @@ mod tests {
     }
 
     proptest! {
+        /// For a StatefulSet, the floor keeps every busy ordinal: never below the highest
+        /// busy ordinal + 1, nor below the busy hosts.
+        #[test]
+        fn a_statefulset_floor_keeps_every_busy_ordinal(
+            samples in prop::collection::vec(arb_worker(), 0..12),
+        ) {
+            // arb_worker's hosts h0..h3 as the pods h-0..h-3 of StatefulSet "h".
+            let samples: Vec<WorkerSample> = samples
+                .into_iter()
+                .map(|mut w| {
+                    w.host = w.host.replace('h', "h-");
+                    w
+                })
+                .collect();
+            let kinds = [SlotKind::Activity];
+            let set = summarize(&samples, &kinds, now(), MAX_AGE, Some("h"));
+            let plain = summarize(&samples, &kinds, now(), MAX_AGE, None);
+            for w in samples.iter().filter(|w| w.running && w.slots(SlotKind::Activity).used > 0) {
+                if now().duration_since(w.heartbeat_at.unwrap()).unwrap() <= MAX_AGE {
+                    let o = ordinal(&w.host, "h").unwrap();
+                    prop_assert!(set.busy_floor > o, "{} busy, floor {}", w.host, set.busy_floor);
+                }
+            }
+            prop_assert!(set.busy_floor >= plain.busy_floor);
+            prop_assert_eq!(set.busy_floor == 0, plain.busy_floor == 0);
+        }
+
         #[test]
         fn summaries_are_bounded_and_consistent(
             samples in prop::collection::vec(arb_worker(), 0..12),
             kinds in prop::sample::subsequence(SlotKind::ALL.to_vec(), 0..=4),
         ) {
-            let c = summarize(&samples, &kinds, now(), MAX_AGE);
+            let c = summarize(&samples, &kinds, now(), MAX_AGE, None);
             prop_assert_eq!(c.workers + c.ignored, samples.len() as u32);
             prop_assert!(c.hosts <= c.workers);
             if let Some(u) = c.utilization {
@@ -369,7 +453,7 @@ mod tests {
                 .filter(|w| w.running && now().duration_since(w.heartbeat_at.unwrap()).unwrap() <= MAX_AGE)
                 .cloned()
                 .collect();
-            let again = summarize(&fresh, &kinds, now(), MAX_AGE);
+            let again = summarize(&fresh, &kinds, now(), MAX_AGE, None);
             prop_assert_eq!(
                 (again.hosts, again.used, again.available, again.busy_floor, again.utilization),
                 (c.hosts, c.used, c.available, c.busy_floor, c.utilization)

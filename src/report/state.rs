@@ -55,8 +55,12 @@ pub struct CapacityView {
     /// The most constrained slot kind's utilization, and that kind.
     pub utilization: Option<f64>,
     pub constrained_kind: Option<crate::decide::capacity::SlotKind>,
-    /// Replicas the busy slots need.
+    /// Hosts with slots in use (for a StatefulSet, at least its highest busy ordinal + 1): the
+    /// fewest replicas while they are busy.
     pub busy_floor: u32,
+    /// For a StatefulSet target: the highest ordinal with slots in use.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub highest_busy_ordinal: Option<u32>,
     /// Set when the server cannot give the signal (the trigger scales on its backlog).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub unavailable: Option<String>,
@@ -72,6 +76,7 @@ impl CapacityView {
         self.utilization = c.utilization;
         self.constrained_kind = c.constrained;
         self.busy_floor = c.busy_floor;
+        self.highest_busy_ordinal = c.highest_busy_ordinal;
     }
 
     /// The CR status form: utilization to two decimals, so a jitter is not a status write.

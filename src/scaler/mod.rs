@@ -280,7 +280,7 @@ impl Scaler {
             views: Vec::with_capacity(cfg.triggers.len()),
         };
         for (t, (stats, workers)) in cfg.triggers.iter().zip(&reads) {
-            let reading = reading(t, stats, workers.as_ref(), now);
+            let reading = reading(t, cfg.target.statefulset(), stats, workers.as_ref(), now);
             let mut view = trigger_view(t, stats, &reading);
             view.capacity = capacity_view(t, workers.as_ref(), &reading);
             match failure(stats, workers.as_ref()) {

@@ -5,8 +5,10 @@ use super::*;
 /// What the decision reads of a trigger: its queue's stats, its workers' heartbeats (with the
 /// capacity signal on) as of `now`, and the trigger's opt-in signals. A failed read of either
 /// is a failed reading; a server without the worker signal leaves the backlog alone.
+/// `statefulset`: the target's name when it is a StatefulSet (its busy ordinals are a floor).
 pub(crate) fn reading(
     t: &TriggerConfig,
+    statefulset: Option<&str>,
     stats: &Result<QueueStats, TemporalError>,
     workers: Option<&Result<WorkersRead, TemporalError>>,
     now: SystemTime,
@@ -23,6 +25,7 @@ pub(crate) fn reading(
                 &SlotKind::for_queue_types(&t.queue_types),
                 now,
                 c.max_heartbeat_age,
+                statefulset,
             ),
         }),
         _ => None,

@@ -100,6 +100,12 @@ pub struct TargetRef {
 }
 
 impl TargetRef {
+    /// The StatefulSet's name when the target is one (`apps`): its pods, and so its workers'
+    /// host names, are `<name>-<ordinal>`, and a scale-down removes the highest ordinals.
+    pub fn statefulset(&self) -> Option<&str> {
+        (self.kind == "StatefulSet" && self.group_version().0 == "apps").then_some(&*self.name)
+    }
+
     /// (group, version); the core group is "".
     pub fn group_version(&self) -> (&str, &str) {
         match self.api_version.split_once('/') {

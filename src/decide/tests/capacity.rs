@@ -30,6 +30,7 @@ fn cap(workers: &[WorkerSample]) -> Capacity {
         &[SlotKind::Activity],
         now_wall(),
         Duration::from_secs(180),
+        None,
     )
 }
 

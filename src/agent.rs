@@ -35,6 +35,9 @@ pub struct Context {
     pub ui: bool,
     /// The Lease as last read (with a cluster, not in dry run), for the status page.
     pub lease: Option<Arc<std::sync::Mutex<LeaseSeen>>>,
+    /// Idle pods first: deletion costs on the target's pods before a scale-down (setting
+    /// `idle_first`; each scaler with the capacity signal on).
+    pub idle_first: bool,
 }
 
 /// What `run` adds to a [`Context`] beyond what tests need.
@@ -44,6 +47,8 @@ pub struct Extras {
     /// Off: no status page, no history kept.
     pub no_ui: bool,
     pub lease: Option<Arc<std::sync::Mutex<LeaseSeen>>>,
+    /// Off: no deletion costs are written (setting `idle_first: false`).
+    pub no_idle_first: bool,
 }
 
 impl Context {
@@ -67,6 +72,7 @@ impl Context {
             status,
             no_ui,
             lease,
+            no_idle_first,
         } = extras;
         let state = StateStore::new();
         let metrics = Arc::new(Metrics::with_scalers(state.clone()));
@@ -81,6 +87,7 @@ impl Context {
             epoch: tokio::time::Instant::now(),
             ui: !no_ui,
             lease,
+            idle_first: !no_idle_first,
         })
     }
 }
@@ -299,6 +306,7 @@ pub async fn run(settings: Settings) -> Result<(), crate::Error> {
             status,
             no_ui: !settings.ui,
             lease: lease_seen,
+            no_idle_first: !settings.idle_first,
         },
     );
     if let Some(client) = secrets_client {

@@ -73,6 +73,10 @@ enum Command {
         /// The status page at / and the history it charts: --ui=false turns both off [default: true].
         #[arg(long, value_name = "BOOL", num_args = 0..=1, require_equals = true, default_missing_value = "true")]
         ui: Option<bool>,
+        /// Idle pods first: deletion costs on the target's pods before a scale-down, from the
+        /// worker heartbeats; --idle-first=false never reads or writes pods [default: true].
+        #[arg(long, value_name = "BOOL", num_args = 0..=1, require_equals = true, default_missing_value = "true")]
+        idle_first: Option<bool>,
         /// A remote cluster: NAME=KUBECONFIG (repeatable); a changed file is used within a second.
         #[arg(long = "cluster", value_name = "NAME=KUBECONFIG")]
         clusters: Vec<String>,
@@ -266,6 +270,7 @@ fn main() -> ExitCode {
             no_crds,
             temporal_rps,
             ui,
+            idle_first,
             clusters,
             settings,
         } => {
@@ -283,6 +288,7 @@ fn main() -> ExitCode {
                 no_crds: no_crds.then_some(true),
                 temporal_rps,
                 ui,
+                idle_first,
                 clusters: (!clusters.is_empty()).then_some(clusters),
             };
             let settings = match Settings::load(settings.as_deref(), &overrides) {

@@ -82,6 +82,11 @@ pub struct Settings {
     /// The status page at `GET /`, and the per-scaler history it charts.
     #[serde(default = "default_ui")]
     pub ui: bool,
+    /// Idle pods first: before a scale-down, set `controller.kubernetes.io/pod-deletion-cost`
+    /// on the target's pods from the worker heartbeats (scalers with the capacity signal on).
+    /// Off: the agent never reads or writes pods.
+    #[serde(default = "default_true")]
+    pub idle_first: bool,
     /// Remote clusters, each a kubeconfig file: `[{name, kubeconfig}]`, or `NAME=PATH` items
     /// (a list, or comma-separated as an environment variable gives it).
     #[serde(default, deserialize_with = "cluster_list")]
@@ -130,6 +135,10 @@ fn cluster_list<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<ClusterSpec>, D::
         .collect()
 }
 
+fn default_true() -> bool {
+    true
+}
+
 fn default_ui() -> bool {
     true
 }
@@ -174,6 +183,7 @@ impl Default for Settings {
             no_crds: false,
             temporal_rps: default_temporal_rps(),
             ui: default_ui(),
+            idle_first: true,
             clusters: Vec::new(),
         }
     }
@@ -208,6 +218,8 @@ pub struct Overrides {
     pub temporal_rps: Option<u32>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub ui: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub idle_first: Option<bool>,
     /// `--cluster NAME=PATH`, repeated.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub clusters: Option<Vec<String>>,

@@ -122,6 +122,11 @@ pub struct Capacity {
     /// For a StatefulSet target: the highest ordinal among the busy hosts named
     /// `<statefulset>-<ordinal>`.
     pub highest_busy_ordinal: Option<u32>,
+    /// Every counted host (sorted) with its slots in use of the trigger's kinds, 0 for an idle
+    /// one: which pods are busy, for the scale-down that removes idle ones first. Kept for the
+    /// tick only.
+    #[serde(skip)]
+    pub host_slots: Vec<(String, u32)>,
     pub kinds: Vec<KindCapacity>,
 }
 
@@ -156,6 +161,17 @@ pub fn summarize(
     busy.dedup();
     let highest_busy_ordinal =
         statefulset.and_then(|set| busy.iter().filter_map(|h| ordinal(h, set)).max());
+    let host_slots = hosts
+        .iter()
+        .map(|&h| {
+            let used: u64 = counted
+                .iter()
+                .filter(|w| w.host == h)
+                .flat_map(|w| kinds.iter().map(|&k| u64::from(w.slots(k).used)))
+                .sum();
+            (h.to_string(), used.min(u64::from(u32::MAX)) as u32)
+        })
+        .collect();
     let mut cap = Capacity {
         workers: counted.len() as u32,
         ignored: (samples.len() - counted.len()) as u32,
@@ -163,6 +179,7 @@ pub fn summarize(
         busy_floor: (busy.len() as u32)
             .max(highest_busy_ordinal.map_or(0, |o| o.saturating_add(1))),
         highest_busy_ordinal,
+        host_slots,
         ..Capacity::default()
     };
     for &kind in kinds {

@@ -2,6 +2,7 @@
 //! with the reasons as data (logs, `/scalers` and `explain` render them). No IO, no clock.
 
 pub mod capacity;
+pub mod idle_first;
 pub mod placement;
 
 use crate::spec::{Behavior, PolicyKind, ScaleRules, ScalerConfig, SelectPolicy};

@@ -177,6 +177,38 @@ pub struct ScalerView {
     /// or before the first decision. Boxed: most of a view's readers never look at it.
     #[serde(skip)]
     pub history: Option<Box<super::history::History>>,
+    /// The last scale-down's pods, per cluster lowered: which were busy and kept, which idle
+    /// (idle pods first).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub scale_down: Vec<ScaleDownView>,
+}
+
+/// The pods of one cluster's target before a scale-down, as the agent ranked them.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ScaleDownView {
+    pub cluster: String,
+    /// Pods of the target (not being deleted).
+    pub pods: u32,
+    /// Busy pods (slots in use), which the ReplicaSet keeps longest.
+    pub busy: Vec<BusyPod>,
+    /// Pods with no slot in use, removed first.
+    pub idle: u32,
+    /// Deletion costs written before the scale-down.
+    pub costs_written: u32,
+    /// No pod is a worker host (nothing was steered): why.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub unmatched: Option<String>,
+    /// Listing the pods or writing a cost failed (the scale-down went on).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct BusyPod {
+    pub pod: String,
+    pub slots_used: u32,
 }
 
 impl ScalerView {
@@ -199,6 +231,7 @@ impl ScalerView {
             dry_run: false,
             decision: Vec::new(),
             history: None,
+            scale_down: Vec::new(),
         }
     }
 

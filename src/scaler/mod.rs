@@ -26,6 +26,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 use tokio::task::JoinHandle;
 
+mod idle_first;
 mod reading;
 mod status;
 
@@ -137,6 +138,8 @@ struct Scaler {
     last_scale_time: Option<jiff::Timestamp>,
     /// Triggers whose server cannot give the capacity signal (said once).
     capacity_unavailable: HashSet<String>,
+    /// Steering scale-downs to idle pods.
+    idle_first: idle_first::IdleFirst,
 }
 
 /// What a tick observed: the decision's readings and the views of `/scalers`, per trigger.
@@ -151,6 +154,8 @@ struct Outcome {
     error: Option<String>,
     scaled_at: Option<String>,
     before: u32,
+    /// The pods of each cluster lowered, as ranked before the scale-down.
+    steered: Vec<crate::report::state::ScaleDownView>,
 }
 
 async fn run(
@@ -180,6 +185,7 @@ async fn run(
         generation: generation.unwrap_or(0),
         last_scale_time: None,
         capacity_unavailable: HashSet::new(),
+        idle_first: Default::default(),
     };
     warn_deprecated(&s.key, &s.cfg);
     let mut leader_rx = ctx.guard.subscribe();
@@ -255,7 +261,7 @@ impl Scaler {
             view.active = rec.active;
             view.basis = Some(rec.basis);
         }
-        let outcome = Box::pin(self.act(&cfg, current, &d)).await;
+        let outcome = Box::pin(self.act(&cfg, current, &d, &readings)).await;
         self.report(&d, views, outcome);
     }
 
@@ -558,12 +564,19 @@ impl Scaler {
     /// Guard and act: place the decided total over the clusters and write each count that
     /// changes, each write checked against the lease first (one Lease, in the home cluster,
     /// guards every cluster's writes).
-    async fn act(&mut self, cfg: &ScalerConfig, current: u32, d: &decide::Decision) -> Outcome {
+    async fn act(
+        &mut self,
+        cfg: &ScalerConfig,
+        current: u32,
+        d: &decide::Decision,
+        readings: &[TriggerReading],
+    ) -> Outcome {
         let mut out = Outcome {
             current,
             error: None,
             scaled_at: None,
             before: current,
+            steered: Vec::new(),
         };
         let plan = self.fleet.plan(d.desired);
         // Paused (KEDA's `paused: "true"`): the target is left as it is, in every cluster; the
@@ -585,6 +598,9 @@ impl Scaler {
             .iter()
             .map(|m| m.read.unwrap_or(0))
             .collect();
+        // Idle pods first: the pods of each cluster lowered get their deletion costs before
+        // its count is written.
+        out.steered = Box::pin(self.steer_scale_down(&plan.writes, readings)).await;
         // Every cluster written at once, each under its own deadline: a silent one never
         // holds back the others.
         let results = Box::pin(self.fleet.write_all(&plan.writes)).await;
@@ -693,6 +709,9 @@ impl Scaler {
             v.clusters = clusters;
             v.error = out.error;
             v.decision = d.steps.clone();
+            if !out.steered.is_empty() {
+                v.scale_down = out.steered;
+            }
             // Kept for /scalers until the next tick, times 10,000 scalers: no spare capacity.
             v.decision.shrink_to_fit();
             if out.scaled_at.is_some() {
@@ -849,6 +868,7 @@ mod size_tests {
             generation: 0,
             last_scale_time: None,
             capacity_unavailable: HashSet::new(),
+            idle_first: Default::default(),
         };
         let tick = std::mem::size_of_val(&s.tick());
         let query = std::mem::size_of_val(&ctx.pool.query(&v.config.triggers[0]));

@@ -108,6 +108,7 @@ impl Scaler {
         };
         let mut conditions = vec![ready, active_cond, fallback_cond, paused_cond];
         conditions.extend(capacity_condition(triggers));
+        conditions.extend(self.idle_first_condition(triggers));
         conditions.extend(cluster_condition(clusters));
         let report = StatusReport {
             generation: self.generation,
@@ -119,6 +120,31 @@ impl Scaler {
             report,
             min_interval: self.cfg.polling_interval,
         });
+    }
+}
+
+impl Scaler {
+    /// `IdleFirst`, on scalers with the capacity signal (and the setting on): whether the last
+    /// scale-down could tell busy pods from idle ones.
+    fn idle_first_condition(&self, triggers: &[TriggerView]) -> Option<Cond> {
+        if !self.ctx.idle_first || !triggers.iter().any(|t| t.capacity.is_some()) {
+            return None;
+        }
+        Some(if self.idle_first_unmatched() {
+            Cond::new(
+                "IdleFirst",
+                false,
+                "PodsAreNotWorkerHosts",
+                "no pod of the target is a worker host (host name = pod name): scale-downs go by the count alone",
+            )
+        } else {
+            Cond::new(
+                "IdleFirst",
+                true,
+                "DeletionCostsSet",
+                "before a scale-down, idle pods get the lowest deletion cost",
+            )
+        })
     }
 }
 

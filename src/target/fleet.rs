@@ -2,11 +2,27 @@
 //! cluster): the `/scale` reads of a tick, each cluster's reachability, and the writes of a
 //! placement plan. The plan itself is pure (`decide::placement`).
 
-use super::{Target, TargetError, Targets};
+use super::{ScaleRead, Target, TargetError, Targets};
+use crate::decide::idle_first::{self, Steer};
 use crate::decide::placement::{self, Plan, Reachability, Slot};
 use crate::report::outage::Outage;
 use crate::spec::{Placement, ScalerConfig};
 use std::sync::Arc;
+
+/// Deletion-cost patches in flight at once, per cluster, before a scale-down.
+const STEER_CONCURRENCY: usize = 8;
+
+/// What steering a member's scale-down did.
+#[derive(Debug)]
+pub struct Steered {
+    /// The target's pods listed.
+    pub pods: u32,
+    pub steer: Steer,
+    /// Deletion costs written (none in a dry run).
+    pub written: u32,
+    /// Writes that failed (the scale-down goes on: the count is still right).
+    pub errors: Vec<TargetError>,
+}
 
 /// The target in one cluster (named by the placement's cluster of the same index).
 pub struct Member {
@@ -16,6 +32,8 @@ pub struct Member {
     pub last: Option<u32>,
     /// This tick's read.
     pub read: Option<u32>,
+    /// The selector of the target's pods, from the last read (`status.selector`).
+    selector: Option<Box<str>>,
     /// This tick's read or write error (boxed: rarely there, and 10,000 scalers keep one).
     pub error: Option<Box<TargetError>>,
     /// The share of the last plan.
@@ -31,6 +49,7 @@ impl Member {
             reach: Reachability::default(),
             last: None,
             read: None,
+            selector: None,
             error: None,
             share: None,
             outage: Outage::default(),
@@ -39,11 +58,17 @@ impl Member {
 
     /// This tick's read: the count, or the error (which counts toward unreachability, at once
     /// for a lasting one).
-    fn absorb(&mut self, read: Result<u32, TargetError>) {
+    fn absorb(&mut self, read: Result<ScaleRead, TargetError>) {
         match read {
-            Ok(n) => {
+            Ok(ScaleRead {
+                replicas: n,
+                selector,
+            }) => {
                 self.reach.record(true);
                 (self.read, self.last, self.error) = (Some(n), Some(n), None);
+                if self.selector.as_deref() != selector.as_deref() {
+                    self.selector = selector.map(String::into_boxed_str);
+                }
             }
             Err(e) => {
                 if e.is_lasting() {
@@ -211,11 +236,11 @@ impl Fleet {
     pub async fn read(&mut self) -> Current {
         if self.members.rest.is_empty() {
             // A plain scaler: one read, no list of futures (10,000 scalers, every tick).
-            let read = self.members.first.target.replicas().await;
+            let read = self.members.first.target.read().await;
             self.members.first.absorb(read);
         } else {
             let reads =
-                futures::future::join_all(self.members.iter().map(|m| m.target.replicas())).await;
+                futures::future::join_all(self.members.iter().map(|m| m.target.read())).await;
             for (m, read) in self.members.iter_mut().zip(reads) {
                 m.absorb(read);
             }
@@ -285,6 +310,22 @@ impl Fleet {
         (0..results.len()).map(want).zip(results).collect()
     }
 
+    /// Before the writes of a scale-down: for each member whose count `writes` lowers, its pods
+    /// (by the selector of its last read) and their deletion costs for `hosts` (each worker
+    /// host's slots in use), the changed ones written, a few at a time. `None` for a member
+    /// that is not lowered or has no pods to list (a simulated target, no selector).
+    pub async fn steer(
+        &self,
+        writes: &[Option<u32>],
+        hosts: &[(String, u32)],
+    ) -> Vec<Option<Result<Steered, TargetError>>> {
+        let mut each = Vec::with_capacity(self.members.len());
+        for (i, m) in self.members.iter().enumerate() {
+            each.push(steer_member(m, writes.get(i).copied().flatten(), hosts));
+        }
+        futures::future::join_all(each).await
+    }
+
     /// The count in force over the reachable clusters: this tick's count, else the last read
     /// (a cluster failing below the threshold still counts).
     pub fn in_force(&self) -> u32 {
@@ -296,6 +337,44 @@ impl Fleet {
             .sum::<u64>()
             .min(u64::from(u32::MAX)) as u32
     }
+}
+
+/// [`Fleet::steer`] for one member written `to`.
+async fn steer_member(
+    m: &Member,
+    to: Option<u32>,
+    hosts: &[(String, u32)],
+) -> Option<Result<Steered, TargetError>> {
+    if to? >= m.read? {
+        return None;
+    }
+    let pods = match m.target.pods(m.selector.as_deref()?).await? {
+        Ok(pods) => pods,
+        Err(e) => return Some(Err(e)),
+    };
+    let steer = idle_first::steer(&pods, hosts);
+    let mut done = Steered {
+        pods: pods.len() as u32,
+        steer,
+        written: 0,
+        errors: Vec::new(),
+    };
+    if let Steer::Costs { writes, .. } = &done.steer {
+        use futures::StreamExt;
+        let mut patches = Vec::with_capacity(writes.len());
+        for (pod, cost) in writes {
+            patches.push(m.target.set_cost(pod, *cost));
+        }
+        let mut results = futures::stream::iter(patches).buffer_unordered(STEER_CONCURRENCY);
+        while let Some(r) = results.next().await {
+            match r {
+                Ok(true) => done.written += 1,
+                Ok(false) => {}
+                Err(e) => done.errors.push(e),
+            }
+        }
+    }
+    Some(Ok(done))
 }
 
 #[cfg(test)]

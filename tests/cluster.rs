@@ -273,3 +273,159 @@ async fn a_secret_target_ref_is_read_from_a_real_secret_and_a_missing_one_is_not
     assert_eq!(got.unwrap(), "k-123\n");
     assert_eq!(missing.unwrap_err().kind, ErrorKind::NotFound);
 }
+
+/// Deletes a Deployment when dropped, even when an assertion failed: on a client and runtime
+/// of its own (`Drop` cannot await), as tests/two_clusters.rs's cleanup.
+struct DeleteDeployment {
+    ns: String,
+    name: String,
+}
+
+impl Drop for DeleteDeployment {
+    fn drop(&mut self) {
+        let (ns, name) = (self.ns.clone(), self.name.clone());
+        let _ = std::thread::spawn(move || {
+            let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            else {
+                return;
+            };
+            rt.block_on(async {
+                if let Ok(client) = kube::Client::try_default().await {
+                    let _ = Api::<Deployment>::namespaced(client, &ns)
+                        .delete(&name, &DeleteParams::foreground())
+                        .await;
+                }
+            });
+        })
+        .join();
+    }
+}
+
+/// Idle pods first against a real API server and its ReplicaSet controller: a Deployment of 3
+/// pods (Pending: there are no nodes, and the ReplicaSet then ranks them by deletion cost),
+/// one SDK worker per pod with the pod's name as its host name, one long activity on the
+/// middle pod. minReplicaCount 2 scales it 3 → 2: the busy pod is annotated before the count
+/// is written, and the ReplicaSet keeps it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs a real cluster (KUBECONFIG) with the controller-manager"]
+async fn a_scale_down_keeps_the_busy_pod() {
+    use k8s_openapi::api::core::v1::Pod;
+    use kube::api::ListParams;
+    use support::workers::{start, worker_on};
+    let client = cluster().await;
+    let ns = namespace();
+    let name = format!("ta-idle-{:x}", fastrand::u32(..));
+    let worker = format!("{name}-worker");
+    Api::<Deployment>::namespaced(client.clone(), &ns)
+        .create(&PostParams::default(), &deployment(&worker, 3))
+        .await
+        .unwrap();
+    let _cleanup = DeleteDeployment {
+        ns: ns.clone(),
+        name: worker.clone(),
+    };
+    let pods_api: Api<Pod> = Api::namespaced(client.clone(), &ns);
+    let selector = format!("app={worker}");
+    // The live pods (not being deleted), by name.
+    let live = || {
+        let (pods_api, selector) = (pods_api.clone(), selector.clone());
+        async move {
+            let mut names: Vec<(String, Option<String>)> = pods_api
+                .list(&ListParams::default().labels(&selector))
+                .await
+                .unwrap()
+                .items
+                .into_iter()
+                .filter(|p| p.metadata.deletion_timestamp.is_none())
+                .map(|p| {
+                    let cost = p
+                        .metadata
+                        .annotations
+                        .and_then(|mut a| a.remove("controller.kubernetes.io/pod-deletion-cost"));
+                    (p.metadata.name.unwrap(), cost)
+                })
+                .collect();
+            names.sort();
+            names
+        }
+    };
+    let pods = within(60, "the ReplicaSet's 3 pods", async {
+        loop {
+            let pods = live().await;
+            if pods.len() == 3 {
+                return pods;
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    })
+    .await;
+    let names: Vec<String> = pods.into_iter().map(|p| p.0).collect();
+    let busy = names[1].clone();
+
+    let server = DevServer::start().await;
+    let tmp = tempfile::tempdir().unwrap();
+    let release = tmp.path().join("release");
+    let queue = format!("q-{name}");
+    // The busy pod's worker has one slot, so the activity runs there; the others join after.
+    let _busy = worker_on(&server, &queue, &busy, &["--activity-slots", "1"]).await;
+    start(&server, &queue, 1, "hold", &release);
+    let _w0 = worker_on(&server, &queue, &names[0], &["--activity-slots", "4"]).await;
+    let _w2 = worker_on(&server, &queue, &names[2], &["--activity-slots", "4"]).await;
+
+    let ctx = Context::new(Targets::kube(client.clone(), false), Guard::alone());
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("s.yaml"),
+        scaler_yaml(
+            &name,
+            &server.endpoint(),
+            &queue,
+            2,
+            "        targetSlotUtilization: \"0.8\"\n        workerHeartbeatMaxAgeSeconds: \"4\"\n",
+        )
+        .replace(
+            "namespace: default\nspec",
+            &format!("namespace: {ns}\nspec"),
+        )
+        .replace("queueTypes: workflow\n", "queueTypes: workflow,activity\n"),
+    )
+    .unwrap();
+    let _source = start_dir_source(ctx.clone(), dir.path().to_path_buf())
+        .await
+        .unwrap();
+    let key = ScalerKey {
+        source: SourceKind::Dir,
+        namespace: ns.clone(),
+        name: name.clone(),
+    };
+    let v = within(
+        90,
+        "scaled 3 → 2, idle pods first",
+        ctx.state.wait_for(&key, |v| {
+            v.current_replicas == Some(2) && !v.scale_down.is_empty()
+        }),
+    )
+    .await;
+    let sd = &v.scale_down[0];
+    assert_eq!((sd.pods, sd.idle), (3, 2), "{sd:?}");
+    assert_eq!(sd.busy.len(), 1, "{sd:?}");
+    assert_eq!(sd.busy[0].pod, busy);
+    // The ReplicaSet removed an idle pod: the busy one is still there, with its cost.
+    let left = within(60, "the ReplicaSet down to 2 pods", async {
+        loop {
+            let pods = live().await;
+            if pods.len() == 2 {
+                return pods;
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    })
+    .await;
+    assert!(
+        left.contains(&(busy.clone(), Some("1".to_string()))),
+        "the busy pod {busy} was removed: {left:?}"
+    );
+    std::fs::write(&release, "").unwrap();
+}

@@ -80,6 +80,10 @@ RESOURCES = {
     ("events.k8s.io", "v1"): [("events", "Event", True, [])],
     ("policy", "v1"): [("poddisruptionbudgets", "PodDisruptionBudget", True, ["status"])],
     ("networking.k8s.io", "v1"): [("networkpolicies", "NetworkPolicy", True, [])],
+    ("admissionregistration.k8s.io", "v1"): [
+        ("validatingadmissionpolicies", "ValidatingAdmissionPolicy", False, ["status"]),
+        ("validatingadmissionpolicybindings", "ValidatingAdmissionPolicyBinding", False, []),
+    ],
     ("apiextensions.k8s.io", "v1"): [
         ("customresourcedefinitions", "CustomResourceDefinition", False, ["status"])
     ],

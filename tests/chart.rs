@@ -259,6 +259,8 @@ fn scaling_rules(scope: &str) -> Vec<Rule> {
     ));
     r.extend(rule(scope, "events.k8s.io", "events", &["create"], ""));
     r.extend(rule(scope, "", "events", &["create"], ""));
+    // Idle pods first (on by default): the target's pods listed, their deletion cost patched.
+    r.extend(rule(scope, "", "pods", &["list", "patch"], ""));
     r
 }
 
@@ -1274,4 +1276,201 @@ fn the_kube_timeout_is_passed_only_when_set() {
         let err = install_fails(json!({ "kubeTimeout": bad }));
         assert!(err.contains("kubeTimeout"), "{err}");
     }
+}
+
+/// Idle pods first is on by default: list and patch on pods, and the admission policy that
+/// lets the agent's ServiceAccount change only the deletion-cost annotation of a pod. Off: no
+/// pod permission, no policy, `--idle-first=false`.
+#[test]
+fn idle_first_grants_pods_only_with_its_admission_policy() {
+    let on = install(json!({}));
+    assert!(!on.args().iter().any(|a| a.starts_with("--idle-first")));
+    let policy = on.one(
+        "ValidatingAdmissionPolicy",
+        &format!("{FULLNAME}-pod-deletion-cost"),
+    );
+    assert_eq!(
+        policy["spec"]["matchConditions"][0]["expression"],
+        format!("request.userInfo.username == 'system:serviceaccount:{NS}:{FULLNAME}'")
+    );
+    assert_eq!(
+        policy["spec"]["matchConstraints"]["resourceRules"][0]["operations"],
+        json!(["UPDATE"])
+    );
+    let binding = on.one(
+        "ValidatingAdmissionPolicyBinding",
+        &format!("{FULLNAME}-pod-deletion-cost"),
+    );
+    assert_eq!(binding["spec"]["validationActions"], json!(["Deny"]));
+    assert_eq!(
+        binding["spec"]["policyName"],
+        format!("{FULLNAME}-pod-deletion-cost")
+    );
+
+    let no_policy = install(json!({"idleFirst": {"admissionPolicy": false}}));
+    assert!(no_policy.all("ValidatingAdmissionPolicy").is_empty());
+    assert!(no_policy.rules().iter().any(|r| r.resource == "pods"));
+
+    let off = install(json!({"idleFirst": {"enabled": false}}));
+    assert!(off.args().contains(&"--idle-first=false".to_string()));
+    assert!(off.rules().iter().all(|r| r.resource != "pods"));
+    assert!(off.all("ValidatingAdmissionPolicy").is_empty());
+    assert!(off.all("ValidatingAdmissionPolicyBinding").is_empty());
+    let err = install_fails(json!({"idleFirst": {"enabled": "yes"}}));
+    assert!(err.contains("enabled"), "{err}");
+}
+
+/// The chart's admission policy on a real API server (1.30+): as the agent's ServiceAccount
+/// (impersonated, with the chart's pod permissions), setting a pod's deletion cost is allowed;
+/// changing its labels or another annotation is refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs a real cluster (KUBECONFIG)"]
+async fn the_admission_policy_lets_the_agent_change_only_the_deletion_cost() {
+    use k8s_openapi::api::core::v1::Pod;
+    use kube::api::{Api, DeleteParams, DynamicObject, Patch, PatchParams, PostParams};
+    use kube::discovery::Scope;
+    let admin = kube::Client::try_default()
+        .await
+        .expect("a cluster from KUBECONFIG");
+    let ns = format!("ta-vap-{:x}", fastrand::u32(..));
+    let values = json!({"watchNamespaces": [ns]});
+    // A release in the test's namespace: the rendered policy names its ServiceAccount there.
+    let rel = helm(&chart_dir(), std::slice::from_ref(&values))
+        .pop()
+        .unwrap()
+        .unwrap();
+    let apply = |doc: &Value| {
+        let admin = admin.clone();
+        let mut doc = doc.clone();
+        async move {
+            let gvk = kube::core::GroupVersionKind::try_from(
+                &serde_json::from_value::<kube::core::TypeMeta>(doc.clone()).unwrap(),
+            )
+            .unwrap();
+            let (ar, caps) = kube::discovery::pinned_kind(&admin, &gvk).await.unwrap();
+            let name = doc["metadata"]["name"].as_str().unwrap().to_string();
+            let api: Api<DynamicObject> = match caps.scope {
+                Scope::Namespaced => {
+                    let ns = doc["metadata"]["namespace"]
+                        .as_str()
+                        .unwrap_or(NS)
+                        .to_string();
+                    doc["metadata"]["namespace"] = json!(ns);
+                    Api::namespaced_with(admin, &ns, &ar)
+                }
+                Scope::Cluster => Api::all_with(admin, &ar),
+            };
+            api.patch(
+                &name,
+                &PatchParams::apply("test").force(),
+                &Patch::Apply(&doc),
+            )
+            .await
+            .unwrap();
+            (api, name)
+        }
+    };
+    let namespaces: Api<k8s_openapi::api::core::v1::Namespace> = Api::all(admin.clone());
+    // The namespaces this test makes (the release's may exist already): deleted at the end.
+    let mut created = Vec::new();
+    for n in [NS.to_string(), ns.clone()] {
+        let made = namespaces
+            .create(
+                &PostParams::default(),
+                &serde_json::from_value(json!({"metadata": {"name": n}})).unwrap(),
+            )
+            .await;
+        if made.is_ok() {
+            created.push(n);
+        }
+    }
+    let mut made = Vec::new();
+    for kind in [
+        "ServiceAccount",
+        "Role",
+        "RoleBinding",
+        "ValidatingAdmissionPolicy",
+        "ValidatingAdmissionPolicyBinding",
+    ] {
+        for doc in rel.all(kind) {
+            made.push(apply(doc).await);
+        }
+    }
+    // A pod to change (it stays Pending: there may be no nodes).
+    let pods: Api<Pod> = Api::namespaced(admin.clone(), &ns);
+    let pod: Pod = serde_json::from_value(json!({
+        "metadata": {"name": "w-0", "labels": {"app": "w"}},
+        "spec": {"containers": [{"name": "w", "image": "registry.k8s.io/pause:3.10"}]}
+    }))
+    .unwrap();
+    pods.create(&PostParams::default(), &pod).await.unwrap();
+    // As the agent: impersonating its ServiceAccount.
+    let mut config = kube::Config::infer().await.unwrap();
+    config.auth_info.impersonate = Some(format!("system:serviceaccount:{NS}:{FULLNAME}"));
+    let agent: Api<Pod> = Api::namespaced(kube::Client::try_from(config).unwrap(), &ns);
+    let merge = |v: Value| Patch::Merge(v);
+    // A new policy takes effect within seconds: wait until a dry run of a label change is
+    // refused (dry runs go through admission too, and change nothing).
+    let steal = json!({"metadata": {"labels": {"app": "stolen"}}});
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while agent
+        .patch_metadata(
+            "w-0",
+            &PatchParams::default().dry_run(),
+            &merge(steal.clone()),
+        )
+        .await
+        .is_ok()
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the policy never took effect"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    let allowed = agent
+        .patch_metadata(
+            "w-0",
+            &PatchParams::default(),
+            &merge(json!({"metadata": {"annotations": {"controller.kubernetes.io/pod-deletion-cost": "3"}}})),
+        )
+        .await;
+    let label = agent
+        .patch_metadata(
+            "w-0",
+            &PatchParams::default(),
+            &merge(json!({"metadata": {"labels": {"app": "stolen"}}})),
+        )
+        .await;
+    let other = agent
+        .patch_metadata(
+            "w-0",
+            &PatchParams::default(),
+            &merge(json!({"metadata": {"annotations": {"other": "x"}}})),
+        )
+        .await;
+    let after = pods.get("w-0").await.unwrap();
+    // Clean up before asserting.
+    for (api, name) in made {
+        let _ = api.delete(&name, &DeleteParams::default()).await;
+    }
+    for n in created {
+        let _ = namespaces.delete(&n, &DeleteParams::default()).await;
+    }
+    assert!(allowed.is_ok(), "{allowed:?}");
+    for refused in [label, other] {
+        let e = refused.unwrap_err().to_string();
+        assert!(
+            e.contains("may change only the controller.kubernetes.io/pod-deletion-cost annotation"),
+            "{e}"
+        );
+    }
+    let meta = after.metadata;
+    assert_eq!(meta.labels.unwrap()["app"], "w");
+    let annotations = meta.annotations.unwrap();
+    assert_eq!(
+        annotations["controller.kubernetes.io/pod-deletion-cost"],
+        "3"
+    );
+    assert!(!annotations.contains_key("other"));
 }

@@ -106,6 +106,13 @@ with rbac.secretReferences.
   resources: ["secrets"]
   verbs: ["get"]
 {{- end }}
+{{- if .Values.idleFirst.enabled }}
+# Idle pods first: list the target's pods (metadata) and patch their deletion cost. The
+# admission policy (templates/idle-first-policy.yaml) refuses any other change to a pod.
+- apiGroups: [""]
+  resources: ["pods"]
+  verbs: ["list", "patch"]
+{{- end }}
 {{- end }}
 
 {{/*

@@ -511,6 +511,7 @@ fn scaler_spec(
         fallback,
         advanced,
         placement: None,
+        scale_down: None,
         triggers,
     })
 }

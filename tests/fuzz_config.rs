@@ -48,6 +48,7 @@ spec:
     clusters:
       - {name: local, weight: 2, minReplicaCount: 0, maxReplicaCount: 6}
       - {name: eu, weight: 1}
+  scaleDown: {idleFirst: true}
   triggers:
     - type: temporal
       name: orders

@@ -341,5 +341,45 @@ async fn busy_pods_are_kept_by_their_deletion_cost_set_before_the_scale_down() {
             .contains("none of the 3 pod(s) is a worker host"),
         "{v:?}"
     );
+
+    // Off for this scaler (`spec.scaleDown.idleFirst: false`): the pods are not even listed.
+    // The file is replaced by a scaler of another name on the same target, so that its first
+    // report proves the new spec runs.
+    let text = std::fs::read_to_string(dir.join("idle.yaml")).unwrap();
+    std::fs::write(
+        dir.join("idle.yaml"),
+        text.replace("  name: idle\n  namespace", "  name: idle-off\n  namespace")
+            .replace(
+                "  minReplicaCount: 0\n",
+                "  minReplicaCount: 0\n  scaleDown: {idleFirst: false}\n",
+            ),
+    )
+    .unwrap();
+    api.set_pods(&[("w-a", None), ("w-b", None), ("w-c", None)]);
+    let off = ScalerKey {
+        name: "idle-off".into(),
+        ..key.clone()
+    };
+    within(
+        30,
+        "the scaler with idleFirst: false running",
+        ctx.state.wait_for(&off, |v| v.current_replicas == Some(1)),
+    )
+    .await;
+    let from = api.count();
+    api.replicas.store(3, Ordering::SeqCst);
+    within(
+        30,
+        "down by the count alone",
+        ctx.state.wait_for(&off, |_| {
+            writes(&api.since(from)) == [("scale".to_string(), "1".to_string())]
+        }),
+    )
+    .await;
+    assert!(
+        !api.since(from).iter().any(|s| s.path == PODS),
+        "pods listed with idleFirst: false"
+    );
+    assert_eq!(api.cost("w-a"), None);
     std::fs::write(&release, "").unwrap();
 }

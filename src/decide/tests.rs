@@ -106,6 +106,7 @@ fn config(min: u32, max: u32) -> ScalerConfig {
         // One idle read suffices here; the scale-to-zero guard has its own tests.
         scale_to_zero_reads: 1,
         placement: crate::spec::Placement::single(""),
+        idle_first: true,
     }
 }
 

@@ -26,7 +26,7 @@ impl Scaler {
         writes: &[Option<u32>],
         readings: &[TriggerReading],
     ) -> Vec<ScaleDownView> {
-        if !self.ctx.idle_first {
+        if !self.ctx.idle_first || !self.cfg.idle_first {
             return Vec::new();
         }
         let Some(hosts) = idle_first::hosts(readings) else {

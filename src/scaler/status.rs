@@ -127,7 +127,10 @@ impl Scaler {
     /// `IdleFirst`, on scalers with the capacity signal (and the setting on): whether the last
     /// scale-down could tell busy pods from idle ones.
     fn idle_first_condition(&self, triggers: &[TriggerView]) -> Option<Cond> {
-        if !self.ctx.idle_first || !triggers.iter().any(|t| t.capacity.is_some()) {
+        if !self.ctx.idle_first
+            || !self.cfg.idle_first
+            || !triggers.iter().any(|t| t.capacity.is_some())
+        {
             return None;
         }
         Some(if self.idle_first_unmatched() {

@@ -899,3 +899,33 @@ fn a_file_that_is_not_utf8_says_where() {
         )
     );
 }
+
+#[test]
+fn scale_down_idle_first_defaults_on_and_is_checked() {
+    let with = |spec: &str| {
+        GOOD.replace(
+            "  maxReplicaCount: 10\n",
+            &format!("  maxReplicaCount: 10\n{spec}"),
+        )
+    };
+    assert!(parse_file(Path::new("a.yaml"), GOOD).unwrap()[0].idle_first);
+    let off = with("  scaleDown: {idleFirst: false}\n");
+    assert!(!parse_file(Path::new("a.yaml"), &off).unwrap()[0].idle_first);
+    let on = with("  scaleDown: {}\n");
+    assert!(parse_file(Path::new("a.yaml"), &on).unwrap()[0].idle_first);
+    for (bad, want) in [
+        (
+            "  scaleDown: {idleFirst: maybe}\n",
+            "spec.scaleDown.idleFirst",
+        ),
+        ("  scaleDown: {idleFrist: true}\n", "idleFrist"),
+    ] {
+        let e = parse_file(Path::new("a.yaml"), &with(bad))
+            .unwrap_err()
+            .iter()
+            .map(|e| e.to_string())
+            .collect::<Vec<_>>()
+            .join("\n");
+        assert!(e.contains(want) && e.contains("a.yaml"), "{bad}: {e}");
+    }
+}

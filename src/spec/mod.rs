@@ -81,8 +81,23 @@ pub struct TemporalScalerSpec {
     /// The target's replicas spread over several clusters (the same kind and name in each).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub placement: Option<PlacementSpec>,
+    /// How a scale-down picks the pods that go.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scale_down: Option<ScaleDownSpec>,
     #[schemars(length(min = 1))]
     pub triggers: Vec<TriggerSpec>,
+}
+
+/// `spec.scaleDown`: how a scale-down picks the pods that go.
+#[derive(Deserialize, Serialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ScaleDownSpec {
+    /// Idle pods first: before a scale-down, set each pod's
+    /// controller.kubernetes.io/pod-deletion-cost from the worker heartbeats (busy pods cost
+    /// their slots in use, idle ones 0), so the ReplicaSet removes idle pods first. Default
+    /// true; it takes effect with the capacity signal (targetSlotUtilization) on.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub idle_first: Option<bool>,
 }
 
 /// What the agent reports on a TemporalScaler (written only by the lease holder).

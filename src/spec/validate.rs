@@ -369,6 +369,8 @@ pub struct ScalerConfig {
     pub scale_to_zero_reads: u32,
     /// The clusters of the target: `spec.placement`, or the one of `scaleTargetRef.cluster`.
     pub placement: Placement,
+    /// `spec.scaleDown.idleFirst` (default true): deletion costs before a scale-down.
+    pub idle_first: bool,
 }
 
 /// Trigger metadata keys we understand (ours and KEDA's).
@@ -703,6 +705,11 @@ fn validate_spec(
         annotations,
         scale_to_zero_reads: zero_reads.clamp(1, 1000) as u32,
         placement,
+        idle_first: spec
+            .scale_down
+            .as_ref()
+            .and_then(|s| s.idle_first)
+            .unwrap_or(true),
     }
 }
 

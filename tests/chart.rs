@@ -259,6 +259,14 @@ fn scaling_rules(scope: &str) -> Vec<Rule> {
     ));
     r.extend(rule(scope, "events.k8s.io", "events", &["create"], ""));
     r.extend(rule(scope, "", "events", &["create"], ""));
+    // Never fight another autoscaler: the namespace's HPAs, listed.
+    r.extend(rule(
+        scope,
+        "autoscaling",
+        "horizontalpodautoscalers",
+        &["list"],
+        "",
+    ));
     // Idle pods first (on by default): the target's pods listed, their deletion cost patched.
     r.extend(rule(scope, "", "pods", &["list", "patch"], ""));
     r

@@ -429,3 +429,92 @@ async fn a_scale_down_keeps_the_busy_pod() {
     );
     std::fs::write(&release, "").unwrap();
 }
+
+/// Never fight another autoscaler, on a real API server: an autoscaling/v2 HPA on the target
+/// (the HPA controller is off here, so it only exists, as KEDA's would) holds the agent back;
+/// once it is deleted, the agent scales.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs a real cluster (KUBECONFIG)"]
+async fn an_hpa_on_the_target_holds_the_agent_back_until_deleted() {
+    use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
+    let client = cluster().await;
+    let ns = namespace();
+    let name = format!("ta-hpa-{:x}", fastrand::u32(..));
+    let worker = format!("{name}-worker");
+    let deploys: Api<Deployment> = Api::namespaced(client.clone(), &ns);
+    deploys
+        .create(&PostParams::default(), &deployment(&worker, 1))
+        .await
+        .unwrap();
+    let _cleanup = DeleteDeployment {
+        ns: ns.clone(),
+        name: worker.clone(),
+    };
+    let hpas: Api<HorizontalPodAutoscaler> = Api::namespaced(client.clone(), &ns);
+    let hpa: HorizontalPodAutoscaler = serde_json::from_value(serde_json::json!({
+        "metadata": {"name": format!("keda-hpa-{name}")},
+        "spec": {"scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": worker},
+                 "minReplicas": 1, "maxReplicas": 10}
+    }))
+    .unwrap();
+    hpas.create(&PostParams::default(), &hpa).await.unwrap();
+
+    let server = DevServer::start().await;
+    server.start_workflows(&format!("q-{name}"), 12).await;
+    let ctx = Context::new(
+        Targets::kube(client.clone(), false).with_hpa_recheck(Duration::from_secs(2)),
+        Guard::alone(),
+    );
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("s.yaml"),
+        scaler_yaml(&name, &server.endpoint(), &format!("q-{name}"), 0, "").replace(
+            "namespace: default\nspec",
+            &format!("namespace: {ns}\nspec"),
+        ),
+    )
+    .unwrap();
+    let _source = start_dir_source(ctx.clone(), dir.path().to_path_buf())
+        .await
+        .unwrap();
+    let key = ScalerKey {
+        source: SourceKind::Dir,
+        namespace: ns.clone(),
+        name: name.clone(),
+    };
+    let v = within(
+        60,
+        "the conflict reported",
+        ctx.state.wait_for(&key, |v| {
+            v.desired_replicas == Some(3)
+                && v.error
+                    .as_deref()
+                    .is_some_and(|e| e.contains("TargetConflict"))
+        }),
+    )
+    .await;
+    assert!(
+        v.error
+            .unwrap()
+            .contains(&format!("HorizontalPodAutoscaler {ns}/keda-hpa-{name}")),
+    );
+    assert_eq!(
+        deploys.get(&worker).await.unwrap().spec.unwrap().replicas,
+        Some(1)
+    );
+
+    hpas.delete(&format!("keda-hpa-{name}"), &DeleteParams::default())
+        .await
+        .unwrap();
+    within(
+        60,
+        "scaled once the HPA is gone",
+        ctx.state
+            .wait_for(&key, |v| v.current_replicas == Some(3) && v.error.is_none()),
+    )
+    .await;
+    assert_eq!(
+        deploys.get(&worker).await.unwrap().spec.unwrap().replicas,
+        Some(3)
+    );
+}

@@ -26,6 +26,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 use tokio::task::JoinHandle;
 
+mod conflict;
 mod idle_first;
 mod reading;
 mod status;
@@ -140,6 +141,8 @@ struct Scaler {
     capacity_unavailable: HashSet<String>,
     /// Steering scale-downs to idle pods.
     idle_first: idle_first::IdleFirst,
+    /// A HorizontalPodAutoscaler scales the target too: why nothing is written.
+    hpa_conflict: Option<String>,
 }
 
 /// What a tick observed: the decision's readings and the views of `/scalers`, per trigger.
@@ -186,6 +189,7 @@ async fn run(
         last_scale_time: None,
         capacity_unavailable: HashSet::new(),
         idle_first: Default::default(),
+        hpa_conflict: None,
     };
     warn_deprecated(&s.key, &s.cfg);
     let mut leader_rx = ctx.guard.subscribe();
@@ -252,6 +256,7 @@ impl Scaler {
             Ok(n) => n,
             Err(msg) => return self.report_target_error(msg, views),
         };
+        let conflicts = Box::pin(self.observe_conflicts()).await;
         let observing_since = leader
             .since
             .map_or(self.started_at, |s| s.max(self.started_at));
@@ -261,7 +266,7 @@ impl Scaler {
             view.active = rec.active;
             view.basis = Some(rec.basis);
         }
-        let outcome = Box::pin(self.act(&cfg, current, &d, &readings)).await;
+        let outcome = Box::pin(self.act(&cfg, current, &d, &readings, &conflicts)).await;
         self.report(&d, views, outcome);
     }
 
@@ -570,6 +575,7 @@ impl Scaler {
         current: u32,
         d: &decide::Decision,
         readings: &[TriggerReading],
+        conflicts: &[Option<String>],
     ) -> Outcome {
         let mut out = Outcome {
             current,
@@ -578,10 +584,19 @@ impl Scaler {
             before: current,
             steered: Vec::new(),
         };
-        let plan = self.fleet.plan(d.desired);
+        let mut plan = self.fleet.plan(d.desired);
         // Paused (KEDA's `paused: "true"`): the target is left as it is, in every cluster; the
         // shares are still computed for the report, but nothing moves between clusters either.
         if d.paused == Pause::Freeze || plan.writes.iter().all(Option::is_none) {
+            return out;
+        }
+        // Another autoscaler scales the target there: never fight it.
+        for (w, c) in plan.writes.iter_mut().zip(conflicts) {
+            if c.is_some() {
+                *w = None;
+            }
+        }
+        if plan.writes.iter().all(Option::is_none) {
             return out;
         }
         let rule = d.rule().to_string();
@@ -686,13 +701,19 @@ impl Scaler {
     /// status page's history.
     fn report(&self, d: &decide::Decision, views: Vec<TriggerView>, out: Outcome) {
         let clusters = self.cluster_views();
+        // Not ready while another autoscaler holds the target (the TargetConflict condition
+        // says which).
+        let conflict = self
+            .hpa_conflict
+            .as_ref()
+            .map(|m| format!("TargetConflict: {m}"));
         self.report_status(
             Some(out.current),
             Some(d.desired),
             &views,
             &clusters,
             Some(d),
-            None,
+            conflict.as_deref(),
         );
         let target = self.target_view();
         let sample = self.ctx.ui.then(|| self.sample(d, &views, &out));
@@ -707,7 +728,7 @@ impl Scaler {
             v.active = d.active;
             v.triggers = views;
             v.clusters = clusters;
-            v.error = out.error;
+            v.error = out.error.or(conflict);
             v.decision = d.steps.clone();
             if !out.steered.is_empty() {
                 v.scale_down = out.steered;
@@ -869,6 +890,7 @@ mod size_tests {
             last_scale_time: None,
             capacity_unavailable: HashSet::new(),
             idle_first: Default::default(),
+            hpa_conflict: None,
         };
         let tick = std::mem::size_of_val(&s.tick());
         let query = std::mem::size_of_val(&ctx.pool.query(&v.config.triggers[0]));

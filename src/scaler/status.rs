@@ -109,6 +109,7 @@ impl Scaler {
         let mut conditions = vec![ready, active_cond, fallback_cond, paused_cond];
         conditions.extend(capacity_condition(triggers));
         conditions.extend(self.idle_first_condition(triggers));
+        conditions.extend(self.conflict_condition());
         conditions.extend(cluster_condition(clusters));
         let report = StatusReport {
             generation: self.generation,

@@ -120,7 +120,7 @@ fn a_misspelled_polling_interval_is_suggested_with_its_line() {
             "dir/x.yaml: document 0: spec.pollingIntervall: unknown field `pollingIntervall`, \
              expected one of `scaleTargetRef`, `pollingInterval`, `cooldownPeriod`, \
              `initialCooldownPeriod`, `minReplicaCount`, `maxReplicaCount`, `idleReplicaCount`, \
-             `fallback`, `advanced`, `placement`, `triggers`; did you mean `pollingInterval`? (line 10)"
+             `fallback`, `advanced`, `placement`, `scaleDown`, `triggers`; did you mean `pollingInterval`? (line 10)"
                 .to_string()
         ]
     );

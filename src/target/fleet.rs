@@ -310,6 +310,19 @@ impl Fleet {
         (0..results.len()).map(want).zip(results).collect()
     }
 
+    /// Each member's competing HorizontalPodAutoscaler, if any (from a list per namespace
+    /// shared by every scaler there, at most every 30 s).
+    pub async fn competing_hpas(&self) -> Vec<Option<String>> {
+        if self.members.rest.is_empty() {
+            return vec![self.members.first.target.competing_hpa().await];
+        }
+        let mut each = Vec::with_capacity(self.members.len());
+        for m in self.members.iter() {
+            each.push(m.target.competing_hpa());
+        }
+        futures::future::join_all(each).await
+    }
+
     /// Before the writes of a scale-down: for each member whose count `writes` lowers, its pods
     /// (by the selector of its last read) and their deletion costs for `hosts` (each worker
     /// host's slots in use), the changed ones written, a few at a time. `None` for a member

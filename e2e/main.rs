@@ -939,7 +939,13 @@ async fn kubernetes_chart_rbac_and_values_defined_scaler() {
         (false, "create", "", "pods", ""),
         // Never fight another autoscaler: the HPAs, listed only.
         (true, "list", "autoscaling", "horizontalpodautoscalers", ""),
-        (false, "update", "autoscaling", "horizontalpodautoscalers", ""),
+        (
+            false,
+            "update",
+            "autoscaling",
+            "horizontalpodautoscalers",
+            "",
+        ),
         (false, "delete", "coordination.k8s.io", "leases", ""),
         (
             false,

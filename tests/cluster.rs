@@ -375,10 +375,11 @@ async fn a_scale_down_keeps_the_busy_pod() {
     let _w2 = worker_on(&server, &queue, &names[2], &["--activity-slots", "4"]).await;
 
     let ctx = Context::new(Targets::kube(client.clone(), false), Guard::alone());
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::write(
-        dir.path().join("s.yaml"),
-        scaler_yaml(
+    let running = support::run_scaler(
+        &ctx,
+        &ns,
+        &name,
+        &scaler_yaml(
             &name,
             &server.endpoint(),
             &queue,
@@ -391,15 +392,8 @@ async fn a_scale_down_keeps_the_busy_pod() {
         )
         .replace("queueTypes: workflow\n", "queueTypes: workflow,activity\n"),
     )
-    .unwrap();
-    let _source = start_dir_source(ctx.clone(), dir.path().to_path_buf())
-        .await
-        .unwrap();
-    let key = ScalerKey {
-        source: SourceKind::Dir,
-        namespace: ns.clone(),
-        name: name.clone(),
-    };
+    .await;
+    let key = running.key.clone();
     let v = within(
         90,
         "scaled 3 → 2, idle pods first",
@@ -465,23 +459,17 @@ async fn an_hpa_on_the_target_holds_the_agent_back_until_deleted() {
         Targets::kube(client.clone(), false).with_hpa_recheck(Duration::from_secs(2)),
         Guard::alone(),
     );
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::write(
-        dir.path().join("s.yaml"),
-        scaler_yaml(&name, &server.endpoint(), &format!("q-{name}"), 0, "").replace(
+    let running = support::run_scaler(
+        &ctx,
+        &ns,
+        &name,
+        &scaler_yaml(&name, &server.endpoint(), &format!("q-{name}"), 0, "").replace(
             "namespace: default\nspec",
             &format!("namespace: {ns}\nspec"),
         ),
     )
-    .unwrap();
-    let _source = start_dir_source(ctx.clone(), dir.path().to_path_buf())
-        .await
-        .unwrap();
-    let key = ScalerKey {
-        source: SourceKind::Dir,
-        namespace: ns.clone(),
-        name: name.clone(),
-    };
+    .await;
+    let key = running.key.clone();
     let v = within(
         60,
         "the conflict reported",

@@ -46,6 +46,11 @@ fn api_server(down: Arc<AtomicBool>) -> kube::Client {
                                   {"name": "deployments", "singularName": "deployment", "namespaced": true,
                                    "kind": "Deployment", "verbs": ["get", "patch"]}]
                 }),
+                // Never fight another autoscaler: no HPA here.
+                (&Method::GET, p) if p.ends_with("/horizontalpodautoscalers") => json!({
+                    "kind": "HorizontalPodAutoscalerList", "apiVersion": "autoscaling/v2",
+                    "metadata": {}, "items": []
+                }),
                 (&Method::GET, p) if p.ends_with("/scale") => {
                     let n = *replicas.entry(name.clone()).or_insert(0);
                     json!({"kind": "Scale", "apiVersion": "autoscaling/v1",

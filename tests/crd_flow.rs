@@ -590,11 +590,13 @@ async fn a_placed_custom_resource_reports_each_cluster_in_its_status() {
             .any(|e| e["note"].as_str().unwrap().ends_with(": local 1→4, eu 1→2")),
         "{scaled:?}"
     );
-    // The remote cluster: discovery and its /scale only.
+    // The remote cluster: discovery, its /scale, and the list of its HPAs (never fight
+    // another autoscaler) only.
     let scale = "/apis/apps/v1/namespaces/default/deployments/spread-worker/scale";
+    let hpas = "/apis/autoscaling/v2/namespaces/default/horizontalpodautoscalers";
     for r in eu_api.requests() {
         let ok = match (&r.method, r.path()) {
-            (&Method::GET, p) => p == "/apis/apps/v1" || p == scale,
+            (&Method::GET, p) => p == "/apis/apps/v1" || p == scale || p == hpas,
             (&Method::PATCH, p) => {
                 p == scale && r.content_type.as_deref() == Some("application/merge-patch+json")
             }

@@ -13,10 +13,9 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use support::{Capture, DevServer, within};
-use temporal_autoscaler::agent::{Context, start_dir_source};
+use temporal_autoscaler::agent::Context;
 use temporal_autoscaler::clusters::Clusters;
 use temporal_autoscaler::guard::Guard;
-use temporal_autoscaler::source::{ScalerKey, SourceKind};
 use temporal_autoscaler::target::Targets;
 
 const SCALE: &str = "/apis/apps/v1/namespaces/default/deployments/hang-worker/scale";
@@ -75,6 +74,11 @@ impl Home {
                      "verbs": ["get", "patch", "update"]}]
             }),
             ("GET", SCALE) => scale(self.replicas.load(Ordering::SeqCst)),
+            // Never fight another autoscaler: no HPA here.
+            ("GET", "/apis/autoscaling/v2/namespaces/default/horizontalpodautoscalers") => json!({
+                "kind": "HorizontalPodAutoscalerList", "apiVersion": "autoscaling/v2",
+                "metadata": {}, "items": []
+            }),
             ("PATCH", SCALE) => {
                 let v: Value = serde_json::from_slice(&bytes).unwrap();
                 let n = v["spec"]["replicas"].as_u64().unwrap();
@@ -114,20 +118,14 @@ async fn a_hung_home_api_server_means_no_write_one_line_and_recovery() {
         Targets::with_clusters(Arc::new(clusters), false),
         Guard::alone(),
     );
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::write(
-        dir.path().join("hang.yaml"),
-        support::scaler_yaml("hang", &server.endpoint(), "q-home-hang", 0, ""),
+    let running = support::run_scaler(
+        &ctx,
+        "default",
+        "hang",
+        &support::scaler_yaml("hang", &server.endpoint(), "q-home-hang", 0, ""),
     )
-    .unwrap();
-    let _source = start_dir_source(ctx.clone(), dir.path().to_path_buf())
-        .await
-        .unwrap();
-    let key = ScalerKey {
-        source: SourceKind::Dir,
-        namespace: "default".into(),
-        name: "hang".into(),
-    };
+    .await;
+    let key = running.key.clone();
     // 6 tasks at 5 a replica.
     within(
         60,
@@ -179,12 +177,11 @@ async fn a_hung_home_api_server_means_no_write_one_line_and_recovery() {
         "in force {recovered_in:?} after the server answered again"
     );
 
-    // No write while it hung: only reads of the /scale were tried.
-    let tried = home.requests_while_hung();
-    assert!(
-        tried.iter().all(|(m, p)| m == "GET" && p == SCALE),
-        "{tried:?}"
-    );
+    // No write while it hung: only reads were tried, of the /scale (and the HPAs, once a
+    // recheck period).
+    let all = home.requests_while_hung();
+    assert!(all.iter().all(|(m, _)| m == "GET"), "{all:?}");
+    let tried: Vec<_> = all.into_iter().filter(|(_, p)| p == SCALE).collect();
     // Each tick gave up at the deadline: about one read per 1 s tick, not one per deadline.
     let hung_for = back_at - hung_at;
     assert!(

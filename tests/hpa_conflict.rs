@@ -11,10 +11,9 @@ use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 use support::api_server::{ApiServer, HPAS};
 use support::{DevServer, within};
-use temporal_autoscaler::agent::{Context, start_dir_source};
+use temporal_autoscaler::agent::Context;
 use temporal_autoscaler::clusters::Clusters;
 use temporal_autoscaler::guard::Guard;
-use temporal_autoscaler::source::{ScalerKey, SourceKind};
 use temporal_autoscaler::target::Targets;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -37,20 +36,14 @@ async fn an_hpa_on_the_target_stops_the_writes_until_it_is_gone() {
         .with_hpa_recheck(recheck),
         Guard::alone(),
     );
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::write(
-        dir.path().join("orders.yaml"),
-        support::scaler_yaml("orders", &server.endpoint(), "q-hpa", 0, ""),
+    let running = support::run_scaler(
+        &ctx,
+        "default",
+        "orders",
+        &support::scaler_yaml("orders", &server.endpoint(), "q-hpa", 0, ""),
     )
-    .unwrap();
-    let _source = start_dir_source(ctx.clone(), dir.path().to_path_buf())
-        .await
-        .unwrap();
-    let key = ScalerKey {
-        source: SourceKind::Dir,
-        namespace: "default".into(),
-        name: "orders".into(),
-    };
+    .await;
+    let key = running.key.clone();
     // 12 tasks at 5 a replica would be 3; the HPA holds the target.
     let v = within(
         60,

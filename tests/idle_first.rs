@@ -13,11 +13,11 @@ use std::time::Duration;
 use support::api_server::{ApiServer, PODS};
 use support::workers::{start, worker_on};
 use support::{DevServer, within};
-use temporal_autoscaler::agent::{Context, start_dir_source};
+use temporal_autoscaler::agent::Context;
 use temporal_autoscaler::clusters::Clusters;
 use temporal_autoscaler::guard::Guard;
 use temporal_autoscaler::report::state::{BusyPod, ScalerView};
-use temporal_autoscaler::source::{ScalerKey, SourceKind};
+use temporal_autoscaler::source::ScalerKey;
 use temporal_autoscaler::target::Targets;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -43,11 +43,11 @@ async fn busy_pods_are_kept_by_their_deletion_cost_set_before_the_scale_down() {
         ),
         Guard::alone(),
     );
-    let dir = tmp.path().join("scalers");
-    std::fs::create_dir(&dir).unwrap();
-    std::fs::write(
-        dir.join("idle.yaml"),
-        support::scaler_yaml(
+    let running = support::run_scaler(
+        &ctx,
+        "default",
+        "idle",
+        &support::scaler_yaml(
             "idle",
             &server.endpoint(),
             queue,
@@ -56,13 +56,8 @@ async fn busy_pods_are_kept_by_their_deletion_cost_set_before_the_scale_down() {
         )
         .replace("queueTypes: workflow\n", "queueTypes: workflow,activity\n"),
     )
-    .unwrap();
-    let _source = start_dir_source(ctx.clone(), dir.clone()).await.unwrap();
-    let key = ScalerKey {
-        source: SourceKind::Dir,
-        namespace: "default".into(),
-        name: "idle".into(),
-    };
+    .await;
+    let (key, dir) = (running.key.clone(), running.dir.path().to_path_buf());
     let settled = |v: &ScalerView| {
         v.triggers
             .first()

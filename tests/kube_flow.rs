@@ -105,6 +105,21 @@ async fn poll_decide_and_scale_through_the_scale_subresource() {
     );
     send.send_response(json_response(200, scale("flow-worker", 1)));
 
+    // The namespace's HorizontalPodAutoscalers (never fight another autoscaler): none.
+    let (req, send) = next(&mut handle).await;
+    assert_eq!(
+        (req.method(), req.uri().to_string().as_str()),
+        (
+            &Method::GET,
+            "/apis/autoscaling/v2/namespaces/default/horizontalpodautoscalers?"
+        )
+    );
+    send.send_response(json_response(
+        200,
+        serde_json::json!({"apiVersion": "autoscaling/v2", "kind": "HorizontalPodAutoscalerList",
+                           "metadata": {}, "items": []}),
+    ));
+
     // 12 tasks / 5 per replica: a merge patch of spec.replicas to 3 on /scale.
     let (req, send) = next(&mut handle).await;
     assert_eq!(req.method(), Method::PATCH);
@@ -123,7 +138,7 @@ async fn poll_decide_and_scale_through_the_scale_subresource() {
     );
     send.send_response(json_response(200, scale("flow-worker", 3)));
 
-    // Next tick: discovery is cached, /scale says 3, nothing to write.
+    // Next tick: discovery and the HPAs are cached, /scale says 3, nothing to write.
     let (req, send) = next(&mut handle).await;
     assert_eq!(
         (req.method(), req.uri().to_string().as_str()),

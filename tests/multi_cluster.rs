@@ -23,6 +23,8 @@ use temporal_autoscaler::source::{ScalerKey, SourceKind};
 use temporal_autoscaler::target::Targets;
 
 const SCALE_PATH: &str = "/apis/apps/v1/namespaces/default/deployments/orders-worker/scale";
+/// The namespace's HPAs, listed (never fight another autoscaler): none here.
+const HPAS: &str = "/apis/autoscaling/v2/namespaces/default/horizontalpodautoscalers?";
 const MERGE_PATCH: &str = "application/merge-patch+json";
 
 fn key() -> ScalerKey {
@@ -111,6 +113,11 @@ impl Api {
         let scale_path = s.uri.split('?').next() == Some(SCALE_PATH);
         Some(match (&s.method, s.uri.as_str()) {
             (&Method::GET, "/apis/apps/v1") => (200, apps_v1()),
+            (&Method::GET, HPAS) => (
+                200,
+                json!({"kind": "HorizontalPodAutoscalerList", "apiVersion": "autoscaling/v2",
+                       "metadata": {}, "items": []}),
+            ),
             _ if scale_path && self.missing.load(Ordering::SeqCst) => (404, not_found()),
             (&Method::GET, SCALE_PATH) => (200, scale(self.replicas())),
             (&Method::PATCH, _) if scale_path => {
@@ -155,14 +162,16 @@ impl Api {
         kube::Client::new(svc, "default")
     }
 
-    /// Every request was discovery, a GET of the /scale or a merge PATCH of spec.replicas
-    /// alone; the replica counts written, in order.
+    /// Every request was discovery, a GET of the /scale or of the HPAs, or a merge PATCH of
+    /// spec.replicas alone; the replica counts written, in order.
     fn assert_only_scale_calls(&self) -> Vec<u32> {
         let seen = self.seen.lock().unwrap();
         let mut writes = Vec::new();
         for s in seen.iter() {
             match (&s.method, s.uri.as_str()) {
-                (&Method::GET, "/apis/apps/v1") | (&Method::GET, SCALE_PATH) => {
+                (&Method::GET, "/apis/apps/v1")
+                | (&Method::GET, SCALE_PATH)
+                | (&Method::GET, HPAS) => {
                     assert_eq!(s.body, None, "{}: {s:?}", self.name)
                 }
                 (&Method::PATCH, u) if u == format!("{SCALE_PATH}?") => {

@@ -311,14 +311,19 @@ impl Fleet {
     }
 
     /// Each member's competing HorizontalPodAutoscaler, if any (from a list per namespace
-    /// shared by every scaler there, at most every 30 s).
+    /// shared by every scaler there, at most every 30 s). A member not read this tick is not
+    /// asked: nothing is written to it, and a silent cluster must not cost a second deadline.
     pub async fn competing_hpas(&self) -> Vec<Option<String>> {
+        async fn of(m: &Member) -> Option<String> {
+            m.read?;
+            m.target.competing_hpa().await
+        }
         if self.members.rest.is_empty() {
-            return vec![self.members.first.target.competing_hpa().await];
+            return vec![of(&self.members.first).await];
         }
         let mut each = Vec::with_capacity(self.members.len());
         for m in self.members.iter() {
-            each.push(m.target.competing_hpa());
+            each.push(of(m));
         }
         futures::future::join_all(each).await
     }

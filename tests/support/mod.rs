@@ -571,3 +571,35 @@ impl Capture {
             .collect()
     }
 }
+
+/// A scaler file running in the agent's pipeline: its directory, the source watching it, and
+/// the scaler's key. Dropping it stops the scaler.
+pub struct RunningScaler {
+    pub dir: tempfile::TempDir,
+    pub key: temporal_autoscaler::source::ScalerKey,
+    _source: temporal_autoscaler::agent::TaskGuard,
+}
+
+/// Run `yaml` (one TemporalScaler `name` in `namespace`) from a config directory of its own.
+pub async fn run_scaler(
+    ctx: &std::sync::Arc<temporal_autoscaler::agent::Context>,
+    namespace: &str,
+    name: &str,
+    yaml: &str,
+) -> RunningScaler {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join(format!("{name}.yaml")), yaml).unwrap();
+    let source =
+        temporal_autoscaler::agent::start_dir_source(ctx.clone(), dir.path().to_path_buf())
+            .await
+            .unwrap();
+    RunningScaler {
+        dir,
+        key: temporal_autoscaler::source::ScalerKey {
+            source: temporal_autoscaler::source::SourceKind::Dir,
+            namespace: namespace.into(),
+            name: name.into(),
+        },
+        _source: source,
+    }
+}

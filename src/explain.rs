@@ -230,7 +230,98 @@ async fn explain_one(
     if !cfg.placement.is_local() {
         explain_placement(out, cfg, &mut fleet, d.desired);
     }
+    if d.desired < current && cfg.idle_first {
+        explain_idle_first(out, &mut fleet, d.desired, &readings).await;
+    }
     out.push('\n');
+}
+
+/// For a scale-down: which pods are busy (kept longest) and which go first. With a cluster,
+/// the target's pods as the agent would rank them (a dry run: nothing is written); without,
+/// the worker hosts, which are the pods' names.
+async fn explain_idle_first(
+    out: &mut String,
+    fleet: &mut Fleet,
+    total: u32,
+    readings: &[decide::TriggerReading],
+) {
+    use crate::decide::idle_first::{self, Steer};
+    let Some(hosts) = idle_first::hosts(readings) else {
+        return;
+    };
+    let _ = writeln!(
+        out,
+        "  idle pods first (the scale-down removes idle pods first):"
+    );
+    let plan = fleet.plan(total);
+    let steered = fleet.steer(&plan.writes, &hosts).await;
+    if steered.iter().all(Option::is_none) {
+        // No pods to list (no cluster): the worker hosts are the pods.
+        let busy: Vec<String> = hosts
+            .iter()
+            .filter(|h| h.1 > 0)
+            .map(|(h, n)| format!("{h} ({n})"))
+            .collect();
+        let idle: Vec<&str> = hosts
+            .iter()
+            .filter(|h| h.1 == 0)
+            .map(|h| h.0.as_str())
+            .collect();
+        let _ = writeln!(
+            out,
+            "    busy hosts, kept longest (slots in use): {}",
+            if busy.is_empty() {
+                "none".into()
+            } else {
+                busy.join(", ")
+            }
+        );
+        let _ = writeln!(
+            out,
+            "    idle hosts, removed first: {}",
+            if idle.is_empty() {
+                "none".into()
+            } else {
+                idle.join(", ")
+            }
+        );
+        return;
+    }
+    for (i, res) in steered.into_iter().enumerate() {
+        let Some(res) = res else { continue };
+        let cluster = crate::spec::placement_name(fleet.name(i));
+        match res {
+            Err(e) => {
+                let _ = writeln!(out, "    {cluster}: cannot list the pods: {e}");
+            }
+            Ok(done) => match done.steer {
+                Steer::Unmatched => {
+                    let _ = writeln!(
+                        out,
+                        "    {cluster}: none of the {} pod(s) is a worker host: the scale-down would go by the count alone",
+                        done.pods
+                    );
+                }
+                Steer::Costs {
+                    writes, busy, idle, ..
+                } => {
+                    let busy: Vec<String> =
+                        busy.iter().map(|(p, n)| format!("{p} ({n})")).collect();
+                    let _ = writeln!(
+                        out,
+                        "    {cluster}: {} pod(s); busy, kept longest (slots in use): {}; {idle} idle pod(s) removed first; {} deletion cost(s) to write",
+                        done.pods,
+                        if busy.is_empty() {
+                            "none".into()
+                        } else {
+                            busy.join(", ")
+                        },
+                        writes.len()
+                    );
+                }
+            },
+        }
+    }
 }
 
 /// Where the total goes: each cluster's bounds, reachability, count and share, and the

@@ -277,6 +277,19 @@ async fn busy_slots_on_two_of_three_hosts_hold_two_replicas() {
     );
     assert_eq!(v.triggers[0].basis, Some(Basis::BusyWorkers), "{v:#?}");
     assert_eq!(v.current_replicas, Some(2));
+    // explain, from 3: a scale-down to 2, and which hosts (pods) stay and which go first.
+    let text =
+        temporal_autoscaler::explain::explain(&dir.join("s.yaml"), Some("spread"), Some(3), &[])
+            .await
+            .unwrap();
+    for needle in [
+        "final: 2 (from 3): would scale down",
+        "idle pods first (the scale-down removes idle pods first):",
+        "busy hosts, kept longest (slots in use): w-a (1), w-b (1)",
+        "idle hosts, removed first: w-c",
+    ] {
+        assert!(text.contains(needle), "{needle:?} in\n{text}");
+    }
     std::fs::write(&release, "").unwrap();
 }
 

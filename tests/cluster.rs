@@ -374,25 +374,51 @@ async fn a_scale_down_keeps_the_busy_pod() {
     let _w0 = worker_on(&server, &queue, &names[0], &["--activity-slots", "4"]).await;
     let _w2 = worker_on(&server, &queue, &names[2], &["--activity-slots", "4"]).await;
 
-    let ctx = Context::new(Targets::kube(client.clone(), false), Guard::alone());
-    let running = support::run_scaler(
-        &ctx,
-        &ns,
+    let yaml = scaler_yaml(
         &name,
-        &scaler_yaml(
-            &name,
-            &server.endpoint(),
-            &queue,
-            2,
-            "        targetSlotUtilization: \"0.8\"\n        workerHeartbeatMaxAgeSeconds: \"4\"\n",
-        )
-        .replace(
-            "namespace: default\nspec",
-            &format!("namespace: {ns}\nspec"),
-        )
-        .replace("queueTypes: workflow\n", "queueTypes: workflow,activity\n"),
+        &server.endpoint(),
+        &queue,
+        2,
+        "        targetSlotUtilization: \"0.8\"\n        workerHeartbeatMaxAgeSeconds: \"4\"\n",
     )
+    .replace(
+        "namespace: default\nspec",
+        &format!("namespace: {ns}\nspec"),
+    )
+    .replace("queueTypes: workflow\n", "queueTypes: workflow,activity\n");
+    // explain first, as a user would: the dry run ranks the real pods and writes nothing.
+    let file = tmp.path().join("s.yaml");
+    std::fs::write(&file, &yaml).unwrap();
+    let text = within(60, "explain showing the busy pod", async {
+        loop {
+            let text = temporal_autoscaler::explain::explain(&file, None, None, &[])
+                .await
+                .unwrap();
+            // Until every worker's heartbeat is in, the decision may still be another.
+            if text.contains("busy, kept longest") {
+                return text;
+            }
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+    })
     .await;
+    assert!(
+        text.contains("final: 2 (from 3): would scale down"),
+        "{text}"
+    );
+    assert!(
+        text.contains(&format!(
+            "local: 3 pod(s); busy, kept longest (slots in use): {busy} (1); 2 idle pod(s) removed first; 1 deletion cost(s) to write"
+        )),
+        "{text}"
+    );
+    assert!(
+        live().await.iter().all(|p| p.1.is_none()),
+        "explain wrote a cost"
+    );
+
+    let ctx = Context::new(Targets::kube(client.clone(), false), Guard::alone());
+    let running = support::run_scaler(&ctx, &ns, &name, &yaml).await;
     let key = running.key.clone();
     let v = within(
         90,

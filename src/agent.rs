@@ -1,96 +1,21 @@
-//! Wiring: the shared [`Context`], cluster detection, the lease, the config source feeding the
+//! Wiring: the shared [`Context`] (`crate::context`), cluster detection, the lease, the config source feeding the
 //! registry, and the HTTP server. `run` is the `temporal-autoscaler run` command.
 
-use crate::guard::{Guard, LeaderState, LeaseRunner, LeaseSeen, LeaseSettings};
+pub use crate::context::{Context, Extras};
+use crate::guard::{Guard, LeaderState, LeaseRunner, LeaseSettings};
 use crate::registry::Registry;
-use crate::report::metrics::{Metrics, ResultLabels};
-use crate::report::state::StateStore;
-use crate::report::status::{StatusSink, StatusWriter};
+use crate::report::metrics::ResultLabels;
+use crate::report::status::StatusWriter;
 use crate::settings::Settings;
 use crate::source::crd::{self, CrEvent};
 use crate::source::dir::{self, ReloadResult};
 use crate::target::Targets;
-use crate::temporal::TemporalPool;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
-
-/// What every scaler and the HTTP server share.
-pub struct Context {
-    pub pool: Arc<TemporalPool>,
-    pub metrics: Arc<Metrics>,
-    pub state: StateStore,
-    pub targets: Targets,
-    pub guard: Guard,
-    /// Status and events of custom resources (with a cluster).
-    pub status: Option<StatusSink>,
-    pub ready: AtomicBool,
-    /// Origin of the scalers' polling grid (see `scaler::poll_offset`), and the clock of their
-    /// histories.
-    pub epoch: tokio::time::Instant,
-    /// The status page (`GET /`) and the history it charts (`--ui`).
-    pub ui: bool,
-    /// The Lease as last read (with a cluster, not in dry run), for the status page.
-    pub lease: Option<Arc<std::sync::Mutex<LeaseSeen>>>,
-    /// Idle pods first: deletion costs on the target's pods before a scale-down (setting
-    /// `idle_first`; each scaler with the capacity signal on).
-    pub idle_first: bool,
-}
-
-/// What `run` adds to a [`Context`] beyond what tests need.
-#[derive(Default)]
-pub struct Extras {
-    pub status: Option<StatusSink>,
-    /// Off: no status page, no history kept.
-    pub no_ui: bool,
-    pub lease: Option<Arc<std::sync::Mutex<LeaseSeen>>>,
-    /// Off: no deletion costs are written (setting `idle_first: false`).
-    pub no_idle_first: bool,
-}
-
-impl Context {
-    pub fn new(targets: Targets, guard: Guard) -> Arc<Self> {
-        Self::with_status(targets, guard, None)
-    }
-
-    pub fn with_status(targets: Targets, guard: Guard, status: Option<StatusSink>) -> Arc<Self> {
-        Self::with_extras(
-            targets,
-            guard,
-            Extras {
-                status,
-                ..Extras::default()
-            },
-        )
-    }
-
-    pub fn with_extras(targets: Targets, guard: Guard, extras: Extras) -> Arc<Self> {
-        let Extras {
-            status,
-            no_ui,
-            lease,
-            no_idle_first,
-        } = extras;
-        let state = StateStore::new();
-        let metrics = Arc::new(Metrics::with_scalers(state.clone()));
-        Arc::new(Context {
-            pool: TemporalPool::new(metrics.clone()),
-            metrics,
-            state,
-            targets,
-            guard,
-            status,
-            ready: AtomicBool::new(false),
-            epoch: tokio::time::Instant::now(),
-            ui: !no_ui,
-            lease,
-            idle_first: !no_idle_first,
-        })
-    }
-}
 
 /// Debounce for directory events, and the periodic re-read that catches missed events.
 pub const DIR_DEBOUNCE: Duration = Duration::from_millis(200);
@@ -330,7 +255,7 @@ pub async fn run(settings: Settings) -> Result<(), crate::Error> {
     } else {
         tracing::info!(addr = %settings.http_addr, "HTTP server listening (/metrics, /livez, /readyz, /scalers; status page off)");
     }
-    let app = crate::report::http::router(ctx.clone());
+    let app = crate::web::http::router(ctx.clone());
     let mut http_shutdown = shutdown_rx.clone();
     let http = tokio::spawn(async move {
         let _ = axum::serve(listener, app)

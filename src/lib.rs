@@ -3,12 +3,15 @@
 //! The pipeline, one module per stage: [`spec`] (the TemporalScaler type and its validation) →
 //! [`source`] (config directory; custom resources) → [`registry`] (live scalers, target
 //! conflicts) → [`scaler`] (one loop per scaler: poll [`temporal`] → [`decide`] (pure) →
-//! [`guard`] (Lease) → [`target`] (`/scale`)) → [`report`] (HTTP, metrics, `/scalers`). Every
-//! Kubernetes request has a deadline ([`deadline`]).
+//! [`guard`] (Lease) → [`target`] (`/scale`)) → [`report`] (state, metrics, status), served by
+//! [`web`]. The shared [`context`] sits below `registry`, `scaler` and `web`; [`agent`] wires
+//! and runs (imports flow one way: `layering_tests`). Every Kubernetes request has a deadline
+//! ([`deadline`]).
 
 pub mod agent;
 pub mod check;
 pub mod clusters;
+pub mod context;
 pub mod convert;
 pub mod deadline;
 pub mod decide;
@@ -23,7 +26,10 @@ pub mod source;
 pub mod spec;
 pub mod target;
 pub mod temporal;
+pub mod web;
 
+#[cfg(test)]
+mod layering_tests;
 #[cfg(test)]
 mod test_support;
 

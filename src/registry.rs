@@ -2,7 +2,7 @@
 //! sources (config directory, custom resources) change, and enforces one scaler per target
 //! (the later claimant is rejected with `TargetConflict`).
 
-use crate::agent::Context;
+use crate::context::Context;
 use crate::report::state::TargetView;
 use crate::report::status::{Cond, EventReport, EventType, StatusMsg, StatusReport};
 use crate::scaler::{self, ScalerHandle, Versioned};

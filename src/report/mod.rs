@@ -1,14 +1,10 @@
-//! Reporting: what each scaler is doing ([`state`]), Prometheus [`metrics`], the [`http`] server,
-//! logging persisting failures without a flood ([`outage`]), and the status page ([`page`]:
-//! what it shows is gathered by [`overview`], charted by [`chart`] from each scaler's
-//! [`history`]).
+//! Reporting: what each scaler is doing ([`state`]) and has done ([`history`]), Prometheus
+//! [`metrics`], status and events on the custom resources ([`status`]), and logging
+//! persisting failures without a flood ([`outage`]). The web layer that serves them is
+//! `crate::web`, above this module.
 
-pub mod chart;
 pub mod history;
-pub mod http;
 pub mod metrics;
 pub mod outage;
-pub mod overview;
-pub mod page;
 pub mod state;
 pub mod status;

@@ -1,7 +1,7 @@
 //! One scaler's loop: every pollingInterval, poll Temporal → decide → check the guard →
 //! scale → report. History (stabilization, cooldown) survives spec changes of the same target.
 
-use crate::agent::Context;
+use crate::context::Context;
 use crate::decide::capacity::{SlotKind, summarize};
 use crate::decide::{self, CapacitySignal, History, Input, Pause, Signals, TriggerReading};
 use crate::report::history::Sample;

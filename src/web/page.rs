@@ -10,10 +10,10 @@
 //! carry none (see README "HTTP endpoints").
 
 use super::chart;
-use super::history::History;
 use super::overview::{Overview, Role, Sort};
-use super::state::ScalerView;
 use crate::decide::{Basis, Rule};
+use crate::report::history::History;
+use crate::report::state::ScalerView;
 use crate::temporal::ConnState;
 use std::borrow::Cow;
 use std::fmt::Write;
@@ -605,9 +605,9 @@ fn footer(out: &mut String, o: &Overview) {
 mod tests {
     use super::*;
     use crate::report::history::Sample;
-    use crate::report::overview::{PageQuery, Selection};
     use crate::report::state::{ConfigLoad, TargetView, TriggerView};
     use crate::source::{ScalerKey, SourceKind};
+    use crate::web::overview::{PageQuery, Selection};
 
     const EVIL: &str = "<script>alert('x')</script>";
 

@@ -2,7 +2,7 @@
 //! `/q/health/ready`), `/scalers` (JSON, one object per scaler), and the status page at `/`
 //! (unless `--ui=false`). Everything is read-only.
 
-use crate::agent::Context;
+use crate::context::Context;
 use axum::Router;
 use axum::extract::State;
 use axum::http::{StatusCode, header};
@@ -44,15 +44,15 @@ async fn metrics(State(ctx): State<Arc<Context>>) -> impl IntoResponse {
 /// down by its Content-Security-Policy.
 async fn page(
     State(ctx): State<Arc<Context>>,
-    axum::extract::Query(q): axum::extract::Query<crate::report::overview::PageQuery>,
+    axum::extract::Query(q): axum::extract::Query<crate::web::overview::PageQuery>,
 ) -> impl IntoResponse {
-    let html = crate::report::page::render(&crate::report::overview::gather(&ctx, &q));
+    let html = crate::web::page::render(&crate::web::overview::gather(&ctx, &q));
     (
         [
             (header::CONTENT_TYPE, "text/html; charset=utf-8"),
             (
                 header::CONTENT_SECURITY_POLICY,
-                crate::report::page::CONTENT_SECURITY_POLICY.as_str(),
+                crate::web::page::CONTENT_SECURITY_POLICY.as_str(),
             ),
             (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
             (header::REFERRER_POLICY, "no-referrer"),

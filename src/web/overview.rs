@@ -2,7 +2,7 @@
 //! Temporal connections, the config directory's last load), and the scalers that match the
 //! filter, in the page's order, a page at a time. [`super::page`] renders it.
 
-use crate::agent::Context;
+use crate::context::Context;
 use crate::guard::LeaseSeen;
 use crate::report::state::{ConfigLoad, ScalerView};
 use crate::source::ScalerKey;

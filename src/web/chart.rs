@@ -4,8 +4,8 @@
 //! current (solid) and desired (dashed) replicas as steps; a marker at each scale event,
 //! labelled `from → to` and the rule. Pure: the page passes the time.
 
-use super::history::{History, Point, Replicas, WINDOW_SECS};
 use super::page::escape;
+use crate::report::history::{History, Point, Replicas, WINDOW_SECS};
 use std::fmt::Write;
 
 /// The drawing's size and the panels' bounds, in SVG units (pixels at 100 %).

@@ -1,0 +1,86 @@
+//! What every scaler, the registry and the HTTP layer share: the [`Context`]. It sits below
+//! all of them (they import it; it imports none of them), as controller-rs keeps its shared
+//! state; `agent` only wires it up and runs.
+
+use crate::guard::{Guard, LeaseSeen};
+use crate::report::metrics::Metrics;
+use crate::report::state::StateStore;
+use crate::report::status::StatusSink;
+use crate::target::Targets;
+use crate::temporal::TemporalPool;
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+
+/// What every scaler and the HTTP server share.
+pub struct Context {
+    pub pool: Arc<TemporalPool>,
+    pub metrics: Arc<Metrics>,
+    pub state: StateStore,
+    pub targets: Targets,
+    pub guard: Guard,
+    /// Status and events of custom resources (with a cluster).
+    pub status: Option<StatusSink>,
+    pub ready: AtomicBool,
+    /// Origin of the scalers' polling grid (see `scaler::poll_offset`), and the clock of their
+    /// histories.
+    pub epoch: tokio::time::Instant,
+    /// The status page (`GET /`) and the history it charts (`--ui`).
+    pub ui: bool,
+    /// The Lease as last read (with a cluster, not in dry run), for the status page.
+    pub lease: Option<Arc<std::sync::Mutex<LeaseSeen>>>,
+    /// Idle pods first: deletion costs on the target's pods before a scale-down (setting
+    /// `idle_first`; each scaler with the capacity signal on).
+    pub idle_first: bool,
+}
+
+/// What `run` adds to a [`Context`] beyond what tests need.
+#[derive(Default)]
+pub struct Extras {
+    pub status: Option<StatusSink>,
+    /// Off: no status page, no history kept.
+    pub no_ui: bool,
+    pub lease: Option<Arc<std::sync::Mutex<LeaseSeen>>>,
+    /// Off: no deletion costs are written (setting `idle_first: false`).
+    pub no_idle_first: bool,
+}
+
+impl Context {
+    pub fn new(targets: Targets, guard: Guard) -> Arc<Self> {
+        Self::with_status(targets, guard, None)
+    }
+
+    pub fn with_status(targets: Targets, guard: Guard, status: Option<StatusSink>) -> Arc<Self> {
+        Self::with_extras(
+            targets,
+            guard,
+            Extras {
+                status,
+                ..Extras::default()
+            },
+        )
+    }
+
+    pub fn with_extras(targets: Targets, guard: Guard, extras: Extras) -> Arc<Self> {
+        let Extras {
+            status,
+            no_ui,
+            lease,
+            no_idle_first,
+        } = extras;
+        let state = StateStore::new();
+        let metrics = Arc::new(Metrics::with_scalers(state.clone()));
+        Arc::new(Context {
+            pool: TemporalPool::new(metrics.clone()),
+            metrics,
+            state,
+            targets,
+            guard,
+            status,
+            ready: AtomicBool::new(false),
+            epoch: tokio::time::Instant::now(),
+            ui: !no_ui,
+            lease,
+            idle_first: !no_idle_first,
+        })
+    }
+}

@@ -1,0 +1,110 @@
+//! The module graph, from the source: top-level module A depends on B when A's code (outside
+//! its tests) names `crate::B`. Imports flow one way through the wiring: `agent` wires,
+//! `registry` and `scaler` run scalers, `web` serves, all on the shared `context` below them;
+//! none of these may sit in a cycle (a new one fails here).
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+
+/// Each top-level module and the top-level modules its non-test code names.
+fn graph() -> BTreeMap<String, BTreeSet<String>> {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let mut g: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    let mut stack = vec![src.clone()];
+    while let Some(dir) = stack.pop() {
+        for e in std::fs::read_dir(&dir).unwrap() {
+            let path = e.unwrap().path();
+            if path.is_dir() {
+                // Test-only folders (decide/tests/).
+                if path.file_name().is_some_and(|n| n != "tests") {
+                    stack.push(path);
+                }
+                continue;
+            }
+            let rel = path.strip_prefix(&src).unwrap();
+            let name = rel.file_name().unwrap().to_str().unwrap();
+            let test_only = name == "tests.rs"
+                || name.ends_with("_tests.rs")
+                || name == "test_support.rs"
+                || name == "lib.rs"
+                || name == "main.rs";
+            if test_only || !name.ends_with(".rs") {
+                continue;
+            }
+            let module = rel
+                .components()
+                .next()
+                .unwrap()
+                .as_os_str()
+                .to_str()
+                .unwrap()
+                .trim_end_matches(".rs")
+                .to_string();
+            let text = std::fs::read_to_string(&path).unwrap();
+            let code = text.split("#[cfg(test)]").next().unwrap_or_default();
+            let deps = g.entry(module.clone()).or_default();
+            for line in code.lines().filter(|l| !l.trim_start().starts_with("//")) {
+                for (i, _) in line.match_indices("crate::") {
+                    let used: String = line[i + 7..]
+                        .chars()
+                        .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                        .collect();
+                    if !used.is_empty() && used != module {
+                        deps.insert(used);
+                    }
+                }
+            }
+        }
+    }
+    g
+}
+
+/// Whether `to` is reachable from `from`.
+fn reaches(g: &BTreeMap<String, BTreeSet<String>>, from: &str, to: &str) -> bool {
+    let mut seen = BTreeSet::new();
+    let mut stack = vec![from.to_string()];
+    while let Some(m) = stack.pop() {
+        for d in g.get(&m).into_iter().flatten() {
+            if d == to {
+                return true;
+            }
+            if seen.insert(d.clone()) {
+                stack.push(d.clone());
+            }
+        }
+    }
+    false
+}
+
+#[test]
+fn the_wiring_and_the_shared_context_are_in_no_cycle() {
+    let g = graph();
+    assert!(
+        g.contains_key("agent") && g.contains_key("context"),
+        "{g:?}"
+    );
+    let mut cycles = Vec::new();
+    for m in [
+        "agent", "context", "registry", "scaler", "web", "explain", "check",
+    ] {
+        for d in g.get(m).into_iter().flatten() {
+            if reaches(&g, d, m) {
+                cycles.push(format!("{m} -> {d} -> … -> {m}"));
+            }
+        }
+    }
+    assert!(cycles.is_empty(), "import cycles: {cycles:#?}");
+    // The shared state sits below its users.
+    for above in ["agent", "registry", "scaler", "web"] {
+        assert!(!reaches(&g, "context", above), "context depends on {above}");
+    }
+}
+
+#[test]
+fn the_graph_reader_sees_the_imports() {
+    let g = graph();
+    // Known edges: a scaler uses the shared context; the web layer reads the scalers' state.
+    assert!(g["scaler"].contains("context"), "{:?}", g["scaler"]);
+    assert!(g["web"].contains("report"), "{:?}", g["web"]);
+    assert!(!g["spec"].contains("spec"));
+}

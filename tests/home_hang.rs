@@ -7,100 +7,15 @@
 
 mod support;
 
-use axum::extract::Request;
-use serde_json::{Value, json};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
+use support::api_server::ApiServer;
 use support::{Capture, DevServer, within};
 use temporal_autoscaler::agent::Context;
 use temporal_autoscaler::clusters::Clusters;
 use temporal_autoscaler::guard::Guard;
 use temporal_autoscaler::target::Targets;
-
-const SCALE: &str = "/apis/apps/v1/namespaces/default/deployments/hang-worker/scale";
-
-/// A request as the server got it: method, path, when, and whether it came while hung.
-type Seen = (String, String, Instant, bool);
-
-/// The home API server: discovery and the `/scale` of one Deployment. While `hung`, requests
-/// are recorded and then held unanswered until it ends (as a paused process answers its
-/// backlog when resumed, long after the client gave up).
-#[derive(Clone, Default)]
-struct Home {
-    replicas: Arc<AtomicU64>,
-    hung: Arc<AtomicBool>,
-    seen: Arc<Mutex<Vec<Seen>>>,
-}
-
-impl Home {
-    async fn serve(self) -> u16 {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let port = listener.local_addr().unwrap().port();
-        let app = axum::Router::new().fallback(move |req: Request| {
-            let home = self.clone();
-            async move { home.answer(req).await }
-        });
-        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-        port
-    }
-
-    async fn answer(&self, req: Request) -> axum::response::Response {
-        let (parts, body) = req.into_parts();
-        let bytes = axum::body::to_bytes(body, 1 << 20).await.unwrap();
-        let hung = self.hung.load(Ordering::SeqCst);
-        self.seen.lock().unwrap().push((
-            parts.method.to_string(),
-            parts.uri.path().to_string(),
-            Instant::now(),
-            hung,
-        ));
-        while self.hung.load(Ordering::SeqCst) {
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-        let scale = |n: u64| {
-            json!({"kind": "Scale", "apiVersion": "autoscaling/v1",
-                   "metadata": {"name": "hang-worker", "namespace": "default"},
-                   "spec": {"replicas": n}, "status": {"replicas": n}})
-        };
-        let body = match (parts.method.as_str(), parts.uri.path()) {
-            ("GET", "/apis/apps/v1") => json!({
-                "kind": "APIResourceList", "apiVersion": "v1", "groupVersion": "apps/v1",
-                "resources": [
-                    {"name": "deployments", "singularName": "deployment", "namespaced": true,
-                     "kind": "Deployment", "verbs": ["get", "patch"]},
-                    {"name": "deployments/scale", "singularName": "", "namespaced": true,
-                     "group": "autoscaling", "version": "v1", "kind": "Scale",
-                     "verbs": ["get", "patch", "update"]}]
-            }),
-            ("GET", SCALE) => scale(self.replicas.load(Ordering::SeqCst)),
-            // Never fight another autoscaler: no HPA here.
-            ("GET", "/apis/autoscaling/v2/namespaces/default/horizontalpodautoscalers") => json!({
-                "kind": "HorizontalPodAutoscalerList", "apiVersion": "autoscaling/v2",
-                "metadata": {}, "items": []
-            }),
-            ("PATCH", SCALE) => {
-                let v: Value = serde_json::from_slice(&bytes).unwrap();
-                let n = v["spec"]["replicas"].as_u64().unwrap();
-                self.replicas.store(n, Ordering::SeqCst);
-                scale(n)
-            }
-            other => panic!("unexpected request {other:?}"),
-        };
-        axum::response::Response::builder()
-            .header("content-type", "application/json")
-            .body(axum::body::Body::from(serde_json::to_vec(&body).unwrap()))
-            .unwrap()
-    }
-
-    fn requests_while_hung(&self) -> Vec<(String, String)> {
-        let seen = self.seen.lock().unwrap();
-        seen.iter()
-            .filter(|s| s.3)
-            .map(|s| (s.0.clone(), s.1.clone()))
-            .collect()
-    }
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_hung_home_api_server_means_no_write_one_line_and_recovery() {
@@ -108,11 +23,9 @@ async fn a_hung_home_api_server_means_no_write_one_line_and_recovery() {
     let server = DevServer::start().await;
     server.start_workflows("q-home-hang", 6).await;
 
-    let home = Home::default();
-    let port = home.clone().serve().await;
+    let home = ApiServer::new("hang", 0);
     let deadline = Duration::from_millis(300);
-    let config = kube::Config::new(format!("http://127.0.0.1:{port}").parse().unwrap());
-    let client = temporal_autoscaler::deadline::client(config, deadline).unwrap();
+    let client = home.client(deadline).await;
     let clusters = Clusters::new(Some(client), &[]).with_timeout(deadline);
     let ctx = Context::new(
         Targets::with_clusters(Arc::new(clusters), false),
@@ -155,7 +68,7 @@ async fn a_hung_home_api_server_means_no_write_one_line_and_recovery() {
     );
     // Several ticks of it (each at most the deadline), then the server answers again.
     within(30, "three reads while hung", async {
-        while home.requests_while_hung().len() < 3 {
+        while home.since(0).iter().filter(|s| s.hung).count() < 3 {
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
     })
@@ -179,9 +92,12 @@ async fn a_hung_home_api_server_means_no_write_one_line_and_recovery() {
 
     // No write while it hung: only reads were tried, of the /scale (and the HPAs, once a
     // recheck period).
-    let all = home.requests_while_hung();
-    assert!(all.iter().all(|(m, _)| m == "GET"), "{all:?}");
-    let tried: Vec<_> = all.into_iter().filter(|(_, p)| p == SCALE).collect();
+    let all: Vec<_> = home.since(0).into_iter().filter(|s| s.hung).collect();
+    assert!(all.iter().all(|s| s.method == "GET"), "{all:?}");
+    let tried: Vec<_> = all
+        .into_iter()
+        .filter(|s| s.path == home.scale_path())
+        .collect();
     // Each tick gave up at the deadline: about one read per 1 s tick, not one per deadline.
     let hung_for = back_at - hung_at;
     assert!(

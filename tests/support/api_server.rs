@@ -1,12 +1,14 @@
 //! A recording Kubernetes API server over loopback HTTP, for a real kube client: one
 //! Deployment `<name>-worker` (selector `app=<name>`) with its `/scale`, its pods (metadata
 //! lists and merge patches of their annotations) and the namespace's HorizontalPodAutoscalers.
-//! Every request is recorded; anything else fails the test.
+//! Every request is recorded; anything else fails the test. While `hung`, requests are
+//! recorded and then held unanswered until it ends (as a paused API server answers its backlog
+//! when resumed, long after the client gave up).
 
 use axum::extract::Request;
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 pub const PODS: &str = "/api/v1/namespaces/default/pods";
@@ -21,6 +23,8 @@ pub struct Seen {
     pub query: String,
     pub content_type: Option<String>,
     pub body: Option<Value>,
+    /// Sent while the server was hung.
+    pub hung: bool,
 }
 
 #[derive(Clone, Default)]
@@ -32,6 +36,8 @@ pub struct ApiServer {
     /// HPAs as (name, the Deployment they scale).
     pub hpas: Arc<Mutex<Vec<(String, String)>>>,
     pub seen: Arc<Mutex<Vec<Seen>>>,
+    /// Takes requests and answers none until cleared.
+    pub hung: Arc<AtomicBool>,
 }
 
 fn partial(app: &str, name: &str, annotations: &BTreeMap<String, String>) -> Value {
@@ -87,7 +93,11 @@ impl ApiServer {
                 .get("content-type")
                 .map(|v| v.to_str().unwrap().to_string()),
             body: body.clone(),
+            hung: self.hung.load(Ordering::SeqCst),
         });
+        while self.hung.load(Ordering::SeqCst) {
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
         let (deployment, app) = (format!("{}-worker", self.name), self.name.clone());
         let scale = |n: u64| {
             json!({"kind": "Scale", "apiVersion": "autoscaling/v1",

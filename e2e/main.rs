@@ -491,7 +491,8 @@ impl Drop for Cleanup {
             )
             .await
             .ok()?;
-            let client = kube::Client::try_from(config).ok()?;
+            let client =
+                temporal_autoscaler::deadline::client(config, Duration::from_secs(10)).ok()?;
             let dp = DeleteParams::default();
             for name in &bindings {
                 let _ = Api::<ClusterRoleBinding>::all(client.clone())
@@ -591,7 +592,7 @@ async fn kubernetes_cr_scaler_two_agents_one_leader_and_failover() {
     )
     .await
     .unwrap();
-    let client = kube::Client::try_from(config).unwrap();
+    let client = temporal_autoscaler::deadline::client(config, Duration::from_secs(10)).unwrap();
 
     // The generated CRD (served before the CR is created), a namespace, and a worker
     // Deployment with a /scale subresource.
@@ -766,10 +767,11 @@ async fn may(
 async fn kubernetes_chart_rbac_and_values_defined_scaler() {
     let kubeconfig = kubeconfig();
     let admin_config = kube::config::Kubeconfig::read_from(&kubeconfig).unwrap();
-    let client = kube::Client::try_from(
+    let client = temporal_autoscaler::deadline::client(
         kube::Config::from_custom_kubeconfig(admin_config.clone(), &Default::default())
             .await
             .unwrap(),
+        Duration::from_secs(10),
     )
     .unwrap();
     support::apply_crd(&client).await;

@@ -106,5 +106,5 @@ fn the_graph_reader_sees_the_imports() {
     // Known edges: a scaler uses the shared context; the web layer reads the scalers' state.
     assert!(g["scaler"].contains("context"), "{:?}", g["scaler"]);
     assert!(g["web"].contains("report"), "{:?}", g["web"]);
-    assert!(!g["spec"].contains("spec"));
+    assert!(g["agent"].contains("registry"), "{:?}", g["agent"]);
 }

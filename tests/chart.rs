@@ -9,6 +9,8 @@
 //! security context and probes, the CRD (the generated one) behind crds.install/crds.keep, and
 //! the schema.
 
+mod support;
+
 use serde_json::{Value, json};
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::Write;
@@ -1337,9 +1339,7 @@ async fn the_admission_policy_lets_the_agent_change_only_the_deletion_cost() {
     use k8s_openapi::api::core::v1::Pod;
     use kube::api::{Api, DeleteParams, DynamicObject, Patch, PatchParams, PostParams};
     use kube::discovery::Scope;
-    let admin = kube::Client::try_default()
-        .await
-        .expect("a cluster from KUBECONFIG");
+    let admin = support::real_cluster().await;
     let ns = format!("ta-vap-{:x}", fastrand::u32(..));
     let values = json!({"watchNamespaces": [ns]});
     // A release in the test's namespace: the rendered policy names its ServiceAccount there.
@@ -1415,7 +1415,10 @@ async fn the_admission_policy_lets_the_agent_change_only_the_deletion_cost() {
     // As the agent: impersonating its ServiceAccount.
     let mut config = kube::Config::infer().await.unwrap();
     config.auth_info.impersonate = Some(format!("system:serviceaccount:{NS}:{FULLNAME}"));
-    let agent: Api<Pod> = Api::namespaced(kube::Client::try_from(config).unwrap(), &ns);
+    let agent: Api<Pod> = Api::namespaced(
+        temporal_autoscaler::deadline::client(config, support::TEST_KUBE_DEADLINE).unwrap(),
+        &ns,
+    );
     let merge = |v: Value| Patch::Merge(v);
     // A new policy takes effect within seconds: wait until a dry run of a label change is
     // refused (dry runs go through admission too, and change nothing).

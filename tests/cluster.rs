@@ -19,9 +19,7 @@ async fn cluster() -> kube::Client {
         std::env::var("KUBECONFIG").is_ok(),
         "these tests need KUBECONFIG pointing at a real cluster"
     );
-    kube::Client::try_default()
-        .await
-        .expect("cluster from KUBECONFIG")
+    support::real_cluster().await
 }
 
 fn namespace() -> String {
@@ -292,11 +290,10 @@ impl Drop for DeleteDeployment {
                 return;
             };
             rt.block_on(async {
-                if let Ok(client) = kube::Client::try_default().await {
-                    let _ = Api::<Deployment>::namespaced(client, &ns)
-                        .delete(&name, &DeleteParams::foreground())
-                        .await;
-                }
+                let client = support::real_cluster().await;
+                let _ = Api::<Deployment>::namespaced(client, &ns)
+                    .delete(&name, &DeleteParams::foreground())
+                    .await;
             });
         })
         .join();

@@ -621,8 +621,8 @@ impl Scaler {
         let results = Box::pin(self.fleet.write_all(&plan.writes)).await;
         // (cluster, from, to) of each write made.
         let mut wrote: Vec<(String, u32, u32)> = Vec::new();
-        for (i, (to, res)) in results.into_iter().enumerate() {
-            let (Some(to), Some(res)) = (to, res) else {
+        for (i, (to, res)) in plan.writes.iter().zip(results).enumerate() {
+            let (Some(to), Some(res)) = (*to, res) else {
                 continue;
             };
             let (from, cluster) = (froms[i], self.fleet.name(i).to_string());

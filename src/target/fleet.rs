@@ -280,13 +280,12 @@ impl Fleet {
     }
 
     /// Write each member its `Some(n)` of `writes`, all at once (each under its cluster's
-    /// deadline): per member, the count asked and whether it was written (a dry run never
-    /// writes). A plain scaler's
-    /// one write needs no list of futures.
+    /// deadline): per member asked, whether it was written (a dry run never writes). A plain
+    /// scaler's one write needs no list of futures.
     pub async fn write_all(
         &mut self,
         writes: &[Option<u32>],
-    ) -> Vec<(Option<u32>, Option<Result<bool, TargetError>>)> {
+    ) -> Vec<Option<Result<bool, TargetError>>> {
         let want = |i: usize| writes.get(i).copied().flatten();
         let results: Vec<Option<Result<bool, TargetError>>> = if self.members.rest.is_empty() {
             match want(0) {
@@ -307,7 +306,7 @@ impl Fleet {
                 self.members[i].absorb_write(n, res);
             }
         }
-        (0..results.len()).map(want).zip(results).collect()
+        results
     }
 
     /// Each member's competing HorizontalPodAutoscaler, if any (from a list per namespace
@@ -424,10 +423,10 @@ mod tests {
         assert_eq!(plan.writes, [Some(4), Some(2)]);
         let wrote = fleet.write_all(&plan.writes).await;
         assert_eq!(wrote.len(), 2);
-        for ((asked, res), want) in wrote.into_iter().zip([4, 2]) {
-            assert_eq!(asked, Some(want));
+        for res in wrote {
             assert_eq!(res.and_then(Result::ok), Some(true));
         }
+        assert_eq!(fleet.members[1].read, Some(2));
         assert_eq!(fleet.in_force(), 6);
         assert!(matches!(fleet.read().await, Current::Total(6)));
 

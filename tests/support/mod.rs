@@ -603,3 +603,16 @@ pub async fn run_scaler(
         _source: source,
     }
 }
+
+/// How long a test's own call to a real API server may take: a hung server fails the test
+/// instead of blocking it.
+pub const TEST_KUBE_DEADLINE: Duration = Duration::from_secs(10);
+
+/// A client of the real cluster of KUBECONFIG (which may list several files), every request
+/// under [`TEST_KUBE_DEADLINE`].
+pub async fn real_cluster() -> kube::Client {
+    let config = kube::Config::infer()
+        .await
+        .expect("a cluster from KUBECONFIG");
+    temporal_autoscaler::deadline::client(config, TEST_KUBE_DEADLINE).unwrap()
+}

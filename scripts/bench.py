@@ -17,6 +17,9 @@ Scenarios:
   reaction  backlog visible in Temporal (a direct DescribeTaskQueue sees it) -> the agent's
             decision (in /scalers), over --reaction-samples queues, polling every 2 s.
   start     process start -> first decision of one scaler, Temporal reachable.
+
+Included from the Rust benches (--decide-bench): one decide() (benches/decide.rs), and the
+Kubernetes requests of an idle-first scale-down (benches/scale_down.rs).
 """
 import argparse
 import asyncio
@@ -331,7 +334,8 @@ async def main():
     ap.add_argument("--ticks", type=int, default=4)
     ap.add_argument("--reaction-samples", type=int, default=20)
     ap.add_argument("--start-samples", type=int, default=5)
-    ap.add_argument("--decide-bench", help="output of `cargo bench --bench decide`, to include")
+    ap.add_argument("--decide-bench",
+                    help="output of `cargo bench --bench decide` and `--bench scale_down`, to include")
     ap.add_argument("--smoke", action="store_true",
                     help="tiny sizes and one interval: checks that every figure is produced")
     args = ap.parse_args()
@@ -371,6 +375,12 @@ async def main():
                 m = re.match(r"decide: (.*)", line.strip())
                 if m:
                     rows.append(("decision core", "one decide() with a full HPA behavior", m.group(1), ""))
+                # benches/scale_down.rs: "scale-down <case>: <pods> pods (<busy> busy) → <to>: <writes> pod writes, <requests> requests (...), <ms> ms"
+                m = re.match(r"scale-down (\w+): (.*?): (\d+) pod writes, (\d+) requests .*, (.*) ms", line.strip())
+                if m:
+                    case, what, writes, requests, ms = m.groups()
+                    rows.append(("idle-first scale-down", f"{case}: {what}",
+                                 f"{writes} pod writes, {requests} requests", f"{ms} ms"))
     finally:
         server.stop()
         # The table, also of the scenarios that ran before a failure.

@@ -209,3 +209,138 @@ async fn busy_pods_are_kept_by_their_deletion_cost_set_before_the_scale_down() {
     assert_eq!(api.cost("w-a"), None);
     std::fs::write(&release, "").unwrap();
 }
+
+/// Over two clusters (`spec.placement`), each cluster's scale-down is steered with that
+/// cluster's own pods: its pods listed from its API server, its busy pod (by host name) costed
+/// there, and nothing of the other cluster's pods sent to it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_cluster_steers_its_own_pods() {
+    let server = DevServer::start().await;
+    let tmp = tempfile::tempdir().unwrap();
+    let release = tmp.path().join("release");
+    let queue = "idle-first-two";
+    let (home, eu) = (ApiServer::new("split", 1), ApiServer::new("split", 1));
+    home.set_pods(&[("h-busy", None), ("h-idle", None)]);
+    eu.set_pods(&[("e-busy", None), ("e-idle", None)]);
+    let deadline = Duration::from_secs(2);
+    let clusters = Clusters::fixed(
+        Some(home.client(deadline).await),
+        [("eu".to_string(), eu.client(deadline).await)],
+    )
+    .with_timeout(deadline);
+    let ctx = Context::new(
+        Targets::with_clusters(Arc::new(clusters), false),
+        Guard::alone(),
+    );
+    let running = support::run_scaler(
+        &ctx,
+        "default",
+        "split",
+        &support::scaler_yaml(
+            "split",
+            &server.endpoint(),
+            queue,
+            0,
+            "        targetSlotUtilization: \"0.8\"\n        workerHeartbeatMaxAgeSeconds: \"4\"\n",
+        )
+        .replace("queueTypes: workflow\n", "queueTypes: workflow,activity\n")
+        .replace(
+            "  triggers:\n",
+            "  placement:\n    clusters:\n    - {name: local}\n    - {name: eu}\n  triggers:\n",
+        ),
+    )
+    .await;
+    let key = running.key.clone();
+    let capacity = |hosts: u32, used: u64| {
+        move |v: &ScalerView| {
+            v.triggers
+                .first()
+                .and_then(|t| t.capacity.as_deref())
+                .is_some_and(|c| c.hosts == hosts && c.slots_used == used)
+        }
+    };
+    // One long activity on each cluster's busy host, placed for sure: each busy worker has one
+    // activity slot and starts alone, its activity running before the next worker polls.
+    let _hb = worker_on(&server, queue, "h-busy", &["--activity-slots", "1"]).await;
+    start(&server, queue, 1, "hold", &release);
+    within(60, "h-busy busy", ctx.state.wait_for(&key, capacity(1, 1))).await;
+    let _eb = worker_on(&server, queue, "e-busy", &["--activity-slots", "1"]).await;
+    start(&server, queue, 1, "hold", &release);
+    within(60, "e-busy busy", ctx.state.wait_for(&key, capacity(2, 2))).await;
+    let _hi = worker_on(&server, queue, "h-idle", &["--activity-slots", "4"]).await;
+    let _ei = worker_on(&server, queue, "e-idle", &["--activity-slots", "4"]).await;
+    within(
+        60,
+        "4 hosts, 2 busy, 1 replica in each cluster",
+        ctx.state.wait_for(&key, |v| {
+            capacity(4, 2)(v)
+                && v.current_replicas == Some(2)
+                && v.clusters.iter().all(|c| c.current_replicas == Some(1))
+        }),
+    )
+    .await;
+
+    // Both clusters scaled up by hand to 2: the agent brings the total back to 2 (the two busy
+    // hosts), one per cluster, each cluster keeping its own busy pod. (The pods' costs are
+    // cleared first: the start, with fewer hosts heartbeating, may have scaled down already.)
+    home.set_pods(&[("h-busy", None), ("h-idle", None)]);
+    eu.set_pods(&[("e-busy", None), ("e-idle", None)]);
+    let (from_home, from_eu) = (home.count(), eu.count());
+    home.replicas.store(2, Ordering::SeqCst);
+    eu.replicas.store(2, Ordering::SeqCst);
+    let scaled = |api: &ApiServer, from: usize| {
+        api.writes(&api.since(from))
+            .contains(&("scale".to_string(), "1".to_string()))
+    };
+    let v = within(
+        30,
+        "each cluster back to 1",
+        ctx.state.wait_for(&key, |v| {
+            v.scale_down.len() == 2 && scaled(&home, from_home) && scaled(&eu, from_eu)
+        }),
+    )
+    .await;
+    let pod_writes = |api: &ApiServer, from: usize| -> Vec<(String, String)> {
+        api.writes(&api.since(from))
+            .into_iter()
+            .filter(|(what, _)| what != "scale")
+            .collect()
+    };
+    assert_eq!(
+        pod_writes(&home, from_home),
+        [("h-busy".to_string(), "1".to_string())]
+    );
+    assert_eq!(
+        pod_writes(&eu, from_eu),
+        [("e-busy".to_string(), "1".to_string())]
+    );
+    // Each API server was asked for its own pods only (one list each per scale-down).
+    for (api, from) in [(&home, from_home), (&eu, from_eu)] {
+        let lists = api
+            .since(from)
+            .iter()
+            .filter(|s| s.method == "GET" && s.path == PODS)
+            .count();
+        assert_eq!(lists, 1);
+    }
+    let mut views: Vec<(String, u32, Vec<BusyPod>)> = v
+        .scale_down
+        .iter()
+        .map(|s| (s.cluster.clone(), s.idle, s.busy.clone()))
+        .collect();
+    views.sort_by(|a, b| a.0.cmp(&b.0));
+    let busy = |pod: &str| {
+        vec![BusyPod {
+            pod: pod.into(),
+            slots_used: 1,
+        }]
+    };
+    assert_eq!(
+        views,
+        [
+            ("eu".to_string(), 1, busy("e-busy")),
+            ("local".to_string(), 1, busy("h-busy")),
+        ]
+    );
+    std::fs::write(&release, "").unwrap();
+}

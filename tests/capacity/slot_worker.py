@@ -11,6 +11,7 @@
 import argparse
 import asyncio
 import os
+import signal
 import sys
 import time
 import uuid
@@ -119,7 +120,11 @@ async def run_worker(a) -> None:
         if a.deployment and a.make_current:
             await make_current(client, a)
         print("ready", flush=True)
-        await asyncio.Event().wait()
+        # SIGTERM (a pod's stop, the demo's) shuts the worker down as an SDK worker does: it
+        # stops polling and tells the server, which then reports it as no longer running.
+        stop = asyncio.Event()
+        asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
+        await stop.wait()
 
 
 async def start(a) -> None:

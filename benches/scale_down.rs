@@ -38,7 +38,11 @@ spec:
 /// The slots in use on pod `i` in `round` (0: idle).
 fn busy(i: usize, round: usize) -> u32 {
     // A tenth of the pods change per round of churn: those with i % 10 == round % 10 flip.
-    let base = if i.is_multiple_of(5) { (i % 4) as u32 + 1 } else { 0 };
+    let base = if i.is_multiple_of(5) {
+        (i % 4) as u32 + 1
+    } else {
+        0
+    };
     if round > 0 && i % 10 == (round % 10) {
         if base == 0 { 2 } else { 0 }
     } else {

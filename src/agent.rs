@@ -3,8 +3,8 @@
 
 pub use crate::context::{Context, Extras};
 use crate::guard::{Guard, LeaderState, LeaseRunner, LeaseSettings};
+use crate::metrics::ResultLabels;
 use crate::registry::Registry;
-use crate::report::metrics::ResultLabels;
 use crate::report::status::StatusWriter;
 use crate::settings::Settings;
 use crate::source::crd::{self, CrEvent};

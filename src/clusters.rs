@@ -3,11 +3,33 @@
 //! rotated file (a Secret updated in place) is picked up at the next use, as credential files
 //! are: the client is rebuilt when the file's content changes.
 
-use crate::report::outage::{Note, Outage};
-use crate::target::TargetError;
+use crate::outage::{Note, Outage};
 use std::collections::HashMap;
 use std::path::PathBuf;
 use tokio::sync::Mutex;
+
+/// How a call to a cluster's API server went, for the cluster's outage log.
+pub enum Call<'a> {
+    Worked,
+    /// Not reached, or no answer within the deadline: the cluster's outage.
+    Unreachable(&'a dyn std::fmt::Display),
+    /// Answered with an error of the target's own (a missing Deployment, a forbidden call).
+    Refused,
+}
+
+/// The class of a Kubernetes API error, for outage logging: a status code, or a transport
+/// failure (the API server unreachable).
+pub fn error_class(e: &kube::Error) -> &'static str {
+    match e {
+        kube::Error::Api(s) if s.code == 401 || s.code == 403 => "auth",
+        kube::Error::Api(s) if s.code == 404 => "not_found",
+        kube::Error::Api(s) if s.code == 409 => "conflict",
+        kube::Error::Api(s) if s.code == 429 => "throttled",
+        kube::Error::Api(s) if s.code >= 500 => "server_error",
+        kube::Error::Api(_) => "api_error",
+        _ => "unreachable",
+    }
+}
 
 /// The agent's own cluster.
 pub use crate::spec::LOCAL;
@@ -132,16 +154,16 @@ impl Clusters {
         c
     }
 
-    /// A `/scale` call to cluster `name` worked (`None`) or failed: an API server that cannot
-    /// be reached or does not answer within the deadline is logged here, once when it starts,
-    /// once a minute, and once when it ends; the scalers in the cluster log it at debug only.
-    pub fn note(&self, name: &str, error: Option<&TargetError>) {
+    /// How a `/scale` call to cluster `name` went: an API server that cannot be reached or
+    /// does not answer within the deadline is logged here, once when it starts, once a minute,
+    /// and once when it ends; the scalers in the cluster log it at debug only.
+    pub fn note(&self, name: &str, call: Call<'_>) {
         let name = crate::spec::placement_name(name);
         let now = std::time::Instant::now();
         let mut outages = self.outages.lock().unwrap_or_else(|p| p.into_inner());
-        match error {
+        match call {
             // Refusals and timeouts alternate in one outage: one kind for both.
-            Some(e) if e.is_unreachable() => {
+            Call::Unreachable(e) => {
                 match outages
                     .entry(name.to_string())
                     .or_default()
@@ -156,9 +178,8 @@ impl Clusters {
                     Note::Quiet => {}
                 }
             }
-            // Another error is the target's own (a missing Deployment, a forbidden call).
-            Some(_) => {}
-            None => {
+            Call::Refused => {}
+            Call::Worked => {
                 if let Some(r) = outages.remove(name).and_then(|mut o| o.success(now)) {
                     tracing::info!(
                         cluster = name,

@@ -3,9 +3,9 @@
 //! state; `agent` only wires it up and runs.
 
 use crate::guard::{Guard, LeaseSeen};
-use crate::report::metrics::Metrics;
-use crate::report::state::StateStore;
+use crate::metrics::Metrics;
 use crate::report::status::StatusSink;
+use crate::state::StateStore;
 use crate::target::Targets;
 use crate::temporal::TemporalPool;
 use std::sync::Arc;

@@ -4,7 +4,7 @@
 
 use crate::clusters::{ClusterSpec, Clusters};
 use crate::decide::{self, History, Input, Pause};
-use crate::report::metrics::Metrics;
+use crate::metrics::Metrics;
 use crate::source::dir::parse_file;
 use crate::spec::{EndpointSource, ScalerConfig};
 use crate::target::Targets;

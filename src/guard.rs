@@ -2,8 +2,9 @@
 //! algorithm: get, then create or update with the resourceVersion; a conflict means another
 //! replica won). Before each write the holder checks its lease is still valid with a margin.
 
-use crate::report::metrics::Metrics;
-use crate::report::outage::{Note, Outage};
+use crate::clusters::error_class;
+use crate::metrics::Metrics;
+use crate::outage::{Note, Outage};
 use k8s_openapi::api::coordination::v1::{Lease, LeaseSpec};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::MicroTime;
 use kube::Client;
@@ -378,20 +379,6 @@ impl LeaseRunner {
             }
         }
         metrics.leader.set(0);
-    }
-}
-
-/// The class of a Kubernetes API error, for outage logging: a status code, or a transport
-/// failure (the API server unreachable).
-pub fn error_class(e: &kube::Error) -> &'static str {
-    match e {
-        kube::Error::Api(s) if s.code == 401 || s.code == 403 => "auth",
-        kube::Error::Api(s) if s.code == 404 => "not_found",
-        kube::Error::Api(s) if s.code == 409 => "conflict",
-        kube::Error::Api(s) if s.code == 429 => "throttled",
-        kube::Error::Api(s) if s.code >= 500 => "server_error",
-        kube::Error::Api(_) => "api_error",
-        _ => "unreachable",
     }
 }
 

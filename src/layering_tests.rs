@@ -1,7 +1,8 @@
 //! The module graph, from the source: top-level module A depends on B when A's code (outside
-//! its tests) names `crate::B`. Imports flow one way through the wiring: `agent` wires,
-//! `registry` and `scaler` run scalers, `web` serves, all on the shared `context` below them;
-//! none of these may sit in a cycle (a new one fails here).
+//! its tests) names `crate::B` (also inside `crate::{…}`). Imports flow one way: `spec` at the
+//! bottom names nothing; `agent` wires, `registry` and `scaler` run scalers, `web` serves, all
+//! on the shared `context` below them. No top-level module may sit in a cycle (a new one fails
+//! here, in `cargo test`).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
@@ -43,20 +44,56 @@ fn graph() -> BTreeMap<String, BTreeSet<String>> {
             let text = std::fs::read_to_string(&path).unwrap();
             let code = text.split("#[cfg(test)]").next().unwrap_or_default();
             let deps = g.entry(module.clone()).or_default();
-            for line in code.lines().filter(|l| !l.trim_start().starts_with("//")) {
-                for (i, _) in line.match_indices("crate::") {
-                    let used: String = line[i + 7..]
-                        .chars()
-                        .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
-                        .collect();
-                    if !used.is_empty() && used != module {
-                        deps.insert(used);
-                    }
+            let code: String = code
+                .lines()
+                .filter(|l| !l.trim_start().starts_with("//"))
+                .collect::<Vec<_>>()
+                .join("\n");
+            for used in named(&code) {
+                if used != module {
+                    deps.insert(used);
                 }
             }
         }
     }
     g
+}
+
+/// The top-level modules `code` names: `crate::a::…`, and each `a` of `crate::{a::…, b}`.
+fn named(code: &str) -> Vec<String> {
+    let ident = |t: &str| -> String {
+        t.trim_start()
+            .chars()
+            .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+            .collect()
+    };
+    let mut out = Vec::new();
+    for (i, _) in code.match_indices("crate::") {
+        let rest = &code[i + 7..];
+        if let Some(group) = rest.strip_prefix('{') {
+            // Only the group's top level: `b::{c, d}` inside names `b` alone.
+            let (mut depth, mut start) = (0usize, 0usize);
+            for (j, ch) in group.char_indices() {
+                match ch {
+                    '{' => depth += 1,
+                    '}' if depth == 0 => {
+                        out.push(ident(&group[start..j]));
+                        break;
+                    }
+                    '}' => depth -= 1,
+                    ',' if depth == 0 => {
+                        out.push(ident(&group[start..j]));
+                        start = j + 1;
+                    }
+                    _ => {}
+                }
+            }
+        } else {
+            out.push(ident(rest));
+        }
+    }
+    out.retain(|m| !m.is_empty() && m != "self");
+    out
 }
 
 /// Whether `to` is reachable from `from`.
@@ -74,6 +111,22 @@ fn reaches(g: &BTreeMap<String, BTreeSet<String>>, from: &str, to: &str) -> bool
         }
     }
     false
+}
+
+#[test]
+fn no_top_level_module_is_in_a_cycle() {
+    let g = graph();
+    let mut cycles = Vec::new();
+    for (m, deps) in &g {
+        for d in deps {
+            if reaches(&g, d, m) {
+                cycles.push(format!("{m} -> {d} -> … -> {m}"));
+            }
+        }
+    }
+    assert!(cycles.is_empty(), "import cycles: {cycles:#?}");
+    // The spec is the bottom layer: it names no other module of the crate.
+    assert!(g["spec"].is_empty(), "spec imports {:?}", g["spec"]);
 }
 
 #[test]
@@ -101,10 +154,19 @@ fn the_wiring_and_the_shared_context_are_in_no_cycle() {
 }
 
 #[test]
+fn grouped_imports_name_each_top_level_module() {
+    assert_eq!(
+        named("use crate::{spec::{A, B}, decide, metrics::M};\nx = crate::state::X;"),
+        ["spec", "decide", "metrics", "state"]
+    );
+    assert_eq!(named("use crate::{self as c};"), Vec::<String>::new());
+}
+
+#[test]
 fn the_graph_reader_sees_the_imports() {
     let g = graph();
     // Known edges: a scaler uses the shared context; the web layer reads the scalers' state.
     assert!(g["scaler"].contains("context"), "{:?}", g["scaler"]);
-    assert!(g["web"].contains("report"), "{:?}", g["web"]);
+    assert!(g["web"].contains("state"), "{:?}", g["web"]);
     assert!(g["agent"].contains("registry"), "{:?}", g["agent"]);
 }

@@ -1,12 +1,16 @@
 //! temporal-autoscaler: scales Kubernetes workloads on Temporal task-queue backlog.
 //!
-//! The pipeline, one module per stage: [`spec`] (the TemporalScaler type and its validation) →
-//! [`source`] (config directory; custom resources) → [`registry`] (live scalers, target
-//! conflicts) → [`scaler`] (one loop per scaler: poll [`temporal`] → [`decide`] (pure) →
-//! [`guard`] (Lease) → [`target`] (`/scale`)) → [`report`] (state, metrics, status), served by
-//! [`web`]. The shared [`context`] sits below `registry`, `scaler` and `web`; [`agent`] wires
-//! and runs (imports flow one way: `layering_tests`). Every Kubernetes request has a deadline
-//! ([`deadline`]).
+//! The pipeline, one module per stage: [`source`] (config directory; custom resources) →
+//! [`registry`] (live scalers, target conflicts) → [`scaler`] (one loop per scaler: observe
+//! [`temporal`] → [`decide`] (pure) → act through [`guard`] (Lease) and [`target`] (`/scale`)
+//! → report: [`state`] (what it remembers), [`metrics`] (what it exposes), [`report`] (status
+//! and events, what it writes)), served by [`web`].
+//!
+//! Imports flow one way (`layering_tests` fails on a cycle): [`spec`] (the TemporalScaler type,
+//! its validation and a scaler's key) is the bottom and names no other module; [`decide`] and
+//! [`outage`] sit just above it; [`clusters`] below [`target`]; the shared [`context`] below
+//! `registry`, `scaler` and `web`; [`agent`] wires and runs. Every Kubernetes request has a
+//! deadline ([`deadline`]).
 
 pub mod agent;
 pub mod check;
@@ -18,12 +22,15 @@ pub mod decide;
 pub mod explain;
 pub mod guard;
 pub mod latest;
+pub mod metrics;
+pub mod outage;
 pub mod registry;
 pub mod report;
 pub mod scaler;
 pub mod settings;
 pub mod source;
 pub mod spec;
+pub mod state;
 pub mod target;
 pub mod temporal;
 pub mod web;

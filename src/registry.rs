@@ -3,13 +3,13 @@
 //! (the later claimant is rejected with `TargetConflict`).
 
 use crate::context::Context;
-use crate::report::state::TargetView;
 use crate::report::status::{Cond, EventReport, EventType, StatusMsg, StatusReport};
 use crate::scaler::{self, ScalerHandle, Versioned};
 use crate::source::crd::{CrEvent, CrObject};
 use crate::source::dir::DirSnapshot;
-use crate::source::{ScalerKey, SourceKind};
 use crate::spec::{ScalerConfig, TemporalScalerStatus};
+use crate::spec::{ScalerKey, SourceKind};
+use crate::state::TargetView;
 use std::collections::HashMap;
 use std::collections::{BTreeMap, HashSet};
 use std::path::PathBuf;
@@ -450,7 +450,7 @@ impl Registry {
             for t in &r.wanted.config.triggers {
                 for kind in crate::temporal::ErrorKind::ALL {
                     m.trigger_errors
-                        .remove(&crate::report::metrics::TriggerErrorLabels {
+                        .remove(&crate::metrics::TriggerErrorLabels {
                             namespace: key.namespace.clone(),
                             scaler: key.name.clone(),
                             trigger: t.name.clone(),

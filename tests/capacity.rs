@@ -16,10 +16,10 @@ use temporal_autoscaler::agent::{Context, TaskGuard, start_dir_source};
 use temporal_autoscaler::decide::Basis;
 use temporal_autoscaler::decide::capacity::{SlotKind, summarize};
 use temporal_autoscaler::guard::Guard;
-use temporal_autoscaler::report::metrics::Metrics;
-use temporal_autoscaler::report::state::ScalerView;
+use temporal_autoscaler::metrics::Metrics;
 use temporal_autoscaler::source::{ScalerKey, SourceKind};
 use temporal_autoscaler::spec::TriggerConfig;
+use temporal_autoscaler::state::ScalerView;
 use temporal_autoscaler::target::Targets;
 use temporal_autoscaler::temporal::{TemporalPool, WorkersRead};
 
@@ -46,7 +46,7 @@ async fn agent(dir: &Path) -> (Arc<Context>, TaskGuard) {
     (ctx, source)
 }
 
-fn capacity(v: &ScalerView) -> &temporal_autoscaler::report::state::CapacityView {
+fn capacity(v: &ScalerView) -> &temporal_autoscaler::state::CapacityView {
     v.triggers[0].capacity.as_deref().expect("a capacity view")
 }
 

@@ -129,7 +129,7 @@ spec:
         namespace: "default".into(),
         name: format!("s{i}"),
     };
-    let apac = |v: &temporal_autoscaler::report::state::ScalerView| v.clusters.get(1).cloned();
+    let apac = |v: &temporal_autoscaler::state::ScalerView| v.clusters.get(1).cloned();
     for i in 0..20 {
         within(
             30,

@@ -16,8 +16,8 @@ use support::{DevServer, within};
 use temporal_autoscaler::agent::Context;
 use temporal_autoscaler::clusters::Clusters;
 use temporal_autoscaler::guard::Guard;
-use temporal_autoscaler::report::state::{BusyPod, ScalerView};
 use temporal_autoscaler::source::ScalerKey;
+use temporal_autoscaler::state::{BusyPod, ScalerView};
 use temporal_autoscaler::target::Targets;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

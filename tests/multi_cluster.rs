@@ -18,8 +18,8 @@ use support::{DevServer, ProxyMode, within};
 use temporal_autoscaler::agent::{Context, start_dir_source};
 use temporal_autoscaler::clusters::Clusters;
 use temporal_autoscaler::guard::{Guard, LeaderState};
-use temporal_autoscaler::report::state::ScalerView;
 use temporal_autoscaler::source::{ScalerKey, SourceKind};
+use temporal_autoscaler::state::ScalerView;
 use temporal_autoscaler::target::Targets;
 
 const SCALE_PATH: &str = "/apis/apps/v1/namespaces/default/deployments/orders-worker/scale";

@@ -13,7 +13,7 @@ use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::Duration;
 use support::{ChildGuard, DevServer, free_port, within};
-use temporal_autoscaler::report::metrics::Metrics;
+use temporal_autoscaler::metrics::Metrics;
 use temporal_autoscaler::spec::TriggerConfig;
 use temporal_autoscaler::temporal::{ErrorKind, QueueStats, TemporalError, TemporalPool};
 

@@ -32,8 +32,8 @@ use support::{DevServer, within};
 use temporal_autoscaler::agent::{Context, start_dir_source};
 use temporal_autoscaler::clusters::{ClusterSpec, Clusters};
 use temporal_autoscaler::guard::{Guard, LeaderState, LeaseRunner, LeaseSettings};
-use temporal_autoscaler::report::state::ScalerView;
 use temporal_autoscaler::source::{ScalerKey, SourceKind};
+use temporal_autoscaler::state::ScalerView;
 use temporal_autoscaler::target::Targets;
 
 fn namespace() -> String {

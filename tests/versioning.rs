@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 use support::{DevServer, python, within};
-use temporal_autoscaler::report::metrics::Metrics;
+use temporal_autoscaler::metrics::Metrics;
 use temporal_autoscaler::spec::TriggerConfig;
 use temporal_autoscaler::temporal::{ErrorKind, QueueStats, TemporalError, TemporalPool};
 

@@ -2,13 +2,15 @@
 //! with the reasons as data (logs, `/scalers` and `explain` render them). No IO, no clock.
 
 pub mod capacity;
+mod history;
 pub mod idle_first;
 pub mod placement;
 
-use crate::spec::{Behavior, PolicyKind, ScaleRules, ScalerConfig, SelectPolicy};
-use std::collections::VecDeque;
+pub use history::History;
+
+use crate::spec::{PolicyKind, ScaleRules, ScalerConfig, SelectPolicy};
 use std::fmt;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 /// What one trigger read this tick.
 #[derive(Clone, Debug, PartialEq)]
@@ -131,8 +133,7 @@ pub enum Pause {
     Pin(u32),
 }
 
-pub const PAUSED: &str = "autoscaling.keda.sh/paused";
-pub const PAUSED_REPLICAS: &str = "autoscaling.keda.sh/paused-replicas";
+pub use crate::spec::{PAUSED, PAUSED_REPLICAS};
 
 impl Pause {
     /// paused-replicas wins over paused (as KEDA); a value that is not a count is ignored
@@ -223,175 +224,6 @@ impl Decision {
         } else {
             last
         }
-    }
-}
-
-#[derive(Clone, Copy, Debug, PartialEq)]
-struct ScaleEvent {
-    at: Instant,
-    change: u32,
-}
-
-/// What a scaler remembers between ticks: recent recommendations (stabilization) and scale
-/// events (policies, cooldown), each only as far back as the behavior's windows and periods
-/// reach. (Every recommendation of the longest allowed window, an hour, was ~6 KB a scaler.)
-#[derive(Clone, Debug, Default)]
-pub struct History {
-    /// For the scale-up window's lowest recommendation.
-    up_lowest: Extreme<false>,
-    /// For the scale-down window's highest recommendation.
-    down_highest: Extreme<true>,
-    up_events: VecDeque<ScaleEvent>,
-    down_events: VecDeque<ScaleEvent>,
-    last_scale: Option<Instant>,
-    /// Consecutive failed reads per trigger (fallback).
-    failures: std::collections::HashMap<String, u32>,
-    /// Consecutive reads with every trigger readable and inactive, and since when.
-    idle_reads: u32,
-    idle_since: Option<Instant>,
-}
-
-/// A sliding-window extreme (highest when `HIGHEST`, else lowest) over recommendations: only
-/// entries that can still be the window's extreme are kept, since a newer entry at least as
-/// extreme outlives an older one in any window. A steady recommendation is one entry.
-#[derive(Clone, Debug, Default)]
-struct Extreme<const HIGHEST: bool> {
-    entries: VecDeque<(Instant, u32)>,
-}
-
-impl<const HIGHEST: bool> Extreme<HIGHEST> {
-    fn push(&mut self, now: Instant, replicas: u32, window: Duration) {
-        while self
-            .entries
-            .front()
-            .is_some_and(|&(at, _)| !History::within(now, at, window))
-        {
-            self.entries.pop_front();
-        }
-        let dominated = |&(_, r): &(Instant, u32)| {
-            if HIGHEST {
-                r <= replicas
-            } else {
-                r >= replicas
-            }
-        };
-        while self.entries.back().is_some_and(dominated) {
-            self.entries.pop_back();
-        }
-        // A zero window holds nothing, not even the newest entry.
-        if !window.is_zero() {
-            self.entries.push_back((now, replicas));
-        }
-    }
-
-    /// The extreme of the entries within `window` of `now`.
-    fn within(&self, now: Instant, window: Duration) -> Option<u32> {
-        let values = self
-            .entries
-            .iter()
-            .filter(|&&(at, _)| History::within(now, at, window))
-            .map(|&(_, r)| r);
-        if HIGHEST { values.max() } else { values.min() }
-    }
-}
-
-impl History {
-    pub fn record_recommendation(&mut self, now: Instant, replicas: u32, behavior: &Behavior) {
-        self.up_lowest
-            .push(now, replicas, behavior.up.stabilization);
-        self.down_highest
-            .push(now, replicas, behavior.down.stabilization);
-        self.trim_events(now, behavior);
-    }
-
-    pub fn record_scale(&mut self, now: Instant, from: u32, to: u32, behavior: &Behavior) {
-        if to > from {
-            self.up_events.push_back(ScaleEvent {
-                at: now,
-                change: to - from,
-            });
-        } else if to < from {
-            self.down_events.push_back(ScaleEvent {
-                at: now,
-                change: from - to,
-            });
-        }
-        self.last_scale = Some(now);
-        self.trim_events(now, behavior);
-    }
-
-    /// Scale events count only within a policy's period.
-    fn trim_events(&mut self, now: Instant, behavior: &Behavior) {
-        let longest = [&behavior.up, &behavior.down]
-            .iter()
-            .flat_map(|rules| rules.policies.iter().map(|p| p.period))
-            .max()
-            .unwrap_or_default();
-        for events in [&mut self.up_events, &mut self.down_events] {
-            while events
-                .front()
-                .is_some_and(|e| !Self::within(now, e.at, longest))
-            {
-                events.pop_front();
-            }
-        }
-    }
-
-    /// Entries remembered for stabilization and policies (memory; tests).
-    pub fn remembered(&self) -> usize {
-        self.up_lowest.entries.len()
-            + self.down_highest.entries.len()
-            + self.up_events.len()
-            + self.down_events.len()
-    }
-
-    pub fn last_scale(&self) -> Option<Instant> {
-        self.last_scale
-    }
-
-    /// Remember this tick's reads: failure streaks per trigger, and the idle streak.
-    pub fn record_readings(&mut self, now: Instant, readings: &[TriggerReading], active: bool) {
-        for r in readings {
-            if r.backlog.is_err() {
-                *self.failures.entry(r.name.clone()).or_default() += 1;
-            } else {
-                self.failures.remove(&r.name);
-            }
-        }
-        self.failures
-            .retain(|name, _| readings.iter().any(|r| &r.name == name));
-        // All triggers read again after failures: free the map (10,000 scalers).
-        if self.failures.is_empty() {
-            self.failures.shrink_to_fit();
-        }
-        if Self::idle_tick(readings, active) {
-            self.idle_reads += 1;
-            self.idle_since.get_or_insert(now);
-        } else {
-            self.idle_reads = 0;
-            self.idle_since = None;
-        }
-    }
-
-    fn idle_tick(readings: &[TriggerReading], active: bool) -> bool {
-        !active && readings.iter().all(|r| r.backlog.is_ok())
-    }
-
-    /// Consecutive failed reads of a trigger before this tick.
-    pub fn failures(&self, trigger: &str) -> u32 {
-        self.failures.get(trigger).copied().unwrap_or(0)
-    }
-
-    fn within(now: Instant, at: Instant, window: Duration) -> bool {
-        now.saturating_duration_since(at) < window
-    }
-
-    fn change_in_period(events: &VecDeque<ScaleEvent>, now: Instant, period: Duration) -> u32 {
-        events
-            .iter()
-            .filter(|e| Self::within(now, e.at, period))
-            .map(|e| e.change)
-            .sum()
     }
 }
 

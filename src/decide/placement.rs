@@ -11,12 +11,7 @@
 //! An unreachable cluster gets nothing, and its share goes to the reachable ones. The shares
 //! sum to the total clamped to [Σ min, Σ max] of the reachable clusters.
 
-/// How the total is spread.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Policy {
-    Weighted,
-    Failover,
-}
+pub use crate::spec::PlacementPolicy as Policy;
 
 /// One cluster of a placement, as the split sees it.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -1,10 +1,5 @@
-//! Reporting: what each scaler is doing ([`state`]) and has done ([`history`]), Prometheus
-//! [`metrics`], status and events on the custom resources ([`status`]), and logging
-//! persisting failures without a flood ([`outage`]). The web layer that serves them is
-//! `crate::web`, above this module.
+//! What the agent writes to Kubernetes about its scalers: the custom resources' status and
+//! events ([`status`]). What it exposes is `crate::metrics`, what it remembers `crate::state`,
+//! and the web layer that serves both `crate::web`.
 
-pub mod history;
-pub mod metrics;
-pub mod outage;
-pub mod state;
 pub mod status;

@@ -3,8 +3,8 @@
 //! per polling interval per scaler; Events (events.k8s.io/v1) as they happen.
 
 use crate::guard::Guard;
-use crate::report::outage::{Note, Outage};
-use crate::source::ScalerKey;
+use crate::outage::{Note, Outage};
+use crate::spec::ScalerKey;
 use crate::spec::{API_VERSION, KIND, TemporalScalerStatus};
 use k8s_openapi::api::core::v1::ObjectReference;
 use k8s_openapi::api::events::v1::Event as K8sEvent;
@@ -368,7 +368,7 @@ impl StatusWriter {
     /// A transport failure or a timeout holds every write off for [`RETRY`]; anything else
     /// (an answer, even an error status) ends the hold.
     fn note_reachability(&mut self, failed: Option<&kube::Error>) {
-        let unreachable = failed.is_some_and(|e| crate::guard::error_class(e) == "unreachable");
+        let unreachable = failed.is_some_and(|e| crate::clusters::error_class(e) == "unreachable");
         self.hold_until = unreachable.then(|| Instant::now() + RETRY);
     }
 
@@ -386,7 +386,7 @@ impl StatusWriter {
             }
             return;
         };
-        match self.outage.failure(now, crate::guard::error_class(e)) {
+        match self.outage.failure(now, crate::clusters::error_class(e)) {
             Note::First => {
                 tracing::warn!(scaler = %key, error = %e, "{what} (logged again once a minute while writes fail)")
             }
@@ -479,7 +479,7 @@ pub async fn publish_event(
 mod tests {
     use super::*;
     use crate::guard::LeaderState;
-    use crate::source::SourceKind;
+    use crate::spec::SourceKind;
     use crate::test_support::*;
     use http::{Method, StatusCode};
 

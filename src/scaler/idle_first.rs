@@ -5,7 +5,7 @@
 
 use super::*;
 use crate::decide::idle_first::{self, Steer};
-use crate::report::state::{BusyPod, ScaleDownView};
+use crate::state::{BusyPod, ScaleDownView};
 use crate::target::TargetError;
 
 /// What a scaler remembers of steering its scale-downs.

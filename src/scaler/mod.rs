@@ -4,14 +4,14 @@
 use crate::context::Context;
 use crate::decide::capacity::{SlotKind, summarize};
 use crate::decide::{self, CapacitySignal, History, Input, Pause, Signals, TriggerReading};
-use crate::report::history::Sample;
-use crate::report::metrics::{ScalerLabels, TargetErrorLabels, TriggerErrorLabels};
-use crate::report::outage::{Note, Outage};
-use crate::report::state::{CapacityView, ClusterView, TargetView, TriggerView};
+use crate::metrics::{ScalerLabels, TargetErrorLabels, TriggerErrorLabels};
+use crate::outage::{Note, Outage};
 use crate::report::status::{Cond, EventReport, EventType, StatusMsg, StatusReport};
-use crate::source::ScalerKey;
-use crate::source::SourceKind;
+use crate::spec::ScalerKey;
+use crate::spec::SourceKind;
 use crate::spec::{ScalerConfig, TemporalScalerStatus, TriggerConfig, TriggerStatus};
+use crate::state::history::Sample;
+use crate::state::{CapacityView, ClusterView, TargetView, TriggerView};
 use crate::target::fleet::{Current, Fleet};
 use crate::temporal::{QueueStats, TemporalError, WorkersRead};
 
@@ -158,7 +158,7 @@ struct Outcome {
     scaled_at: Option<String>,
     before: u32,
     /// The pods of each cluster lowered, as ranked before the scale-down.
-    steered: Vec<crate::report::state::ScaleDownView>,
+    steered: Vec<crate::state::ScaleDownView>,
 }
 
 async fn run(
@@ -746,7 +746,7 @@ impl Scaler {
         let with_capacity = self.cfg.triggers.iter().any(|t| t.capacity.is_some());
         let series = views.len() * if with_capacity { 2 } else { 1 };
         Sample {
-            points: crate::report::history::points_per_series(self.ctx.state.len(), series),
+            points: crate::state::history::points_per_series(self.ctx.state.len(), series),
             at: at.as_secs().min(u64::from(u32::MAX)) as u32,
             backlog: views.iter().map(|t| t.backlog.map(|b| b as f64)).collect(),
             utilization: if with_capacity {
@@ -806,7 +806,7 @@ mod schedule_tests {
             crate::guard::Guard::alone(),
         );
         let key = ScalerKey {
-            source: crate::source::SourceKind::Dir,
+            source: crate::spec::SourceKind::Dir,
             namespace: "default".into(),
             name: "s".into(),
         };

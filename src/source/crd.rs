@@ -3,7 +3,7 @@
 //! their spec decoded here, so one bad object can never break or stall the watch.
 
 use super::{ScalerKey, SourceKind};
-use crate::report::outage::{Note, Outage};
+use crate::outage::{Note, Outage};
 use crate::spec::{
     ScalerConfig, TemporalScaler, TemporalScalerSpec, TemporalScalerStatus, validate_object,
 };
@@ -101,7 +101,7 @@ fn watch_error_class(e: &watcher::Error) -> String {
     match e {
         watcher::Error::InitialListFailed(k)
         | watcher::Error::WatchStartFailed(k)
-        | watcher::Error::WatchFailed(k) => crate::guard::error_class(k).to_string(),
+        | watcher::Error::WatchFailed(k) => crate::clusters::error_class(k).to_string(),
         watcher::Error::WatchError(s) => format!("watch_error_{}", s.code),
         _ => "other".to_string(),
     }

@@ -1,10 +1,19 @@
 //! The TemporalScaler spec: one Rust type for config files, custom resources, `check` and `explain`.
 //! Raw (as written by users) here; `validate` turns it into a typed [`ScalerConfig`].
 
+mod config;
+pub mod key;
+pub mod pem;
 mod placement;
+mod trigger;
 mod validate;
 
-pub use placement::{LOCAL, Placement, PlacementCluster, normalize as placement_name};
+pub use config::*;
+pub use key::{ScalerKey, SourceKind};
+pub use placement::{
+    LOCAL, Placement, PlacementCluster, PlacementPolicy, normalize as placement_name,
+};
+pub use trigger::{ENCRYPTED_KEY_HINT, decode_pem, parse_duration};
 pub use validate::*;
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
@@ -16,6 +25,10 @@ use std::collections::BTreeMap;
 pub const API_GROUP: &str = "scaling.example.com";
 pub const API_VERSION: &str = "scaling.example.com/v1alpha1";
 pub const KIND: &str = "TemporalScaler";
+/// KEDA's pause annotations, honoured on a TemporalScaler as on a ScaledObject: `paused:
+/// "true"` leaves the target as it is, `paused-replicas: "N"` pins it at N.
+pub const PAUSED: &str = "autoscaling.keda.sh/paused";
+pub const PAUSED_REPLICAS: &str = "autoscaling.keda.sh/paused-replicas";
 
 /// Defaults follow KEDA's ScaledObject and Temporal scaler (documented in the README).
 pub mod defaults {

@@ -4,8 +4,14 @@
 
 use super::TemporalScalerSpec;
 use super::validate::{Errors, is_dns_label, show};
-use crate::decide::placement::Policy;
 use std::borrow::Cow;
+
+/// How a placement spreads the total over its clusters (`spec.placement.policy`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PlacementPolicy {
+    Weighted,
+    Failover,
+}
 
 /// The agent's own cluster, by name (the empty name means it too).
 pub const LOCAL: &str = "local";
@@ -16,7 +22,7 @@ pub const DEFAULT_FAILURE_THRESHOLD: u32 = 3;
 /// a placement's clusters.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Placement {
-    pub policy: Policy,
+    pub policy: PlacementPolicy,
     /// Failed reads in a row before a cluster's share moves to the others.
     pub failure_threshold: u32,
     /// In the listed order (Failover fills them in it). A plain scaler's is a shared static
@@ -55,7 +61,7 @@ impl Placement {
             }]),
         };
         Placement {
-            policy: Policy::Weighted,
+            policy: PlacementPolicy::Weighted,
             failure_threshold: DEFAULT_FAILURE_THRESHOLD,
             clusters,
             spread: false,
@@ -115,15 +121,15 @@ pub(super) fn validate(
         );
     }
     let policy = match p.policy.as_deref() {
-        None | Some("Weighted") => Policy::Weighted,
-        Some("Failover") => Policy::Failover,
+        None | Some("Weighted") => PlacementPolicy::Weighted,
+        Some("Failover") => PlacementPolicy::Failover,
         Some(other) => {
             errs.push(
                 "spec.placement.policy",
                 show(other),
                 "one of Weighted, Failover",
             );
-            Policy::Weighted
+            PlacementPolicy::Weighted
         }
     };
     let failure_threshold = match p.failure_threshold {
@@ -250,7 +256,7 @@ mod tests {
         .unwrap();
         let p = &c.placement;
         assert!(p.spread && !p.is_local());
-        assert_eq!(p.policy, crate::decide::placement::Policy::Weighted);
+        assert_eq!(p.policy, super::PlacementPolicy::Weighted);
         assert_eq!(p.failure_threshold, 3);
         assert_eq!(
             p.clusters
@@ -263,10 +269,7 @@ mod tests {
             "  scaleTargetRef: {name: w}\n  placement:\n    policy: Failover\n    failureThreshold: 5\n    clusters: [{name: \"\"}, {name: us}]\n",
         )
         .unwrap();
-        assert_eq!(
-            c.placement.policy,
-            crate::decide::placement::Policy::Failover
-        );
+        assert_eq!(c.placement.policy, super::PlacementPolicy::Failover);
         assert_eq!(c.placement.failure_threshold, 5);
         assert_eq!(c.placement.clusters[0].name, "local");
     }

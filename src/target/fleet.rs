@@ -5,7 +5,7 @@
 use super::{ScaleRead, Target, TargetError, Targets};
 use crate::decide::idle_first::{self, Steer};
 use crate::decide::placement::{self, Plan, Reachability, Slot};
-use crate::report::outage::Outage;
+use crate::outage::Outage;
 use crate::spec::{Placement, ScalerConfig};
 use std::sync::Arc;
 

@@ -9,7 +9,7 @@
 //! once per outage.
 
 use super::{KubeTarget, TargetError, api_error};
-use crate::report::outage::{Note, Outage};
+use crate::outage::{Note, Outage};
 use crate::spec::TargetRef;
 use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
 use kube::api::{Api, ListParams};

@@ -2,7 +2,7 @@
 //! (resolved by API discovery), in the agent's own cluster or a remote one, or a simulated
 //! target when no cluster is reachable (dry run).
 
-use crate::clusters::{ClusterError, Clusters};
+use crate::clusters::{Call, ClusterError, Clusters};
 use crate::spec::{LOCAL, TargetRef};
 use kube::api::{Api, DynamicObject, Patch, PatchParams};
 use kube::core::{ApiResource, GroupVersionKind};
@@ -331,7 +331,12 @@ impl KubeTarget {
                 after,
             })
         });
-        self.clusters.note(&self.cluster, res.as_ref().err());
+        let call = match &res {
+            Ok(_) => Call::Worked,
+            Err(e) if e.is_unreachable() => Call::Unreachable(e),
+            Err(_) => Call::Refused,
+        };
+        self.clusters.note(&self.cluster, call);
         res
     }
 

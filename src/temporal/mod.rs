@@ -1,27 +1,29 @@
 //! Reading backlog from Temporal: connections shared per endpoint+credentials (lazy, with
 //! backoff), per-tick coalescing of identical queries, DescribeTaskQueue in default mode.
 
-use crate::report::metrics::{MethodLabels, Metrics, RpcLabels};
-use crate::report::outage::{Note, Outage};
+use crate::metrics::{MethodLabels, Metrics, RpcLabels};
+use crate::outage::{Note, Outage};
 mod coalesce;
+mod conn;
+mod error;
 pub mod secrets;
 pub mod tls;
 mod workers;
 
+use conn::connect;
+pub use conn::{ConnKey, ConnState, ConnectionHealth, conn_key, hostname};
+use error::terr;
+pub use error::{ErrorKind, TemporalError};
 pub use workers::{WorkersRead, worker_query};
 
-use crate::spec::{
-    CredSource, DeploymentScope, EndpointSource, QueueType, SecretString, TlsMode, TriggerConfig,
-    Versioning,
-};
+use crate::spec::{DeploymentScope, QueueType, TriggerConfig, Versioning};
 use coalesce::Coalescer;
 use futures::FutureExt;
 use secrets::SecretReader;
 use std::collections::HashMap;
-use std::fmt;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-use temporalio_client::{Connection, ConnectionOptions, RetryOptions, TlsOptions, Url};
+use temporalio_client::Connection;
 use temporalio_common::protos::temporal::api::{
     deployment::v1::WorkerDeploymentVersion,
     enums::v1::{DescribeTaskQueueMode, TaskQueueKind, TaskQueueType},
@@ -68,182 +70,6 @@ impl QueueStats {
     }
 }
 
-/// Error kinds, for status, metrics labels and logs.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum ErrorKind {
-    Config,
-    Unavailable,
-    Auth,
-    NotFound,
-    RateLimited,
-    Timeout,
-    /// The server has no such RPC (an older server, or one with the feature off).
-    Unsupported,
-    Other,
-}
-
-impl ErrorKind {
-    pub const ALL: [ErrorKind; 8] = [
-        ErrorKind::Config,
-        ErrorKind::Unavailable,
-        ErrorKind::Auth,
-        ErrorKind::NotFound,
-        ErrorKind::RateLimited,
-        ErrorKind::Timeout,
-        ErrorKind::Unsupported,
-        ErrorKind::Other,
-    ];
-
-    /// The server could not be reached or did not answer in time: an outage of the
-    /// connection, logged by the connection rather than by each scaler on it.
-    pub fn is_connectivity(self) -> bool {
-        matches!(self, ErrorKind::Unavailable | ErrorKind::Timeout)
-    }
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ErrorKind::Config => "config",
-            ErrorKind::Unavailable => "unavailable",
-            ErrorKind::Auth => "auth",
-            ErrorKind::NotFound => "not_found",
-            ErrorKind::RateLimited => "rate_limited",
-            ErrorKind::Timeout => "timeout",
-            ErrorKind::Unsupported => "unsupported",
-            ErrorKind::Other => "other",
-        }
-    }
-
-    /// A failed call's kind and message. A proxy in front of Temporal may answer with plain
-    /// HTTP (an HTML 401 page): tonic then reports a protocol error naming the HTTP status,
-    /// which is mapped as gRPC maps HTTP statuses and said plainly.
-    fn status_error(method: &str, s: &tonic::Status) -> TemporalError {
-        const MARK: &str = "while receiving response with status: ";
-        if matches!(s.code(), tonic::Code::Internal | tonic::Code::Unknown)
-            && let Some(at) = s.message().find(MARK)
-        {
-            let http = &s.message()[at + MARK.len()..];
-            let kind = match http.get(..3) {
-                Some("401") | Some("403") => Some(ErrorKind::Auth),
-                Some("404") => Some(ErrorKind::NotFound),
-                Some("429") => Some(ErrorKind::RateLimited),
-                Some("502") | Some("503") | Some("504") => Some(ErrorKind::Unavailable),
-                _ => None,
-            };
-            if let Some(kind) = kind {
-                return terr(
-                    kind,
-                    format!("{method}: HTTP {http} (a plain HTTP answer, e.g. from a proxy)"),
-                );
-            }
-        }
-        // tonic reports a connection that broke or could not be made as Unknown "transport
-        // error": the server is unreachable, not misbehaving.
-        let kind = match s.code() {
-            tonic::Code::Unknown if s.message().starts_with("transport error") => {
-                ErrorKind::Unavailable
-            }
-            code => Self::from_code(code),
-        };
-        terr(kind, format!("{method}: {:?}: {}", s.code(), s.message()))
-    }
-
-    fn from_code(code: tonic::Code) -> Self {
-        use tonic::Code::*;
-        match code {
-            Unauthenticated | PermissionDenied => ErrorKind::Auth,
-            NotFound => ErrorKind::NotFound,
-            ResourceExhausted => ErrorKind::RateLimited,
-            DeadlineExceeded => ErrorKind::Timeout,
-            Unavailable | Cancelled | Aborted => ErrorKind::Unavailable,
-            InvalidArgument | FailedPrecondition => ErrorKind::Config,
-            Unimplemented => ErrorKind::Unsupported,
-            _ => ErrorKind::Other,
-        }
-    }
-}
-
-/// A failed read. The message names the endpoint and queue, never credentials.
-#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-#[error("{kind}: {message}", kind = kind.as_str())]
-pub struct TemporalError {
-    pub kind: ErrorKind,
-    pub message: String,
-}
-
-fn terr(kind: ErrorKind, message: impl Into<String>) -> TemporalError {
-    TemporalError {
-        kind,
-        message: message.into(),
-    }
-}
-
-/// Identity of a shared connection: endpoint and the credentials as read now. Rotated files
-/// or Secrets give a new identity, hence a new connection; polls on the old one finish.
-#[derive(Clone, PartialEq, Eq, Hash)]
-pub struct ConnKey {
-    pub url: String,
-    tls: TlsMode,
-    server_name: Option<String>,
-    api_key: Option<SecretString>,
-    ca: Option<SecretString>,
-    /// Client certificate and key (PEM).
-    identity: Option<(SecretString, SecretString)>,
-    connect_timeout: Duration,
-}
-
-impl fmt::Debug for ConnKey {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}", self.url)
-    }
-}
-
-impl ConnKey {
-    /// How the connection authenticates, in words that name no credential.
-    fn security(&self) -> String {
-        let mut parts = vec![match self.tls {
-            TlsMode::Plaintext => "plaintext",
-            TlsMode::Tls { skip_verify: true } => "TLS (server not verified)",
-            TlsMode::Tls { skip_verify: false } => "TLS",
-        }];
-        if self.ca.is_some() {
-            parts.push("private CA");
-        }
-        if self.identity.is_some() {
-            parts.push("client certificate");
-        }
-        if self.api_key.is_some() {
-            parts.push("API key");
-        }
-        parts.join(", ")
-    }
-}
-
-/// A shared connection's health, as the status page shows it.
-#[derive(Clone, Debug, PartialEq)]
-pub struct ConnectionHealth {
-    /// The endpoint URL (`http://` plaintext, `https://` TLS).
-    pub endpoint: String,
-    /// How it authenticates (e.g. "TLS, API key"), never with what.
-    pub security: String,
-    pub state: ConnState,
-    /// Since a query last used it.
-    pub idle: Duration,
-}
-
-#[derive(Clone, Debug, PartialEq)]
-pub enum ConnState {
-    Connected,
-    /// Connecting right now.
-    Connecting,
-    /// Not connected yet (lazily opened by the first poll).
-    NotConnected,
-    /// Backing off after failures; the error names the endpoint, never a credential.
-    Failing {
-        failures: u32,
-        error: String,
-    },
-}
-
 /// Identity of a query, for coalescing.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 struct QueryKey {
@@ -253,116 +79,6 @@ struct QueryKey {
     queue_types: Vec<QueueType>,
     versioning: Versioning,
     include_running: bool,
-}
-
-fn env_var(var: &str, what: &str) -> Result<String, TemporalError> {
-    std::env::var(var)
-        .ok()
-        .filter(|v| !v.trim().is_empty())
-        .ok_or_else(|| {
-            terr(
-                ErrorKind::Config,
-                format!("{what}: environment variable {var} is not set"),
-            )
-        })
-}
-
-/// The trigger's endpoint as a URL whose scheme says TLS or plaintext.
-fn endpoint_url(t: &TriggerConfig) -> Result<String, TemporalError> {
-    let endpoint = match &t.endpoint {
-        EndpointSource::Literal(e) => e.clone(),
-        EndpointSource::FromEnv(var) => env_var(var, "endpointFromEnv")?,
-    };
-    let tls = matches!(t.auth.tls, TlsMode::Tls { .. });
-    let rest = endpoint
-        .trim()
-        .trim_start_matches("http://")
-        .trim_start_matches("https://")
-        .trim_end_matches('/');
-    Ok(format!("{}://{rest}", if tls { "https" } else { "http" }))
-}
-
-/// Read one credential now. `pem` names the material expected (for errors), or `None` for an
-/// API key. Errors name the parameter and where it was looked for, never the value.
-async fn read_credential(
-    secrets: Option<&SecretReader>,
-    param: &str,
-    src: &CredSource,
-    pem: Option<&str>,
-) -> Result<SecretString, TemporalError> {
-    let (raw, origin) = match src {
-        CredSource::Inline(v) => return Ok(v.clone()),
-        CredSource::Env(var) => (env_var(var, "apiKeyFromEnv")?, format!("${var}")),
-        CredSource::File(path) => {
-            let text = tokio::fs::read_to_string(path).await.map_err(|e| {
-                terr(
-                    ErrorKind::Config,
-                    format!("{param}File {}: cannot read: {e}", path.display()),
-                )
-            })?;
-            (text, format!("{param}File {}", path.display()))
-        }
-        CredSource::Secret {
-            namespace,
-            name,
-            key,
-        } => {
-            let reader = secrets.ok_or_else(|| {
-                terr(
-                    ErrorKind::Config,
-                    format!(
-                        "secretTargetRef {namespace}/{name}: reading Secrets needs a Kubernetes \
-                         cluster (the agent runs without one)"
-                    ),
-                )
-            })?;
-            let v = reader.get(namespace, name, key).await?;
-            (v, format!("Secret {namespace}/{name} key {key}"))
-        }
-    };
-    match pem {
-        None => {
-            let key = raw.trim();
-            if key.is_empty() {
-                return Err(terr(ErrorKind::Config, format!("{origin}: empty API key")));
-            }
-            Ok(SecretString::new(key))
-        }
-        Some(what) => crate::spec::decode_pem(&raw)
-            .map(|b| SecretString::new(String::from_utf8_lossy(&b).into_owned()))
-            .ok_or_else(|| terr(ErrorKind::Config, format!("{origin}: expected {what}"))),
-    }
-}
-
-/// Resolve what the trigger names (environment, files, Secrets) into a connection identity.
-pub async fn conn_key(
-    t: &TriggerConfig,
-    secrets: Option<&SecretReader>,
-) -> Result<ConnKey, TemporalError> {
-    let url = endpoint_url(t)?;
-    let a = &t.auth;
-    let read = |param: &'static str, src: Option<&CredSource>, pem: Option<&'static str>| {
-        let src = src.cloned();
-        async move {
-            match src {
-                None => Ok(None),
-                Some(s) => read_credential(secrets, param, &s, pem).await.map(Some),
-            }
-        }
-    };
-    let api_key = read("apiKey", a.api_key.as_ref(), None).await?;
-    let ca = read("ca", a.ca.as_ref(), Some("a PEM certificate")).await?;
-    let cert = read("cert", a.cert.as_ref(), Some("a PEM certificate")).await?;
-    let key = read("key", a.key.as_ref(), Some("a PEM private key")).await?;
-    Ok(ConnKey {
-        url,
-        tls: a.tls,
-        server_name: a.server_name.clone(),
-        api_key,
-        ca,
-        identity: cert.zip(key),
-        connect_timeout: t.connect_timeout,
-    })
 }
 
 /// Backoff after `failures` consecutive failures: 1 s doubling to 60 s, with jitter in
@@ -1051,90 +767,6 @@ fn proto_type(q: QueueType) -> TaskQueueType {
         QueueType::Activity => TaskQueueType::Activity,
         QueueType::Nexus => TaskQueueType::Nexus,
     }
-}
-
-async fn connect(key: &ConnKey) -> Result<Connection, TemporalError> {
-    let url = Url::parse(&key.url)
-        .map_err(|e| terr(ErrorKind::Config, format!("invalid endpoint: {e}")))?;
-    let tls_options = match key.tls {
-        TlsMode::Plaintext => None,
-        TlsMode::Tls { skip_verify } => {
-            let mut tls = TlsOptions::default();
-            if skip_verify {
-                tls.server_cert_verifier = Some(tls::SkipServerVerification::new());
-            } else if let Some(ca) = &key.ca {
-                tls::check_ca(ca.expose())
-                    .map_err(|e| terr(ErrorKind::Config, format!("ca: expected {e}")))?;
-                tls.server_root_ca_cert = Some(ca.expose().as_bytes().to_vec());
-            }
-            tls.domain = key.server_name.clone();
-            if let Some((cert, k)) = &key.identity {
-                // Checked here too: files and Secrets are only seen when connecting.
-                tls::check_identity(cert.expose(), k.expose())
-                    .map_err(|e| terr(ErrorKind::Config, format!("cert/key: expected {e}")))?;
-                tls.client_tls_options = Some(
-                    temporalio_client::ClientTlsOptions::builder()
-                        .client_cert(cert.expose().as_bytes().to_vec())
-                        .client_private_key(k.expose().as_bytes().to_vec())
-                        .build(),
-                );
-            }
-            Some(tls)
-        }
-    };
-    // No retries inside the client: the pool backs off per connection and the next tick retries.
-    let retry = RetryOptions::builder().max_retries(1).build();
-    let opts = ConnectionOptions::new(url)
-        .identity(format!("temporal-autoscaler@{}", hostname()))
-        .maybe_tls_options(tls_options)
-        .maybe_api_key(key.api_key.as_ref().map(|k| k.expose().to_string()))
-        .connect_timeout(key.connect_timeout)
-        .retry_options(retry)
-        .dns_load_balancing(None)
-        // The client gzips every request by default: for DescribeTaskQueue's ~100 bytes that
-        // saves nothing, and a fresh deflate state per call (hundreds of KB allocated, zeroed
-        // and returned) was a fifth of the agent's CPU at 10,000 scalers (perf).
-        .grpc_compression(temporalio_client::GrpcCompression::None)
-        .build();
-    let fut = Connection::connect(opts);
-    match tokio::time::timeout(key.connect_timeout + Duration::from_secs(5), fut).await {
-        Ok(Ok(c)) => Ok(c),
-        Ok(Err(e)) => Err(classify_connect_error(&e)),
-        Err(_) => Err(terr(ErrorKind::Timeout, "connect timed out".to_string())),
-    }
-}
-
-/// Connect errors say what failed, without the endpoint (the query adds it once).
-fn classify_connect_error(e: &temporalio_client::errors::ClientConnectError) -> TemporalError {
-    use temporalio_client::errors::ClientConnectError as E;
-    match e {
-        E::SystemInfoCallError(s) => ErrorKind::status_error("GetSystemInfo", s),
-        E::InvalidConfig(m) => terr(ErrorKind::Config, m.clone()),
-        other => {
-            if let Some(r) = tls::rustls_cause(other) {
-                // A certificate the other side rejects, or one we reject: not an outage.
-                return terr(ErrorKind::Auth, format!("TLS handshake failed: {r}"));
-            }
-            // tonic's Display says only "transport error": the root cause is the useful part.
-            let mut root: &dyn std::error::Error = other;
-            while let Some(next) = root.source() {
-                root = next;
-            }
-            terr(ErrorKind::Unavailable, format!("cannot connect: {root}"))
-        }
-    }
-}
-
-pub fn hostname() -> String {
-    std::env::var("HOSTNAME")
-        .ok()
-        .or_else(|| {
-            std::fs::read_to_string("/etc/hostname")
-                .ok()
-                .map(|s| s.trim().to_string())
-        })
-        .filter(|s| !s.is_empty())
-        .unwrap_or_else(|| "unknown".into())
 }
 
 #[cfg(test)]

@@ -2,7 +2,7 @@
 //! needs no list or watch on Secrets). Each Secret is cached briefly, so thousands of scalers
 //! sharing one Secret make one read per TTL, and a rotated Secret is seen within the TTL.
 
-use super::{ErrorKind, TemporalError, terr};
+use super::error::{ErrorKind, TemporalError, terr};
 use k8s_openapi::api::core::v1::Secret;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};

@@ -2,7 +2,8 @@
 //! one paged read per (endpoint, namespace, query), coalesced and rate limited like the queue
 //! reads. The capacity signal (`targetSlotUtilization`) is summarised from it by the decision.
 
-use super::{ConnKey, ErrorKind, TemporalError, TemporalPool, conn_key, terr};
+use super::error::terr;
+use super::{ConnKey, ErrorKind, TemporalError, TemporalPool, conn_key};
 use crate::decide::capacity::{SlotKind, Slots, WorkerSample};
 use crate::spec::{DeploymentScope, TriggerConfig, Versioning};
 use futures::FutureExt;

@@ -5,7 +5,7 @@
 //! labelled `from → to` and the rule. Pure: the page passes the time.
 
 use super::page::escape;
-use crate::report::history::{History, Point, Replicas, WINDOW_SECS};
+use crate::state::history::{History, Point, Replicas, WINDOW_SECS};
 use std::fmt::Write;
 
 /// The drawing's size and the panels' bounds, in SVG units (pixels at 100 %).
@@ -420,7 +420,7 @@ fn events(out: &mut String, h: &History, since: u32, now: u32, x: &Scale) {
 mod tests {
     use super::*;
     use crate::decide::Rule;
-    use crate::report::history::Sample;
+    use crate::state::history::Sample;
 
     #[test]
     fn axis_tops_are_round_numbers() {

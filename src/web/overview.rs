@@ -4,8 +4,8 @@
 
 use crate::context::Context;
 use crate::guard::LeaseSeen;
-use crate::report::state::{ConfigLoad, ScalerView};
-use crate::source::ScalerKey;
+use crate::spec::ScalerKey;
+use crate::state::{ConfigLoad, ScalerView};
 use crate::temporal::ConnectionHealth;
 use std::cmp::Ordering;
 use std::collections::BTreeSet;
@@ -289,7 +289,7 @@ pub fn gather(ctx: &Context, q: &PageQuery) -> Overview {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::source::SourceKind;
+    use crate::spec::SourceKind;
 
     fn view(ns: &str, name: &str, scaled: Option<&str>, failing: bool) -> ScalerView {
         let mut v = ScalerView::new(&ScalerKey {

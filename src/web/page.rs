@@ -12,8 +12,8 @@
 use super::chart;
 use super::overview::{Overview, Role, Sort};
 use crate::decide::{Basis, Rule};
-use crate::report::history::History;
-use crate::report::state::ScalerView;
+use crate::state::ScalerView;
+use crate::state::history::History;
 use crate::temporal::ConnState;
 use std::borrow::Cow;
 use std::fmt::Write;
@@ -604,9 +604,9 @@ fn footer(out: &mut String, o: &Overview) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::report::history::Sample;
-    use crate::report::state::{ConfigLoad, TargetView, TriggerView};
-    use crate::source::{ScalerKey, SourceKind};
+    use crate::spec::{ScalerKey, SourceKind};
+    use crate::state::history::Sample;
+    use crate::state::{ConfigLoad, TargetView, TriggerView};
     use crate::web::overview::{PageQuery, Selection};
 
     const EVIL: &str = "<script>alert('x')</script>";
@@ -707,7 +707,7 @@ mod tests {
 
     #[test]
     fn a_row_lists_each_cluster_with_its_count_share_and_reachability() {
-        use crate::report::state::ClusterView;
+        use crate::state::ClusterView;
         let mut v = scaler();
         assert!(!render(&overview(vec![v.clone()])).contains("class=\"clusters\""));
         v.clusters = ClusterView::two_one_down();
@@ -721,7 +721,7 @@ mod tests {
 
     #[test]
     fn a_row_shows_the_last_scale_down_s_busy_pods_and_idle_ones() {
-        use crate::report::state::{BusyPod, ScaleDownView};
+        use crate::state::{BusyPod, ScaleDownView};
         let mut v = scaler();
         assert!(!render(&overview(vec![v.clone()])).contains("scaledown"));
         v.scale_down = vec![ScaleDownView {

@@ -10,8 +10,8 @@
 //! 10,000 scalers is ~4 MB of text), each page under the state's read lock alone, so the
 //! response is streamed; prometheus-client encodes the other families.
 
-use crate::report::state::{ScalerView, StateStore, TriggerView};
-use crate::source::ScalerKey;
+use crate::spec::ScalerKey;
+use crate::state::{ScalerView, StateStore, TriggerView};
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
@@ -303,9 +303,7 @@ fn cluster_labels<'a>(v: &'a ScalerView, cluster: &'a str) -> [(&'static str, &'
 }
 
 /// The triggers whose capacity signal was read this tick (not failed, not unavailable).
-fn capacities(
-    v: &ScalerView,
-) -> impl Iterator<Item = (&TriggerView, &crate::report::state::CapacityView)> {
+fn capacities(v: &ScalerView) -> impl Iterator<Item = (&TriggerView, &crate::state::CapacityView)> {
     v.triggers.iter().filter_map(|t| {
         t.capacity
             .as_deref()
@@ -402,7 +400,7 @@ fn queue_labels<'a>(v: &'a ScalerView, t: &'a TriggerView) -> [(&'static str, &'
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::source::{ScalerKey, SourceKind};
+    use crate::spec::{ScalerKey, SourceKind};
 
     #[test]
     fn scaler_gauges_are_read_from_the_views_and_go_with_them() {
@@ -461,7 +459,7 @@ mod tests {
 
     #[test]
     fn cluster_gauges_have_a_series_per_cluster_and_none_for_local_targets() {
-        use crate::report::state::ClusterView;
+        use crate::state::ClusterView;
         let state = StateStore::new();
         let metrics = Metrics::with_scalers(state.clone());
         let key = |name: &str| ScalerKey {
@@ -500,7 +498,7 @@ mod tests {
 
     #[test]
     fn capacity_gauges_have_one_series_per_scaler_and_trigger() {
-        use crate::report::state::CapacityView;
+        use crate::state::CapacityView;
         let state = StateStore::new();
         let metrics = Metrics::with_scalers(state.clone());
         let key = ScalerKey {

@@ -1,7 +1,11 @@
-//! The live view of every scaler, served at `/scalers` and awaited by tests. Each change bumps
-//! a version on a watch channel, so readers wait for events instead of sleeping.
+//! What the agent remembers of its scalers: the live view of every scaler, served at
+//! `/scalers` and awaited by tests, and each one's recent [`history`] (the status page's chart).
+//! Each change bumps a version on a watch channel, so readers wait for events instead of
+//! sleeping. The web layer (`crate::web`) reads it; nothing here knows the web layer exists.
 
-use crate::source::{ScalerKey, SourceKind};
+pub mod history;
+
+use crate::spec::{ScalerKey, SourceKind};
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -176,7 +180,7 @@ pub struct ScalerView {
     /// The last hour, for the status page's chart (not in `/scalers`); `None` with `--ui=false`
     /// or before the first decision. Boxed: most of a view's readers never look at it.
     #[serde(skip)]
-    pub history: Option<Box<super::history::History>>,
+    pub history: Option<Box<history::History>>,
     /// The last scale-down's pods, per cluster lowered: which were busy and kept, which idle
     /// (idle pods first).
     #[serde(skip_serializing_if = "Vec::is_empty")]

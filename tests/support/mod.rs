@@ -519,8 +519,36 @@ async fn swallow(mut inbound: tokio::net::TcpStream, sw: &ProxySwitch) {
     }
 }
 
-/// Every log line of a test binary, for tests that count them (the subscriber is global: such
-/// a binary holds one test).
+/// Whether this process is the one to run test `name` (`module::test`): tests that install a
+/// process-global log subscriber ([`Capture`]) run alone, in a child process of this test
+/// binary that runs that one test. In the parent this spawns the child, passes its output on,
+/// asserts that it passed, and returns false (the parent's test body is then skipped).
+pub fn alone(name: &str) -> bool {
+    const VAR: &str = "TEMPORAL_AUTOSCALER_TEST_ALONE";
+    if std::env::var(VAR).as_deref() == Ok(name) {
+        return true;
+    }
+    let exe = std::env::current_exe().expect("the test binary's path");
+    let out = std::process::Command::new(exe)
+        .args([name, "--exact", "--include-ignored", "--nocapture"])
+        .args(["--test-threads", "1"])
+        .env(VAR, name)
+        .output()
+        .expect("the test binary runs");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    print!("{stdout}");
+    eprint!("{}", String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success(), "{name}, run alone, failed");
+    // The filter matched it: a renamed test must not pass by running nothing.
+    assert!(
+        stdout.contains("1 passed"),
+        "{name} did not run alone: {stdout}"
+    );
+    false
+}
+
+/// Every log line of the process, for tests that count them (the subscriber is global: such a
+/// test runs alone in its process, see [`alone`]).
 #[derive(Clone, Default)]
 pub struct Capture(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
 

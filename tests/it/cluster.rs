@@ -2,7 +2,7 @@
 //! `KUBECONFIG=… ./scripts/test -- --ignored`. The worker image defaults to the upstream pause
 //! image; set TEST_WORKER_IMAGE for a registry-less cluster, TEST_NAMESPACE for the namespace.
 
-mod support;
+use crate::support;
 
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::coordination::v1::Lease;
@@ -273,7 +273,7 @@ async fn a_secret_target_ref_is_read_from_a_real_secret_and_a_missing_one_is_not
 }
 
 /// Deletes a Deployment when dropped, even when an assertion failed: on a client and runtime
-/// of its own (`Drop` cannot await), as tests/two_clusters.rs's cleanup.
+/// of its own (`Drop` cannot await), as tests/it/two_clusters.rs's cleanup.
 struct DeleteDeployment {
     ns: String,
     name: String,

@@ -3,7 +3,7 @@
 //! `chromium`; `.ci/run` installs it) loading the page. The assertions are on the DOM as the
 //! browser built it (`--dump-dom`, after its scripts ran), and on a screenshot.
 
-mod support;
+use crate::support;
 
 use std::io::{Read, Write};
 use std::process::{Command, Stdio};

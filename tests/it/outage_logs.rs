@@ -3,7 +3,7 @@
 //! proxy in front of a real dev server stops forwarding), then get it back. Every failure is
 //! still counted in the metrics.
 
-mod support;
+use crate::support;
 
 use std::time::Duration;
 use support::{Capture, DevServer, ProxyMode, scaler_yaml, within};
@@ -15,6 +15,11 @@ use temporal_autoscaler::target::Targets;
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_temporal_outage_over_twenty_scalers_is_logged_once_when_it_starts_and_once_when_it_ends()
 {
+    if !support::alone(
+        "outage_logs::a_temporal_outage_over_twenty_scalers_is_logged_once_when_it_starts_and_once_when_it_ends",
+    ) {
+        return;
+    }
     let logs = Capture::install();
 
     let server = DevServer::start().await;

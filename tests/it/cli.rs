@@ -1,7 +1,7 @@
 //! The real binary: `check` output and exit codes, `run` settings layering, and the HTTP
 //! endpoints of a dry-run agent on a real Temporal dev server.
 
-mod support;
+use crate::support;
 
 use std::io::Read;
 use std::process::{Command, Stdio};

@@ -9,7 +9,7 @@
 //! security context and probes, the CRD (the generated one) behind crds.install/crds.keep, and
 //! the schema.
 
-mod support;
+use crate::support;
 
 use serde_json::{Value, json};
 use std::collections::{BTreeMap, BTreeSet};
@@ -1233,8 +1233,8 @@ fn optional_resources_render_only_when_enabled() {
     find_key(&board["panels"], "expr", &mut exprs);
     let exprs: String = exprs.iter().map(|e| e.as_str().unwrap()).collect();
     // Queue size, desired vs current replicas, scale events, RPC errors: metrics the agent
-    // exports (README, Metrics).
-    let readme = std::fs::read_to_string(root().join("README.md")).unwrap();
+    // exports (docs/http.md, Metrics).
+    let readme = std::fs::read_to_string(root().join("docs/http.md")).unwrap();
     for metric in [
         "temporal_queue_size",
         "temporal_scaler_desired_replicas",
@@ -1244,7 +1244,10 @@ fn optional_resources_render_only_when_enabled() {
         "temporal_rpc_requests_total",
     ] {
         assert!(exprs.contains(metric), "dashboard lacks {metric}");
-        assert!(readme.contains(metric), "README's metrics lack {metric}");
+        assert!(
+            readme.contains(metric),
+            "docs/http.md's metrics lack {metric}"
+        );
     }
 }
 

@@ -5,7 +5,7 @@
 //! and the decision made meanwhile is in force soon after the server answers again, with one
 //! line saying so. Its own test binary: it counts the lines of the whole process.
 
-mod support;
+use crate::support;
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -19,6 +19,9 @@ use temporal_autoscaler::target::Targets;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_hung_home_api_server_means_no_write_one_line_and_recovery() {
+    if !support::alone("home_hang::a_hung_home_api_server_means_no_write_one_line_and_recovery") {
+        return;
+    }
     let logs = Capture::install();
     let server = DevServer::start().await;
     server.start_workflows("q-home-hang", 6).await;

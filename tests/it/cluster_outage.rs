@@ -1,9 +1,9 @@
 //! A remote cluster's outage over many scalers is a line when it starts and a line when it
-//! ends, not a line per scaler per poll (as a Temporal outage is, tests/outage_logs.rs): 20
+//! ends, not a line per scaler per poll (as a Temporal outage is, tests/it/outage_logs.rs): 20
 //! scalers placed over the home cluster and `apac` (recording mock API servers), with a real
 //! Temporal dev server behind their triggers, lose `apac` and get it back.
 
-mod support;
+use crate::support;
 
 use http::{Method, Request, Response};
 use http_body_util::BodyExt;
@@ -80,6 +80,11 @@ fn api_server(down: Arc<AtomicBool>) -> kube::Client {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_cluster_outage_over_twenty_scalers_is_logged_once_when_it_starts_and_once_when_it_ends()
 {
+    if !support::alone(
+        "cluster_outage::a_cluster_outage_over_twenty_scalers_is_logged_once_when_it_starts_and_once_when_it_ends",
+    ) {
+        return;
+    }
     let logs = Capture::install();
 
     let server = DevServer::start().await;

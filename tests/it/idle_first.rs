@@ -5,7 +5,7 @@
 //! use, idle: 0), and only then writes the lower count. Nothing is written to a pod whose cost
 //! is already right, and nothing at all when no pod is a worker host.
 
-mod support;
+use crate::support;
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;

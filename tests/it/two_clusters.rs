@@ -1,7 +1,7 @@
 //! One scaler over two real clusters, with a real Temporal dev server:
 //!
 //! ```sh
-//! KUBECONFIG=home.yaml KUBECONFIG_REMOTE=remote.yaml ./scripts/test --test two_clusters -- --ignored
+//! KUBECONFIG=home.yaml KUBECONFIG_REMOTE=remote.yaml ./scripts/test --test it two_clusters:: -- --ignored
 //! ```
 //!
 //! The agent (in process) holds a real Lease in the home cluster and reaches the remote one
@@ -20,7 +20,7 @@
 //! pods need not run: `/scale` is the Deployment's spec). The remote kubeconfig's server must be
 //! reachable from here, with its credentials inline or as absolute paths.
 
-mod support;
+use crate::support;
 
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::coordination::v1::Lease;

@@ -1,7 +1,7 @@
 //! The whole pipeline against a real Temporal dev server: config directory → poll → decide →
-//! (simulated) target → report. Kubernetes calls are covered by tests/kube_flow.rs.
+//! (simulated) target → report. Kubernetes calls are covered by tests/it/kube_flow.rs.
 
-mod support;
+use crate::support;
 
 use std::sync::Arc;
 use support::{DevServer, scaler_yaml, within};

@@ -4,7 +4,7 @@
 //! (`/scalers` error naming the HPA), lists the namespace's HPAs once per recheck period, not
 //! once per tick, and scales by itself once the HPA is gone.
 
-mod support;
+use crate::support;
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;

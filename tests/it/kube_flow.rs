@@ -1,7 +1,7 @@
 //! The pipeline's Kubernetes side, every request asserted (method, path, body, patch type),
 //! with a real Temporal dev server behind the triggers.
 
-mod support;
+use crate::support;
 
 use http::{Method, Request, Response};
 use http_body_util::BodyExt;

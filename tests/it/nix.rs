@@ -95,7 +95,7 @@ fn files_under(dir: &Path, out: &mut Vec<String>) {
 #[test]
 fn the_source_filter_keeps_what_the_build_and_tests_read() {
     // Besides crane's *.rs / *.toml / Cargo.lock: the committed CRD and the examples (read by
-    // src/spec's and tests/cli.rs' tests), the Python worker, proptest's regressions, protos.
+    // src/spec's and tests/it/cli.rs' tests), the Python worker, proptest's regressions, protos.
     let mut kept = Vec::new();
     files_under(&root().join("config"), &mut kept);
     assert!(kept.contains(&"config/crd/temporalscalers.yaml".to_string()));

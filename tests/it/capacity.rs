@@ -4,7 +4,7 @@
 //! slots scale down, a killed worker goes stale, versions are filtered, the dispatching guard
 //! keeps a replica, and a server without ListWorkers falls back to the backlog.
 
-mod support;
+use crate::support;
 
 use std::path::Path;
 use std::process::{Command, Stdio};

@@ -5,7 +5,7 @@
 //! (behind a loopback proxy that swallows its connections) failing over on time, Failover with
 //! a target missing in one cluster, the lease guarding remote writes, and a rotated kubeconfig.
 
-mod support;
+use crate::support;
 
 use http::{Method, Request, Response};
 use http_body_util::BodyExt;

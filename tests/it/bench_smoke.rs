@@ -2,7 +2,7 @@
 //! agent: every figure of the table is produced from a real run. Figures are not asserted:
 //! benchmarks report, they never fail on a time (README "Performance").
 
-mod support;
+use crate::support;
 
 use std::path::PathBuf;
 use support::{python, temporal_cli};

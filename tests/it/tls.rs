@@ -2,7 +2,7 @@
 //! terminating TLS in front of a real Temporal dev server, with certificates made at test time.
 //! The agent's reads go through `TemporalPool`, as in production.
 
-mod support;
+use crate::support;
 
 use rcgen::{
     BasicConstraints, CertificateParams, CertifiedIssuer, DnType, ExtendedKeyUsagePurpose, IsCa,

@@ -2,7 +2,7 @@
 //! and a recording mock API server: watch → decide → scale → status patch, invalid objects,
 //! target conflicts, deletion, and no status rewrite when nothing changed.
 
-mod support;
+use crate::support;
 
 use http::{Method, Request, Response};
 use http_body_util::BodyExt;

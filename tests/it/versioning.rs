@@ -3,7 +3,7 @@
 //! deprecated build-id selection (ENHANCED DescribeTaskQueue). The versions are made by real SDK
 //! workers (tests/versioning/*.py).
 
-mod support;
+use crate::support;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;

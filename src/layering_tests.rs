@@ -2,7 +2,7 @@
 //! its tests) names `crate::B` (also inside `crate::{…}`). Imports flow one way: `spec` at the
 //! bottom names nothing; `agent` wires, `registry` and `scaler` run scalers, `web` serves, all
 //! on the shared `context` below them. No top-level module may sit in a cycle (a new one fails
-//! here, in `cargo test`).
+//! here, in `cargo test`), and no source file grows past what a person reads in one sitting.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
@@ -169,4 +169,41 @@ fn the_graph_reader_sees_the_imports() {
     assert!(g["scaler"].contains("context"), "{:?}", g["scaler"]);
     assert!(g["web"].contains("state"), "{:?}", g["web"]);
     assert!(g["agent"].contains("registry"), "{:?}", g["agent"]);
+}
+
+/// Each source file (outside test files) in lines before its `#[cfg(test)]` module.
+fn code_lines() -> Vec<(String, usize)> {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let mut out = Vec::new();
+    let mut stack = vec![src.clone()];
+    while let Some(dir) = stack.pop() {
+        for e in std::fs::read_dir(&dir).unwrap() {
+            let path = e.unwrap().path();
+            if path.is_dir() {
+                stack.push(path);
+                continue;
+            }
+            let name = path.file_name().unwrap().to_str().unwrap();
+            let test_only = name == "tests.rs" || name.ends_with("_tests.rs");
+            if !name.ends_with(".rs") || test_only || path.parent().unwrap().ends_with("tests") {
+                continue;
+            }
+            let text = std::fs::read_to_string(&path).unwrap();
+            let code = text.split("\n#[cfg(test)]").next().unwrap_or_default();
+            let rel = path.strip_prefix(&src).unwrap().display().to_string();
+            out.push((rel, code.lines().count()));
+        }
+    }
+    out
+}
+
+#[test]
+fn every_source_file_is_readable_in_one_sitting() {
+    let files = code_lines();
+    assert!(files.iter().any(|(f, _)| f == "lib.rs"), "{files:?}");
+    let long: Vec<&(String, usize)> = files.iter().filter(|(_, n)| *n > 800).collect();
+    assert!(
+        long.is_empty(),
+        "over 800 lines outside tests (split by concern): {long:?}"
+    );
 }

@@ -2,7 +2,7 @@
 //! slot utilization where the capacity signal is on), the current and desired replicas as
 //! steps, and the scale events. Recorded by the scaler's report step; pure and bounded.
 //!
-//! Memory is the constraint (10,000 scalers in 64 MiB, README "Performance"):
+//! Memory is the constraint (10,000 scalers in 64 MiB, docs/performance.md):
 //! - a series is a ring of time buckets whose width doubles as the history grows (1 s, 2 s,
 //!   …), so a young scaler is charted in detail and the hour always fits in the ring; a bucket
 //!   is 2 bytes (the top half of an `f32`) and its time is implied by its slot;

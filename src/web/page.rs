@@ -7,7 +7,7 @@
 //! through [`escape`], so `<script>` in a trigger name is text. The page's own script and
 //! style are allowed by their hashes in a Content-Security-Policy that allows nothing else:
 //! even a string that escaped escaping could not run. Nothing here is a secret: the views
-//! carry none (see README "HTTP endpoints").
+//! carry none (see docs/http.md, "HTTP endpoints").
 
 use super::chart;
 use super::overview::{Overview, Role, Sort};

@@ -1,6 +1,6 @@
 //! The benchmark command in its smoke mode (tiny sizes, one interval), on the test build of the
 //! agent: every figure of the table is produced from a real run. Figures are not asserted:
-//! benchmarks report, they never fail on a time (README "Performance").
+//! benchmarks report, they never fail on a time (docs/performance.md).
 
 use crate::support;
 

@@ -178,6 +178,15 @@ async fn explain_one(
                 if let Some(n) = stats.running_workflows {
                     let _ = writeln!(out, "    running workflows: {n}");
                 }
+                if let Some(v) = stats.version_status {
+                    let _ = writeln!(
+                        out,
+                        "    version status: {} (floor {} of minReplicaCount {})",
+                        v.as_str(),
+                        decide::version::floor(cfg.min_replicas, Some(v)),
+                        cfg.min_replicas
+                    );
+                }
                 explain_capacity(out, t, workers[i].as_ref(), &readings[i]);
                 if t.keep_while_dispatching {
                     let _ = writeln!(

@@ -34,6 +34,7 @@ pub mod state;
 pub mod target;
 pub mod temporal;
 pub mod web;
+pub mod wrt;
 
 #[cfg(test)]
 mod docs_tests;

@@ -1,7 +1,7 @@
 //! The `temporal-autoscaler` command line: `run` the agent, `check` spec files offline.
 
 use clap::{Parser, Subcommand};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use temporal_autoscaler::settings::{LogFormat, Overrides, Settings};
 
@@ -108,10 +108,22 @@ enum Command {
     /// ScaledObject was refused (it would not read what KEDA read) or nothing was converted.
     Convert { file: PathBuf },
     /// Validate TemporalScaler files or directories offline: exit 0 if all are valid, else 1
-    /// with one line per problem.
+    /// with one line per problem. WorkerResourceTemplates (Temporal's worker controller) in
+    /// them are rendered for a version as the controller renders them, then validated.
     Check {
-        #[arg(required = true)]
+        #[arg(required_unless_present = "worker_resource_template")]
         paths: Vec<PathBuf>,
+        /// A file of WorkerResourceTemplates: print each template as the controller renders it
+        /// for --build-id and --temporal-namespace, and validate it.
+        #[arg(long, value_name = "FILE")]
+        worker_resource_template: Option<PathBuf>,
+        /// The build ID to render WorkerResourceTemplates for.
+        #[arg(long, default_value = "check")]
+        build_id: String,
+        /// The Temporal namespace of the WorkerDeployment (its
+        /// spec.workerOptions.temporalNamespace), filled in for `namespace: ""`.
+        #[arg(long, default_value = "default")]
+        temporal_namespace: String,
         /// The clusters the agent knows (NAME=KUBECONFIG, repeatable): a placement or
         /// scaleTargetRef naming another cluster is an error. Also from --settings and
         /// TEMPORAL_AUTOSCALER_CLUSTERS.
@@ -121,6 +133,21 @@ enum Command {
         #[arg(long, env = "TEMPORAL_AUTOSCALER_SETTINGS")]
         settings: Option<PathBuf>,
     },
+}
+
+/// `check --worker-resource-template FILE`: each WRT of FILE as the controller renders it for
+/// `version`, as YAML documents on stdout (the check's lines follow).
+fn print_rendered(file: &Path, version: &temporal_autoscaler::wrt::Version) -> Result<(), String> {
+    let content = temporal_autoscaler::source::dir::read_text(file)
+        .map_err(|(_, m)| format!("{}: {m}", file.display()))?;
+    let checked = temporal_autoscaler::check::wrt::check_file(file, &content, version)
+        .ok_or_else(|| format!("{}: no WorkerResourceTemplate in it", file.display()))?;
+    for r in &checked.rendered {
+        let yaml =
+            serde_saphyr::to_string(&r.value).map_err(|e| format!("cannot write YAML: {e}"))?;
+        println!("---\n{}", yaml.trim_end());
+    }
+    Ok(())
 }
 
 /// The log filter without `RUST_LOG`. kube's HTTP trace layer logs every failed request as an
@@ -231,10 +258,24 @@ fn main() -> ExitCode {
             ExitCode::SUCCESS
         }
         Command::Check {
-            paths,
+            mut paths,
+            worker_resource_template,
+            build_id,
+            temporal_namespace,
             clusters,
             settings,
         } => {
+            let version = temporal_autoscaler::wrt::Version {
+                build_id,
+                temporal_namespace,
+            };
+            if let Some(file) = worker_resource_template {
+                if let Err(e) = print_rendered(&file, &version) {
+                    eprintln!("error: {e}");
+                    return ExitCode::FAILURE;
+                }
+                paths.push(file);
+            }
             let known: Vec<String> = match cluster_settings(settings.as_deref(), clusters) {
                 Ok(c) => c.into_iter().map(|c| c.name).collect(),
                 Err(e) => {
@@ -242,7 +283,7 @@ fn main() -> ExitCode {
                     return ExitCode::from(2);
                 }
             };
-            let report = temporal_autoscaler::check::check_paths_with(&paths, &known);
+            let report = temporal_autoscaler::check::check_paths_for(&paths, &known, &version);
             for line in &report.errors {
                 println!("{line}");
             }

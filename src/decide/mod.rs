@@ -5,6 +5,7 @@ pub mod capacity;
 mod history;
 pub mod idle_first;
 pub mod placement;
+pub mod version;
 
 pub use history::History;
 
@@ -42,6 +43,8 @@ pub struct Signals {
     /// `tasksDispatchRate`, and `keepWhileDispatching`.
     pub dispatch_rate: f64,
     pub keep_while_dispatching: bool,
+    /// The selected Worker Deployment version's status, when the trigger selects one.
+    pub version_status: Option<version::VersionStatus>,
 }
 
 /// The capacity signal as the decision reads it.
@@ -486,10 +489,27 @@ pub fn decide(input: &Input<'_>, history: &History) -> Decision {
         },
     );
 
-    // The floor an inactive scaler may go to: idleReplicaCount, else 0 with minReplicaCount 0.
-    let idle_floor = cfg.idle_replicas.or((cfg.min_replicas == 0).then_some(0));
+    // minReplicaCount, or less for a draining or drained Worker Deployment version.
+    let (min, lowered_by) = version::scaler_floor(
+        cfg.min_replicas,
+        input.readings.iter().map(|r| r.signals.version_status),
+    );
+    let min_note = lowered_by.map_or(String::new(), |s| {
+        format!(
+            " (version {}: minReplicaCount {} is for current and ramping versions)",
+            s.as_str(),
+            cfg.min_replicas
+        )
+    });
+    // The floor an inactive scaler may go to: idleReplicaCount, else 0 with minReplicaCount 0
+    // (or a version past its rollout).
+    let idle_floor = if lowered_by.is_some() && min == 0 {
+        Some(0)
+    } else {
+        cfg.idle_replicas.or((min == 0).then_some(0))
+    };
     // The lowest count this tick may end at (the final clamp).
-    let mut floor = cfg.min_replicas;
+    let mut floor = min;
     if failing.is_empty() && !active && idle_floor.is_some() {
         let idle = idle_floor.unwrap_or(0);
         rec = idle;
@@ -497,16 +517,16 @@ pub fn decide(input: &Input<'_>, history: &History) -> Decision {
         step(
             Rule::Inactive,
             rec,
-            "no trigger above activationTargetQueueSize".into(),
+            format!("no trigger above activationTargetQueueSize{min_note}"),
         );
     } else {
-        let clamped = rec.clamp(cfg.min_replicas, cfg.max_replicas);
+        let clamped = rec.clamp(min, cfg.max_replicas);
         if clamped != rec {
             rec = clamped;
             step(
                 Rule::Clamp,
                 rec,
-                format!("within [{}, {}]", cfg.min_replicas, cfg.max_replicas),
+                format!("within [{min}, {}]{min_note}", cfg.max_replicas),
             );
         }
     }
@@ -514,7 +534,7 @@ pub fn decide(input: &Input<'_>, history: &History) -> Decision {
         // Unknown backlog: never lower the count, and raise it only for what the healthy
         // triggers show; an idle target (at its idle floor) stays idle.
         let held = if active { rec.max(current) } else { current };
-        if !active && idle_floor.is_some_and(|f| current >= f) && current < cfg.min_replicas {
+        if !active && idle_floor.is_some_and(|f| current >= f) && current < min {
             floor = current;
         }
         let held = held.clamp(floor.min(cfg.max_replicas), cfg.max_replicas);

@@ -347,6 +347,50 @@ fn inactive_goes_to_zero_min_or_idle() {
 }
 
 #[test]
+fn a_versions_status_sets_its_floor() {
+    use version::VersionStatus::*;
+    /// (status, current, backlog, desired) with minReplicaCount 3, activation 0.
+    type Case = (Option<version::VersionStatus>, u32, u64, u32);
+    let cases: &[Case] = &[
+        (Some(Current), 5, 0, 3),
+        (Some(Ramping), 0, 0, 3),
+        (None, 5, 0, 3),
+        // Draining: one replica for the pinned workflows, more on its own backlog.
+        (Some(Draining), 5, 0, 1),
+        (Some(Draining), 1, 12, 3),
+        (Some(Draining), 0, 0, 1),
+        // Drained or inactive: to 0 once idle, never up without a backlog.
+        (Some(Drained), 3, 0, 0),
+        (Some(Drained), 0, 0, 0),
+        (Some(Inactive), 2, 0, 0),
+        (Some(Drained), 0, 7, 2),
+    ];
+    for &(status, current, backlog, want) in cases {
+        let cfg = config(3, 20);
+        let mut r = readings(&cfg, &[Ok(backlog)]);
+        r[0].signals.version_status = status;
+        let d = Sim::new(cfg, current).tick_readings(0, &r);
+        assert_eq!(
+            d.desired, want,
+            "{status:?}, current {current}, backlog {backlog}: {:#?}",
+            d.steps
+        );
+    }
+    // The step that applied the lower floor names the status.
+    let cfg = config(3, 20);
+    let mut r = readings(&cfg, &[Ok(0)]);
+    r[0].signals.version_status = Some(Draining);
+    let d = Sim::new(cfg, 5).tick_readings(0, &r);
+    assert!(
+        d.steps
+            .iter()
+            .any(|s| s.detail.contains("version draining: minReplicaCount 3")),
+        "{:#?}",
+        d.steps
+    );
+}
+
+#[test]
 fn clamps_to_min_and_max() {
     // (min, max, current, backlog, desired)
     let cases: &[(u32, u32, u32, u64, u32)] = &[

@@ -45,6 +45,7 @@ pub(crate) fn reading(
                 capacity,
                 dispatch_rate: s.tasks_dispatch_rate,
                 keep_while_dispatching: t.keep_while_dispatching,
+                version_status: s.version_status,
             },
             _ => Signals::default(),
         },
@@ -81,6 +82,7 @@ pub(super) fn trigger_view(
         view.tasks_dispatch_rate = Some(s.tasks_dispatch_rate);
         view.rate_limited = Some(s.rate_limited);
         view.running_workflows = s.running_workflows;
+        view.version_status = s.version_status;
     }
     view
 }

@@ -65,6 +65,16 @@ fn decode<T: DeserializeOwned>(v: serde_json::Value) -> Result<T, (String, Strin
     serde_path_to_error::deserialize(v).map_err(decode_error)
 }
 
+/// Decode and validate one document: the scaler, or each problem as (field path, message).
+pub fn validate_value(value: serde_json::Value) -> Result<ScalerConfig, Vec<(String, String)>> {
+    let parsed: ScalerDocument = decode(value).map_err(|e| vec![e])?;
+    validate(&parsed).map_err(|fes| {
+        fes.iter()
+            .map(|fe: &FieldError| (fe.path.clone(), fe.to_string()))
+            .collect()
+    })
+}
+
 /// Parse and validate one file's content. All documents must be valid for the file to count.
 /// Every error names the file, the document and the field, with the field's line in YAML.
 pub fn parse_file(file: &Path, content: &str) -> Result<Vec<ScalerConfig>, Vec<ConfigError>> {
@@ -99,18 +109,11 @@ pub fn parse_file(file: &Path, content: &str) -> Result<Vec<ScalerConfig>, Vec<C
     let mut errors = Vec::new();
     for (i, (value, doc)) in docs.into_iter().enumerate() {
         let line = |path: &str| doc.as_ref().and_then(|d| d.line_of(path));
-        let parsed: ScalerDocument = match decode(value) {
-            Ok(d) => d,
-            Err((path, message)) => {
-                errors.push(err(Some(i), line(&path), message));
-                continue;
-            }
-        };
-        match validate(&parsed) {
+        match validate_value(value) {
             Ok(cfg) => out.push(cfg),
-            Err(fes) => errors.extend(
-                fes.iter()
-                    .map(|fe: &FieldError| err(Some(i), line(&fe.path), fe.to_string())),
+            Err(es) => errors.extend(
+                es.into_iter()
+                    .map(|(path, message)| err(Some(i), line(&path), message)),
             ),
         }
     }

@@ -35,6 +35,9 @@ pub struct TriggerView {
     /// Which signal set the recommendation (backlog, growth, backlogAge, rateLimited, …).
     pub basis: Option<crate::decide::Basis>,
     pub running_workflows: Option<u64>,
+    /// The selected Worker Deployment version's status (per-version bounds).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub version_status: Option<crate::decide::version::VersionStatus>,
     pub active: bool,
     pub error: Option<String>,
     /// The worker-capacity signal (`targetSlotUtilization`); boxed, as most triggers have none.

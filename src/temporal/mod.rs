@@ -49,6 +49,8 @@ pub struct QueueStats {
     pub per_type: Vec<(QueueType, QueueStats)>,
     /// Running workflows on the queue (`includeRunningWorkflowCount`).
     pub running_workflows: Option<u64>,
+    /// The Worker Deployment version's status, when the trigger selects one.
+    pub version_status: Option<crate::decide::version::VersionStatus>,
 }
 
 impl QueueStats {
@@ -757,6 +759,11 @@ impl TemporalPool {
                 total.add(s);
             }
         }
+        // The same answer says where the version is in its rollout (per-version bounds).
+        total.version_status = resp
+            .worker_deployment_version_info
+            .as_ref()
+            .and_then(|i| crate::decide::version::VersionStatus::from_proto(i.status));
         Ok(total)
     }
 }

@@ -52,6 +52,72 @@ fn check_accepts_the_examples() {
     assert!(out.starts_with("ok: 4 scaler(s) in 3 file(s)"), "{out}");
 }
 
+/// A WorkerResourceTemplate is rendered as Temporal's worker controller renders it, printed,
+/// and validated; what the controller would refuse, or what would make every version's copy
+/// read the whole queue, is an error pointing into the WRT.
+#[test]
+fn check_renders_and_validates_a_worker_resource_template() {
+    let wrt = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("config/examples/worker-controller/temporalscaler-wrt.yaml");
+    let out = bin()
+        .arg("check")
+        .arg("--worker-resource-template")
+        .arg(&wrt)
+        .args([
+            "--build-id",
+            "v2-abcd",
+            "--temporal-namespace",
+            "orders-prod",
+        ])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    assert_eq!(out.status.code(), Some(0), "{stdout}");
+    for want in [
+        "kind: TemporalScaler",
+        "name: orders-v2-abcd",
+        "workerDeploymentName: default/orders",
+        "workerDeploymentBuildId: v2-abcd",
+        "namespace: orders-prod",
+        "temporal.io/build-id: v2-abcd",
+        "kind: WorkerResourceTemplate",
+        "ok: 1 scaler(s) in 1 file(s)",
+    ] {
+        assert!(stdout.contains(want), "{want}: {stdout}");
+    }
+    // Plain `check` renders it too (for an example version).
+    let (code, out) = check(&[&wrt]);
+    assert_eq!(code, 0, "{out}");
+
+    let d = tempfile::tempdir().unwrap();
+    let bad = d.path().join("wrt.yaml");
+    let text = std::fs::read_to_string(&wrt)
+        .unwrap()
+        .replace("            workerDeploymentBuildId: \"\"\n", "")
+        .replace(
+            "            namespace: \"\"\n",
+            "            namespace: prod\n",
+        )
+        .replace("            taskQueue: orders\n", "");
+    std::fs::write(&bad, text).unwrap();
+    let (code, out) = check(&[&bad]);
+    assert_eq!(code, 1, "{out}");
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines.len(), 2, "{out}");
+    assert!(
+        lines.iter().any(|l| l.contains(
+            "document 0: spec.template.spec.triggers[0].metadata.workerDeploymentBuildId: write `workerDeploymentBuildId: \"\"`"
+        )),
+        "{out}"
+    );
+    assert!(
+        lines.iter().any(|l| l
+            .contains("spec.template.spec.triggers[0].metadata.namespace: the controller owns it")
+            && l.ends_with("(line 30)")),
+        "{out}"
+    );
+}
+
 #[test]
 fn check_reports_one_line_per_problem_and_exits_1() {
     let d = tempfile::tempdir().unwrap();

@@ -206,3 +206,68 @@ async fn legacy_build_id_selection_reads_the_enhanced_describe() {
     );
     backlog_reaches(&pool, &all_active, 6).await;
 }
+
+/// Temporal's worker controller renders one TemporalScaler per version from a
+/// WorkerResourceTemplate (the example in config/examples/worker-controller), filling in the
+/// version's `workerDeploymentName` (`<k8s namespace>/<name>`) and build ID. Each rendered
+/// scaler reads only its own version's backlog, and sees where its version is in the rollout:
+/// after `v2` becomes current, `v1` is draining or drained (its floor drops: `decide::version`).
+#[tokio::test]
+async fn scalers_rendered_per_version_read_their_own_version_and_its_status() {
+    use temporal_autoscaler::decide::version::VersionStatus;
+    let dev = DevServer::start_with(SERVER_FLAGS).await;
+    let deployment = "default/orders";
+    // v1 registers and is made current, with nothing waiting; then v2 takes over with 5.
+    for (build, workflows) in [("v1", "0"), ("v2", "5")] {
+        script(
+            "deployment_backlog.py",
+            &dev,
+            &[
+                "--task-queue",
+                "orders",
+                "--deployment",
+                deployment,
+                "--build-id",
+                build,
+                "--workflows",
+                workflows,
+            ],
+        );
+    }
+    let example = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("config/examples/worker-controller/temporalscaler-wrt.yaml");
+    let text = std::fs::read_to_string(example).unwrap();
+    let wrt = temporal_autoscaler::source::yaml::documents(&text)
+        .unwrap()
+        .remove(0)
+        .value;
+    let rendered = |build: &str| -> TriggerConfig {
+        let version = temporal_autoscaler::wrt::Version {
+            build_id: build.into(),
+            temporal_namespace: "default".into(),
+        };
+        let mut r = temporal_autoscaler::wrt::render(&wrt, &version).unwrap();
+        assert_eq!(r.worker_deployment_name, deployment);
+        assert_eq!(
+            r.value["spec"]["scaleTargetRef"]["name"],
+            format!("orders-{build}")
+        );
+        // The example's endpoint is a cluster Service; this test's server is on loopback.
+        r.value["spec"]["triggers"][0]["metadata"]["endpoint"] = dev.endpoint().into();
+        let doc = temporal_autoscaler::check::wrt::scaler_document(&r.value);
+        temporal_autoscaler::source::dir::validate_value(doc)
+            .unwrap_or_else(|e| panic!("{e:?}"))
+            .triggers
+            .remove(0)
+    };
+    let pool = TemporalPool::new(Arc::new(Metrics::new()));
+    let v2 = backlog_reaches(&pool, &rendered("v2"), 5).await;
+    assert_eq!(v2.version_status, Some(VersionStatus::Current));
+    let v1 = once(&pool, &rendered("v1")).await.unwrap();
+    assert_eq!(v1.backlog, 0);
+    let status = v1.version_status.expect("the version's status");
+    assert!(
+        matches!(status, VersionStatus::Draining | VersionStatus::Drained),
+        "{status:?}"
+    );
+}

@@ -1,5 +1,8 @@
 //! `temporal-autoscaler check`: the config directory's parsing and validation, offline, plus the
-//! cross-file rules (one scaler per name, one scaler per target).
+//! cross-file rules (one scaler per name, one scaler per target). Files with Temporal worker
+//! controller WorkerResourceTemplates are rendered and checked per version ([`wrt`]).
+
+pub mod wrt;
 
 use crate::source::dir::{candidate_files, parse_file};
 use crate::spec::{LOCAL, ScalerConfig};
@@ -13,8 +16,25 @@ pub struct CheckReport {
     pub errors: Vec<String>,
 }
 
+/// The version WorkerResourceTemplates are rendered for when none is given.
+pub fn example_version() -> crate::wrt::Version {
+    crate::wrt::Version {
+        build_id: "check".into(),
+        temporal_namespace: "default".into(),
+    }
+}
+
 /// Check `paths` for an agent that knows the remote clusters `known` (its settings' names).
 pub fn check_paths_with(paths: &[PathBuf], known: &[String]) -> CheckReport {
+    check_paths_for(paths, known, &example_version())
+}
+
+/// [`check_paths_with`], rendering WorkerResourceTemplates for `version`.
+pub fn check_paths_for(
+    paths: &[PathBuf],
+    known: &[String],
+    version: &crate::wrt::Version,
+) -> CheckReport {
     let mut report = CheckReport {
         files: 0,
         scalers: 0,
@@ -44,6 +64,13 @@ pub fn check_paths_with(paths: &[PathBuf], known: &[String]) -> CheckReport {
                 continue;
             }
         };
+        if let Some(checked) = wrt::check_file(&f, &content, version) {
+            report.scalers += checked.scalers;
+            report
+                .errors
+                .extend(checked.errors.iter().map(|e| e.to_string()));
+            continue;
+        }
         match parse_file(&f, &content) {
             Err(errs) => report.errors.extend(errs.iter().map(|e| e.to_string())),
             Ok(cfgs) => {

@@ -492,6 +492,16 @@ impl StateStore {
         self.version.subscribe()
     }
 
+    /// Wait until the scaler has no view: it was removed (checked after every change).
+    pub async fn wait_for_absent(&self, key: &ScalerKey) {
+        let mut rx = self.subscribe();
+        while self.get(key).is_some() {
+            if rx.changed().await.is_err() {
+                std::future::pending::<()>().await;
+            }
+        }
+    }
+
     /// Wait until `pred` holds for the scaler (checked after every change).
     pub async fn wait_for(
         &self,

@@ -529,3 +529,168 @@ async fn an_hpa_on_the_target_holds_the_agent_back_until_deleted() {
         Some(3)
     );
 }
+
+/// Temporal's worker controller, by its rules (`temporal_autoscaler::wrt`): a TemporalScaler
+/// rendered from a WorkerResourceTemplate for one version, with the controller's labels and an
+/// owner reference to a real WRT object, scales that version's Deployment on that version's
+/// backlog; deleting the WRT removes the scaler (garbage collection), and the agent lets go.
+/// The WRT's CRD is a minimal stand-in for the controller's (the controller itself is not run).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs a real cluster (KUBECONFIG) with the controller-manager"]
+async fn a_scaler_rendered_for_a_worker_controller_version_scales_it_and_goes_with_its_owner() {
+    use kube::api::{DynamicObject, ListParams};
+    use kube::discovery::ApiResource;
+    use temporal_autoscaler::report::status::StatusWriter;
+    use temporal_autoscaler::spec::TemporalScaler;
+
+    let client = cluster().await;
+    let ns = namespace();
+    support::apply_crd(&client).await;
+    support::apply_crd_object(
+        &client,
+        serde_json::from_value(serde_json::json!({
+            "apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
+            "metadata": {"name": "workerresourcetemplates.temporal.io"},
+            "spec": {"group": "temporal.io", "scope": "Namespaced",
+                     "names": {"plural": "workerresourcetemplates", "singular": "workerresourcetemplate",
+                               "kind": "WorkerResourceTemplate", "shortNames": ["wrt"]},
+                     "versions": [{"name": "v1alpha1", "served": true, "storage": true,
+                                   "schema": {"openAPIV3Schema": {"type": "object",
+                                       "x-kubernetes-preserve-unknown-fields": true}}}]}
+        }))
+        .unwrap(),
+    )
+    .await;
+
+    // A version `<ns>/<wd>` of build v1, current, with 12 workflows waiting.
+    let wd = format!("ta-wd-{:x}", fastrand::u32(..));
+    let server = DevServer::start().await;
+    let script = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/versioning/deployment_backlog.py");
+    let out = support::python()
+        .arg(script)
+        .args(["--address", &server.endpoint(), "--namespace", "default"])
+        .args([
+            "--task-queue",
+            "orders",
+            "--deployment",
+            &format!("{ns}/{wd}"),
+        ])
+        .args(["--build-id", "v1", "--workflows", "12"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    // The WRT, as a user applies it (the example, for this WorkerDeployment).
+    let example = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("config/examples/worker-controller/temporalscaler-wrt.yaml");
+    let mut wrt =
+        temporal_autoscaler::source::yaml::documents(&std::fs::read_to_string(example).unwrap())
+            .unwrap()
+            .remove(0)
+            .value;
+    wrt["metadata"]["namespace"] = ns.clone().into();
+    wrt["spec"]["workerDeploymentRef"]["name"] = wd.clone().into();
+    wrt["spec"]["template"]["spec"]["triggers"][0]["metadata"]["endpoint"] =
+        server.endpoint().into();
+    let resource = ApiResource {
+        group: "temporal.io".into(),
+        version: "v1alpha1".into(),
+        api_version: "temporal.io/v1alpha1".into(),
+        kind: "WorkerResourceTemplate".into(),
+        plural: "workerresourcetemplates".into(),
+    };
+    let wrts: Api<DynamicObject> = Api::namespaced_with(client.clone(), &ns, &resource);
+    let created = wrts
+        .create(
+            &PostParams::default(),
+            &serde_json::from_value(wrt.clone()).unwrap(),
+        )
+        .await
+        .unwrap();
+    wrt["metadata"]["uid"] = created.metadata.uid.clone().unwrap().into();
+
+    // What the controller would apply for v1: the scaler, and the version's Deployment.
+    let version = temporal_autoscaler::wrt::Version {
+        build_id: "v1".into(),
+        temporal_namespace: "default".into(),
+    };
+    let rendered = temporal_autoscaler::wrt::render(&wrt, &version).unwrap();
+    let deploys: Api<Deployment> = Api::namespaced(client.clone(), &ns);
+    deploys
+        .create(&PostParams::default(), &deployment(&rendered.deployment, 1))
+        .await
+        .unwrap();
+    let cr: TemporalScaler = serde_json::from_value(rendered.value.clone()).unwrap();
+    let name = cr.metadata.name.clone().unwrap();
+    let crs: Api<TemporalScaler> = Api::namespaced(client.clone(), &ns);
+    crs.create(&PostParams::default(), &cr).await.unwrap();
+
+    let guard = Guard::alone();
+    let sink = StatusWriter::spawn(client.clone(), guard.clone(), "e2e-agent".into());
+    let ctx = Context::with_status(Targets::kube(client.clone(), false), guard, Some(sink));
+    let (tx, rx) = tokio::sync::mpsc::channel(16);
+    tokio::spawn(temporal_autoscaler::source::crd::run(
+        client.clone(),
+        Some(vec![ns.clone()]),
+        tx,
+    ));
+    let _sources = temporal_autoscaler::agent::start_sources(ctx.clone(), None, Some(rx))
+        .await
+        .unwrap();
+    let key = ScalerKey {
+        source: SourceKind::Crd,
+        namespace: ns.clone(),
+        name: name.clone(),
+    };
+    // ceil(12 / 5) = 3, on that version's backlog.
+    within(
+        60,
+        "the version's Deployment at 3",
+        ctx.state.wait_for(&key, |v| v.current_replicas == Some(3)),
+    )
+    .await;
+    let replicas = deploys
+        .get(&rendered.deployment)
+        .await
+        .unwrap()
+        .spec
+        .unwrap()
+        .replicas;
+    assert_eq!(replicas, Some(3));
+
+    // The WRT goes: its scaler goes with it, and the agent stops scaling it.
+    wrts.delete(
+        &created.metadata.name.clone().unwrap(),
+        &DeleteParams::background(),
+    )
+    .await
+    .unwrap();
+    within(60, "the scaler garbage-collected", async {
+        loop {
+            let left = crs.list(&ListParams::default()).await.unwrap();
+            if !left
+                .items
+                .iter()
+                .any(|c| c.metadata.name.as_deref() == Some(name.as_str()))
+            {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(300)).await;
+        }
+    })
+    .await;
+    within(
+        30,
+        "the agent forgets the scaler",
+        ctx.state.wait_for_absent(&key),
+    )
+    .await;
+    let _ = deploys
+        .delete(&rendered.deployment, &DeleteParams::default())
+        .await;
+}

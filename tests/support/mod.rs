@@ -295,12 +295,23 @@ pub fn http_get(addr: &str, path: &str) -> Option<(u16, String)> {
 /// Apply the generated CRD as `kubectl apply --server-side` would, and wait until the API server
 /// serves it (Established), so objects can be created right after.
 pub async fn apply_crd(client: &kube::Client) {
+    apply_crd_object(
+        client,
+        serde_saphyr::from_str(&temporal_autoscaler::spec::crd_yaml()).unwrap(),
+    )
+    .await;
+}
+
+/// Apply `crd` (server-side) and wait until it is established.
+pub async fn apply_crd_object(
+    client: &kube::Client,
+    crd: k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition,
+) {
     use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
     use kube::api::{Api, Patch, PatchParams};
-    let crd: CustomResourceDefinition =
-        serde_saphyr::from_str(&temporal_autoscaler::spec::crd_yaml()).unwrap();
     let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
-    let name = "temporalscalers.scaling.example.com";
+    let name = crd.metadata.name.clone().expect("a CRD's name");
+    let name = name.as_str();
     crds.patch(
         name,
         &PatchParams::apply("e2e").force(),

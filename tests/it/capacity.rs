@@ -606,3 +606,118 @@ async fn a_server_without_list_workers_falls_back_to_the_backlog() {
         "{json}"
     );
 }
+
+/// A rollout as Temporal's worker controller runs it, with the scaler it renders for the old
+/// version (config/examples/worker-controller, minReplicaCount 2): while `v1` is current it
+/// keeps its minimum; once `v2` is current, `v1` drains: a pinned workflow's activity still
+/// runs on it, so the draining floor (1) and the busy floor (its one busy host) hold it at 1;
+/// when the activity ends and the server finds the version drained, it goes to 0.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_draining_version_holds_while_busy_and_goes_to_zero_when_drained() {
+    use temporal_autoscaler::decide::version::VersionStatus;
+    // The server re-checks a draining version every second instead of every 3 minutes.
+    let server = DevServer::start_with(&[
+        "--dynamic-config-value",
+        "matching.wv.VersionDrainageStatusVisibilityGracePeriod=\"1s\"",
+        "--dynamic-config-value",
+        "matching.wv.VersionDrainageStatusRefreshInterval=\"1s\"",
+    ])
+    .await;
+    let tmp = tempfile::tempdir().unwrap();
+    let release = tmp.path().join("release");
+    let queue = "orders";
+    let deployment = "default/orders";
+    let version = |build: &'static str| {
+        [
+            "--deployment",
+            deployment,
+            "--build-id",
+            build,
+            "--make-current",
+            "--activity-slots",
+            "2",
+        ]
+    };
+    let _v1 = worker_on(&server, queue, "orders-v1-a", &version("v1")).await;
+
+    // The scaler the controller renders for v1, polled every second with no windows.
+    let example = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("config/examples/worker-controller/temporalscaler-wrt.yaml");
+    let mut wrt =
+        temporal_autoscaler::source::yaml::documents(&std::fs::read_to_string(example).unwrap())
+            .unwrap()
+            .remove(0)
+            .value;
+    let spec = &mut wrt["spec"]["template"]["spec"];
+    spec["minReplicaCount"] = 2.into();
+    spec["pollingInterval"] = 1.into();
+    spec["cooldownPeriod"] = 0.into();
+    spec["advanced"] = serde_json::json!({"horizontalPodAutoscalerConfig": {"behavior": {
+        "scaleDown": {"stabilizationWindowSeconds": 0}}}});
+    let meta = &mut spec["triggers"][0]["metadata"];
+    meta["endpoint"] = server.endpoint().into();
+    meta["workerHeartbeatMaxAgeSeconds"] = "4".into();
+    let rendered = temporal_autoscaler::wrt::render(
+        &wrt,
+        &temporal_autoscaler::wrt::Version {
+            build_id: "v1".into(),
+            temporal_namespace: "default".into(),
+        },
+    )
+    .unwrap();
+    let doc = temporal_autoscaler::check::wrt::scaler_document(&rendered.value);
+    let name = doc["metadata"]["name"].as_str().unwrap().to_string();
+    let ctx = Context::new(Targets::Simulated, Guard::alone());
+    let running = support::run_scaler(
+        &ctx,
+        "default",
+        &name,
+        &serde_saphyr::to_string(&doc).unwrap(),
+    )
+    .await;
+    let status = |v: &ScalerView| v.triggers.first().and_then(|t| t.version_status);
+    within(
+        60,
+        "v1 current, at its minimum",
+        ctx.state.wait_for(&running.key, |v| {
+            status(v) == Some(VersionStatus::Current) && v.current_replicas == Some(2)
+        }),
+    )
+    .await;
+
+    // A workflow pinned to v1 runs a long activity there; then v2 takes over.
+    start(&server, queue, 1, "hold", &release);
+    within(
+        60,
+        "the activity running on v1",
+        ctx.state.wait_for(&running.key, |v| {
+            v.triggers
+                .first()
+                .and_then(|t| t.capacity.as_deref())
+                .is_some_and(|c| c.slots_used >= 1)
+        }),
+    )
+    .await;
+    let _v2 = worker_on(&server, queue, "orders-v2-a", &version("v2")).await;
+    let v = within(
+        60,
+        "v1 draining, held at 1 by its busy worker",
+        ctx.state.wait_for(&running.key, |v| {
+            status(v) == Some(VersionStatus::Draining) && v.current_replicas == Some(1)
+        }),
+    )
+    .await;
+    assert_eq!(v.desired_replicas, Some(1), "{v:?}");
+
+    // The activity ends: nothing is pinned to v1 any more, the server finds it drained, and
+    // its scaler lets it go to 0.
+    std::fs::write(&release, "").unwrap();
+    within(
+        90,
+        "v1 drained, at 0",
+        ctx.state.wait_for(&running.key, |v| {
+            status(v) == Some(VersionStatus::Drained) && v.current_replicas == Some(0)
+        }),
+    )
+    .await;
+}

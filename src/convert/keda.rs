@@ -37,6 +37,8 @@ pub(super) const ACCEPTED_KEYS: &[&str] = &[
     "workerVersioningType",
     "deploymentName",
     "minConnectTimeout",
+    "includeRunningWorkflowCount",
+    "workflowTaskQueueForCount",
 ];
 /// Keys the agent reads from its own environment, where KEDA reads the scale target's.
 pub(super) const ENV_KEYS: &[&str] = &["endpointFromEnv", "apiKeyFromEnv"];

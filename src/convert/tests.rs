@@ -434,6 +434,48 @@ spec:
     assert!(!r.notes.iter().any(|n| n.contains("spec.triggers[0].")));
 }
 
+/// KEDA's running-workflow count (`includeRunningWorkflowCount`, and the queue it counts on,
+/// `workflowTaskQueueForCount`) means the same in the agent: carried over, not dropped.
+#[test]
+fn the_running_workflow_count_is_carried_over() {
+    let r = run(r#"
+apiVersion: keda.sh/v1alpha1
+kind: ScaledObject
+metadata: {name: activities, namespace: shop}
+spec:
+  scaleTargetRef: {name: activity-worker}
+  triggers:
+    - type: temporal
+      metadata:
+        endpoint: temporal:7233
+        taskQueue: activities
+        includeRunningWorkflowCount: "true"
+        workflowTaskQueueForCount: workflows
+"#);
+    assert_valid_for_the_agent(&r);
+    assert!(r.errors.is_empty(), "{:?}", r.errors);
+    assert!(
+        r.output.contains("includeRunningWorkflowCount: 'true'")
+            || r.output.contains("includeRunningWorkflowCount: \"true\""),
+        "{}",
+        r.output
+    );
+    assert!(
+        r.output.contains("workflowTaskQueueForCount: workflows"),
+        "{}",
+        r.output
+    );
+    let cfg = parse_file(Path::new("out.yaml"), &r.output)
+        .unwrap()
+        .remove(0);
+    let t = &cfg.triggers[0];
+    assert!(t.include_running_workflows);
+    assert_eq!(
+        t.workflow_task_queue_for_count.as_deref(),
+        Some("workflows")
+    );
+}
+
 #[test]
 fn unknown_and_unsupported_fields_are_noted_with_their_paths() {
     let r = run(r#"

@@ -77,6 +77,7 @@ fn trigger(name: &str, target: f64, activation: f64) -> TriggerConfig {
         target_backlog_age_secs: None,
         growth_lookahead_secs: None,
         include_running_workflows: false,
+        workflow_task_queue_for_count: None,
         capacity: None,
         keep_while_dispatching: false,
     }

@@ -78,6 +78,44 @@ fn multi_document_yaml_and_json_arrays() {
     assert_eq!(cfgs[0].name, "j");
 }
 
+/// KEDA's rules for the running-workflow count: `workflowTaskQueueForCount` only with
+/// `includeRunningWorkflowCount`, and the literals of its visibility query limited to letters,
+/// digits and `-_./:` (a Worker Deployment name such as `default/orders` passes).
+#[test]
+fn the_running_workflow_count_follows_kedas_rules() {
+    let with = |meta: &str| {
+        GOOD.replace(
+            "        taskQueue: orders\n",
+            &format!("        taskQueue: orders\n{meta}"),
+        )
+    };
+    let errs = errors_of(&with("        workflowTaskQueueForCount: workflows\n"));
+    assert_eq!(errs.len(), 1, "{errs:?}");
+    assert!(
+        errs[0].contains("spec.triggers[0].metadata.workflowTaskQueueForCount"),
+        "{errs:?}"
+    );
+    assert!(
+        errs[0].contains("includeRunningWorkflowCount: \"true\" with it"),
+        "{errs:?}"
+    );
+    let errs = errors_of(
+        &with("        includeRunningWorkflowCount: \"true\"\n        workflowTaskQueueForCount: \"bad' OR '1\"\n")
+            .replace("taskQueue: orders", "taskQueue: bad name"),
+    );
+    assert_eq!(errs.len(), 2, "{errs:?}");
+    assert!(
+        errs.iter()
+            .all(|e| e.contains("letters, digits and -_./: only")),
+        "{errs:?}"
+    );
+    let ok = with(
+        "        includeRunningWorkflowCount: \"true\"\n        workerDeploymentName: default/orders\n        workerDeploymentBuildId: v1.2-ab12\n",
+    );
+    let cfg = parse_file(Path::new("a.yaml"), &ok).unwrap().remove(0);
+    assert!(cfg.triggers[0].include_running_workflows);
+}
+
 #[test]
 fn unknown_fields_are_errors_with_their_path() {
     let errs = errors_of(&GOOD.replace("minReplicaCount", "minReplicas"));

@@ -270,6 +270,9 @@ pub struct TriggerConfig {
     pub growth_lookahead_secs: Option<f64>,
     /// `includeRunningWorkflowCount`: keep one replica while workflows run on the queue.
     pub include_running_workflows: bool,
+    /// `workflowTaskQueueForCount`: count the running workflows of this queue instead (an
+    /// activity-only queue whose workflows run elsewhere), as KEDA does.
+    pub workflow_task_queue_for_count: Option<String>,
     /// `targetSlotUtilization` (+ `workerHeartbeatMaxAgeSeconds`): the worker-capacity signal.
     pub capacity: Option<CapacityConfig>,
     /// `keepWhileDispatching`: a queue whose tasks are being dispatched is active.

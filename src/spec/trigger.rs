@@ -41,6 +41,7 @@ const TRIGGER_KEYS: &[&str] = &[
     "targetBacklogAgeSeconds",
     "growthLookaheadSeconds",
     "includeRunningWorkflowCount",
+    "workflowTaskQueueForCount",
     "targetSlotUtilization",
     "workerHeartbeatMaxAgeSeconds",
     "keepWhileDispatching",
@@ -246,13 +247,32 @@ pub(super) fn validate_trigger(
         get("includeRunningWorkflowCount"),
     )
     .unwrap_or(false);
-    // The queue name goes into a visibility query: no quotes or escapes.
-    if include_running_workflows && !query_safe(&task_queue) {
+    let workflow_task_queue_for_count = get("workflowTaskQueueForCount")
+        .map(|v| v.trim().to_string())
+        .filter(|v| !v.is_empty());
+    if workflow_task_queue_for_count.is_some() && !include_running_workflows {
         errs.push(
-            p("taskQueue"),
-            value_of("taskQueue"),
-            "no quotes, backslashes or control characters with includeRunningWorkflowCount",
+            p("workflowTaskQueueForCount"),
+            value_of("workflowTaskQueueForCount"),
+            "includeRunningWorkflowCount: \"true\" with it (KEDA's rule: it only names the queue whose running workflows are counted)",
         );
+    }
+    // These go into the visibility query of the count: KEDA's rule for its literals.
+    if include_running_workflows {
+        for k in [
+            "taskQueue",
+            "workflowTaskQueueForCount",
+            "workerDeploymentName",
+            "workerDeploymentBuildId",
+        ] {
+            if get(k).is_some_and(|v| !visibility_literal(v.trim())) {
+                errs.push(
+                    p(k),
+                    value_of(k),
+                    "letters, digits and -_./: only, with includeRunningWorkflowCount (the value goes into a visibility query; KEDA's rule)",
+                );
+            }
+        }
     }
 
     let (capacity, keep_while_dispatching) = capacity_keys(errs, &p, &get, &value_of);
@@ -480,6 +500,7 @@ pub(super) fn validate_trigger(
         target_backlog_age_secs,
         growth_lookahead_secs,
         include_running_workflows,
+        workflow_task_queue_for_count,
         capacity,
         keep_while_dispatching,
     })
@@ -665,6 +686,13 @@ fn versioning_keys<'a>(
 }
 
 /// Safe to put between single quotes in a visibility query.
+/// KEDA's `^[a-zA-Z0-9\-_./:]+$` for a literal in the running-workflow count's query.
+fn visibility_literal(v: &str) -> bool {
+    !v.is_empty()
+        && v.chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | '/' | ':'))
+}
+
 fn query_safe(v: &str) -> bool {
     !v.chars()
         .any(|c| c == '\'' || c == '"' || c == '\\' || c.is_control())

@@ -7,6 +7,7 @@ mod coalesce;
 mod conn;
 mod error;
 pub mod secrets;
+mod stats;
 pub mod tls;
 mod workers;
 
@@ -14,8 +15,10 @@ use conn::connect;
 pub use conn::{ConnKey, ConnState, ConnectionHealth, conn_key, hostname};
 use error::terr;
 pub use error::{ErrorKind, TemporalError};
+pub use stats::{QueueStats, running_query};
 pub use workers::{WorkersRead, worker_query};
 
+use crate::decide::version::VersionStatus;
 use crate::spec::{DeploymentScope, QueueType, TriggerConfig, Versioning};
 use coalesce::Coalescer;
 use futures::FutureExt;
@@ -27,7 +30,7 @@ use temporalio_client::Connection;
 use temporalio_common::protos::temporal::api::{
     deployment::v1::WorkerDeploymentVersion,
     enums::v1::{DescribeTaskQueueMode, TaskQueueKind, TaskQueueType},
-    taskqueue::v1::{TaskQueue, TaskQueueStats, TaskQueueVersionSelection},
+    taskqueue::v1::{TaskQueue, TaskQueueVersionSelection},
     workflowservice::v1::{
         CountWorkflowExecutionsRequest, DescribeTaskQueueRequest,
         DescribeWorkerDeploymentVersionRequest, GetWorkerBuildIdCompatibilityRequest,
@@ -35,42 +38,6 @@ use temporalio_common::protos::temporal::api::{
     },
 };
 use tokio::sync::Semaphore;
-
-/// Backlog statistics of one trigger's queue, summed over its queue types.
-#[derive(Clone, Debug, Default, PartialEq)]
-pub struct QueueStats {
-    pub backlog: u64,
-    /// Age of the oldest task over the selected types.
-    pub backlog_age: Duration,
-    pub tasks_add_rate: f64,
-    pub tasks_dispatch_rate: f64,
-    pub rate_limited: bool,
-    /// The same, per queue type (default mode), for `explain`.
-    pub per_type: Vec<(QueueType, QueueStats)>,
-    /// Running workflows on the queue (`includeRunningWorkflowCount`).
-    pub running_workflows: Option<u64>,
-    /// The Worker Deployment version's status, when the trigger selects one.
-    pub version_status: Option<crate::decide::version::VersionStatus>,
-}
-
-impl QueueStats {
-    fn from_proto(s: &TaskQueueStats) -> QueueStats {
-        let mut q = QueueStats::default();
-        q.add(s);
-        q
-    }
-
-    fn add(&mut self, s: &TaskQueueStats) {
-        self.backlog += s.approximate_backlog_count.max(0) as u64;
-        if let Some(age) = &s.approximate_backlog_age {
-            let age = Duration::new(age.seconds.max(0) as u64, age.nanos.max(0) as u32);
-            self.backlog_age = self.backlog_age.max(age);
-        }
-        self.tasks_add_rate += s.tasks_add_rate as f64;
-        self.tasks_dispatch_rate += s.tasks_dispatch_rate as f64;
-        self.rate_limited |= s.rate_limiting_active;
-    }
-}
 
 /// Identity of a query, for coalescing.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -80,7 +47,8 @@ struct QueryKey {
     task_queue: String,
     queue_types: Vec<QueueType>,
     versioning: Versioning,
-    include_running: bool,
+    /// The queue whose running workflows are counted (`includeRunningWorkflowCount`).
+    running: Option<String>,
 }
 
 /// Backoff after `failures` consecutive failures: 1 s doubling to 60 s, with jitter in
@@ -314,7 +282,11 @@ impl TemporalPool {
             task_queue: t.task_queue.clone(),
             queue_types: t.queue_types.clone(),
             versioning: t.versioning.clone(),
-            include_running: t.include_running_workflows,
+            running: t.include_running_workflows.then(|| {
+                t.workflow_task_queue_for_count
+                    .clone()
+                    .unwrap_or_else(|| t.task_queue.clone())
+            }),
         };
         let this = Arc::clone(self);
         let k = key.clone();
@@ -435,7 +407,7 @@ impl TemporalPool {
             Versioning::All => key.queue_types.len(),
             Versioning::BuildIds { .. } => 3,
             Versioning::WorkerDeployment { .. } => 1,
-        } + usize::from(key.include_running);
+        } + usize::from(key.running.is_some());
         let _permit = Self::admit(&slot, rpcs).await?;
         let res = Box::pin(self.rpcs(&conn, key)).await;
         self.note_rpc_result(&slot, &res).await;
@@ -489,10 +461,22 @@ impl TemporalPool {
             }
         };
         match res {
-            Ok(mut stats) if key.include_running => self.count_running(conn, key).await.map(|n| {
-                stats.running_workflows = Some(n);
-                stats
-            }),
+            // KEDA's rule: a version that is neither current, ramping nor draining has no
+            // running workflow of its own to keep it up (no count is made).
+            Ok(stats)
+                if matches!(
+                    stats.version_status,
+                    Some(VersionStatus::Drained | VersionStatus::Inactive | VersionStatus::Created)
+                ) =>
+            {
+                Ok(stats)
+            }
+            Ok(mut stats) if key.running.is_some() => {
+                self.count_running(conn, key).await.map(|n| {
+                    stats.running_workflows = Some(n);
+                    stats
+                })
+            }
             other => other,
         }
     }
@@ -584,9 +568,9 @@ impl TemporalPool {
     async fn count_running(&self, conn: &Connection, key: &QueryKey) -> Result<u64, TemporalError> {
         let req = CountWorkflowExecutionsRequest {
             namespace: key.namespace.clone(),
-            query: format!(
-                "ExecutionStatus='Running' AND TaskQueue='{}'",
-                key.task_queue
+            query: running_query(
+                key.running.as_deref().unwrap_or(&key.task_queue),
+                &key.versioning,
             ),
         };
         let mut svc = conn.workflow_service();
@@ -779,6 +763,34 @@ fn proto_type(q: QueueType) -> TaskQueueType {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// KEDA's expected queries (`pkg/scalers/temporal_scaler_test.go`, kedacore/keda 8b4f083c).
+    #[test]
+    fn the_running_count_query_is_kedas() {
+        use crate::spec::DeploymentScope;
+        assert_eq!(
+            running_query("orders", &Versioning::All),
+            "ExecutionStatus = 'Running' AND TaskQueue = 'orders' AND TemporalWorkerDeploymentVersion is null"
+        );
+        let version = Versioning::WorkerDeployment {
+            name: "orders-svc".into(),
+            build_id: "v1".into(),
+            scope: DeploymentScope::TaskQueue,
+        };
+        assert_eq!(
+            running_query("orders", &version),
+            "ExecutionStatus = 'Running' AND TaskQueue = 'orders' AND TemporalWorkerDeploymentVersion = 'orders-svc:v1'"
+        );
+        let legacy = Versioning::BuildIds {
+            build_id: Some("v1".into()),
+            select_all_active: false,
+            select_unversioned: false,
+        };
+        assert_eq!(
+            running_query("orders", &legacy),
+            "ExecutionStatus = 'Running' AND TaskQueue = 'orders'"
+        );
+    }
 
     #[test]
     fn the_rate_limit_spreads_a_burst_at_its_rate() {

@@ -116,6 +116,21 @@ fn the_running_workflow_count_follows_kedas_rules() {
     assert!(cfg.triggers[0].include_running_workflows);
 }
 
+/// A legacy selector beside a Worker Deployment version is an error at the key that is set
+/// (KEDA's rule), not at `buildId` when only `selectAllActive` is.
+#[test]
+fn a_legacy_selector_beside_a_version_is_named_where_it_is() {
+    let errs = errors_of(&GOOD.replace(
+        "        taskQueue: orders\n",
+        "        taskQueue: orders\n        selectAllActive: \"true\"\n        workerDeploymentName: d\n        workerDeploymentBuildId: v1\n",
+    ));
+    assert_eq!(errs.len(), 1, "{errs:?}");
+    assert!(
+        errs[0].contains("spec.triggers[0].metadata.selectAllActive"),
+        "{errs:?}"
+    );
+}
+
 #[test]
 fn unknown_fields_are_errors_with_their_path() {
     let errs = errors_of(&GOOD.replace("minReplicaCount", "minReplicas"));

@@ -649,8 +649,14 @@ fn versioning_keys<'a>(
             let legacy = build_id.is_some() || all_active || unversioned;
             match (get("workerDeploymentName"), get("workerDeploymentBuildId")) {
                 (Some(n), Some(b)) => {
-                    if legacy {
-                        errs.push(p("buildId"), value_of("buildId"), "either buildId/selectAllActive/selectUnversioned or workerDeploymentName/workerDeploymentBuildId, not both");
+                    // Named at the legacy key that is set (selectAllActive alone is not buildId).
+                    let set = [
+                        ("buildId", build_id.is_some()),
+                        ("selectAllActive", all_active),
+                        ("selectUnversioned", unversioned),
+                    ];
+                    if let Some((k, _)) = set.iter().find(|(_, on)| *on) {
+                        errs.push(p(k), value_of(k), "either buildId/selectAllActive/selectUnversioned or workerDeploymentName/workerDeploymentBuildId, not both");
                     }
                     Versioning::WorkerDeployment {
                         name: n.clone(),

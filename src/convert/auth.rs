@@ -139,7 +139,7 @@ fn env_entry(path: &str, v: &Value, metadata: &mut BTreeMap<String, String>, n: 
         );
         return;
     };
-    let of = match container {
+    let of = match &container {
         Some(c) => format!("container {c:?} of the scale target"),
         None => "the scale target's container".to_string(),
     };
@@ -155,16 +155,20 @@ fn env_entry(path: &str, v: &Value, metadata: &mut BTreeMap<String, String>, n: 
             path,
             format!("parameter {parameter:?} (environment variable {var} of {of}): no equivalent; dropped"),
         );
-    } else if metadata.contains_key("apiKey") || metadata.contains_key("apiKeyFromEnv") {
-        n.at(
-            path,
-            format!("parameter apiKey (environment variable {var}): dropped, the trigger already sets apiKey or apiKeyFromEnv"),
-        );
     } else {
-        n.at(
-            path,
-            format!("parameter apiKey: mapped to apiKeyFromEnv: {var}; KEDA read {var} from {of}, the agent reads its own environment: set {var} on the agent"),
+        // KEDA reads the TriggerAuthentication's apiKey before the metadata's apiKeyFromEnv.
+        let replaced = metadata.insert("apiKeyFromEnv".to_string(), var.clone());
+        let mut msg = format!(
+            "parameter apiKey: mapped to apiKeyFromEnv: {var}; the agent reads {var} from the scale target's container, as KEDA does"
         );
-        metadata.insert("apiKeyFromEnv".to_string(), var);
+        if let Some(old) = replaced.filter(|old| *old != var) {
+            msg.push_str(&format!(
+                " (it replaces the trigger's apiKeyFromEnv: {old}, which KEDA reads after the TriggerAuthentication)"
+            ));
+        }
+        if container.is_some() {
+            msg.push_str("; the agent reads the container that scaleTargetRef.envSourceContainerName names (the first one when unset): set it to this containerName if they differ");
+        }
+        n.at(path, msg);
     }
 }

@@ -10,45 +10,43 @@ pub(super) const PAUSE_ANNOTATIONS: &[&str] = &[
     "autoscaling.keda.sh/paused-replicas",
 ];
 
-/// KEDA temporal-trigger keys carried over as they are. The agent's own extra keys
+/// KEDA temporal-trigger keys (kedacore/keda main, `pkg/scalers/temporal_scaler.go`) carried
+/// over as they are: the agent reads each with KEDA's meaning, `<key>FromEnv` included (the
+/// scale target's container environment). The agent's own extra keys
 /// (`targetBacklogAgeSeconds`, …) are not listed: KEDA has no such input. A test checks the
 /// agent accepts every one of these.
 pub(super) const ACCEPTED_KEYS: &[&str] = &[
     "endpoint",
     "endpointFromEnv",
     "namespace",
+    "namespaceFromEnv",
     "taskQueue",
+    "taskQueueFromEnv",
     "queueTypes",
     "targetQueueSize",
     "activationTargetQueueSize",
-    "apiKey",
     "apiKeyFromEnv",
-    "ca",
-    "cert",
-    "key",
     "tlsServerName",
     "unsafeSsl",
-    "tls",
     "buildId",
+    "buildIdFromEnv",
     "selectAllActive",
     "selectUnversioned",
     "workerDeploymentName",
+    "workerDeploymentNameFromEnv",
     "workerDeploymentBuildId",
-    "workerVersioningType",
-    "deploymentName",
+    "workerDeploymentBuildIdFromEnv",
     "minConnectTimeout",
     "includeRunningWorkflowCount",
     "workflowTaskQueueForCount",
+    "workflowTaskQueueForCountFromEnv",
 ];
-/// Keys the agent reads from its own environment, where KEDA reads the scale target's.
-pub(super) const ENV_KEYS: &[&str] = &["endpointFromEnv", "apiKeyFromEnv"];
-/// KEDA's names for keys the agent spells differently.
-pub(super) const RENAMED_KEYS: &[(&str, &str)] =
-    &[("enableTLS", "tls"), ("queueName", "taskQueue")];
-/// Keys KEDA also reads as `<key>FromEnv` from the scale target's environment (after the key
-/// itself), which the agent cannot; `endpoint` and `apiKey` have the agent's own `…FromEnv`.
-pub(super) const KEDA_ENV_ONLY_KEYS: &[&str] =
-    &["namespace", "taskQueue", "buildId", "deploymentName"];
+/// Keys KEDA reads from a TriggerAuthentication only (`order=authParams`): in the metadata
+/// it ignores them.
+pub(super) const AUTH_ONLY_KEYS: &[&str] = &["apiKey", "cert", "key", "ca", "keyPassword"];
+/// Keys of a design for KEDA (`workerVersioningType` with `deploymentName`) that was never
+/// merged: KEDA main ignores them.
+pub(super) const UNMERGED_KEYS: &[&str] = &["workerVersioningType", "deploymentName"];
 
 /// Why a document is skipped: it is not a `keda.sh/v1alpha1` ScaledObject with a temporal
 /// trigger. `None` for one to convert.

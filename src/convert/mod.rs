@@ -172,4 +172,7 @@ impl Notes<'_> {
 }
 
 #[cfg(test)]
+#[path = "keda_parity_tests.rs"]
+mod keda_parity_tests;
+#[cfg(test)]
 mod tests;

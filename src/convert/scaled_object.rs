@@ -163,17 +163,14 @@ fn scale_target(path: String, m: &Mapping, n: &mut Notes) -> Option<ScaleTargetR
     let api_version = t.get::<String>("apiVersion", n);
     let kind = t.get::<String>("kind", n);
     let name = t.get::<String>("name", n);
-    t.discard(
-        "envSourceContainerName",
-        n,
-        "no equivalent (the agent reads *FromEnv variables from its own environment); dropped",
-    );
+    let env_source_container_name = t.get::<String>("envSourceContainerName", n);
     t.finish(n, UNKNOWN);
     Some(ScaleTargetRef {
         api_version,
         kind,
         name: name?,
         cluster: None,
+        env_source_container_name,
     })
 }
 

@@ -1,4 +1,4 @@
-use super::keda::{ACCEPTED_KEYS, RENAMED_KEYS};
+use super::keda::ACCEPTED_KEYS;
 use super::*;
 use crate::source::dir::parse_file;
 use crate::spec::{
@@ -321,12 +321,11 @@ spec:
         .iter()
         .map(|r| (r.parameter.as_str(), r.name.as_str(), r.key.as_str()))
         .collect();
-    assert_eq!(
-        refs,
-        [
-            ("apiKey", "temporal-cloud", "api-key"),
-            ("ca", "temporal-tls", "ca.crt")
-        ]
+    // KEDA's rule: with an API key alone it verifies against the system's roots, not the CA.
+    assert_eq!(refs, [("apiKey", "temporal-cloud", "api-key")]);
+    has(
+        &r,
+        "deploy.yaml: document 2 (ScaledObject shop/orders): spec.triggers[0].metadata: the TriggerAuthentication's ca: dropped: with an API key alone KEDA verifies the server against the system's roots, not this CA (as the agent does without one)",
     );
     for secret in [SECRET_B64, SECRET_PLAIN] {
         assert!(!r.output.contains(secret));
@@ -389,7 +388,7 @@ spec:
     has(
         &r,
         &format!(
-            "{p}: spec.triggers[0].authenticationRef: TriggerAuthentication default/from-env: spec.env[0]: parameter apiKey: mapped to apiKeyFromEnv: TEMPORAL_API_KEY; KEDA read TEMPORAL_API_KEY from container \"worker\" of the scale target, the agent reads its own environment: set TEMPORAL_API_KEY on the agent"
+            "{p}: spec.triggers[0].authenticationRef: TriggerAuthentication default/from-env: spec.env[0]: parameter apiKey: mapped to apiKeyFromEnv: TEMPORAL_API_KEY; the agent reads TEMPORAL_API_KEY from the scale target's container, as KEDA does; the agent reads the container that scaleTargetRef.envSourceContainerName names (the first one when unset): set it to this containerName if they differ"
         ),
     );
     has(
@@ -527,19 +526,16 @@ status:
         "metadata.uid: no equivalent; dropped",
         "metadata.finalizers: no equivalent; dropped",
         "metadata.annotations[\"kubectl.kubernetes.io/last-applied-configuration\"]: no equivalent; dropped",
-        "spec.scaleTargetRef.envSourceContainerName: no equivalent (the agent reads *FromEnv variables from its own environment); dropped",
         "spec.bogus: not a field the converter knows; dropped",
         "spec.advanced.restoreToOriginalReplicaCount: no equivalent; dropped",
         "spec.advanced.horizontalPodAutoscalerConfig.name: no equivalent (the agent creates no HPA); dropped",
         "spec.triggers[0].useCachedMetrics: no equivalent (the agent polls every pollingInterval); dropped",
         "spec.triggers[0].metricType: dropped; the agent always scales on backlog per replica (AverageValue)",
         "spec.triggers[0].extra: not a field the converter knows; dropped",
-        "spec.triggers[0].metadata.endpointFromEnv: copied, but KEDA reads TEMPORAL_ADDRESS from the scale target's container and the agent from its own environment: set TEMPORAL_ADDRESS on the agent",
         "spec.triggers[0].metadata.targetQueueSize: a bare number; written as a string",
-        "spec.triggers[0].metadata.enableTLS: renamed to tls",
-        "spec.triggers[0].metadata.apiKey: copied as written: the output holds this secret (prefer apiKeyFromEnv)",
-        "spec.triggers[0].metadata.namespaceFromEnv: dropped: KEDA reads namespace first, and it is set",
-        "spec.triggers[0].metadata.targetQueueSizeFromEnv: no equivalent (the agent reads only endpointFromEnv and apiKeyFromEnv from the environment); dropped",
+        "spec.triggers[0].metadata.enableTLS: dropped: without credentials KEDA connects in plaintext and ignores it",
+        "spec.triggers[0].metadata.apiKey: dropped: KEDA ignores it in the trigger metadata (it reads it from a TriggerAuthentication only)",
+        "spec.triggers[0].metadata.targetQueueSizeFromEnv: KEDA ignores it (not a key of its temporal scaler); dropped",
         "status: KEDA's runtime state; dropped",
     ] {
         has(&r, &format!("{p}: {note}"));
@@ -551,11 +547,19 @@ status:
     );
     let doc: ScalerDocument = serde_saphyr::from_str(&r.output).unwrap();
     let m = &doc.spec.triggers[0].metadata;
-    assert_eq!(m["tls"], "true");
     assert_eq!(m["targetQueueSize"], "10");
+    // The agent reads them as KEDA does: the key first, then the target's variable.
     assert_eq!(m["endpointFromEnv"], "TEMPORAL_ADDRESS");
     assert_eq!(m["namespace"], "orders");
-    assert!(!m.contains_key("enableTLS") && !m.contains_key("namespaceFromEnv"));
+    assert_eq!(m["namespaceFromEnv"], "TEMPORAL_NS");
+    assert!(!m.contains_key("enableTLS") && !m.contains_key("tls") && !m.contains_key("apiKey"));
+    assert_eq!(
+        doc.spec
+            .scale_target_ref
+            .env_source_container_name
+            .as_deref(),
+        Some("worker")
+    );
     let down = doc
         .spec
         .advanced
@@ -716,22 +720,32 @@ fn every_accepted_key_is_accepted_by_the_agent() {
     for key in ACCEPTED_KEYS {
         assert_eq!(unknown_key_errors(key), 0, "the agent rejects {key}");
     }
-    for (theirs, ours) in RENAMED_KEYS {
-        assert_eq!(unknown_key_errors(theirs), 1, "the agent accepts {theirs}");
-        assert!(ACCEPTED_KEYS.contains(ours));
-    }
+    // enableTLS is read with KEDA's meaning too (convert decides it with the credentials).
+    assert_eq!(
+        unknown_key_errors("enableTLS"),
+        0,
+        "the agent rejects enableTLS"
+    );
 }
-/// KEDA's own e2e ScaledObjects (tests/scalers/temporal/temporal_test.go in kedacore/keda,
-/// templates rendered): unversioned, build-id and Worker Deployment version.
-const KEDA_E2E: &str = r#"
-apiVersion: keda.sh/v1alpha1
+/// KEDA's own e2e ScaledObjects, as `tests/scalers/temporal/temporal_test.go` of kedacore/keda
+/// main (8b4f083c) renders them: unversioned (`testActivation`/`testScaleOut`), build id 1.1.1
+/// and the second Deployment's 1.1.2 (`testWorkerVersioning`), and the Worker Deployment
+/// version (`testDeploymentVersion`). Each is applied alone (two share a name).
+fn keda_e2e(name: &str, target: &str, activation: bool, selector: &str) -> String {
+    let activation = if activation {
+        "      activationTargetQueueSize: \"3\"\n"
+    } else {
+        ""
+    };
+    format!(
+        r#"apiVersion: keda.sh/v1alpha1
 kind: ScaledObject
 metadata:
-  name: temporal-test-so-unversioned
+  name: {name}
   namespace: temporal-test-ns
 spec:
   scaleTargetRef:
-    name: temporal-test-unversioned
+    name: {target}
   pollingInterval: 5
   cooldownPeriod:  10
   minReplicaCount: 0
@@ -747,120 +761,82 @@ spec:
       namespace: default
       taskQueue: "omes-test"
       targetQueueSize: "2"
-      activationTargetQueueSize: "3"
-      endpoint: temporal-temporal-test.temporal-test-ns.svc.cluster.local:7233
----
-apiVersion: keda.sh/v1alpha1
-kind: ScaledObject
-metadata:
-  name: temporal-test-so-buildid
-  namespace: temporal-test-ns
-spec:
-  scaleTargetRef:
-    name: temporal-test-buildid
-  pollingInterval: 5
-  cooldownPeriod:  10
-  minReplicaCount: 0
-  maxReplicaCount: 1
-  advanced:
-    horizontalPodAutoscalerConfig:
-      behavior:
-        scaleDown:
-          stabilizationWindowSeconds: 10
-  triggers:
-  - type: temporal
-    metadata:
-      namespace: default
-      taskQueue: "omes-test"
-      targetQueueSize: "2"
-      endpoint: temporal-temporal-test.temporal-test-ns.svc.cluster.local:7233
-      workerVersioningType: build-id
-      buildId: 1.0.0
----
-apiVersion: keda.sh/v1alpha1
-kind: ScaledObject
-metadata:
-  name: temporal-test-so-deploy-ver
-  namespace: temporal-test-ns
-spec:
-  scaleTargetRef:
-    name: temporal-test-deploy-ver
-  pollingInterval: 5
-  cooldownPeriod: 10
-  minReplicaCount: 0
-  maxReplicaCount: 1
-  advanced:
-    horizontalPodAutoscalerConfig:
-      behavior:
-        scaleDown:
-          stabilizationWindowSeconds: 10
-  triggers:
-  - type: temporal
-    metadata:
-      namespace: default
-      taskQueue: "omes-test"
-      targetQueueSize: "2"
-      endpoint: temporal-temporal-test.temporal-test-ns.svc.cluster.local:7233
-      workerVersioningType: deployment
-      deploymentName: omes-deployment
-      buildId: v2.0.0
-"#;
+{activation}      endpoint: temporal-temporal-test.temporal-test-ns.svc.cluster.local:7233
+{selector}"#
+    )
+}
 
 #[test]
-fn keda_worker_versioning_converts_to_the_same_version_selection() {
+fn keda_e2e_scaled_objects_convert_to_the_same_version_selection() {
     use crate::spec::{DeploymentScope, Versioning};
-    let r = run(KEDA_E2E);
-    assert_eq!((r.converted, r.errors.len()), (3, 0), "{:#?}", r.errors);
-    assert_valid_for_the_agent(&r);
-    // Nothing of a trigger is dropped: only the cooldown's change of meaning is noted.
-    assert!(
+    let build = |b: &str| Versioning::BuildIds {
+        build_id: Some(b.into()),
+        select_all_active: false,
+        select_unversioned: false,
+    };
+    let cases = [
+        (
+            keda_e2e("temporal-test-so", "temporal-test", true, ""),
+            Versioning::All,
+        ),
+        (
+            keda_e2e(
+                "temporal-test-so",
+                "temporal-test",
+                true,
+                "      buildId: 1.1.1\n",
+            ),
+            build("1.1.1"),
+        ),
+        (
+            keda_e2e(
+                "temporal-worker-latest",
+                "temporal-worker-latest",
+                true,
+                "      buildId: 1.1.2\n",
+            ),
+            build("1.1.2"),
+        ),
+        (
+            keda_e2e(
+                "temporal-test-so-deploy-ver",
+                "temporal-test-deploy-ver",
+                false,
+                "      workerDeploymentName: omes-deployment\n      workerDeploymentBuildId: v2.0.0\n",
+            ),
+            // KEDA reads DescribeWorkerDeploymentVersion filtered to the task queue and types.
+            Versioning::WorkerDeployment {
+                name: "omes-deployment".into(),
+                build_id: "v2.0.0".into(),
+                scope: DeploymentScope::TaskQueue,
+            },
+        ),
+    ];
+    for (doc, want) in cases {
+        let r = run(&doc);
+        assert_eq!((r.converted, r.errors.len()), (1, 0), "{:#?}", r.errors);
+        assert_valid_for_the_agent(&r);
+        // Nothing of a trigger is dropped: the cooldown's change of meaning, and buildId's
+        // deprecation, are all that is noted.
+        assert!(
             r.notes.iter().all(|n| n.ends_with(
                 ": spec.cooldownPeriod: meaning changes (10 s): KEDA waits it only before scaling to zero; the agent waits it after the last scale before every scale-down"
+            ) || n.ends_with(
+                ": spec.triggers[0].metadata.buildId: copied: KEDA's deprecated build-id selection (rules-based versioning), read the same way"
             )),
             "{:#?}",
             r.notes
         );
-    let cfgs = parse_file(Path::new("out.yaml"), &r.output).unwrap();
-    let versioning: Vec<_> = cfgs
-        .iter()
-        .map(|c| (c.name.as_str(), c.triggers[0].versioning.clone()))
-        .collect();
-    assert_eq!(
-        versioning,
-        [
-            ("temporal-test-so-unversioned", Versioning::All),
-            (
-                "temporal-test-so-buildid",
-                Versioning::BuildIds {
-                    build_id: Some("1.0.0".into()),
-                    select_all_active: false,
-                    select_unversioned: false
-                }
-            ),
-            // The version KEDA reads (DescribeWorkerDeploymentVersion, every queue of it),
-            // not a legacy build-id selection of "v2.0.0".
-            (
-                "temporal-test-so-deploy-ver",
-                Versioning::WorkerDeployment {
-                    name: "omes-deployment".into(),
-                    build_id: "v2.0.0".into(),
-                    scope: DeploymentScope::Version
-                }
-            ),
-        ]
-    );
-    // KEDA's keys are kept as written: the output reads as KEDA's trigger does.
-    let docs: Vec<ScalerDocument> = serde_saphyr::from_str_multiple(&r.output).unwrap();
-    let m = &docs[2].spec.triggers[0].metadata;
-    assert_eq!(
-        (
-            m["workerVersioningType"].as_str(),
-            m["deploymentName"].as_str(),
-            m["buildId"].as_str()
-        ),
-        ("deployment", "omes-deployment", "v2.0.0")
-    );
-    assert_eq!(cfgs[0].triggers[0].activation_target_queue_size, 3.0);
+        let cfg = &parse_file(Path::new("out.yaml"), &r.output).unwrap()[0];
+        assert_eq!(cfg.triggers[0].versioning, want, "{doc}");
+        let activation = if doc.contains("activationTargetQueueSize") {
+            3.0
+        } else {
+            0.0
+        };
+        assert_eq!(cfg.triggers[0].activation_target_queue_size, activation);
+        assert_eq!(cfg.triggers[0].target_queue_size, 2.0);
+    }
 }
 
 #[test]
@@ -872,19 +848,19 @@ fn keda_versioning_rules_are_kept_and_its_ignored_keys_dropped() {
     };
     let p = "deploy.yaml: document 0 (ScaledObject ns/w)";
     let invalid = format!("{p}: the converted TemporalScaler is not valid for the agent");
-    // What KEDA rejects is not converted (KEDA never ran it), with KEDA's reason.
+    // What KEDA rejects (its Validate) is not converted (KEDA never ran it).
     for (meta, want) in [
         (
-            "      workerVersioningType: deployment\n      deploymentName: my-deploy\n",
-            "spec.triggers[0].metadata.buildId: expected the version's build id with workerVersioningType: deployment",
+            "      workerDeploymentName: my-deploy\n",
+            "spec.triggers[0].metadata.workerDeploymentBuildId: expected a build id with workerDeploymentName",
         ),
         (
-            "      deploymentName: my-deploy\n",
-            "spec.triggers[0].metadata.deploymentName: got \"my-deploy\", expected workerVersioningType: deployment with it (and buildId), or workerDeploymentName with workerDeploymentBuildId",
+            "      workerDeploymentBuildId: v1\n",
+            "spec.triggers[0].metadata.workerDeploymentName: expected a deployment name with workerDeploymentBuildId",
         ),
         (
-            "      workerVersioningType: deployment\n      deploymentName: my-deploy\n      buildId: v1\n      queueTypes: workflow\n",
-            "spec.triggers[0].metadata.queueTypes: got \"workflow\", expected no queueTypes with workerVersioningType: deployment (it reads every task queue and type of the version, as KEDA does; for one queue's types use workerDeploymentName with workerDeploymentBuildId)",
+            "      workerDeploymentName: my-deploy\n      workerDeploymentBuildId: v1\n      selectUnversioned: \"true\"\n",
+            "spec.triggers[0].metadata.selectUnversioned: got \"true\", expected either buildId/selectAllActive/selectUnversioned or workerDeploymentName/workerDeploymentBuildId, not both",
         ),
     ] {
         let r = run(&so(meta));
@@ -892,52 +868,32 @@ fn keda_versioning_rules_are_kept_and_its_ignored_keys_dropped() {
         has_error(&r, &format!("{invalid}: {want}"));
         has_error(&r, &format!("{p}: not converted"));
     }
-    // KEDA's scaler that reads workerVersioningType has no selectAllActive: it ignored it,
-    // so it is dropped rather than widening the selection.
+    // The unmerged design's keys: KEDA main ignores them, and so does the conversion.
     let r = run(&so(
-        "      workerVersioningType: build-id\n      buildId: v1\n      selectAllActive: \"true\"\n",
+        "      workerVersioningType: deployment\n      deploymentName: my-deploy\n",
     ));
     assert_eq!(r.converted, 1, "{:#?}", r.errors);
-    has(
-        &r,
-        &format!(
-            "{p}: spec.triggers[0].metadata.selectAllActive: dropped: KEDA ignores it with workerVersioningType (only buildId selects versions there)"
-        ),
-    );
+    for k in ["workerVersioningType", "deploymentName"] {
+        has(
+            &r,
+            &format!(
+                "{p}: spec.triggers[0].metadata.{k}: dropped: KEDA main has no such key and ignores it (workerVersioningType with deploymentName is a design that was never merged; KEDA selects a Worker Deployment version with workerDeploymentName and workerDeploymentBuildId)"
+            ),
+        );
+    }
     let cfg = &parse_file(Path::new("out.yaml"), &r.output).unwrap()[0];
-    assert_eq!(
-        cfg.triggers[0].versioning,
-        crate::spec::Versioning::BuildIds {
-            build_id: Some("v1".into()),
-            select_all_active: false,
-            select_unversioned: false
-        }
-    );
-    // buildId alone: what KEDA's scalers before workerVersioningType read (the current one
-    // rejects it), said in a note.
-    let r = run(&so("      buildId: v7\n"));
-    assert_eq!(r.converted, 1, "{:#?}", r.errors);
-    has(
-        &r,
-        &format!(
-            "{p}: spec.triggers[0].metadata.buildId: copied: the legacy selection of this build id, as KEDA's scalers before workerVersioningType read it (KEDA's current scaler wants workerVersioningType: build-id with it)"
-        ),
-    );
-    assert!(matches!(
-        &parse_file(Path::new("out.yaml"), &r.output).unwrap()[0].triggers[0].versioning,
-        crate::spec::Versioning::BuildIds { build_id: Some(b), .. } if b == "v7"
-    ));
-    // A key KEDA reads before its …FromEnv: the …FromEnv is dropped.
+    assert_eq!(cfg.triggers[0].versioning, crate::spec::Versioning::All);
+    // A key and its …FromEnv: both kept, read in KEDA's order (the key first).
     let r = run(&so(
-        "      workerVersioningType: deployment\n      deploymentName: omes-deployment\n      deploymentNameFromEnv: DEPLOYMENT\n      buildId: v2.0.0\n",
+        "      workerDeploymentName: omes-deployment\n      workerDeploymentNameFromEnv: DEPLOYMENT\n      workerDeploymentBuildId: v2.0.0\n",
     ));
     assert_eq!(r.converted, 1, "{:#?}", r.errors);
-    has(
-        &r,
-        &format!(
-            "{p}: spec.triggers[0].metadata.deploymentNameFromEnv: dropped: KEDA reads deploymentName first, and it is set"
-        ),
-    );
+    let cfg = &parse_file(Path::new("out.yaml"), &r.output).unwrap()[0];
+    assert!(cfg.triggers[0].from_env.is_none());
+    assert!(matches!(
+        &cfg.triggers[0].versioning,
+        crate::spec::Versioning::WorkerDeployment { name, .. } if name == "omes-deployment"
+    ));
 }
 
 #[test]
@@ -956,20 +912,8 @@ fn a_field_whose_loss_would_change_what_is_kept_refuses_the_document() {
     let p = "deploy.yaml: document 0 (ScaledObject shop/w)";
     let cases = [
             (
-                meta("      workerVersioningType: deployment\n      deploymentNameFromEnv: DEPLOYMENT\n      buildId: v2.0.0\n"),
-                "spec.triggers[0].metadata.deploymentNameFromEnv: KEDA read deploymentName from the scale target's environment variable DEPLOYMENT, which the agent cannot read; without it the trigger would not read the backlog KEDA read: set deploymentName to the variable's value".to_string(),
-            ),
-            (
-                meta("      namespaceFromEnv: TEMPORAL_NAMESPACE\n"),
-                "spec.triggers[0].metadata.namespaceFromEnv: KEDA read namespace from the scale target's environment variable TEMPORAL_NAMESPACE, which the agent cannot read; without it the trigger would not read the backlog KEDA read: set namespace to the variable's value".to_string(),
-            ),
-            (
-                meta("      keyPassword: hunter2\n"),
-                format!("spec.triggers[0].metadata.keyPassword: {ENCRYPTED_KEY_HINT}"),
-            ),
-            (
-                meta("      keyPassword: 271828\n"),
-                format!("spec.triggers[0].metadata.keyPassword: {ENCRYPTED_KEY_HINT}"),
+                meta("      targetQueueSize: \"0\"\n"),
+                format!("spec.triggers[0].metadata.targetQueueSize: {}", super::trigger::ZERO_TARGET),
             ),
             (
                 so("w", "    metricType: Value\n", ""),

@@ -1,9 +1,9 @@
 //! A `temporal` trigger → the agent's trigger: its fields and its metadata keys.
 
 use super::fields::{Fields, join};
-use super::keda::{ACCEPTED_KEYS, AuthDoc, ENV_KEYS, KEDA_ENV_ONLY_KEYS, RENAMED_KEYS};
-use super::{Mapping, NO_EQUIVALENT, Notes, UNKNOWN, auth};
-use crate::spec::{ENCRYPTED_KEY_HINT, TriggerSpec};
+use super::keda::{ACCEPTED_KEYS, AUTH_ONLY_KEYS, AuthDoc, UNMERGED_KEYS};
+use super::{Mapping, Notes, UNKNOWN, auth};
+use crate::spec::{SecretTargetRef, TriggerSpec};
 use serde_json::Value;
 use std::collections::BTreeMap;
 
@@ -47,7 +47,9 @@ pub(super) fn trigger(
         let p = f.path("authenticationRef");
         auth::authentication_ref(&p, v, namespace, auths, &mut metadata, &mut secret_refs, n);
     }
+    let metadata_path = f.path("metadata");
     f.finish(n, UNKNOWN);
+    tls(&metadata_path, &mut metadata, &mut secret_refs, n);
     TriggerSpec {
         type_: "temporal".to_string(),
         name,
@@ -59,15 +61,10 @@ pub(super) fn trigger(
 fn trigger_metadata(path: &str, m: &Mapping, out: &mut BTreeMap<String, String>, n: &mut Notes) {
     for (key, v) in m {
         let p = join(path, key);
-        if key == "keyPassword" {
-            // Without it the key cannot be used; the password itself is never shown.
-            n.refuse(&p, ENCRYPTED_KEY_HINT);
-            continue;
-        }
         let Some(value) = scalar(v, &p, n) else {
             continue;
         };
-        if let Some(ours) = carried(key, &value, m, &p, n) {
+        if let Some(ours) = carried(key, &value, &p, n) {
             out.insert(ours.to_string(), value);
         }
     }
@@ -93,76 +90,138 @@ fn scalar(v: &Value, p: &str, n: &mut Notes) -> Option<String> {
 }
 
 /// The key the agent reads `key`'s `value` as, with its notes at `p`; `None` when it is
-/// dropped or refused. `m` is the whole metadata: some keys mean something else beside others.
-fn carried<'k>(key: &'k str, value: &str, m: &Mapping, p: &str, n: &mut Notes) -> Option<&'k str> {
-    // Set as KEDA sees it: present and not blank.
-    let set = |k: &str| match m.get(k) {
-        None | Some(Value::Null) => false,
-        Some(Value::String(s)) => !s.trim().is_empty(),
-        Some(_) => true,
-    };
-    if let Some(&(_, ours)) = RENAMED_KEYS.iter().find(|(theirs, _)| *theirs == key) {
-        if m.contains_key(ours) {
-            n.at(p, format!("dropped: {ours} is also set"));
-            return None;
-        }
-        n.at(p, format!("renamed to {ours}"));
-        return Some(ours);
-    }
-    if let Some(of) = key.strip_suffix("FromEnv")
-        && (of == "endpoint" || KEDA_ENV_ONLY_KEYS.contains(&of))
-    {
-        if set(of) {
-            n.at(p, format!("dropped: KEDA reads {of} first, and it is set"));
-            return None;
-        }
-        if of != "endpoint" {
-            // The value is the name of a variable, not a secret.
-            n.refuse(
-                p,
-                format!(
-                    "KEDA read {of} from the scale target's environment variable {value}, which the agent cannot read; without it the trigger would not read the backlog KEDA read: set {of} to the variable's value"
-                ),
-            );
-            return None;
-        }
-    }
-    if (key == "selectAllActive" || key == "selectUnversioned") && set("workerVersioningType") {
-        // KEDA's scaler that reads workerVersioningType has no such key: it ignored it.
+/// dropped or refused. Every key keeps KEDA's meaning; what KEDA ignores is dropped.
+fn carried<'k>(key: &'k str, value: &str, p: &str, n: &mut Notes) -> Option<&'k str> {
+    if AUTH_ONLY_KEYS.contains(&key) {
+        // Never shown: it may be a secret.
         n.at(
             p,
-            "dropped: KEDA ignores it with workerVersioningType (only buildId selects versions there)",
+            "dropped: KEDA ignores it in the trigger metadata (it reads it from a TriggerAuthentication only)",
         );
         return None;
+    }
+    if UNMERGED_KEYS.contains(&key) {
+        n.at(
+            p,
+            "dropped: KEDA main has no such key and ignores it (workerVersioningType with deploymentName is a design that was never merged; KEDA selects a Worker Deployment version with workerDeploymentName and workerDeploymentBuildId)",
+        );
+        return None;
+    }
+    if key == "enableTLS" {
+        // Decided with the credentials: see `tls`.
+        return Some(key);
     }
     if !ACCEPTED_KEYS.contains(&key) {
-        let msg = if key.ends_with("FromEnv") {
-            "no equivalent (the agent reads only endpointFromEnv and apiKeyFromEnv from the environment); dropped"
-        } else {
-            NO_EQUIVALENT
-        };
-        n.at(p, msg);
+        n.at(
+            p,
+            "KEDA ignores it (not a key of its temporal scaler); dropped",
+        );
         return None;
     }
-    if key == "buildId" && !set("workerVersioningType") {
-        n.at(
-            p,
-            "copied: the legacy selection of this build id, as KEDA's scalers before workerVersioningType read it (KEDA's current scaler wants workerVersioningType: build-id with it)",
-        );
+    if key == "targetQueueSize" && value.trim().parse::<i64>() == Ok(0) {
+        n.refuse(p, ZERO_TARGET);
+        return None;
     }
-    if ENV_KEYS.contains(&key) {
-        // The value is the name of a variable, not a secret.
+    if key == "buildId" {
         n.at(
             p,
-            format!("copied, but KEDA reads {value} from the scale target's container and the agent from its own environment: set {value} on the agent"),
+            "copied: KEDA's deprecated build-id selection (rules-based versioning), read the same way",
         );
-    } else if key == "apiKey" {
-        n.at(
-            p,
-            "copied as written: the output holds this secret (prefer apiKeyFromEnv)",
-        );
-    } else if key == "key" {
-        n.at(p, "copied as written: the output holds this private key");
     }
     Some(key)
+}
+
+/// Why `targetQueueSize: "0"` is refused.
+pub(super) const ZERO_TARGET: &str = "KEDA parses 0, but the HorizontalPodAutoscaler it then creates is refused by the API server (spec.metrics[0].external.target.averageValue: must be positive), so the ScaledObject never scales: set the backlog per replica you want (the agent needs a number > 0)";
+
+/// KEDA's rule for TLS (`buildTemporalTLSConfig`): a client certificate always means TLS; an
+/// API key alone means TLS unless `enableTLS: "false"`; without credentials KEDA connects in
+/// plaintext, and `enableTLS`, `tlsServerName`, `unsafeSsl` and a CA change nothing. With an
+/// API key alone KEDA verifies against the system roots, not a CA. The agent's default is the
+/// same for cert and API key, so only what KEDA ignores is dropped.
+pub(super) fn tls(
+    path: &str,
+    metadata: &mut BTreeMap<String, String>,
+    refs: &mut Vec<SecretTargetRef>,
+    n: &mut Notes,
+) {
+    let p = |k: &str| join(path, k);
+    let has = |refs: &Vec<SecretTargetRef>, k: &str| refs.iter().any(|r| r.parameter == k);
+    // KEDA reads the TriggerAuthentication's apiKey before the metadata's apiKeyFromEnv.
+    if has(refs, "apiKey") && metadata.remove("apiKeyFromEnv").is_some() {
+        n.at(
+            &p("apiKeyFromEnv"),
+            "dropped: KEDA reads the TriggerAuthentication's apiKey first",
+        );
+    }
+    let enable = match metadata.remove("enableTLS") {
+        None => None,
+        Some(v) => match go_bool(&v) {
+            Some(b) => Some(b),
+            None => {
+                n.refuse(
+                    &p("enableTLS"),
+                    format!("{v:?} is not a boolean: KEDA refuses the trigger"),
+                );
+                return;
+            }
+        },
+    };
+    let (cert, key) = (has(refs, "cert"), has(refs, "key"));
+    let api_key = has(refs, "apiKey") || metadata.contains_key("apiKeyFromEnv");
+    if cert != key {
+        n.refuse(
+            path,
+            "KEDA refuses a cert without a key (and a key without a cert): both cert and key must be provided when using TLS",
+        );
+        return;
+    }
+    let drop_ca = |refs: &mut Vec<SecretTargetRef>, n: &mut Notes, why: &str| {
+        let before = refs.len();
+        refs.retain(|r| r.parameter != "ca");
+        if refs.len() < before {
+            n.at(path, format!("the TriggerAuthentication's ca: {why}"));
+        }
+    };
+    if cert {
+        if enable == Some(false) {
+            n.at(
+                &p("enableTLS"),
+                "dropped: KEDA uses TLS with a client certificate whatever enableTLS says",
+            );
+        }
+    } else if api_key {
+        if enable == Some(false) {
+            n.refuse(
+                &p("enableTLS"),
+                "with enableTLS: \"false\" KEDA sends the API key in cleartext; the agent sends API keys only over TLS: serve TLS and remove enableTLS to convert",
+            );
+            return;
+        }
+        drop_ca(
+            refs,
+            n,
+            "dropped: with an API key alone KEDA verifies the server against the system's roots, not this CA (as the agent does without one)",
+        );
+    } else {
+        let plain = "dropped: without credentials KEDA connects in plaintext and ignores it";
+        for k in ["tlsServerName", "unsafeSsl"] {
+            if metadata.remove(k).is_some() {
+                n.at(&p(k), plain);
+            }
+        }
+        if enable == Some(true) {
+            n.at(&p("enableTLS"), plain);
+        }
+        drop_ca(refs, n, plain);
+    }
+}
+
+/// Go's `strconv.ParseBool`, which KEDA's typed config uses.
+fn go_bool(v: &str) -> Option<bool> {
+    match v.trim() {
+        "1" | "t" | "T" | "TRUE" | "true" | "True" => Some(true),
+        "0" | "f" | "F" | "FALSE" | "false" | "False" => Some(false),
+        _ => None,
+    }
 }

@@ -27,6 +27,7 @@ use std::time::{Duration, Instant, SystemTime};
 use tokio::task::JoinHandle;
 
 mod conflict;
+mod env;
 mod idle_first;
 mod reading;
 mod status;
@@ -143,6 +144,8 @@ struct Scaler {
     idle_first: idle_first::IdleFirst,
     /// A HorizontalPodAutoscaler scales the target too: why nothing is written.
     hpa_conflict: Option<String>,
+    /// The `<key>FromEnv` values read from the target's environment.
+    env: env::EnvResolution,
 }
 
 /// What a tick observed: the decision's readings and the views of `/scalers`, per trigger.
@@ -190,6 +193,7 @@ async fn run(
         capacity_unavailable: HashSet::new(),
         idle_first: Default::default(),
         hpa_conflict: None,
+        env: Default::default(),
     };
     warn_deprecated(&s.key, &s.cfg);
     let mut leader_rx = ctx.guard.subscribe();
@@ -247,7 +251,7 @@ impl Scaler {
             });
             return;
         }
-        let cfg = self.cfg.clone();
+        let cfg = Box::pin(self.resolved_config()).await;
         let Observation {
             readings,
             mut views,
@@ -283,7 +287,15 @@ impl Scaler {
     /// evented once while they persist.
     async fn observe(&mut self, cfg: &ScalerConfig) -> Observation {
         let pool = &self.ctx.pool;
-        let reads = futures::future::join_all(cfg.triggers.iter().map(|t| pool.read(t))).await;
+        let env = &self.env;
+        let reads = futures::future::join_all(cfg.triggers.iter().map(|t| async move {
+            // A trigger whose environment could not be read is not polled with placeholders.
+            match env.failure(&t.name) {
+                Some(e) => (Err(e.clone()), t.capacity.as_ref().map(|_| Err(e.clone()))),
+                None => pool.read(t).await,
+            }
+        }))
+        .await;
         let now = SystemTime::now();
         // Exact capacity: the views are kept (10,000 scalers × a growth step of 4 views).
         let mut obs = Observation {
@@ -891,6 +903,7 @@ mod size_tests {
             capacity_unavailable: HashSet::new(),
             idle_first: Default::default(),
             hpa_conflict: None,
+            env: Default::default(),
         };
         let tick = std::mem::size_of_val(&s.tick());
         let query = std::mem::size_of_val(&ctx.pool.query(&v.config.triggers[0]));

@@ -432,6 +432,123 @@ fn keda_keys_are_accepted() {
     );
 }
 
+#[test]
+fn keys_from_the_targets_environment_wait_for_it_and_are_then_validated() {
+    use crate::spec::env::FromEnv;
+    let content = GOOD
+        .replace(
+            "        taskQueue: orders\n",
+            "        taskQueueFromEnv: TASK_QUEUE\n        namespace: prod\n        namespaceFromEnv: TEMPORAL_NS\n        workerDeploymentNameFromEnv: DEPLOYMENT\n        workerDeploymentBuildIdFromEnv: BUILD\n        includeRunningWorkflowCount: \"true\"\n",
+        )
+        .replace(
+            "    name: orders-worker\n",
+            "    name: orders-worker\n    envSourceContainerName: worker\n",
+        );
+    let c = &parse_file(Path::new("a.yaml"), &content).unwrap()[0];
+    let t = &c.triggers[0];
+    // Placeholders until the target is read; the key itself wins over its …FromEnv (KEDA).
+    assert_eq!(t.task_queue, "$TASK_QUEUE");
+    assert_eq!(t.namespace, "prod");
+    let fe: &FromEnv = t.from_env.as_deref().expect("keys from the environment");
+    assert_eq!(
+        fe.vars,
+        [
+            ("taskQueue", "TASK_QUEUE".to_string()),
+            ("workerDeploymentName", "DEPLOYMENT".to_string()),
+            ("workerDeploymentBuildId", "BUILD".to_string()),
+        ]
+    );
+    assert_eq!(fe.container.as_deref(), Some("worker"));
+    // Filled, the trigger is validated as it now is: KEDA's literal rule for the count query.
+    let env = |q: &'static str| {
+        move |var: &str| match var {
+            "TASK_QUEUE" => Ok(q.to_string()),
+            "DEPLOYMENT" => Ok("shop/orders".to_string()),
+            "BUILD" => Ok("v2".to_string()),
+            _ => Err(format!("{var} unset")),
+        }
+    };
+    let filled =
+        crate::spec::validate_filled("shop", 0, &fe.fill(env("orders-v2")).unwrap()).unwrap();
+    assert_eq!(filled.task_queue, "orders-v2");
+    assert!(filled.from_env.is_none());
+    assert!(matches!(
+        &filled.versioning,
+        crate::spec::Versioning::WorkerDeployment { name, build_id, .. } if name == "shop/orders" && build_id == "v2"
+    ));
+    let errs =
+        crate::spec::validate_filled("shop", 0, &fe.fill(env("orders v2")).unwrap()).unwrap_err();
+    assert_eq!(
+        errs,
+        [
+            "spec.triggers[0].metadata.taskQueue: got \"orders v2\", expected letters, digits and -_./: only, with includeRunningWorkflowCount (the value goes into a visibility query; KEDA's rule)"
+        ]
+    );
+    let missing = fe.fill(|v| Err(format!("{v} unset"))).unwrap_err();
+    assert_eq!(
+        missing[0],
+        (
+            "spec.triggers[0].metadata.taskQueueFromEnv".to_string(),
+            "TASK_QUEUE unset".to_string()
+        )
+    );
+    // The endpoint: the key first, as KEDA reads it (no longer an error beside endpointFromEnv).
+    let both = GOOD.replace(
+        "        endpoint: temporal:7233\n",
+        "        endpoint: temporal:7233\n        endpointFromEnv: TEMPORAL_ENDPOINT\n",
+    );
+    let c = &parse_file(Path::new("a.yaml"), &both).unwrap()[0];
+    assert_eq!(
+        c.triggers[0].endpoint,
+        crate::spec::EndpointSource::Literal("temporal:7233".into())
+    );
+    assert!(c.triggers[0].from_env.is_none());
+}
+
+#[test]
+fn keda_tls_and_zero_values() {
+    let with = |lines: &str| {
+        GOOD.replace(
+            "taskQueue: orders\n",
+            &format!("taskQueue: orders\n{lines}"),
+        )
+    };
+    let tls = |lines: &str| {
+        parse_file(Path::new("a.yaml"), &with(lines)).map(|c| c[0].triggers[0].auth.tls)
+    };
+    use crate::spec::TlsMode::{Plaintext, Tls};
+    // enableTLS decides only for an API key without a client certificate.
+    assert_eq!(
+        tls("        apiKeyFromEnv: K\n").unwrap(),
+        Tls { skip_verify: false }
+    );
+    assert_eq!(tls("        enableTLS: \"true\"\n").unwrap(), Plaintext);
+    assert_eq!(tls("        enableTLS: \"false\"\n").unwrap(), Plaintext);
+    assert_eq!(
+        tls("        apiKeyFromEnv: K\n        enableTLS: \"false\"\n        allowApiKeyWithoutTls: \"true\"\n").unwrap(),
+        Plaintext
+    );
+    let errs = errors_of(&with(
+        "        apiKeyFromEnv: K\n        enableTLS: \"false\"\n",
+    ));
+    assert!(
+        errs.iter().any(|e| e.contains("metadata.apiKey: expected TLS for an API key (remove tls: \"false\", enableTLS: \"false\" or the http:// scheme)")),
+        "{errs:?}"
+    );
+    // KEDA parses 0 for both; a 0 target is refused with why, a 0 connect timeout is 1 s.
+    let errs = errors_of(&with("        targetQueueSize: \"0\"\n"));
+    assert!(
+        errs.iter().any(|e| e.contains("targetQueueSize: got \"0\", expected a number > 0 (KEDA parses 0, but the HorizontalPodAutoscaler it creates is then refused: averageValue must be positive)")),
+        "{errs:?}"
+    );
+    let c = &parse_file(
+        Path::new("a.yaml"),
+        &with("        minConnectTimeout: \"0\"\n"),
+    )
+    .unwrap()[0];
+    assert_eq!(c.triggers[0].connect_timeout, Duration::from_secs(1));
+}
+
 /// A TemporalScaler whose trigger metadata is KEDA's e2e trigger (tests/scalers/temporal in
 /// kedacore/keda, templates rendered) plus `versioning` lines.
 fn keda_trigger(versioning: &str) -> String {

@@ -2,18 +2,20 @@
 //! Raw (as written by users) here; `validate` turns it into a typed [`ScalerConfig`].
 
 mod config;
+pub mod env;
 pub mod key;
 pub mod pem;
 mod placement;
 mod trigger;
 mod validate;
+mod versioning;
 
 pub use config::*;
 pub use key::{ScalerKey, SourceKind};
 pub use placement::{
     LOCAL, Placement, PlacementCluster, PlacementPolicy, normalize as placement_name,
 };
-pub use trigger::{ENCRYPTED_KEY_HINT, decode_pem, parse_duration};
+pub use trigger::{ENCRYPTED_KEY_HINT, decode_pem, parse_duration, validate_filled};
 pub use validate::*;
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
@@ -209,6 +211,10 @@ pub struct ScaleTargetRef {
     /// empty or `local`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cluster: Option<String>,
+    /// The container whose environment `<key>FromEnv` trigger keys read (the first one when
+    /// unset), as in KEDA.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub env_source_container_name: Option<String>,
 }
 
 /// `spec.placement`: one total, split over clusters.

@@ -6,6 +6,7 @@ use super::validate::{Errors, is_dns_subdomain, parse_bool, show};
 use super::*;
 use base64::Engine;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// Trigger metadata keys we understand (ours and KEDA's).
@@ -13,7 +14,9 @@ const TRIGGER_KEYS: &[&str] = &[
     "endpoint",
     "endpointFromEnv",
     "namespace",
+    "namespaceFromEnv",
     "taskQueue",
+    "taskQueueFromEnv",
     "queueTypes",
     "targetQueueSize",
     "activationTargetQueueSize",
@@ -30,11 +33,15 @@ const TRIGGER_KEYS: &[&str] = &[
     "tlsServerName",
     "unsafeSsl",
     "tls",
+    "enableTLS",
     "buildId",
+    "buildIdFromEnv",
     "selectAllActive",
     "selectUnversioned",
     "workerDeploymentName",
+    "workerDeploymentNameFromEnv",
     "workerDeploymentBuildId",
+    "workerDeploymentBuildIdFromEnv",
     "workerVersioningType",
     "deploymentName",
     "minConnectTimeout",
@@ -42,6 +49,7 @@ const TRIGGER_KEYS: &[&str] = &[
     "growthLookaheadSeconds",
     "includeRunningWorkflowCount",
     "workflowTaskQueueForCount",
+    "workflowTaskQueueForCountFromEnv",
     "targetSlotUtilization",
     "workerHeartbeatMaxAgeSeconds",
     "keepWhileDispatching",
@@ -108,7 +116,52 @@ pub(super) fn validate_trigger(
     scaler_namespace: &str,
     i: usize,
     t: &TriggerSpec,
+    env_container: Option<&str>,
 ) -> Option<TriggerConfig> {
+    let from_env = super::env::FromEnv::of(i, t, env_container).map(Arc::new);
+    match &from_env {
+        None => validate_one(errs, scaler_namespace, i, t, None),
+        Some(fe) => {
+            // Placeholders (`$VAR`) stand in for what the target's environment will give; the
+            // endpoint and API key have their own `…FromEnv` sources (read when connecting).
+            let mut placeholder = t.clone();
+            for (k, var) in &fe.vars {
+                if !matches!(*k, "endpoint" | "apiKey") {
+                    placeholder
+                        .metadata
+                        .insert(k.to_string(), format!("${var}"));
+                }
+            }
+            let mut tc = validate_one(errs, scaler_namespace, i, &placeholder, Some(fe))?;
+            tc.from_env = from_env;
+            Some(tc)
+        }
+    }
+}
+
+/// A trigger whose `<key>FromEnv` values have been read from the target's environment
+/// ([`super::env::FromEnv::fill`]), validated as the trigger it now is.
+pub fn validate_filled(
+    scaler_namespace: &str,
+    i: usize,
+    t: &TriggerSpec,
+) -> Result<TriggerConfig, Vec<String>> {
+    let mut errs = Errors(Vec::new());
+    match validate_one(&mut errs, scaler_namespace, i, t, None) {
+        Some(tc) if errs.0.is_empty() => Ok(tc),
+        _ => Err(errs.0.iter().map(|e| e.to_string()).collect()),
+    }
+}
+
+fn validate_one(
+    errs: &mut Errors,
+    scaler_namespace: &str,
+    i: usize,
+    t: &TriggerSpec,
+    deferred: Option<&super::env::FromEnv>,
+) -> Option<TriggerConfig> {
+    // A placeholder's own rules are checked once it is read.
+    let is_deferred = |k: &str| deferred.is_some_and(|d| d.vars.iter().any(|(dk, _)| *dk == k));
     let base = format!("spec.triggers[{i}]");
     if t.type_ != "temporal" {
         errs.push(format!("{base}.type"), show(&t.type_), "\"temporal\"");
@@ -141,16 +194,9 @@ pub(super) fn validate_trigger(
         }
     };
 
+    // KEDA's order: the key itself, then `…FromEnv` when it is empty.
     let endpoint = match (get("endpoint"), get("endpointFromEnv")) {
-        (Some(_), Some(_)) => {
-            errs.push(
-                p("endpointFromEnv"),
-                None,
-                "only one of endpoint and endpointFromEnv",
-            );
-            None
-        }
-        (Some(e), None) => {
+        (Some(e), _) => {
             if !validate_endpoint(e) {
                 errs.push(
                     p("endpoint"),
@@ -229,7 +275,18 @@ pub(super) fn validate_trigger(
             },
         }
     };
-    let target_queue_size = number(errs, "targetQueueSize", defaults::TARGET_QUEUE_SIZE, true);
+    let target_queue_size = if get("targetQueueSize")
+        .is_some_and(|v| v.trim().parse::<f64>() == Ok(0.0))
+    {
+        errs.push(
+            p("targetQueueSize"),
+            value_of("targetQueueSize"),
+            "a number > 0 (KEDA parses 0, but the HorizontalPodAutoscaler it creates is then refused: averageValue must be positive)",
+        );
+        defaults::TARGET_QUEUE_SIZE
+    } else {
+        number(errs, "targetQueueSize", defaults::TARGET_QUEUE_SIZE, true)
+    };
     let activation = number(
         errs,
         "activationTargetQueueSize",
@@ -265,7 +322,7 @@ pub(super) fn validate_trigger(
             "workerDeploymentName",
             "workerDeploymentBuildId",
         ] {
-            if get(k).is_some_and(|v| !visibility_literal(v.trim())) {
+            if !is_deferred(k) && get(k).is_some_and(|v| !visibility_literal(v.trim())) {
                 errs.push(
                     p(k),
                     value_of(k),
@@ -430,16 +487,30 @@ pub(super) fn validate_trigger(
     )
     .unwrap_or(false);
     let wants_tls = ca.is_some() || cert.is_some() || server_name.is_some() || unsafe_ssl;
-    let tls_on = explicit_tls
-        .or(scheme_tls)
-        .unwrap_or(wants_tls || (api_key.is_some() && !allow_plain_key));
+    // KEDA's enableTLS (default true) decides only for an API key without a client
+    // certificate: with a certificate TLS is on, and without credentials it changes nothing.
+    let enable_tls = parse_bool(errs, &p("enableTLS"), get("enableTLS"));
+    let keda_plain = enable_tls == Some(false) && api_key.is_some() && cert.is_none();
+    if let (Some(true), true) = (explicit_tls.or(scheme_tls), keda_plain) {
+        errs.push(
+            p("enableTLS"),
+            value_of("enableTLS"),
+            "a value that agrees with tls and the endpoint's scheme",
+        );
+    }
+    let tls_on = explicit_tls.or(scheme_tls).unwrap_or(if keda_plain {
+        false
+    } else {
+        wants_tls || (api_key.is_some() && !allow_plain_key)
+    });
     if !tls_on {
         if api_key.is_some() && !allow_plain_key {
             errs.push(
                 p("apiKey"),
                 None,
-                "TLS for an API key (remove tls: \"false\" / the http:// scheme), or \
-                 allowApiKeyWithoutTls: \"true\" for a trusted plaintext proxy",
+                "TLS for an API key (remove tls: \"false\", enableTLS: \"false\" or the \
+                 http:// scheme), or allowApiKeyWithoutTls: \"true\" for a trusted plaintext \
+                 proxy",
             );
         }
         if wants_tls {
@@ -460,8 +531,15 @@ pub(super) fn validate_trigger(
 
     let connect_timeout = match get("minConnectTimeout") {
         None => Duration::from_secs(defaults::MIN_CONNECT_TIMEOUT_SECS),
+        // KEDA accepts 0; the agent then allows a connection 1 s, its least.
         Some(s) => parse_duration(s)
-            .filter(|d| !d.is_zero())
+            .map(|d| {
+                if d.is_zero() {
+                    Duration::from_secs(1)
+                } else {
+                    d
+                }
+            })
             .unwrap_or_else(|| {
                 errs.push(
                     p("minConnectTimeout"),
@@ -472,7 +550,7 @@ pub(super) fn validate_trigger(
             }),
     };
 
-    let versioning = versioning_keys(errs, &p, &get, &value_of);
+    let versioning = super::versioning::versioning_keys(errs, &p, &get, &value_of);
 
     let name = t.name.clone().unwrap_or_else(|| format!("trigger{i}"));
     if errs.0.len() > before {
@@ -486,6 +564,7 @@ pub(super) fn validate_trigger(
         queue_types,
         target_queue_size,
         activation_target_queue_size: activation,
+        from_env: None,
         auth: Auth {
             tls,
             api_key,
@@ -504,191 +583,6 @@ pub(super) fn validate_trigger(
         capacity,
         keep_while_dispatching,
     })
-}
-
-/// The version selector: ours (`workerDeploymentName` + `workerDeploymentBuildId`; `buildId`,
-/// `selectAllActive`, `selectUnversioned`) or KEDA's (`workerVersioningType` with
-/// `deploymentName` and `buildId`), with KEDA's rules for its keys. Mixing the two for one
-/// selector is an error naming both fields.
-fn versioning_keys<'a>(
-    errs: &mut Errors,
-    p: &dyn Fn(&str) -> String,
-    get: &dyn Fn(&str) -> Option<&'a String>,
-    value_of: &dyn Fn(&str) -> Option<String>,
-) -> Versioning {
-    let all_active =
-        parse_bool(errs, &p("selectAllActive"), get("selectAllActive")).unwrap_or(false);
-    let unversioned =
-        parse_bool(errs, &p("selectUnversioned"), get("selectUnversioned")).unwrap_or(false);
-    let build_id = get("buildId");
-    let deployment_name = get("deploymentName");
-    let ours = ["workerDeploymentName", "workerDeploymentBuildId"];
-    // An error at `k` when it is set.
-    let conflict = |errs: &mut Errors, k: &str, expected: &str| {
-        if get(k).is_some() {
-            errs.push(p(k), value_of(k), expected);
-        }
-    };
-    match get("workerVersioningType").map(|v| v.trim()) {
-        Some("deployment") => {
-            for k in ours {
-                conflict(
-                    errs,
-                    k,
-                    "either workerVersioningType: deployment (with deploymentName and buildId) \
-                     or workerDeploymentName with workerDeploymentBuildId, not both",
-                );
-            }
-            for k in ["selectAllActive", "selectUnversioned"] {
-                conflict(
-                    errs,
-                    k,
-                    "no build-id selection with workerVersioningType: deployment",
-                );
-            }
-            // KEDA's rule: its deployment read covers every queue type of the version.
-            conflict(
-                errs,
-                "queueTypes",
-                "no queueTypes with workerVersioningType: deployment (it reads every task \
-                 queue and type of the version, as KEDA does; for one queue's types use \
-                 workerDeploymentName with workerDeploymentBuildId)",
-            );
-            match (deployment_name, build_id) {
-                (Some(n), Some(b)) => Versioning::WorkerDeployment {
-                    name: n.trim().to_string(),
-                    build_id: b.trim().to_string(),
-                    scope: DeploymentScope::Version,
-                },
-                (n, b) => {
-                    if n.is_none() {
-                        errs.push(
-                            p("deploymentName"),
-                            None,
-                            "the Worker Deployment's name with workerVersioningType: deployment",
-                        );
-                    }
-                    if b.is_none() {
-                        errs.push(
-                            p("buildId"),
-                            None,
-                            "the version's build id with workerVersioningType: deployment",
-                        );
-                    }
-                    Versioning::All
-                }
-            }
-        }
-        Some("build-id") => {
-            conflict(
-                errs,
-                "deploymentName",
-                "no deploymentName with workerVersioningType: build-id (deploymentName \
-                 belongs to workerVersioningType: deployment)",
-            );
-            for k in ours {
-                conflict(
-                    errs,
-                    k,
-                    "either workerVersioningType: build-id or workerDeploymentName with \
-                     workerDeploymentBuildId, not both",
-                );
-            }
-            // KEDA would send an empty version selection, a read the agent does not make.
-            if build_id.is_none() && !all_active && !unversioned {
-                errs.push(
-                    p("buildId"),
-                    None,
-                    "a build id with workerVersioningType: build-id",
-                );
-            }
-            Versioning::BuildIds {
-                build_id: build_id.map(|b| b.trim().to_string()),
-                select_all_active: all_active,
-                select_unversioned: unversioned,
-            }
-        }
-        Some("none") => {
-            for k in ["buildId", "deploymentName"].iter().chain(&ours) {
-                conflict(
-                    errs,
-                    k,
-                    &format!("no {k} with workerVersioningType: none (it selects no version)"),
-                );
-            }
-            for (k, on) in [
-                ("selectAllActive", all_active),
-                ("selectUnversioned", unversioned),
-            ] {
-                if on {
-                    errs.push(
-                        p(k),
-                        value_of(k),
-                        format!("no {k} with workerVersioningType: none (it selects no version)"),
-                    );
-                }
-            }
-            Versioning::All
-        }
-        Some(_) => {
-            errs.push(
-                p("workerVersioningType"),
-                value_of("workerVersioningType"),
-                "none, build-id or deployment",
-            );
-            Versioning::All
-        }
-        None => {
-            // KEDA rejects deploymentName without workerVersioningType too.
-            conflict(
-                errs,
-                "deploymentName",
-                "workerVersioningType: deployment with it (and buildId), or \
-                 workerDeploymentName with workerDeploymentBuildId",
-            );
-            let legacy = build_id.is_some() || all_active || unversioned;
-            match (get("workerDeploymentName"), get("workerDeploymentBuildId")) {
-                (Some(n), Some(b)) => {
-                    // Named at the legacy key that is set (selectAllActive alone is not buildId).
-                    let set = [
-                        ("buildId", build_id.is_some()),
-                        ("selectAllActive", all_active),
-                        ("selectUnversioned", unversioned),
-                    ];
-                    if let Some((k, _)) = set.iter().find(|(_, on)| *on) {
-                        errs.push(p(k), value_of(k), "either buildId/selectAllActive/selectUnversioned or workerDeploymentName/workerDeploymentBuildId, not both");
-                    }
-                    Versioning::WorkerDeployment {
-                        name: n.clone(),
-                        build_id: b.clone(),
-                        scope: DeploymentScope::TaskQueue,
-                    }
-                }
-                (Some(_), None) => {
-                    errs.push(
-                        p("workerDeploymentBuildId"),
-                        None,
-                        "a build id with workerDeploymentName",
-                    );
-                    Versioning::All
-                }
-                (None, Some(_)) => {
-                    errs.push(
-                        p("workerDeploymentName"),
-                        None,
-                        "a deployment name with workerDeploymentBuildId",
-                    );
-                    Versioning::All
-                }
-                (None, None) if legacy => Versioning::BuildIds {
-                    build_id: build_id.cloned(),
-                    select_all_active: all_active,
-                    select_unversioned: unversioned,
-                },
-                (None, None) => Versioning::All,
-            }
-        }
-    }
 }
 
 /// Safe to put between single quotes in a visibility query.

@@ -328,7 +328,8 @@ fn validate_spec(
     }
     let mut triggers = Vec::new();
     for (i, t) in spec.triggers.iter().enumerate() {
-        if let Some(tc) = validate_trigger(errs, namespace, i, t) {
+        let container = spec.scale_target_ref.env_source_container_name.as_deref();
+        if let Some(tc) = validate_trigger(errs, namespace, i, t, container) {
             if triggers.iter().any(|o: &TriggerConfig| o.name == tc.name) {
                 errs.push(
                     format!("spec.triggers[{i}].name"),

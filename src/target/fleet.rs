@@ -232,6 +232,15 @@ impl Fleet {
             .map_or("", |c| c.name.as_ref())
     }
 
+    /// The environment of the target's container in the first cluster (`<key>FromEnv`); `None`
+    /// for a simulated target.
+    pub async fn container_env(
+        &self,
+        container: Option<&str>,
+    ) -> Option<Result<super::env::ContainerEnv, super::TargetError>> {
+        self.members.first.target.container_env(container).await
+    }
+
     /// Read every cluster's `/scale` at once.
     pub async fn read(&mut self) -> Current {
         if self.members.rest.is_empty() {

@@ -245,6 +245,18 @@ impl Target {
         }
     }
 
+    /// The resolved environment of the target's container (`<key>FromEnv` keys); `None` for
+    /// a simulated target (it has no pod template).
+    pub async fn container_env(
+        &self,
+        container: Option<&str>,
+    ) -> Option<Result<env::ContainerEnv, TargetError>> {
+        match self {
+            Target::Kube(k) => Some(k.container_env(container).await),
+            Target::Simulated(_) => None,
+        }
+    }
+
     /// Returns whether a write happened (dry-run against a cluster never writes).
     pub async fn scale(&self, replicas: u32) -> Result<bool, TargetError> {
         match self {
@@ -381,6 +393,7 @@ impl KubeTarget {
     }
 }
 
+pub mod env;
 pub mod fleet;
 pub mod hpa;
 mod pods;

@@ -6,8 +6,8 @@ use crate::test_support::*;
 use http::{Method, StatusCode};
 use serde_json::{Value, json};
 
-const NS: &str = "jobs";
-const APPS_V1: &str = "/apis/apps/v1";
+pub(super) const NS: &str = "jobs";
+pub(super) const APPS_V1: &str = "/apis/apps/v1";
 const CORE_V1: &str = "/api/v1";
 const WORKER_SCALE: &str = "/apis/apps/v1/namespaces/jobs/deployments/worker/scale";
 const MERGE_PATCH: &str = "application/merge-patch+json";
@@ -36,7 +36,7 @@ const WRITE_VERBS: [&str; 8] = [
 ];
 
 /// `GET /apis/apps/v1` as a 1.33 API server answers it.
-fn apps_v1() -> Value {
+pub(super) fn apps_v1() -> Value {
     let sub = |name: &str, kind: &str| {
         json!({ "name": name, "singularName": "", "namespaced": true, "kind": kind,
                 "verbs": ["get", "patch", "update"] })

@@ -587,6 +587,21 @@ fn rbac_follows_the_values() {
     assert_eq!(added, rule("cluster", "", "secrets", &["get"], ""));
     assert!(default_rules.is_subset(&with_secrets.rules()));
 
+    // The target's environment (KEDA's …FromEnv keys): get on the scaled kinds and ConfigMaps.
+    let with_env = install(json!({"rbac": {"targetEnvironment": true}}));
+    assert_no_wildcards(&with_env);
+    let added: BTreeSet<_> = with_env
+        .rules()
+        .difference(&default_rules)
+        .cloned()
+        .collect();
+    let mut expected: BTreeSet<Rule> = ["deployments", "statefulsets", "replicasets"]
+        .iter()
+        .flat_map(|k| rule("cluster", "apps", k, &["get"], ""))
+        .collect();
+    expected.extend(rule("cluster", "", "configmaps", &["get"], ""));
+    assert_eq!(added, expected);
+
     // /scale only of the listed kinds.
     let rollouts = install(json!({"rbac": {"scaleTargets": [
         {"apiGroup": "argoproj.io", "resources": ["rollouts"]}

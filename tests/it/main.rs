@@ -14,6 +14,7 @@ mod cli;
 mod cluster;
 mod cluster_outage;
 mod crd_flow;
+mod from_env;
 mod fuzz_config;
 mod home_hang;
 mod hpa_conflict;

@@ -1,6 +1,7 @@
 //! A recording Kubernetes API server over loopback HTTP, for a real kube client: one
 //! Deployment `<name>-worker` (selector `app=<name>`) with its `/scale`, its pods (metadata
-//! lists and merge patches of their annotations) and the namespace's HorizontalPodAutoscalers.
+//! lists and merge patches of their annotations), the namespace's HorizontalPodAutoscalers, and
+//! (when set) the Deployment itself with a pod template and the ConfigMaps its env reads.
 //! Every request is recorded; anything else fails the test. While `hung`, requests are
 //! recorded and then held unanswered until it ends (as a paused API server answers its backlog
 //! when resumed, long after the client gave up).
@@ -13,6 +14,7 @@ use std::sync::{Arc, Mutex};
 
 pub const PODS: &str = "/api/v1/namespaces/default/pods";
 pub const HPAS: &str = "/apis/autoscaling/v2/namespaces/default/horizontalpodautoscalers";
+pub const CONFIG_MAPS: &str = "/api/v1/namespaces/default/configmaps/";
 pub const COST: &str = "controller.kubernetes.io/pod-deletion-cost";
 
 /// One request as the API server got it.
@@ -38,6 +40,10 @@ pub struct ApiServer {
     pub seen: Arc<Mutex<Vec<Seen>>>,
     /// Takes requests and answers none until cleared.
     pub hung: Arc<AtomicBool>,
+    /// The Deployment's pod template spec (`GET` of the Deployment), when set.
+    pub pod_spec: Arc<Mutex<Option<Value>>>,
+    /// ConfigMaps' data, by name (`GET`; 404 for others).
+    pub config_maps: Arc<Mutex<BTreeMap<String, BTreeMap<String, String>>>>,
 }
 
 fn partial(app: &str, name: &str, annotations: &BTreeMap<String, String>) -> Value {
@@ -116,6 +122,40 @@ impl ApiServer {
                      "verbs": ["get", "patch", "update"]}]
             }),
             ("GET", p) if p == scale_path => scale(self.replicas.load(Ordering::SeqCst)),
+            ("GET", p) if Some(p) == scale_path.strip_suffix("/scale") => {
+                let spec = self
+                    .pod_spec
+                    .lock()
+                    .unwrap()
+                    .clone()
+                    .expect("a pod template");
+                json!({"apiVersion": "apps/v1", "kind": "Deployment",
+                       "metadata": {"name": deployment, "namespace": "default"},
+                       "spec": {"replicas": self.replicas.load(Ordering::SeqCst),
+                                "selector": {"matchLabels": {"app": app}},
+                                "template": {"metadata": {"labels": {"app": app}}, "spec": spec}}})
+            }
+            ("GET", p) if p.starts_with(CONFIG_MAPS) => {
+                let name = p.rsplit('/').next().unwrap();
+                match self.config_maps.lock().unwrap().get(name) {
+                    Some(data) => json!({"apiVersion": "v1", "kind": "ConfigMap",
+                                         "metadata": {"name": name, "namespace": "default"},
+                                         "data": data}),
+                    None => {
+                        return axum::response::Response::builder()
+                            .status(404)
+                            .header("content-type", "application/json")
+                            .body(axum::body::Body::from(
+                                serde_json::to_vec(&json!({
+                                "kind": "Status", "apiVersion": "v1", "metadata": {},
+                                "status": "Failure", "reason": "NotFound", "code": 404,
+                                "message": format!("configmaps \"{name}\" not found")}))
+                                .unwrap(),
+                            ))
+                            .unwrap();
+                    }
+                }
+            }
             ("PATCH", p) if p == scale_path => {
                 let n = body.unwrap()["spec"]["replicas"].as_u64().unwrap();
                 self.replicas.store(n, Ordering::SeqCst);

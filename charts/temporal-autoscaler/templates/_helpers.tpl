@@ -111,6 +111,21 @@ with rbac.secretReferences.
   resources: ["secrets"]
   verbs: ["get"]
 {{- end }}
+{{- if .Values.rbac.targetEnvironment }}
+# `<key>FromEnv` trigger keys (KEDA's): the scale target's pod template and the ConfigMaps its
+# container's env reads (Secrets it reads need rbac.secretReferences). Only `get`.
+{{- range .Values.rbac.scaleTargets }}
+- apiGroups: [{{ .apiGroup | quote }}]
+  resources:
+  {{- range .resources }}
+    - {{ . | quote }}
+  {{- end }}
+  verbs: ["get"]
+{{- end }}
+- apiGroups: [""]
+  resources: ["configmaps"]
+  verbs: ["get"]
+{{- end }}
 {{- if .Values.idleFirst.enabled }}
 # Idle pods first: list the target's pods (metadata) and patch their deletion cost. The
 # admission policy (templates/idle-first-policy.yaml) refuses any other change to a pod.

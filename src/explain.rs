@@ -113,11 +113,29 @@ async fn explain_one(
         },
     };
 
+    // KEDA's `<key>FromEnv`: read from the target's container (then this process's env).
+    let (resolved, env_failed) = match crate::scaler::env::resolve(cfg, &fleet).await {
+        Some((r, failed)) => (Some(r), failed),
+        None if cfg.triggers.iter().any(|t| t.from_env.is_some()) => {
+            let _ = writeln!(
+                out,
+                "  the scale target's environment could not be read (its API server did not answer)"
+            );
+            (None, Default::default())
+        }
+        None => (None, Default::default()),
+    };
+    let cfg = resolved.as_ref().unwrap_or(cfg);
     let (results, workers): (Vec<_>, Vec<_>) =
-        futures::future::join_all(cfg.triggers.iter().map(|t| pool.read(t)))
-            .await
-            .into_iter()
-            .unzip();
+        futures::future::join_all(cfg.triggers.iter().map(|t| async {
+            match env_failed.get(&t.name) {
+                Some(e) => (Err(e.clone()), t.capacity.as_ref().map(|_| Err(e.clone()))),
+                None => pool.read(t).await,
+            }
+        }))
+        .await
+        .into_iter()
+        .unzip();
     let wall = std::time::SystemTime::now();
     let readings: Vec<_> = cfg
         .triggers

@@ -13,6 +13,7 @@ use super::Scaler;
 use crate::spec::{ScalerConfig, validate_filled};
 use crate::target::TargetError;
 use crate::target::env::ContainerEnv;
+use crate::target::fleet::Fleet;
 use crate::temporal::{ErrorKind, TemporalError};
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -29,7 +30,8 @@ pub(super) struct EnvResolution {
 }
 
 struct Resolved {
-    at: Instant,
+    /// When it was read; `None` when it could not be (read again next tick).
+    at: Option<Instant>,
     /// The spec it was read for.
     of: Arc<ScalerConfig>,
     cfg: Arc<ScalerConfig>,
@@ -67,63 +69,106 @@ fn lookup(target: &Option<Result<ContainerEnv, TargetError>>, var: &str) -> Resu
     })
 }
 
+/// `cfg` with every trigger's `<key>FromEnv` values read from the target's container in the
+/// first cluster of `fleet` (then the agent's environment), and the triggers that could not be
+/// read, with why. `None` when the API server did not answer (nothing was decided).
+pub(crate) async fn resolve(
+    cfg: &ScalerConfig,
+    fleet: &Fleet,
+) -> Option<(ScalerConfig, HashMap<String, TemporalError>)> {
+    let container = cfg
+        .triggers
+        .iter()
+        .find_map(|t| t.from_env.as_ref())?
+        .container
+        .clone();
+    let target = Box::pin(fleet.container_env(container.as_deref())).await;
+    if let Some(Err(e)) = &target
+        && e.is_unreachable()
+    {
+        return None;
+    }
+    let mut resolved = cfg.clone();
+    let mut failed = HashMap::new();
+    for t in &mut resolved.triggers {
+        let Some(fe) = t.from_env.clone() else {
+            continue;
+        };
+        let filled = fe
+            .fill(|var| lookup(&target, var))
+            .map_err(|errs| {
+                errs.into_iter()
+                    .map(|(path, why)| format!("{path}: {why}"))
+                    .collect::<Vec<_>>()
+            })
+            .and_then(|spec| validate_filled(&cfg.namespace, fe.index, &spec));
+        match filled {
+            Ok(tc) => *t = tc,
+            Err(why) => {
+                failed.insert(
+                    t.name.clone(),
+                    TemporalError {
+                        kind: ErrorKind::Config,
+                        message: why.join("; "),
+                    },
+                );
+            }
+        }
+    }
+    Some((resolved, failed))
+}
+
 impl Scaler {
     /// The spec to act on: `self.cfg` with its `<key>FromEnv` values read (itself when it
     /// has none).
     pub(super) async fn resolved_config(&mut self) -> Arc<ScalerConfig> {
         let cfg = self.cfg.clone();
-        let Some(container) = cfg.triggers.iter().find_map(|t| t.from_env.as_ref()) else {
+        if cfg.triggers.iter().all(|t| t.from_env.is_none()) {
             self.env.resolved = None;
             return cfg;
-        };
+        }
         if let Some(r) = &self.env.resolved
             && Arc::ptr_eq(&r.of, &cfg)
-            && r.at.elapsed() < ENV_REFRESH
+            && r.at.is_some_and(|at| at.elapsed() < ENV_REFRESH)
         {
             return r.cfg.clone();
         }
-        let container = container.container.clone();
-        // The first cluster's target: a placement runs one workload in several clusters.
-        let target = Box::pin(self.fleet.container_env(container.as_deref())).await;
-        if let Some(Err(e)) = &target
-            && e.is_unreachable()
-            && let Some(r) = &mut self.env.resolved
-            && Arc::ptr_eq(&r.of, &cfg)
-        {
+        let Some((resolved, failed)) = resolve(&cfg, &self.fleet).await else {
             // The API server did not answer: keep what was read, try again next tick.
-            tracing::debug!(scaler = %self.key, error = %e, "target environment not read; keeping the last values");
-            return r.cfg.clone();
-        }
-        let mut resolved = (*cfg).clone();
-        let mut failed = HashMap::new();
-        for t in &mut resolved.triggers {
-            let Some(fe) = t.from_env.clone() else {
-                continue;
-            };
-            let filled = fe
-                .fill(|var| lookup(&target, var))
-                .map_err(|errs| {
-                    errs.into_iter()
-                        .map(|(path, why)| format!("{path}: {why}"))
-                        .collect::<Vec<_>>()
-                })
-                .and_then(|spec| validate_filled(&cfg.namespace, fe.index, &spec));
-            match filled {
-                Ok(tc) => *t = tc,
-                Err(why) => {
-                    failed.insert(
-                        t.name.clone(),
-                        TemporalError {
-                            kind: ErrorKind::Config,
-                            message: why.join("; "),
-                        },
-                    );
-                }
+            if let Some(r) = &self.env.resolved
+                && Arc::ptr_eq(&r.of, &cfg)
+                && r.at.is_some()
+            {
+                tracing::debug!(scaler = %self.key, "target environment not read; keeping the last values");
+                return r.cfg.clone();
             }
-        }
+            let failed = cfg
+                .triggers
+                .iter()
+                .filter(|t| t.from_env.is_some())
+                .map(|t| {
+                    let e = TemporalError {
+                        kind: ErrorKind::Config,
+                        message: format!(
+                            "trigger {}: the scale target's environment could not be read (its API server did not answer)",
+                            t.name
+                        ),
+                    };
+                    (t.name.clone(), e)
+                })
+                .collect();
+            // Not kept past this tick: the next one reads again.
+            self.env.resolved = Some(Box::new(Resolved {
+                at: None,
+                of: cfg.clone(),
+                cfg: cfg.clone(),
+                failed,
+            }));
+            return cfg;
+        };
         let resolved = Arc::new(resolved);
         self.env.resolved = Some(Box::new(Resolved {
-            at: Instant::now(),
+            at: Some(Instant::now()),
             of: cfg,
             cfg: resolved.clone(),
             failed,

@@ -27,7 +27,7 @@ use std::time::{Duration, Instant, SystemTime};
 use tokio::task::JoinHandle;
 
 mod conflict;
-mod env;
+pub(crate) mod env;
 mod idle_first;
 mod reading;
 mod status;

@@ -384,6 +384,42 @@ fn explain(file: &std::path::Path, extra: &[&str]) -> String {
     text
 }
 
+/// KEDA's `taskQueueFromEnv` in `explain` without a cluster: the variable is read from the
+/// process's own environment (there is no target to read), and its absence is said.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn explain_reads_from_env_keys_and_says_which_is_missing() {
+    let server = DevServer::start().await;
+    server.start_workflows("q-ex-env", 12).await;
+    let d = tempfile::tempdir().unwrap();
+    let file = d.path().join("env.yaml");
+    let yaml = scaler_yaml("exenv", &server.endpoint(), "unused", 0, "").replace(
+        "taskQueue: \"unused\"",
+        "taskQueueFromEnv: EXPLAIN_TASK_QUEUE",
+    );
+    std::fs::write(&file, yaml).unwrap();
+    let out = bin()
+        .arg("explain")
+        .arg(&file)
+        .args(["--current", "0"])
+        .env("EXPLAIN_TASK_QUEUE", "q-ex-env")
+        .output()
+        .unwrap();
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(out.status.success(), "{text}");
+    assert!(
+        text.lines()
+            .any(|l| l.trim_start().starts_with("workflow  backlog 12")),
+        "{text}"
+    );
+    assert!(text.contains("final: 3 (from 0): would scale up"), "{text}");
+    let text = explain(&file, &["--current", "0"]);
+    assert!(
+        text.contains("EXPLAIN_TASK_QUEUE is not set in the agent's environment (a dry run without a cluster has no target to read)"),
+        "{text}"
+    );
+    assert!(!text.contains("would scale up"), "{text}");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn explain_shows_each_rule_at_work_on_a_real_server() {
     let server = DevServer::start().await;
@@ -566,7 +602,8 @@ spec:
 fn convert_keeps_keda_versioning_and_fails_on_a_refused_scaled_object() {
     let d = tempfile::tempdir().unwrap();
     let keda = d.path().join("keda.yaml");
-    // KEDA's e2e Worker Deployment ScaledObject, and one whose client key needs a password.
+    // KEDA main's e2e Worker Deployment ScaledObject, and one whose client key needs a
+    // password (from its TriggerAuthentication, where KEDA reads it).
     std::fs::write(
         &keda,
         r#"apiVersion: keda.sh/v1alpha1
@@ -593,9 +630,17 @@ spec:
       taskQueue: "omes-test"
       targetQueueSize: "2"
       endpoint: temporal-temporal-test.temporal-test-ns.svc.cluster.local:7233
-      workerVersioningType: deployment
-      deploymentName: omes-deployment
-      buildId: v2.0.0
+      workerDeploymentName: omes-deployment
+      workerDeploymentBuildId: v2.0.0
+---
+apiVersion: keda.sh/v1alpha1
+kind: TriggerAuthentication
+metadata: {name: mtls, namespace: temporal-test-ns}
+spec:
+  secretTargetRef:
+  - {parameter: cert, name: mtls, key: tls.crt}
+  - {parameter: key, name: mtls, key: tls.key}
+  - {parameter: keyPassword, name: hunter2, key: password}
 ---
 apiVersion: keda.sh/v1alpha1
 kind: ScaledObject
@@ -607,37 +652,35 @@ spec:
     name: mtls-worker
   triggers:
   - type: temporal
+    authenticationRef: {name: mtls}
     metadata:
       endpoint: temporal:7233
       taskQueue: orders
-      keyPassword: hunter2
 "#,
     )
     .unwrap();
     let out = bin().arg("convert").arg(&keda).output().unwrap();
     let stdout = String::from_utf8(out.stdout).unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
-    // Refused: exit 1, the reason as an error line, the password nowhere.
+    // Refused: exit 1, the reason as an error line.
     assert_eq!(out.status.code(), Some(1), "{stderr}");
     let file = keda.display();
-    let doc = format!("{file}: document 1 (ScaledObject temporal-test-ns/mtls)");
+    let doc = format!("{file}: document 2 (ScaledObject temporal-test-ns/mtls)");
     assert!(
         stderr.contains(&format!(
-            "error: {doc}: spec.triggers[0].metadata.keyPassword: encrypted client keys are not supported: decrypt the key"
-        )),
+            "error: {doc}: spec.triggers[0].authenticationRef: TriggerAuthentication temporal-test-ns/mtls: spec.secretTargetRef[2]: parameter keyPassword"
+        )) && stderr.contains("encrypted client keys are not supported: decrypt the key"),
         "{stderr}"
     );
     assert!(
         stderr.contains(&format!("error: {doc}: not converted")),
         "{stderr}"
     );
-    assert!(!stderr.contains("hunter2") && !stdout.contains("hunter2"));
     // The other one is printed, keeps KEDA's keys, and `check` accepts it.
     assert!(!stdout.contains("name: mtls"), "{stdout}");
     assert!(
-        stdout.contains("workerVersioningType: deployment")
-            && stdout.contains("deploymentName: omes-deployment")
-            && stdout.contains("buildId: v2.0.0"),
+        stdout.contains("workerDeploymentName: omes-deployment")
+            && stdout.contains("workerDeploymentBuildId: v2.0.0"),
         "{stdout}"
     );
     let converted = d.path().join("converted.yaml");

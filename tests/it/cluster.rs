@@ -694,3 +694,129 @@ async fn a_scaler_rendered_for_a_worker_controller_version_scales_it_and_goes_wi
         .delete(&rendered.deployment, &DeleteParams::default())
         .await;
 }
+
+/// KEDA's `taskQueueFromEnv` on a real API server, with the chart's rules for it (impersonating
+/// a ServiceAccount that has `rbac.targetEnvironment`'s `get` on deployments and configmaps, no
+/// Secrets): the variable comes from a ConfigMap key in the container `envSourceContainerName`
+/// names; a Secret in its `envFrom` cannot be read (forbidden) and does not matter.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs a real cluster (KUBECONFIG)"]
+async fn a_task_queue_from_the_targets_environment_on_a_real_cluster_with_the_charts_rules() {
+    use k8s_openapi::api::core::v1::{ConfigMap, ServiceAccount};
+    use k8s_openapi::api::rbac::v1::{Role, RoleBinding};
+    let admin = cluster().await;
+    let ns = namespace();
+    let name = format!("ta-env-{:x}", fastrand::u32(..));
+    let server = DevServer::start().await;
+    server.start_workflows(&format!("{name}-q"), 12).await;
+
+    let cm: ConfigMap = serde_json::from_value(serde_json::json!({
+        "metadata": {"name": format!("{name}-queues")},
+        "data": {"orders": format!("{name}-q")}
+    }))
+    .unwrap();
+    Api::<ConfigMap>::namespaced(admin.clone(), &ns)
+        .create(&PostParams::default(), &cm)
+        .await
+        .unwrap();
+    let mut d = deployment(&format!("{name}-worker"), 1);
+    let image = d
+        .spec
+        .as_ref()
+        .unwrap()
+        .template
+        .spec
+        .as_ref()
+        .unwrap()
+        .containers[0]
+        .image
+        .clone();
+    d.spec.as_mut().unwrap().template.spec.as_mut().unwrap().containers = serde_json::from_value(
+        serde_json::json!([
+            {"name": "proxy", "image": image, "env": [{"name": "TASK_QUEUE", "value": "not-this-one"}]},
+            {"name": "worker", "image": image,
+             "envFrom": [{"secretRef": {"name": format!("{name}-creds")}}],
+             "env": [{"name": "TASK_QUEUE", "valueFrom": {"configMapKeyRef": {"name": format!("{name}-queues"), "key": "orders"}}}]},
+        ]),
+    )
+    .unwrap();
+    let deploys: Api<Deployment> = Api::namespaced(admin.clone(), &ns);
+    deploys.create(&PostParams::default(), &d).await.unwrap();
+    let _cleanup = DeleteDeployment {
+        ns: ns.clone(),
+        name: format!("{name}-worker"),
+    };
+
+    // The agent's ServiceAccount with the chart's scaling rules and rbac.targetEnvironment.
+    let rules = serde_json::json!([
+        {"apiGroups": ["apps"], "resources": ["deployments/scale"], "verbs": ["get", "update", "patch"]},
+        {"apiGroups": ["apps"], "resources": ["deployments"], "verbs": ["get"]},
+        {"apiGroups": [""], "resources": ["configmaps"], "verbs": ["get"]},
+        {"apiGroups": ["autoscaling"], "resources": ["horizontalpodautoscalers"], "verbs": ["list"]},
+        {"apiGroups": [""], "resources": ["pods"], "verbs": ["list", "patch"]},
+        {"apiGroups": ["", "events.k8s.io"], "resources": ["events"], "verbs": ["create"]},
+    ]);
+    let sa: ServiceAccount =
+        serde_json::from_value(serde_json::json!({"metadata": {"name": name}})).unwrap();
+    Api::<ServiceAccount>::namespaced(admin.clone(), &ns)
+        .create(&PostParams::default(), &sa)
+        .await
+        .unwrap();
+    let role: Role =
+        serde_json::from_value(serde_json::json!({"metadata": {"name": name}, "rules": rules}))
+            .unwrap();
+    Api::<Role>::namespaced(admin.clone(), &ns)
+        .create(&PostParams::default(), &role)
+        .await
+        .unwrap();
+    let binding: RoleBinding = serde_json::from_value(serde_json::json!({
+        "metadata": {"name": name},
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": name},
+        "subjects": [{"kind": "ServiceAccount", "name": name, "namespace": ns}],
+    }))
+    .unwrap();
+    Api::<RoleBinding>::namespaced(admin.clone(), &ns)
+        .create(&PostParams::default(), &binding)
+        .await
+        .unwrap();
+    let mut config = kube::Config::infer().await.unwrap();
+    config.auth_info.impersonate = Some(format!("system:serviceaccount:{ns}:{name}"));
+    let agent = temporal_autoscaler::deadline::client(config, support::TEST_KUBE_DEADLINE).unwrap();
+
+    let ctx = Context::new(Targets::kube(agent, false), Guard::alone());
+    let yaml = scaler_yaml(&name, &server.endpoint(), "unused", 1, "")
+        .replace(
+            "namespace: default\nspec",
+            &format!("namespace: {ns}\nspec"),
+        )
+        .replace("taskQueue: \"unused\"", "taskQueueFromEnv: TASK_QUEUE")
+        .replace(
+            &format!("name: {name}-worker\n"),
+            &format!("name: {name}-worker\n    envSourceContainerName: worker\n"),
+        );
+    let running = support::run_scaler(&ctx, &ns, &name, &yaml).await;
+    let v = within(
+        90,
+        "scaled on the queue the variable names",
+        ctx.state
+            .wait_for(&running.key, |v| v.current_replicas == Some(3)),
+    )
+    .await;
+    let got = deploys.get(&format!("{name}-worker")).await.unwrap();
+    let _ = Api::<RoleBinding>::namespaced(admin.clone(), &ns)
+        .delete(&name, &DeleteParams::default())
+        .await;
+    let _ = Api::<Role>::namespaced(admin.clone(), &ns)
+        .delete(&name, &DeleteParams::default())
+        .await;
+    let _ = Api::<ServiceAccount>::namespaced(admin.clone(), &ns)
+        .delete(&name, &DeleteParams::default())
+        .await;
+    let _ = Api::<ConfigMap>::namespaced(admin, &ns)
+        .delete(&format!("{name}-queues"), &DeleteParams::default())
+        .await;
+    assert_eq!(v.triggers[0].task_queue, format!("{name}-q"));
+    assert_eq!(v.triggers[0].backlog, Some(12));
+    assert!(v.triggers[0].error.is_none(), "{v:?}");
+    assert_eq!(got.spec.unwrap().replicas, Some(3));
+}

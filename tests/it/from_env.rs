@@ -8,15 +8,10 @@
 use crate::support;
 
 use serde_json::json;
-use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 use support::api_server::{ApiServer, CONFIG_MAPS};
 use support::{DevServer, within};
-use temporal_autoscaler::agent::Context;
-use temporal_autoscaler::clusters::Clusters;
-use temporal_autoscaler::guard::Guard;
-use temporal_autoscaler::target::Targets;
 
 fn from_env_yaml(name: &str, endpoint: &str, var: &str) -> String {
     support::scaler_yaml(name, endpoint, "unused", 1, "")
@@ -45,14 +40,7 @@ async fn a_task_queue_from_the_targets_environment_is_read_once_and_scaled_on() 
         [("orders".to_string(), "q-env-v2".to_string())].into(),
     );
     let deadline = Duration::from_secs(2);
-    let client = api.client(deadline).await;
-    let ctx = Context::new(
-        Targets::with_clusters(
-            Arc::new(Clusters::new(Some(client), &[]).with_timeout(deadline)),
-            false,
-        ),
-        Guard::alone(),
-    );
+    let ctx = api.agent(deadline).await;
     let running = support::run_scaler(
         &ctx,
         "default",
@@ -99,14 +87,7 @@ async fn a_task_queue_from_the_targets_environment_is_read_once_and_scaled_on() 
     *api.pod_spec.lock().unwrap() = Some(json!({"containers": [
         {"name": "worker", "image": "w", "envFrom": [{"configMapRef": {"name": "gone"}}]},
     ]}));
-    let client = api.client(deadline).await;
-    let ctx = Context::new(
-        Targets::with_clusters(
-            Arc::new(Clusters::new(Some(client), &[]).with_timeout(deadline)),
-            false,
-        ),
-        Guard::alone(),
-    );
+    let ctx = api.agent(deadline).await;
     let var = "TEMPORAL_AUTOSCALER_TEST_UNSET_QUEUE";
     let running = support::run_scaler(
         &ctx,

@@ -34,15 +34,7 @@ async fn busy_pods_are_kept_by_their_deletion_cost_set_before_the_scale_down() {
 
     let api = ApiServer::new("idle", 1);
     api.set_pods(&[("w-a", None), ("w-b", None), ("w-c", None)]);
-    let deadline = Duration::from_secs(2);
-    let client = api.client(deadline).await;
-    let ctx = Context::new(
-        Targets::with_clusters(
-            Arc::new(Clusters::new(Some(client), &[]).with_timeout(deadline)),
-            false,
-        ),
-        Guard::alone(),
-    );
+    let ctx = api.agent(Duration::from_secs(2)).await;
     let running = support::run_scaler(
         &ctx,
         "default",

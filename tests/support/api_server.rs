@@ -70,6 +70,23 @@ impl ApiServer {
         )
     }
 
+    /// An agent alone (always the leader) whose only cluster is this API server, every call
+    /// under `deadline`.
+    pub async fn agent(
+        &self,
+        deadline: std::time::Duration,
+    ) -> Arc<temporal_autoscaler::agent::Context> {
+        use temporal_autoscaler::clusters::Clusters;
+        let client = self.client(deadline).await;
+        temporal_autoscaler::agent::Context::new(
+            temporal_autoscaler::target::Targets::with_clusters(
+                Arc::new(Clusters::new(Some(client), &[]).with_timeout(deadline)),
+                false,
+            ),
+            temporal_autoscaler::guard::Guard::alone(),
+        )
+    }
+
     /// Serve it on a loopback port; a client with `deadline` on every request.
     pub async fn client(&self, deadline: std::time::Duration) -> kube::Client {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();

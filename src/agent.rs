@@ -238,6 +238,10 @@ pub async fn run(settings: Settings) -> Result<(), crate::Error> {
         ctx.pool.use_cluster_secrets(client);
     }
     ctx.pool.set_rps(settings.temporal_rps);
+    ctx.pool
+        .set_schedule_refresh(std::time::Duration::from_secs(
+            settings.schedule_refresh_seconds,
+        ));
     let lease_handle = lease_task
         .map(|(runner, tx)| tokio::spawn(runner.run(tx, ctx.metrics.clone(), shutdown_rx.clone())));
     if lease_handle.is_none() {

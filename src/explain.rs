@@ -126,23 +126,38 @@ async fn explain_one(
         None => (None, Default::default()),
     };
     let cfg = resolved.as_ref().unwrap_or(cfg);
-    let (results, workers): (Vec<_>, Vec<_>) =
+    let reads: Vec<crate::temporal::TriggerRead> =
         futures::future::join_all(cfg.triggers.iter().map(|t| async {
             match env_failed.get(&t.name) {
-                Some(e) => (Err(e.clone()), t.capacity.as_ref().map(|_| Err(e.clone()))),
+                Some(e) => (
+                    Err(e.clone()),
+                    t.capacity.as_ref().map(|_| Err(e.clone())),
+                    None,
+                ),
                 None => pool.read(t).await,
             }
         }))
-        .await
-        .into_iter()
-        .unzip();
+        .await;
     let wall = std::time::SystemTime::now();
+    // A fresh evaluation has learned nothing of the schedules' runs.
+    let memory = crate::decide::schedule::ScheduleMemory::default();
+    let mut schedule_views = Vec::new();
     let readings: Vec<_> = cfg
         .triggers
         .iter()
-        .zip(&results)
-        .zip(&workers)
-        .map(|((t, r), w)| crate::scaler::reading(t, cfg.target.statefulset(), r, w.as_ref(), wall))
+        .zip(&reads)
+        .map(|(t, (r, w, s))| {
+            let mut reading =
+                crate::scaler::reading(t, cfg.target.statefulset(), r, w.as_ref(), wall);
+            let version = reading.signals.version_status;
+            let (signal, _, views) =
+                crate::scaler::schedule_signal(t, s.as_ref(), version, &memory, wall);
+            if reading.backlog.is_ok() {
+                reading.signals.schedule = signal;
+            }
+            schedule_views.push(views);
+            reading
+        })
         .collect();
     let now = Instant::now();
     // A fresh evaluation: no history, and long enough observed that no start-up hold applies.
@@ -160,12 +175,8 @@ async fn explain_one(
     };
     let d = decide::decide(&input, &History::default());
 
-    for (i, ((t, res), rec)) in cfg
-        .triggers
-        .iter()
-        .zip(&results)
-        .zip(&d.triggers)
-        .enumerate()
+    for (i, ((t, (res, workers, _)), rec)) in
+        cfg.triggers.iter().zip(&reads).zip(&d.triggers).enumerate()
     {
         let endpoint = match &t.endpoint {
             EndpointSource::Literal(e) => e.clone(),
@@ -205,7 +216,8 @@ async fn explain_one(
                         cfg.min_replicas
                     );
                 }
-                explain_capacity(out, t, workers[i].as_ref(), &readings[i]);
+                explain_capacity(out, t, workers.as_ref(), &readings[i]);
+                explain_schedules(out, t, &schedule_views[i], reads[i].2.as_ref());
                 if t.keep_while_dispatching {
                     let _ = writeln!(
                         out,
@@ -465,5 +477,64 @@ fn busy_floor(cap: &crate::decide::capacity::Capacity) -> String {
             format!("{} (StatefulSet: busy ordinal {o} + 1)", cap.busy_floor)
         }
         _ => format!("{} (busy hosts)", cap.busy_floor),
+    }
+}
+
+/// `schedule nightly fires at 02:00:00Z in 1m58s; nothing learned yet → 1`, per schedule on
+/// the trigger's queue (Schedules signal).
+fn explain_schedules(
+    out: &mut String,
+    t: &crate::spec::TriggerConfig,
+    views: &[crate::state::ScheduleView],
+    read: Option<&crate::temporal::SchedulesRead>,
+) {
+    let Some(c) = &t.schedule else { return };
+    if let Some(crate::temporal::SchedulesRead::Unavailable(why)) = read {
+        let _ = writeln!(out, "    schedules: unavailable ({why})");
+        return;
+    }
+    if views.is_empty() {
+        let _ = writeln!(
+            out,
+            "    schedules: none starts workflows on {}",
+            t.task_queue
+        );
+    }
+    for v in views {
+        let when = match (&v.next_action_time, v.next_action_in_seconds) {
+            (Some(at), Some(secs)) => format!("fires at {at} in {}", short_duration(secs)),
+            _ => "has no next action".to_string(),
+        };
+        let learned = match v.learned_replicas {
+            Some(n) => format!("last run needed {n} → {n}"),
+            None => format!(
+                "nothing learned yet → {} (scheduleMinReplicas)",
+                c.min_replicas
+            ),
+        };
+        let paused = if v.paused {
+            "; paused: counts for nothing"
+        } else {
+            ""
+        };
+        let window = match v.next_action_in_seconds {
+            Some(s) if !v.paused && s <= c.lead.as_secs_f64() => ", within its lead",
+            _ => "",
+        };
+        let _ = writeln!(
+            out,
+            "    schedule {} {when}{window}; {learned}{paused}",
+            v.id
+        );
+    }
+}
+
+/// `1m58s`, `12s`, `2h3m`.
+fn short_duration(secs: f64) -> String {
+    let s = secs.max(0.0).round() as u64;
+    match (s / 3600, (s % 3600) / 60, s % 60) {
+        (0, 0, s) => format!("{s}s"),
+        (0, m, s) => format!("{m}m{s}s"),
+        (h, m, _) => format!("{h}h{m}m"),
     }
 }

@@ -237,7 +237,10 @@ impl Registry {
             generation,
             config,
             conditions,
+            learned,
         } = obj;
+        // Kept in the status: what a new leader, or a restarted agent, starts from.
+        self.ctx.state.seed_learned(&key, learned);
         let seen = (uid.clone(), generation, config.clone());
         if self.cr_seen.get(&key) == Some(&seen) {
             return; // a status-only (or metadata-only) change

@@ -79,6 +79,10 @@ pub struct Settings {
     /// of thousands of scalers under the namespace's rate limit.
     #[serde(default = "default_temporal_rps")]
     pub temporal_rps: u32,
+    /// How often each (endpoint, namespace)'s Schedules are listed, in seconds (the Schedules
+    /// signal, `scheduleLeadSeconds`).
+    #[serde(default = "default_schedule_refresh")]
+    pub schedule_refresh_seconds: u64,
     /// The status page at `GET /`, and the per-scaler history it charts.
     #[serde(default = "default_ui")]
     pub ui: bool,
@@ -147,6 +151,10 @@ fn default_temporal_rps() -> u32 {
     crate::temporal::DEFAULT_RPS
 }
 
+fn default_schedule_refresh() -> u64 {
+    crate::temporal::SCHEDULE_REFRESH.as_secs()
+}
+
 /// The items of a comma-separated string, trimmed, empty ones left out.
 fn comma_items(s: &str) -> impl Iterator<Item = &str> {
     s.split(',').map(str::trim).filter(|s| !s.is_empty())
@@ -182,6 +190,7 @@ impl Default for Settings {
             watch_namespaces: Vec::new(),
             no_crds: false,
             temporal_rps: default_temporal_rps(),
+            schedule_refresh_seconds: default_schedule_refresh(),
             ui: default_ui(),
             idle_first: true,
             clusters: Vec::new(),
@@ -252,6 +261,12 @@ impl Settings {
             return Err(crate::Error::Settings(
                 "temporal_rps: got 0, expected at least 1 RPC per second".into(),
             ));
+        }
+        if !(1..=3600).contains(&s.schedule_refresh_seconds) {
+            return Err(crate::Error::Settings(format!(
+                "schedule_refresh_seconds: got {}, expected 1 to 3600",
+                s.schedule_refresh_seconds
+            )));
         }
         crate::clusters::validate(&s.clusters).map_err(crate::Error::Settings)?;
         if s.lease_duration < 2 {

@@ -5,6 +5,7 @@ pub mod capacity;
 mod history;
 pub mod idle_first;
 pub mod placement;
+pub mod schedule;
 pub mod version;
 
 pub use history::History;
@@ -45,6 +46,8 @@ pub struct Signals {
     pub keep_while_dispatching: bool,
     /// The selected Worker Deployment version's status, when the trigger selects one.
     pub version_status: Option<version::VersionStatus>,
+    /// Schedules on the queue (`scheduleLeadSeconds`).
+    pub schedule: Option<schedule::ScheduleSignal>,
 }
 
 /// The capacity signal as the decision reads it.
@@ -79,6 +82,8 @@ pub enum Basis {
     Dispatching,
     /// fallback.replicas after failureThreshold failures
     Fallback,
+    /// a Schedule on the queue fires soon: what its last run needed
+    Scheduled,
     /// the read failed
     Failed,
 }
@@ -93,6 +98,8 @@ pub struct TriggerRecommendation {
     pub basis: Basis,
     /// The queue is rate limited (reported in status and `/scalers`).
     pub rate_limited: bool,
+    /// The recommendation without a schedule's floor: what the load needs (learned).
+    pub unscheduled: Option<u32>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
@@ -169,6 +176,7 @@ impl Basis {
             Basis::BusyWorkers => "busyWorkers",
             Basis::Dispatching => "dispatching",
             Basis::Fallback => "fallback",
+            Basis::Scheduled => "scheduled",
             Basis::Failed => "failed",
         }
     }
@@ -262,6 +270,7 @@ pub fn recommend(
             within_tolerance: false,
             basis: Basis::Failed,
             rate_limited: false,
+            unscheduled: None,
         };
     };
     let ceil = |x: f64| x.ceil().clamp(0.0, u32::MAX as f64) as u32;
@@ -349,6 +358,15 @@ pub fn recommend(
             basis = Basis::RateLimited;
         }
     }
+    let unscheduled = replicas;
+    if let Some((floor, _)) = sig.schedule.as_ref().and_then(|s| s.floor()) {
+        // Work is about to arrive: up (from zero too) before it does.
+        active |= floor > 0;
+        if floor > replicas {
+            replicas = floor;
+            basis = Basis::Scheduled;
+        }
+    }
     TriggerRecommendation {
         name: r.name.clone(),
         replicas: Some(replicas),
@@ -356,6 +374,7 @@ pub fn recommend(
         within_tolerance: within,
         basis,
         rate_limited: sig.rate_limited,
+        unscheduled: Some(unscheduled),
     }
 }
 

@@ -80,6 +80,7 @@ fn trigger(name: &str, target: f64, activation: f64) -> TriggerConfig {
         workflow_task_queue_for_count: None,
         capacity: None,
         keep_while_dispatching: false,
+        schedule: None,
         from_env: None,
     }
 }

@@ -20,7 +20,7 @@ const CONNECTIVITY: &str = "unreachable";
 /// The outage kind of a target whose remote cluster's API server is unreachable.
 const CLUSTER_UNREACHABLE: &str = "cluster unreachable";
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
@@ -28,12 +28,14 @@ use tokio::task::JoinHandle;
 
 mod conflict;
 pub(crate) mod env;
+mod failures;
 mod idle_first;
 mod reading;
+mod schedules;
 mod status;
 
-pub(crate) use reading::reading;
 use reading::{capacity_view, failure, trigger_view};
+pub(crate) use reading::{reading, schedule_signal};
 
 /// A spec as the registry hands it to a scaler: a new generation (CRs) restarts the timers
 /// even when the validated config did not change.
@@ -146,12 +148,18 @@ struct Scaler {
     hpa_conflict: Option<String>,
     /// The `<key>FromEnv` values read from the target's environment.
     env: env::EnvResolution,
+    /// What was learned of the schedules' runs (Schedules signal); boxed, as most have none.
+    schedules: Option<Box<crate::decide::schedule::ScheduleMemory>>,
+    /// Triggers whose server cannot give the Schedules signal (said once).
+    schedules_unavailable: HashSet<String>,
 }
 
 /// What a tick observed: the decision's readings and the views of `/scalers`, per trigger.
 struct Observation {
     readings: Vec<TriggerReading>,
     views: Vec<TriggerView>,
+    /// Schedules' runs to learn from (Schedules signal).
+    runs: Vec<crate::decide::schedule::Run>,
 }
 
 /// What acting did: the count now, a write error, and when it scaled (and from what).
@@ -194,6 +202,8 @@ async fn run(
         idle_first: Default::default(),
         hpa_conflict: None,
         env: Default::default(),
+        schedules: None,
+        schedules_unavailable: HashSet::new(),
     };
     warn_deprecated(&s.key, &s.cfg);
     let mut leader_rx = ctx.guard.subscribe();
@@ -255,6 +265,7 @@ impl Scaler {
         let Observation {
             readings,
             mut views,
+            runs,
         } = Box::pin(self.observe(&cfg)).await;
         let current = match Box::pin(self.read_current()).await {
             Ok(n) => n,
@@ -265,6 +276,7 @@ impl Scaler {
             .since
             .map_or(self.started_at, |s| s.max(self.started_at));
         let d = self.decide(&cfg, current, &readings, observing_since);
+        self.learn_schedules(&d, &runs);
         for (view, rec) in views.iter_mut().zip(&d.triggers) {
             view.recommended_replicas = rec.replicas;
             view.active = rec.active;
@@ -291,7 +303,11 @@ impl Scaler {
         let reads = futures::future::join_all(cfg.triggers.iter().map(|t| async move {
             // A trigger whose environment could not be read is not polled with placeholders.
             match env.failure(&t.name) {
-                Some(e) => (Err(e.clone()), t.capacity.as_ref().map(|_| Err(e.clone()))),
+                Some(e) => (
+                    Err(e.clone()),
+                    t.capacity.as_ref().map(|_| Err(e.clone())),
+                    None,
+                ),
                 None => pool.read(t).await,
             }
         }))
@@ -301,11 +317,20 @@ impl Scaler {
         let mut obs = Observation {
             readings: Vec::with_capacity(cfg.triggers.len()),
             views: Vec::with_capacity(cfg.triggers.len()),
+            runs: Vec::new(),
         };
-        for (t, (stats, workers)) in cfg.triggers.iter().zip(&reads) {
-            let reading = reading(t, cfg.target.statefulset(), stats, workers.as_ref(), now);
+        for (t, (stats, workers, schedules)) in cfg.triggers.iter().zip(&reads) {
+            let mut reading = reading(t, cfg.target.statefulset(), stats, workers.as_ref(), now);
             let mut view = trigger_view(t, stats, &reading);
             view.capacity = capacity_view(t, workers.as_ref(), &reading);
+            self.observe_schedules(
+                t,
+                schedules.as_ref(),
+                &mut reading,
+                &mut view,
+                &mut obs.runs,
+                now,
+            );
             match failure(stats, workers.as_ref()) {
                 None => self.note_recovered(&t.name),
                 Some(e) => {
@@ -320,82 +345,6 @@ impl Scaler {
             obs.views.push(view);
         }
         obs
-    }
-
-    fn note_recovered(&mut self, trigger: &str) {
-        let Some(mut outage) = self.trigger_outages.remove(trigger) else {
-            return;
-        };
-        // An unreachable server's recovery is the connection's line, not one per scaler.
-        let by_connection = outage.kind() == Some(CONNECTIVITY);
-        if let Some(r) = outage.success(std::time::Instant::now()) {
-            if by_connection {
-                tracing::debug!(scaler = %self.key, trigger, lasted_secs = r.lasted.as_secs(), failures = r.failures, "trigger recovered");
-            } else {
-                tracing::info!(scaler = %self.key, trigger, lasted_secs = r.lasted.as_secs(), failures = r.failures, "trigger recovered");
-            }
-        }
-        // Recovered from an outage: free the map (10,000 scalers).
-        if self.trigger_outages.is_empty() {
-            self.trigger_outages.shrink_to_fit();
-        }
-    }
-
-    /// Every failure is counted; it is logged when it starts or changes kind and once a minute
-    /// while it lasts. An unreachable Temporal is logged by its connection (one line for all
-    /// the scalers on it), so here it is only a debug line.
-    fn note_failure(&mut self, cfg: &ScalerConfig, trigger: &str, e: &TemporalError) {
-        self.ctx
-            .metrics
-            .trigger_errors
-            .get_or_create(&TriggerErrorLabels {
-                namespace: cfg.namespace.clone(),
-                scaler: cfg.name.clone(),
-                trigger: trigger.to_string(),
-                kind: e.kind.as_str().into(),
-            })
-            .inc();
-        let by_connection = e.kind.is_connectivity();
-        // Unavailable and timeout alternate in one outage: one kind for both.
-        let kind = if by_connection {
-            CONNECTIVITY
-        } else {
-            e.kind.as_str()
-        };
-        let outage = self.trigger_outages.entry(trigger.to_string()).or_default();
-        let note = outage.failure(std::time::Instant::now(), kind);
-        match note {
-            Note::First => {
-                if by_connection {
-                    tracing::debug!(scaler = %self.key, trigger, error = %e, "trigger failed (the connection's log says why); it will not lower the replica count");
-                } else {
-                    tracing::warn!(scaler = %self.key, trigger, error = %e, "trigger failed; it will not lower the replica count");
-                }
-                self.event(
-                    EventType::Warning,
-                    "TriggerFailed",
-                    "Poll",
-                    format!("trigger {trigger}: {e}"),
-                );
-            }
-            Note::Summary { failures, lasting } if !by_connection => {
-                tracing::warn!(scaler = %self.key, trigger, error = %e, failures, lasting_secs = lasting.as_secs(), "trigger still failing");
-            }
-            _ => tracing::debug!(scaler = %self.key, trigger, error = %e, "trigger failed"),
-        }
-    }
-
-    /// Said once per trigger: the server cannot give the capacity signal.
-    fn note_capacity_unavailable(&mut self, trigger: &str, why: &str) {
-        if self.capacity_unavailable.insert(trigger.to_string()) {
-            tracing::warn!(scaler = %self.key, trigger, reason = %why, "capacity signal unavailable; scaling on the backlog alone");
-            self.event(
-                EventType::Warning,
-                "CapacitySignalUnavailable",
-                "Poll",
-                format!("trigger {trigger}: capacity signal unavailable ({why}); scaling on the backlog alone"),
-            );
-        }
     }
 
     /// The target's current count from `/scale`: summed over the reachable clusters of a
@@ -904,6 +853,8 @@ mod size_tests {
             idle_first: Default::default(),
             hpa_conflict: None,
             env: Default::default(),
+            schedules: None,
+            schedules_unavailable: HashSet::new(),
         };
         let tick = std::mem::size_of_val(&s.tick());
         let query = std::mem::size_of_val(&ctx.pool.query(&v.config.triggers[0]));

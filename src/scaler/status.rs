@@ -105,6 +105,7 @@ impl Scaler {
                 .collect(),
             clusters: clusters.iter().map(ClusterView::status).collect(),
             conditions: Vec::new(),
+            schedules: self.learned_status(),
         };
         let mut conditions = vec![ready, active_cond, fallback_cond, paused_cond];
         conditions.extend(capacity_condition(triggers));
@@ -125,6 +126,23 @@ impl Scaler {
 }
 
 impl Scaler {
+    /// What the Schedules signal learned, for the status (where it is kept).
+    fn learned_status(&self) -> Vec<crate::spec::LearnedScheduleStatus> {
+        let Some(m) = &self.schedules else {
+            return Vec::new();
+        };
+        m.learned
+            .iter()
+            .filter_map(|(k, l)| {
+                Some(crate::spec::LearnedScheduleStatus {
+                    schedule: k.clone(),
+                    learned_replicas: l.replicas.min(i32::MAX as u32) as i32,
+                    action_time: Time(jiff::Timestamp::from_second(l.action_at).ok()?),
+                })
+            })
+            .collect()
+    }
+
     /// `IdleFirst`, on scalers with the capacity signal (and the setting on): whether the last
     /// scale-down could tell busy pods from idle ones.
     fn idle_first_condition(&self, triggers: &[TriggerView]) -> Option<Cond> {

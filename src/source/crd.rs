@@ -27,6 +27,8 @@ pub struct CrObject {
     pub config: Result<ScalerConfig, String>,
     /// Conditions as currently written on the object (to keep their transition times).
     pub conditions: Vec<Condition>,
+    /// What the Schedules signal learned, as kept in the status.
+    pub learned: crate::state::Learned,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -80,19 +82,30 @@ pub fn parse_object(obj: &DynamicObject) -> CrObject {
                     .join("; ")
             })
         });
-    let conditions = obj
+    let status = obj
         .data
         .get("status")
         .cloned()
         .and_then(|s| serde_json::from_value::<TemporalScalerStatus>(s).ok())
-        .map(|s| s.conditions)
         .unwrap_or_default();
+    let learned = status
+        .schedules
+        .iter()
+        .map(|l| {
+            let learned = crate::decide::schedule::Learned {
+                replicas: l.learned_replicas.max(0) as u32,
+                action_at: l.action_time.0.as_second(),
+            };
+            (l.schedule.clone(), learned)
+        })
+        .collect();
     CrObject {
         key,
         uid: obj.uid().unwrap_or_default(),
         generation: obj.metadata.generation.unwrap_or(0),
         config,
-        conditions,
+        conditions: status.conditions,
+        learned,
     }
 }
 

@@ -277,6 +277,8 @@ pub struct TriggerConfig {
     pub capacity: Option<CapacityConfig>,
     /// `keepWhileDispatching`: a queue whose tasks are being dispatched is active.
     pub keep_while_dispatching: bool,
+    /// `scheduleLeadSeconds` (+ companions): pre-scale before the queue's Schedules fire.
+    pub schedule: Option<super::schedule::ScheduleConfig>,
     /// Keys whose values are in the scale target's environment (`<key>FromEnv`): until the
     /// agent has read them, this trigger's values for them are placeholders (`$VAR`).
     pub from_env: Option<Arc<super::env::FromEnv>>,

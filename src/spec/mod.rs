@@ -6,6 +6,7 @@ pub mod env;
 pub mod key;
 pub mod pem;
 mod placement;
+pub mod schedule;
 mod trigger;
 mod validate;
 mod versioning;
@@ -135,6 +136,22 @@ pub struct TemporalScalerStatus {
     pub clusters: Vec<ClusterStatus>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub conditions: Vec<Condition>,
+    /// What the Schedules signal learned of each schedule's last run: kept here so that a
+    /// restarted agent, or a new leader, pre-scales to it.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub schedules: Vec<LearnedScheduleStatus>,
+}
+
+/// One schedule's learned need (`scheduleLeadSeconds`).
+#[derive(Deserialize, Serialize, Clone, Debug, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct LearnedScheduleStatus {
+    /// `<temporal namespace>/<schedule id>`.
+    pub schedule: String,
+    /// The most replicas the scaler needed while that run was in progress.
+    pub learned_replicas: i32,
+    /// The action whose run it was learned from.
+    pub action_time: Time,
 }
 
 #[derive(Deserialize, Serialize, Clone, Debug, Default, PartialEq, JsonSchema)]

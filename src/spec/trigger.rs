@@ -53,6 +53,10 @@ const TRIGGER_KEYS: &[&str] = &[
     "targetSlotUtilization",
     "workerHeartbeatMaxAgeSeconds",
     "keepWhileDispatching",
+    "scheduleLeadSeconds",
+    "scheduleLearnSeconds",
+    "scheduleGraceSeconds",
+    "scheduleMinReplicas",
 ];
 const SECRET_KEYS: &[&str] = &["apiKey", "key", "cert", "ca"];
 
@@ -333,6 +337,7 @@ fn validate_one(
     }
 
     let (capacity, keep_while_dispatching) = capacity_keys(errs, &p, &get, &value_of);
+    let schedule = super::schedule::schedule_keys(errs, &p, &get, &value_of);
     // Queue, deployment and build id go into a visibility query (ListWorkers): no quotes or
     // escapes.
     if capacity.is_some() {
@@ -582,6 +587,7 @@ fn validate_one(
         workflow_task_queue_for_count,
         capacity,
         keep_while_dispatching,
+        schedule,
     })
 }
 

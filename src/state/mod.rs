@@ -43,6 +43,23 @@ pub struct TriggerView {
     /// The worker-capacity signal (`targetSlotUtilization`); boxed, as most triggers have none.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub capacity: Option<Box<CapacityView>>,
+    /// The Schedules on the queue (`scheduleLeadSeconds`): each one's next action.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub schedules: Vec<ScheduleView>,
+}
+
+/// A Schedule on a trigger's queue, for `/scalers`, `explain` and the status page.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ScheduleView {
+    pub id: String,
+    /// Its next action (RFC 3339), if it has one.
+    pub next_action_time: Option<String>,
+    /// Seconds from this tick to it.
+    pub next_action_in_seconds: Option<f64>,
+    pub paused: bool,
+    /// What the scaler needed during its last run, once learned.
+    pub learned_replicas: Option<u32>,
 }
 
 /// What the workers' heartbeats said this tick, for `/scalers`, status and metrics.
@@ -280,7 +297,13 @@ struct Inner {
     /// Files that fail and have no last good version, so no scaler represents them.
     file_errors: BTreeMap<PathBuf, String>,
     config_load: Option<ConfigLoad>,
+    /// What each scaler learned of its schedules' runs (the Schedules signal): seeded from
+    /// where it was kept (a custom resource's status, the Lease), kept there again on change.
+    learned: BTreeMap<ScalerKey, Learned>,
 }
+
+/// A scaler's learned schedules, by `<temporal namespace>/<schedule id>`.
+pub type Learned = BTreeMap<String, crate::decide::schedule::Learned>;
 
 #[derive(Clone)]
 pub struct StateStore {
@@ -319,12 +342,42 @@ impl StateStore {
     }
 
     pub fn remove(&self, key: &ScalerKey) {
-        self.inner
-            .write()
-            .unwrap_or_else(|p| p.into_inner())
-            .scalers
-            .remove(key);
+        {
+            let mut inner = self.inner.write().unwrap_or_else(|p| p.into_inner());
+            inner.scalers.remove(key);
+            inner.learned.remove(key);
+        }
         self.bump();
+    }
+
+    /// What `key` learned of its schedules, as kept.
+    pub fn learned(&self, key: &ScalerKey) -> Learned {
+        let inner = self.inner.read().unwrap_or_else(|p| p.into_inner());
+        inner.learned.get(key).cloned().unwrap_or_default()
+    }
+
+    /// Seed what `key` learned, from where it was kept, unless the agent has its own.
+    pub fn seed_learned(&self, key: &ScalerKey, learned: Learned) {
+        if learned.is_empty() {
+            return;
+        }
+        let mut inner = self.inner.write().unwrap_or_else(|p| p.into_inner());
+        inner.learned.entry(key.clone()).or_insert(learned);
+    }
+
+    pub fn set_learned(&self, key: &ScalerKey, learned: Learned) {
+        let mut inner = self.inner.write().unwrap_or_else(|p| p.into_inner());
+        if learned.is_empty() {
+            inner.learned.remove(key);
+        } else {
+            inner.learned.insert(key.clone(), learned);
+        }
+    }
+
+    /// Every scaler's learned schedules (for the Lease of config-directory scalers).
+    pub fn all_learned(&self) -> BTreeMap<ScalerKey, Learned> {
+        let inner = self.inner.read().unwrap_or_else(|p| p.into_inner());
+        inner.learned.clone()
     }
 
     pub fn set_file_errors(&self, errors: BTreeMap<PathBuf, String>) {

@@ -14,16 +14,20 @@ pub type SharedRead<V> = Shared<BoxFuture<'static, Result<V, TemporalError>>>;
 
 pub struct Coalescer<K, V: Clone> {
     /// Short, because a joined answer is that much older than the poll (reaction time).
-    window: Duration,
+    window: Mutex<Duration>,
     inflight: Mutex<HashMap<K, (Instant, SharedRead<V>)>>,
 }
 
 impl<K: Hash + Eq + Clone, V: Clone + Send + Sync + 'static> Coalescer<K, V> {
     pub fn new(window: Duration) -> Self {
         Coalescer {
-            window,
+            window: Mutex::new(window),
             inflight: Mutex::default(),
         }
+    }
+
+    pub fn set_window(&self, window: Duration) {
+        *self.window.lock().unwrap_or_else(|p| p.into_inner()) = window;
     }
 
     /// The read for `key`: the one started within the window, or a new one from `start`.
@@ -32,9 +36,10 @@ impl<K: Hash + Eq + Clone, V: Clone + Send + Sync + 'static> Coalescer<K, V> {
         key: K,
         start: impl FnOnce() -> BoxFuture<'static, Result<V, TemporalError>>,
     ) -> SharedRead<V> {
+        let window = *self.window.lock().unwrap_or_else(|p| p.into_inner());
         let mut inflight = self.inflight.lock().unwrap_or_else(|p| p.into_inner());
         let now = Instant::now();
-        inflight.retain(|_, (at, f)| now.duration_since(*at) < self.window || f.peek().is_none());
+        inflight.retain(|_, (at, f)| now.duration_since(*at) < window || f.peek().is_none());
         // A start-up burst (thousands of first polls at once) grows the map far beyond the
         // reads of a steady second; give the space back (with slack, so it does not churn).
         let live = inflight.len();

@@ -6,6 +6,7 @@ use crate::outage::{Note, Outage};
 mod coalesce;
 mod conn;
 mod error;
+mod schedules;
 pub mod secrets;
 mod stats;
 pub mod tls;
@@ -15,6 +16,7 @@ use conn::connect;
 pub use conn::{ConnKey, ConnState, ConnectionHealth, conn_key, hostname};
 use error::terr;
 pub use error::{ErrorKind, TemporalError};
+pub use schedules::{SCHEDULE_REFRESH, ScheduleEntry, SchedulesRead};
 pub use stats::{QueueStats, running_query};
 pub use workers::{WorkersRead, worker_query};
 
@@ -38,6 +40,14 @@ use temporalio_common::protos::temporal::api::{
     },
 };
 use tokio::sync::Semaphore;
+
+/// A trigger's reads of one tick: its queue's stats, its workers' heartbeats (capacity
+/// signal) and its namespace's schedules (Schedules signal).
+pub type TriggerRead = (
+    Result<QueueStats, TemporalError>,
+    Option<Result<WorkersRead, TemporalError>>,
+    Option<SchedulesRead>,
+);
 
 /// Identity of a query, for coalescing.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -123,6 +133,11 @@ pub struct TemporalPool {
     /// Queue reads and worker reads started within [`COALESCE_WINDOW`] are joined.
     queries: Coalescer<QueryKey, QueueStats>,
     worker_reads: Coalescer<workers::WorkersKey, WorkersRead>,
+    /// Schedule listings, joined for [`SCHEDULE_REFRESH`]; the last good one per namespace;
+    /// and each schedule's task queue, by the spec it was described for.
+    schedule_reads: Coalescer<schedules::SchedulesKey, SchedulesRead>,
+    schedules_last_good: Mutex<HashMap<schedules::SchedulesKey, Arc<Vec<ScheduleEntry>>>>,
+    schedule_specs: Mutex<schedules::Specs>,
     metrics: Arc<Metrics>,
     rpc_timeout: Duration,
 }
@@ -179,6 +194,9 @@ impl TemporalPool {
             rps: std::sync::atomic::AtomicU32::new(DEFAULT_RPS),
             queries: Coalescer::new(COALESCE_WINDOW),
             worker_reads: Coalescer::new(COALESCE_WINDOW),
+            schedule_reads: Coalescer::new(SCHEDULE_REFRESH),
+            schedules_last_good: Mutex::default(),
+            schedule_specs: Mutex::default(),
             metrics,
             rpc_timeout: Duration::from_secs(10),
         })
@@ -188,6 +206,11 @@ impl TemporalPool {
     pub fn set_rps(&self, rps: u32) {
         self.rps
             .store(rps.max(1), std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// How often a namespace's schedules are listed (setting `schedule_refresh_seconds`).
+    pub fn set_schedule_refresh(&self, d: Duration) {
+        self.schedule_reads.set_window(d);
     }
 
     /// Lets `secretTargetRef` credentials be read from the cluster.
@@ -250,16 +273,12 @@ impl TemporalPool {
 
     /// A trigger's reads of one tick: its queue's stats, and with the capacity signal on its
     /// workers' heartbeats, on one reading of its credentials.
-    pub async fn read(
-        self: &Arc<Self>,
-        t: &TriggerConfig,
-    ) -> (
-        Result<QueueStats, TemporalError>,
-        Option<Result<WorkersRead, TemporalError>>,
-    ) {
+    pub async fn read(self: &Arc<Self>, t: &TriggerConfig) -> TriggerRead {
         let conn = match Box::pin(conn_key(t, self.secrets.get())).await {
             Ok(c) => c,
-            Err(e) => return (Err(e.clone()), t.capacity.as_ref().map(|_| Err(e))),
+            Err(e) => {
+                return (Err(e.clone()), t.capacity.as_ref().map(|_| Err(e)), None);
+            }
         };
         // Boxed: a read waiting (for the rate limit, or another scaler's RPC) stays small.
         let workers = async {
@@ -268,7 +287,17 @@ impl TemporalPool {
                 None => None,
             }
         };
-        futures::join!(Box::pin(self.query_on(conn.clone(), t)), Box::pin(workers))
+        let schedules = async {
+            match t.schedule {
+                Some(_) => Some(Box::pin(self.schedules_on(conn.clone(), &t.namespace)).await),
+                None => None,
+            }
+        };
+        futures::join!(
+            Box::pin(self.query_on(conn.clone(), t)),
+            Box::pin(workers),
+            Box::pin(schedules)
+        )
     }
 
     async fn query_on(

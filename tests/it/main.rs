@@ -24,6 +24,7 @@ mod multi_cluster;
 mod nix;
 mod outage_logs;
 mod pipeline;
+mod schedules;
 mod status_page;
 mod tls;
 mod two_clusters;

@@ -242,8 +242,11 @@ pub async fn run(settings: Settings) -> Result<(), crate::Error> {
         .set_schedule_refresh(std::time::Duration::from_secs(
             settings.schedule_refresh_seconds,
         ));
-    let lease_handle = lease_task
-        .map(|(runner, tx)| tokio::spawn(runner.run(tx, ctx.metrics.clone(), shutdown_rx.clone())));
+    let lease_handle = lease_task.map(|(runner, tx)| {
+        // Config-directory scalers keep what their schedules' runs needed in the Lease.
+        let runner = runner.with_learned(ctx.state.clone());
+        tokio::spawn(runner.run(tx, ctx.metrics.clone(), shutdown_rx.clone()))
+    });
     if lease_handle.is_none() {
         ctx.metrics.leader.set(1);
     }

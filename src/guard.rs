@@ -13,6 +13,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::sync::watch;
 
+pub mod learned;
+
 #[derive(Clone, Debug)]
 pub struct LeaseSettings {
     pub name: String,
@@ -132,6 +134,8 @@ pub struct LeaseRunner {
     /// The deadline of one round (a read and a write): a silent API server fails the round,
     /// which is retried a retry period later, while the Lease held keeps counting down.
     timeout: Duration,
+    /// Config-directory scalers' learned schedules, kept in the Lease ([`learned`]).
+    learned: Option<crate::state::StateStore>,
 }
 
 /// The Lease as this replica last read it: who holds it and since when, or why it could not
@@ -167,6 +171,31 @@ impl LeaseRunner {
             observed: None,
             seen: Arc::new(Mutex::new(seen)),
             timeout: crate::deadline::DEFAULT_KUBE_TIMEOUT,
+            learned: None,
+        }
+    }
+
+    /// Keep the config-directory scalers' learned schedules of `state` in the Lease, and seed
+    /// `state` from it.
+    pub fn with_learned(mut self, state: crate::state::StateStore) -> Self {
+        self.learned = Some(state);
+        self
+    }
+
+    /// The Lease's metadata with the learned schedules annotation as `state` has it now.
+    fn annotate(&self, meta: &mut ObjectMeta) {
+        let Some(state) = &self.learned else { return };
+        match learned::encode(state) {
+            Some(v) => {
+                meta.annotations
+                    .get_or_insert_with(Default::default)
+                    .insert(learned::ANNOTATION.into(), v);
+            }
+            None => {
+                if let Some(a) = &mut meta.annotations {
+                    a.remove(learned::ANNOTATION);
+                }
+            }
         }
     }
 
@@ -206,7 +235,7 @@ impl LeaseRunner {
     pub async fn try_acquire_or_renew(&mut self, now: Instant) -> Result<bool, kube::Error> {
         let name = self.settings.name.clone();
         let Some(mut lease) = self.api.get_opt(&name).await? else {
-            let lease = Lease {
+            let mut lease = Lease {
                 metadata: ObjectMeta {
                     name: Some(name),
                     namespace: Some(self.settings.namespace.clone()),
@@ -214,6 +243,7 @@ impl LeaseRunner {
                 },
                 spec: Some(self.our_spec(0, None)),
             };
+            self.annotate(&mut lease.metadata);
             return match self.api.create(&PostParams::default(), &lease).await {
                 Ok(_) => {
                     self.note_seen(lease.spec.as_ref(), None);
@@ -225,6 +255,17 @@ impl LeaseRunner {
         };
         let spec = lease.spec.clone().unwrap_or_default();
         self.note_seen(Some(&spec), None);
+        // Every replica reads what was learned: a new leader starts from it.
+        if let (Some(state), Some(v)) = (
+            &self.learned,
+            lease
+                .metadata
+                .annotations
+                .as_ref()
+                .and_then(|a| a.get(learned::ANNOTATION)),
+        ) {
+            learned::seed(state, v);
+        }
         let record = (
             spec.holder_identity.clone(),
             spec.renew_time.as_ref().map(|t| t.0.to_string()),
@@ -244,6 +285,7 @@ impl LeaseRunner {
             LeaseAction::TakeOver => self.our_spec(spec.lease_transitions.unwrap_or(0) + 1, None),
         };
         lease.spec = Some(new_spec);
+        self.annotate(&mut lease.metadata);
         match self
             .api
             .replace(&self.settings.name, &PostParams::default(), &lease)

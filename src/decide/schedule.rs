@@ -218,7 +218,59 @@ mod tests {
             })
     }
 
+    fn reading(
+        backlog: u64,
+        target: f64,
+        schedule: Option<ScheduleSignal>,
+    ) -> crate::decide::TriggerReading {
+        crate::decide::TriggerReading {
+            name: "t".into(),
+            backlog: Ok(backlog),
+            target,
+            activation: 0.0,
+            signals: crate::decide::Signals {
+                schedule,
+                ..Default::default()
+            },
+        }
+    }
+
     proptest! {
+        #[test]
+        fn prop_a_trigger_is_never_below_the_learned_count_inside_a_lead_window(
+            backlog in 0u64..200,
+            target in 1.0f64..20.0,
+            current in 0u32..30,
+            learned in proptest::option::of(0u32..40),
+            in_secs in -60.0f64..120.0,
+        ) {
+            let s = ScheduleSignal {
+                lead_secs: 120.0,
+                grace_secs: 60.0,
+                min_replicas: 1,
+                actions: vec![Action { schedule: "s".into(), in_secs, paused: false, learned }],
+            };
+            let rec = crate::decide::recommend(&reading(backlog, target, Some(s)), current, 0.1, 0.1);
+            let floor = learned.unwrap_or(1);
+            prop_assert!(rec.replicas.unwrap() >= floor);
+            prop_assert!(rec.active || floor == 0 && backlog == 0);
+            prop_assert_eq!(rec.unscheduled, crate::decide::recommend(&reading(backlog, target, None), current, 0.1, 0.1).replicas);
+        }
+
+        #[test]
+        fn prop_without_an_action_in_its_window_it_is_as_without_the_keys(
+            backlog in 0u64..200,
+            target in 1.0f64..20.0,
+            current in 0u32..30,
+            actions in proptest::collection::vec(action(), 0..5),
+        ) {
+            let s = ScheduleSignal { lead_secs: 120.0, grace_secs: 60.0, min_replicas: 3, actions };
+            prop_assume!(s.floor().is_none());
+            let with = crate::decide::recommend(&reading(backlog, target, Some(s)), current, 0.1, 0.1);
+            let without = crate::decide::recommend(&reading(backlog, target, None), current, 0.1, 0.1);
+            prop_assert_eq!(with, without);
+        }
+
         #[test]
         fn prop_the_floor_is_never_below_what_was_learned_inside_a_window(
             actions in proptest::collection::vec(action(), 0..5),

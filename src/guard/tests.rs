@@ -790,3 +790,64 @@ async fn a_silent_api_server_fails_each_round_at_its_deadline() {
         "{warn:?}"
     );
 }
+
+/// Config-directory scalers' learned schedules ride on the renewal (the same PUT, as an
+/// annotation), and what the Lease holds is read into the state (the later run wins).
+#[tokio::test]
+async fn learned_schedules_ride_on_the_renewal_and_are_read_back() {
+    use crate::decide::schedule::Learned;
+    use crate::spec::{ScalerKey, SourceKind};
+    let (client, handle) = mock_client();
+    let state = crate::state::StateStore::new();
+    let key = |name: &str| ScalerKey {
+        source: SourceKind::Dir,
+        namespace: "shop".into(),
+        name: name.into(),
+    };
+    state.set_learned(
+        &key("orders"),
+        [(
+            "default/nightly".to_string(),
+            Learned {
+                replicas: 12,
+                action_at: 1_700_000_000,
+            },
+        )]
+        .into(),
+    );
+    let mut r = runner(client).with_learned(state.clone());
+    let old_renew = "2025-06-01T10:00:00.000000Z";
+    let leader = scenario(
+        handle,
+        |mut h| async move {
+            let mut read = lease(Some(ME), "4711", old_renew, 2);
+            read["metadata"]["annotations"] = json!({
+                learned::ANNOTATION: r#"{"shop/batch":{"default/hourly":{"actionAt":1699999000,"replicas":4}}}"#,
+            });
+            expect(&mut h, Method::GET, LEASE)
+                .await
+                .reply(StatusCode::OK, read);
+            let call = expect(&mut h, Method::PUT, &format!("{LEASE}?")).await;
+            let body = call.json("application/json");
+            let kept: Value = serde_json::from_str(
+                body["metadata"]["annotations"][learned::ANNOTATION]
+                    .as_str()
+                    .unwrap(),
+            )
+            .unwrap();
+            assert_eq!(
+                kept,
+                json!({
+                    "shop/batch": {"default/hourly": {"actionAt": 1699999000, "replicas": 4}},
+                    "shop/orders": {"default/nightly": {"actionAt": 1700000000, "replicas": 12}},
+                })
+            );
+            call.reply(StatusCode::OK, lease(Some(ME), "4712", old_renew, 2));
+            h
+        },
+        async move { r.try_acquire_or_renew(Instant::now()).await },
+    )
+    .await;
+    assert!(leader.unwrap());
+    assert_eq!(state.learned(&key("batch"))["default/hourly"].replicas, 4);
+}

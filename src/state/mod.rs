@@ -356,13 +356,22 @@ impl StateStore {
         inner.learned.get(key).cloned().unwrap_or_default()
     }
 
-    /// Seed what `key` learned, from where it was kept, unless the agent has its own.
+    /// Seed what `key` learned from where it was kept: per schedule, the later run wins (a
+    /// follower follows the leader's learning; the agent's own newer runs are kept).
     pub fn seed_learned(&self, key: &ScalerKey, learned: Learned) {
         if learned.is_empty() {
             return;
         }
         let mut inner = self.inner.write().unwrap_or_else(|p| p.into_inner());
-        inner.learned.entry(key.clone()).or_insert(learned);
+        let mine = inner.learned.entry(key.clone()).or_default();
+        for (schedule, run) in learned {
+            match mine.get(&schedule) {
+                Some(m) if m.action_at >= run.action_at => {}
+                _ => {
+                    mine.insert(schedule, run);
+                }
+            }
+        }
     }
 
     pub fn set_learned(&self, key: &ScalerKey, learned: Learned) {

@@ -498,7 +498,9 @@ async fn the_dispatching_guard_keeps_a_replica_through_a_stream_that_never_build
 
 /// nginx in front of the dev server, answering ListWorkers as a server older than 1.29 does
 /// (gRPC Unimplemented); None where nginx is missing outside CI.
-fn older_server(dir: &Path, upstream: u16) -> Option<(ChildGuard, u16)> {
+/// An nginx gRPC front end of the dev server that answers `method` with Unimplemented, as a
+/// server without that RPC does.
+pub(crate) fn older_server(dir: &Path, upstream: u16, method: &str) -> Option<(ChildGuard, u16)> {
     if !support::have_nginx() {
         return None;
     }
@@ -520,10 +522,10 @@ http {{
   scgi_temp_path {d}/scgi;
   server {{
     listen 127.0.0.1:{port} http2;
-    location = /temporal.api.workflowservice.v1.WorkflowService/ListWorkers {{
+    location = /temporal.api.workflowservice.v1.WorkflowService/{method} {{
       default_type application/grpc;
       add_header grpc-status 12 always;
-      add_header grpc-message "unknown method ListWorkers for service temporal.api.workflowservice.v1.WorkflowService" always;
+      add_header grpc-message "unknown method {method} for service temporal.api.workflowservice.v1.WorkflowService" always;
       add_header content-length 0 always;
       return 204;
     }}
@@ -553,7 +555,7 @@ http {{
 async fn a_server_without_list_workers_falls_back_to_the_backlog() {
     let server = DevServer::start().await;
     let tmp = tempfile::tempdir().unwrap();
-    let Some((_nginx, port)) = older_server(tmp.path(), server.port) else {
+    let Some((_nginx, port)) = older_server(tmp.path(), server.port, "ListWorkers") else {
         return;
     };
     support::wait_listening(port, "nginx to listen").await;

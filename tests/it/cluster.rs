@@ -820,3 +820,131 @@ async fn a_task_queue_from_the_targets_environment_on_a_real_cluster_with_the_ch
     assert!(v.triggers[0].error.is_none(), "{v:?}");
     assert_eq!(got.spec.unwrap().replicas, Some(3));
 }
+
+/// The Schedules signal with a custom resource on a real API server: what a schedule's run
+/// needed is kept in the TemporalScaler's status, and a restarted agent starts from it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs a real cluster (KUBECONFIG)"]
+async fn a_learned_schedule_is_kept_in_the_status_and_survives_a_restart() {
+    use temporal_autoscaler::report::status::StatusWriter;
+    use temporal_autoscaler::spec::TemporalScaler;
+
+    let client = cluster().await;
+    let ns = namespace();
+    support::apply_crd(&client).await;
+    let name = format!("ta-sched-{:x}", fastrand::u32(..));
+    let queue = format!("q-{name}");
+    let deploys: Api<Deployment> = Api::namespaced(client.clone(), &ns);
+    deploys
+        .create(
+            &PostParams::default(),
+            &deployment(&format!("{name}-worker"), 0),
+        )
+        .await
+        .unwrap();
+    let _cleanup = DeleteDeployment {
+        ns: ns.clone(),
+        name: format!("{name}-worker"),
+    };
+    let server = DevServer::start().await;
+    let keys = "        scheduleLeadSeconds: \"25\"\n        scheduleLearnSeconds: \"8\"\n        scheduleGraceSeconds: \"3\"\n";
+    let yaml = scaler_yaml(&name, &server.endpoint(), &queue, 0, keys).replace(
+        "namespace: default\nspec",
+        &format!("namespace: {ns}\nspec"),
+    );
+    let cr: TemporalScaler = serde_saphyr::from_str(&yaml).unwrap();
+    let crs: Api<TemporalScaler> = Api::namespaced(client.clone(), &ns);
+    crs.create(&PostParams::default(), &cr).await.unwrap();
+    let key = ScalerKey {
+        source: SourceKind::Crd,
+        namespace: ns.clone(),
+        name: name.clone(),
+    };
+    let agent = || async {
+        let guard = Guard::alone();
+        let sink = StatusWriter::spawn(client.clone(), guard.clone(), "e2e-agent".into());
+        let ctx = Context::with_status(Targets::kube(client.clone(), false), guard, Some(sink));
+        ctx.pool.set_schedule_refresh(Duration::from_secs(1));
+        let (tx, rx) = tokio::sync::mpsc::channel(16);
+        let watch = tokio::spawn(temporal_autoscaler::source::crd::run(
+            client.clone(),
+            Some(vec![ns.clone()]),
+            tx,
+        ));
+        let sources = temporal_autoscaler::agent::start_sources(ctx.clone(), None, Some(rx))
+            .await
+            .unwrap();
+        (ctx, sources, watch)
+    };
+    let (ctx, sources, watch) = agent().await;
+    let schedule = format!("{name}-nightly");
+    let out = std::process::Command::new(support::temporal_cli())
+        .args([
+            "schedule",
+            "create",
+            "--schedule-id",
+            &schedule,
+            "--interval",
+            "30s",
+        ])
+        .args([
+            "--task-queue",
+            &queue,
+            "--type",
+            "Noop",
+            "--workflow-id",
+            &format!("{name}-run"),
+        ])
+        .args([
+            "--overlap-policy",
+            "AllowAll",
+            "--address",
+            &server.endpoint(),
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    // 14 workflows wait on the queue when the first action adds its own: the run needs
+    // ceil(15 / 5) = 3 (started now, as the approximate backlog shows new tasks a few seconds
+    // late).
+    server.start_workflows(&queue, 14).await;
+    let kept = format!("default/{schedule}");
+    let status = within(90, "the learned need in the status", async {
+        loop {
+            let st = crs.get(&name).await.unwrap().status.unwrap_or_default();
+            if let Some(l) = st.schedules.iter().find(|l| l.schedule == kept) {
+                return l.clone();
+            }
+            // The status is written at most once per pollingInterval (1 s).
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+    })
+    .await;
+    assert_eq!(status.learned_replicas, 3);
+
+    // A new agent (the old one stopped): it starts from the status, before learning anything.
+    drop(sources);
+    watch.abort();
+    drop(ctx);
+    let (ctx, _sources, watch) = agent().await;
+    let v = within(
+        60,
+        "the new agent's first view of the schedule",
+        ctx.state.wait_for(&key, |v| {
+            v.triggers.first().is_some_and(|t| !t.schedules.is_empty())
+        }),
+    )
+    .await;
+    watch.abort();
+    let _ = crs.delete(&name, &DeleteParams::default()).await;
+    assert_eq!(
+        v.triggers[0].schedules[0].learned_replicas,
+        Some(3),
+        "{v:?}"
+    );
+}

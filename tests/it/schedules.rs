@@ -66,6 +66,7 @@ async fn a_schedule_pre_scales_its_queue_to_what_its_last_run_needed() {
     let _source = start_dir_source(ctx.clone(), dir.path().to_path_buf())
         .await
         .unwrap();
+    let started = std::time::Instant::now();
     cli(
         &server,
         &[
@@ -102,15 +103,8 @@ async fn a_schedule_pre_scales_its_queue_to_what_its_last_run_needed() {
     assert!(other.triggers[0].schedules.is_empty(), "{other:?}");
     assert_ne!(other.triggers[0].basis, Some(Basis::Scheduled));
 
-    // The action: its workflow and 14 more arrive (15 → ceil(15 / 5) = 3 needed).
-    within(
-        60,
-        "the first action",
-        ctx.state.wait_for(&key("sched"), |v| {
-            v.triggers[0].backlog.is_some_and(|b| b >= 1)
-        }),
-    )
-    .await;
+    // 14 more workflows wait when the action adds its own (15 → ceil(15 / 5) = 3 needed during
+    // the run; started now, as the approximate backlog shows new tasks a few seconds late).
     server.start_workflows("q-sched", 14).await;
     let v = within(
         60,
@@ -171,4 +165,74 @@ async fn a_schedule_pre_scales_its_queue_to_what_its_last_run_needed() {
     .await;
     let other = ctx.state.get(&key("other")).unwrap();
     assert_ne!(other.triggers[0].basis, Some(Basis::Scheduled));
+
+    // The cost: one DescribeSchedule (its spec never changed), and one ListSchedules per
+    // refresh for both scalers of the namespace (joined), not one each.
+    let metrics = ctx.metrics.encode();
+    let count = |method: &str| -> u64 {
+        metrics
+            .lines()
+            .filter(|l| {
+                l.starts_with(&format!(
+                    "temporal_rpc_requests_total{{method=\"{method}\","
+                ))
+            })
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<u64>().ok())
+            .sum()
+    };
+    assert_eq!(count("DescribeSchedule"), 1, "{metrics}");
+    let elapsed = started.elapsed().as_secs();
+    let lists = count("ListSchedules");
+    assert!(
+        lists >= 10 && lists <= elapsed + 2,
+        "{lists} listings in {elapsed} s"
+    );
+}
+
+/// A server without ListSchedules: the signal is unavailable (said once, in `/scalers` by
+/// its absence and an event), the trigger is healthy and scales on its backlog.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_without_schedules_scales_on_the_backlog_alone() {
+    let server = DevServer::start().await;
+    let tmp = tempfile::tempdir().unwrap();
+    let Some((_nginx, port)) =
+        crate::capacity::older_server(tmp.path(), server.port, "ListSchedules")
+    else {
+        return support::skipped("nginx is not installed");
+    };
+    support::wait_listening(port, "nginx to listen").await;
+    server.start_workflows("q-no-sched", 7).await;
+    let ctx = Context::new(Targets::Simulated, Guard::alone());
+    ctx.pool.set_schedule_refresh(Duration::from_secs(1));
+    let dir = tmp.path().join("scalers");
+    std::fs::create_dir(&dir).unwrap();
+    std::fs::write(
+        dir.join("s.yaml"),
+        support::scaler_yaml(
+            "nosched",
+            &format!("127.0.0.1:{port}"),
+            "q-no-sched",
+            0,
+            "        scheduleLeadSeconds: \"60\"\n",
+        ),
+    )
+    .unwrap();
+    let _source = start_dir_source(ctx.clone(), dir).await.unwrap();
+    let v = within(
+        30,
+        "2 replicas from the backlog",
+        ctx.state
+            .wait_for(&key("nosched"), |v| v.current_replicas == Some(2)),
+    )
+    .await;
+    assert_eq!(v.triggers[0].error, None, "{v:#?}");
+    assert_eq!(v.triggers[0].basis, Some(Basis::Backlog));
+    assert!(v.triggers[0].schedules.is_empty());
+    let metrics = ctx.metrics.encode();
+    assert!(
+        metrics.contains(
+            r#"temporal_rpc_requests_total{method="ListSchedules",code="Unimplemented"}"#
+        ),
+        "{metrics}"
+    );
 }

@@ -2,7 +2,9 @@
 //! so the page needs no script or library to show it. Two panels over the same time axis:
 //! each trigger's backlog (and slot utilization, dashed, 0–100 % on the right axis), and the
 //! current (solid) and desired (dashed) replicas as steps; a marker at each scale event,
-//! labelled `from → to` and the rule. Pure: the page passes the time.
+//! labelled `from → to` and the rule; and, with the Schedules signal, each schedule's next
+//! action as a marker ahead of now (the axis then runs a quarter of its span into the future).
+//! Pure: the page passes the time.
 
 use super::page::escape;
 use crate::state::history::{History, Point, Replicas, WINDOW_SECS};
@@ -151,7 +153,14 @@ fn window(h: &History, now: u32) -> (u32, u32) {
 
 /// The chart of a scaler's history as of `now` (seconds on the history's clock). `triggers`
 /// names the series, in order.
-pub fn render(out: &mut String, h: &History, triggers: &[&str], now: u32) {
+/// A schedule's next action, ahead of now (the Schedules signal).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Upcoming<'a> {
+    pub schedule: &'a str,
+    pub in_secs: u32,
+}
+
+pub fn render(out: &mut String, h: &History, triggers: &[&str], now: u32, upcoming: &[Upcoming]) {
     let _ = write!(
         out,
         r#"<svg class="chart" xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {WIDTH} {HEIGHT}" width="{WIDTH}" height="{HEIGHT}" role="img""#
@@ -167,10 +176,12 @@ pub fn render(out: &mut String, h: &History, triggers: &[&str], now: u32) {
     }
     let (span, step) = window(h, now);
     let since = now.saturating_sub(span);
+    // Room for the next actions of schedules: a quarter of the span after now.
+    let ahead = if upcoming.is_empty() { 0 } else { span / 4 };
     // From `now - span`, which is before the agent started while it is younger than the span.
     let x = Scale {
         d0: f64::from(now) - f64::from(span),
-        d1: f64::from(now),
+        d1: f64::from(now) + f64::from(ahead),
         r0: LEFT,
         r1: RIGHT,
     };
@@ -213,6 +224,7 @@ pub fn render(out: &mut String, h: &History, triggers: &[&str], now: u32) {
     axes(
         out,
         (span, step),
+        &x,
         backlog_y.d1,
         most_replicas,
         with_utilization,
@@ -249,13 +261,41 @@ pub fn render(out: &mut String, h: &History, triggers: &[&str], now: u32) {
     }
     replica_steps(out, &steps, &x, &replicas_y, h.last_at());
     events(out, h, since, now, &x);
+    schedules(out, upcoming, now, ahead, &x);
     out.push_str("</svg>");
+}
+
+/// Each schedule's next action as a marker ahead of now, labelled with its schedule; one
+/// further than the chart reaches is drawn at its right edge, labelled with how far it is.
+fn schedules(out: &mut String, upcoming: &[Upcoming], now: u32, ahead: u32, x: &Scale) {
+    for (i, u) in upcoming.iter().enumerate() {
+        let at = now.saturating_add(u.in_secs.min(ahead));
+        let ux = x.map(f64::from(at));
+        let label = if u.in_secs <= ahead {
+            u.schedule.to_string()
+        } else {
+            format!("{} in {}", u.schedule, duration(u.in_secs))
+        };
+        let y = LABEL_ROWS[i % LABEL_ROWS.len()];
+        let _ = write!(
+            out,
+            r#"<g class="schedule" data-schedule="{}" data-in="{}"><title>schedule {} fires in {}</title><path d="M{ux:.1},{}V{REPLICAS_BOTTOM}"/><text x="{:.1}" y="{y}" text-anchor="end">{}</text></g>"#,
+            escape(u.schedule),
+            u.in_secs,
+            escape(u.schedule),
+            duration(u.in_secs),
+            y + 2.0,
+            ux - 2.0,
+            escape(&label)
+        );
+    }
 }
 
 /// Grid lines, the value labels of both panels, and the time labels.
 fn axes(
     out: &mut String,
     (span, step): (u32, u32),
+    x: &Scale,
     backlog_max: f64,
     replicas_max: u32,
     utilization: bool,
@@ -295,9 +335,20 @@ fn axes(
         );
     }
     let ticks = span / step.max(1);
+    let now = x.d0 + f64::from(span);
+    if now < x.d1 {
+        // The future, where schedules' next actions are drawn.
+        let _ = write!(
+            out,
+            r#"<rect class="future" x="{:.1}" y="{BACKLOG_TOP}" width="{:.1}" height="{}"/>"#,
+            x.map(now),
+            RIGHT - x.map(now),
+            REPLICAS_BOTTOM - BACKLOG_TOP
+        );
+    }
     for k in 0..=ticks {
-        let xk = LEFT + (RIGHT - LEFT) * f64::from(k) / f64::from(ticks.max(1));
         let ago = span - step * k;
+        let xk = x.map(now - f64::from(ago));
         let label = if ago == 0 {
             "now".to_string()
         } else {
@@ -305,7 +356,7 @@ fn axes(
         };
         let anchor = match k {
             0 => "start",
-            k if k == ticks => "end",
+            k if k == ticks && now >= x.d1 => "end",
             _ => "middle",
         };
         let _ = write!(
@@ -510,7 +561,7 @@ mod tests {
             });
         }
         let mut svg = String::new();
-        render(&mut svg, &h, &["orders", "<b>x</b>"], 30);
+        render(&mut svg, &h, &["orders", "<b>x</b>"], 30, &[]);
         assert!(svg.starts_with("<svg") && svg.ends_with("</svg>"), "{svg}");
         assert!(svg.contains(r#"data-points="60""#), "{svg}");
         assert_eq!(svg.matches(r#"class="backlog""#).count(), 2);
@@ -556,7 +607,7 @@ mod tests {
             });
         }
         let mut svg = String::new();
-        render(&mut svg, &h, &["t"], 60);
+        render(&mut svg, &h, &["t"], 60, &[]);
         assert_eq!(svg.matches(r#"class="scale-event""#).count(), 4);
         assert!(svg.contains(">4 → 8 policy</text>"), "{svg}");
         // The three before it are a few pixels apart: two rows of labels hold two of them.
@@ -568,7 +619,58 @@ mod tests {
     #[test]
     fn an_empty_history_says_so() {
         let mut svg = String::new();
-        render(&mut svg, &History::default(), &[], 0);
+        render(&mut svg, &History::default(), &[], 0, &[]);
         assert!(svg.contains(r#"data-points="0""#) && svg.contains("no samples yet"));
+    }
+
+    #[test]
+    fn schedules_next_actions_are_markers_ahead_of_now() {
+        let mut h = History::default();
+        for at in 0..60 {
+            h.record(&Sample {
+                at,
+                backlog: vec![Some(2.0)],
+                current: 1,
+                desired: 1,
+                interval_secs: 1,
+                ..Default::default()
+            });
+        }
+        let up = [
+            Upcoming {
+                schedule: "nightly",
+                in_secs: 10,
+            },
+            Upcoming {
+                schedule: "weekly",
+                in_secs: 3600,
+            },
+        ];
+        let mut svg = String::new();
+        render(&mut svg, &h, &["t"], 60, &up);
+        // A 60 s span runs 15 s ahead: "now" at x = LEFT + (RIGHT − LEFT) × 60/75.
+        let now_x = LEFT + (RIGHT - LEFT) * 60.0 / 75.0;
+        assert!(
+            svg.contains(&format!(r#"<rect class="future" x="{now_x:.1}""#)),
+            "{svg}"
+        );
+        let marker = |x: f64| format!("M{x:.1},{}V{REPLICAS_BOTTOM}", LABEL_ROWS[0] + 2.0);
+        let x10 = LEFT + (RIGHT - LEFT) * 70.0 / 75.0;
+        assert!(
+            svg.contains(r#"data-schedule="nightly" data-in="10""#),
+            "{svg}"
+        );
+        assert!(svg.contains(&marker(x10)), "{svg}");
+        // Beyond the chart: at its right edge, saying how far.
+        assert!(svg.contains(">weekly in 1 h</text>"), "{svg}");
+        assert!(
+            svg.contains(&format!("M{RIGHT:.1},{}V", LABEL_ROWS[1] + 2.0)),
+            "{svg}"
+        );
+        assert!(svg.contains(r#">now</text>"#));
+        // Without schedules the axis ends at now, as before.
+        let mut plain = String::new();
+        render(&mut plain, &h, &["t"], 60, &[]);
+        assert!(!plain.contains("future") && !plain.contains("schedule"));
     }
 }

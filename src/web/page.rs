@@ -75,6 +75,7 @@ details{margin-top:4px}summary{cursor:pointer;color:#6b7280}details ol{margin:4p
 .chart .backlog{stroke-width:1.6}.chart .utilization{stroke-width:1.2;stroke-dasharray:3 2}
 .chart .current{stroke:#111827;stroke-width:1.6}.chart .desired{stroke:#6b7280;stroke-width:1.2;stroke-dasharray:4 3}
 .chart .scale-event path{stroke:#9ca3af;stroke-dasharray:2 2}
+.chart .future{fill:#f9fafb}.chart .schedule path{stroke:#7c3aed;stroke-dasharray:1 2}.chart .schedule text{fill:#7c3aed}
 .chart text{font-size:9px;fill:#374151}.chart .axis{fill:#6b7280}.chart .panel{fill:#9ca3af}
 form.filter{display:flex;gap:10px;align-items:end;flex-wrap:wrap;margin:6px 0}
 form.filter label{display:flex;flex-direction:column;font-size:11px;color:#6b7280}
@@ -466,8 +467,38 @@ fn row(out: &mut String, v: &ScalerView, o: &Overview) {
     out.push_str(r#"</td><td class="history">"#);
     let names: Vec<&str> = v.triggers.iter().map(|t| t.name.as_str()).collect();
     let empty = History::default();
-    chart::render(out, v.history.as_deref().unwrap_or(&empty), &names, o.now);
+    let upcoming = upcoming(v, o.wall);
+    chart::render(
+        out,
+        v.history.as_deref().unwrap_or(&empty),
+        &names,
+        o.now,
+        &upcoming,
+    );
     out.push_str(r#"<div class="legend muted"><span class="sw cur"></span>current <span class="sw des"></span>desired <span class="sw ev"></span>scale event; backlog in trigger colours, slot use dashed</div></td></tr>"#);
+}
+
+/// The schedules' next actions (Schedules signal), not paused, each once, from the page's clock.
+fn upcoming(v: &ScalerView, wall: jiff::Timestamp) -> Vec<chart::Upcoming<'_>> {
+    let mut out: Vec<chart::Upcoming<'_>> = Vec::new();
+    for s in v.triggers.iter().flat_map(|t| &t.schedules) {
+        let Some(at) = s
+            .next_action_time
+            .as_deref()
+            .and_then(|t| t.parse::<jiff::Timestamp>().ok())
+        else {
+            continue;
+        };
+        let secs = at.duration_since(wall).as_secs();
+        if s.paused || secs <= 0 || out.iter().any(|u| u.schedule == s.id) {
+            continue;
+        }
+        out.push(chart::Upcoming {
+            schedule: &s.id,
+            in_secs: secs.min(i64::from(u32::MAX)) as u32,
+        });
+    }
+    out
 }
 
 /// The last scale-down's pods (idle pods first): the busy ones kept, with their slots in use,

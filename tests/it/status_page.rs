@@ -126,11 +126,43 @@ async fn the_status_page_in_a_browser_shows_scaling_and_escapes_names() {
         &format!("    - type: temporal\n      name: \"{EVIL}\"\n"),
     );
     std::fs::write(dir.path().join("orders.yaml"), evil_trigger).unwrap();
+    // The idle scaler's queue has an hourly Schedule: its next action is a marker ahead of now.
     std::fs::write(
         dir.path().join("idle.yaml"),
-        scaler_yaml("page-idle", &server.endpoint(), "q-page-idle", 0, ""),
+        scaler_yaml(
+            "page-idle",
+            &server.endpoint(),
+            "q-page-idle",
+            0,
+            "        scheduleLeadSeconds: \"30\"\n",
+        ),
     )
     .unwrap();
+    let out = Command::new(support::temporal_cli())
+        .args([
+            "schedule",
+            "create",
+            "--schedule-id",
+            "idle-hourly",
+            "--interval",
+            "1h",
+        ])
+        .args([
+            "--task-queue",
+            "q-page-idle",
+            "--type",
+            "Noop",
+            "--workflow-id",
+            "idle-run",
+        ])
+        .args(["--address", &server.endpoint()])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     // A file whose error quotes the bad name: shown in the config section, as text.
     std::fs::write(
         dir.path().join("broken.yaml"),
@@ -197,6 +229,16 @@ async fn the_status_page_in_a_browser_shows_scaling_and_escapes_names() {
     );
     assert!(orders.contains("max over triggers of ceil(backlog / targetQueueSize)"));
     assert!(!row(&dom, "page-idle").contains("scale-event"));
+    // The schedule's next action, ahead of now (past the chart's reach: at its edge, with how
+    // far); none on the scaler without schedules.
+    let idle = row(&dom, "page-idle");
+    assert!(
+        idle.contains(r#"<g class="schedule" data-schedule="idle-hourly""#)
+            && idle.contains(r#"<rect class="future""#)
+            && idle.contains(">idle-hourly in "),
+        "{idle}"
+    );
+    assert!(!orders.contains(r#"class="schedule""#), "{orders}");
     // The header: version, role, scalers, the Temporal connection, the config load.
     assert!(dom.contains(env!("CARGO_PKG_VERSION")));
     assert!(dom.contains("acting alone"), "{dom}");

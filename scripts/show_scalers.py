@@ -1,5 +1,5 @@
 """Print /scalers compactly (used by scripts/demo): one line per scaler, and a line per trigger
-whose worker-capacity signal is on."""
+whose worker-capacity signal is on, and per Schedule on a trigger's queue (Schedules signal)."""
 import json
 import sys
 import urllib.request
@@ -29,3 +29,13 @@ for s in json.load(urllib.request.urlopen(url)):
             "-" if u is None else f"{u:.0%}", t.get("recommendedReplicas"), t.get("basis"),
             "  ← busy: hold (backlog 0, slots in use)" if busy else "",
         ))
+    for t in s["triggers"]:
+        for sc in t.get("schedules") or []:
+            secs = sc.get("nextActionInSeconds")
+            pre = t.get("basis") == "scheduled" and not t.get("backlog")
+            print("  {:<16}   schedule {} fires in {}, learned {} → {} [{}]{}".format(
+                "", sc["id"], "-" if secs is None else f"{secs:.0f} s",
+                "-" if sc.get("learnedReplicas") is None else sc["learnedReplicas"],
+                t.get("recommendedReplicas"), t.get("basis"),
+                "  ← up before the work arrives" if pre else "",
+            ))

@@ -246,10 +246,21 @@ async fn busy_slots_on_two_of_three_hosts_hold_two_replicas() {
     )
     .await;
     let _c = worker_on(&server, queue, "w-c", &["--activity-slots", "4"]).await;
+    // Until w-c's first heartbeat carries its activity slots, the busy slots read as a larger
+    // share of fewer slots (a desired count of 3, held by the scale-down window): wait for the
+    // settled reading (2 of 9 slots), and for the count to come down to the 2 busy hosts.
     within(
         60,
-        "three hosts, two busy",
-        ctx.state.wait_for(&key("spread"), busy(2, 3)),
+        "three hosts, two busy, settled at 2",
+        ctx.state.wait_for(&key("spread"), |v| {
+            busy(2, 3)(v)
+                && v.triggers[0]
+                    .capacity
+                    .as_deref()
+                    .and_then(|c| c.utilization)
+                    .is_some_and(|u| (u - 2.0 / 9.0).abs() < 1e-9)
+                && v.desired_replicas == Some(2)
+        }),
     )
     .await;
     // Every report over 4 s (4 ticks) with all three hosts seen: never fewer than the 2 busy

@@ -49,7 +49,7 @@ fn check_accepts_the_examples() {
     let examples = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("config/examples");
     let (code, out) = check(&[&examples]);
     assert_eq!(code, 0, "{out}");
-    assert!(out.starts_with("ok: 4 scaler(s) in 3 file(s)"), "{out}");
+    assert!(out.starts_with("ok: 5 scaler(s) in 4 file(s)"), "{out}");
 }
 
 /// A WorkerResourceTemplate is rendered as Temporal's worker controller renders it, printed,

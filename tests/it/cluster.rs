@@ -878,36 +878,23 @@ async fn a_learned_schedule_is_kept_in_the_status_and_survives_a_restart() {
     };
     let (ctx, sources, watch) = agent().await;
     let schedule = format!("{name}-nightly");
-    let out = std::process::Command::new(support::temporal_cli())
-        .args([
-            "schedule",
-            "create",
-            "--schedule-id",
-            &schedule,
-            "--interval",
-            "30s",
-        ])
-        .args([
-            "--task-queue",
-            &queue,
-            "--type",
-            "Noop",
-            "--workflow-id",
-            &format!("{name}-run"),
-        ])
-        .args([
-            "--overlap-policy",
-            "AllowAll",
-            "--address",
-            &server.endpoint(),
-        ])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let run = format!("{name}-run");
+    server.cli(&[
+        "schedule",
+        "create",
+        "--schedule-id",
+        &schedule,
+        "--interval",
+        "30s",
+        "--task-queue",
+        &queue,
+        "--type",
+        "Noop",
+        "--workflow-id",
+        &run,
+        "--overlap-policy",
+        "AllowAll",
+    ]);
 
     // 14 workflows wait on the queue when the first action adds its own: the run needs
     // ceil(15 / 5) = 3 (started now, as the approximate backlog shows new tasks a few seconds

@@ -7,7 +7,6 @@
 
 use crate::support;
 
-use std::process::Command;
 use std::time::Duration;
 use support::{DevServer, within};
 use temporal_autoscaler::agent::{Context, start_dir_source};
@@ -16,19 +15,6 @@ use temporal_autoscaler::guard::Guard;
 use temporal_autoscaler::source::{ScalerKey, SourceKind};
 use temporal_autoscaler::state::ScalerView;
 use temporal_autoscaler::target::Targets;
-
-fn cli(server: &DevServer, args: &[&str]) {
-    let out = Command::new(support::temporal_cli())
-        .args(args)
-        .args(["--address", &server.endpoint(), "--namespace", "default"])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "temporal {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
 
 fn key(name: &str) -> ScalerKey {
     ScalerKey {
@@ -67,25 +53,22 @@ async fn a_schedule_pre_scales_its_queue_to_what_its_last_run_needed() {
         .await
         .unwrap();
     let started = std::time::Instant::now();
-    cli(
-        &server,
-        &[
-            "schedule",
-            "create",
-            "--schedule-id",
-            "nightly",
-            "--interval",
-            "30s",
-            "--task-queue",
-            "q-sched",
-            "--type",
-            "Noop",
-            "--workflow-id",
-            "nightly-run",
-            "--overlap-policy",
-            "AllowAll",
-        ],
-    );
+    server.cli(&[
+        "schedule",
+        "create",
+        "--schedule-id",
+        "nightly",
+        "--interval",
+        "30s",
+        "--task-queue",
+        "q-sched",
+        "--type",
+        "Noop",
+        "--workflow-id",
+        "nightly-run",
+        "--overlap-policy",
+        "AllowAll",
+    ]);
 
     // Before its first action: up to scheduleMinReplicas, nothing learned yet.
     let v = within(
@@ -132,18 +115,15 @@ async fn a_schedule_pre_scales_its_queue_to_what_its_last_run_needed() {
     .await;
 
     // Paused: it counts for nothing, even inside its lead.
-    cli(
-        &server,
-        &[
-            "schedule",
-            "toggle",
-            "--schedule-id",
-            "nightly",
-            "--pause",
-            "--reason",
-            "test",
-        ],
-    );
+    server.cli(&[
+        "schedule",
+        "toggle",
+        "--schedule-id",
+        "nightly",
+        "--pause",
+        "--reason",
+        "test",
+    ]);
     within(
         60,
         "seen paused",

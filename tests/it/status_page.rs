@@ -138,31 +138,20 @@ async fn the_status_page_in_a_browser_shows_scaling_and_escapes_names() {
         ),
     )
     .unwrap();
-    let out = Command::new(support::temporal_cli())
-        .args([
-            "schedule",
-            "create",
-            "--schedule-id",
-            "idle-hourly",
-            "--interval",
-            "1h",
-        ])
-        .args([
-            "--task-queue",
-            "q-page-idle",
-            "--type",
-            "Noop",
-            "--workflow-id",
-            "idle-run",
-        ])
-        .args(["--address", &server.endpoint()])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    server.cli(&[
+        "schedule",
+        "create",
+        "--schedule-id",
+        "idle-hourly",
+        "--interval",
+        "1h",
+        "--task-queue",
+        "q-page-idle",
+        "--type",
+        "Noop",
+        "--workflow-id",
+        "idle-run",
+    ]);
     // A file whose error quotes the bad name: shown in the config section, as text.
     std::fs::write(
         dir.path().join("broken.yaml"),

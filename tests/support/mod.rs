@@ -185,6 +185,21 @@ impl DevServer {
         }
     }
 
+    /// Run the `temporal` CLI against this server (namespace `default`); a failure fails the
+    /// test with its stderr.
+    pub fn cli(&self, args: &[&str]) {
+        let out = Command::new(temporal_cli())
+            .args(args)
+            .args(["--address", &self.endpoint(), "--namespace", "default"])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "temporal {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
     /// A real worker (Python SDK) that completes `Noop` workflows on `queue` until dropped.
     pub fn worker(&self, queue: &str) -> ChildGuard {
         let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/support/noop_worker.py");

@@ -134,7 +134,7 @@ async fn explain_one(
                     t.capacity.as_ref().map(|_| Err(e.clone())),
                     None,
                 ),
-                None => pool.read(t).await,
+                None => pool.read(t, cfg.polling_interval).await,
             }
         }))
         .await;

@@ -308,7 +308,7 @@ impl Scaler {
                     t.capacity.as_ref().map(|_| Err(e.clone())),
                     None,
                 ),
-                None => pool.read(t).await,
+                None => pool.read(t, cfg.polling_interval).await,
             }
         }))
         .await;
@@ -858,7 +858,10 @@ mod size_tests {
         };
         let tick = std::mem::size_of_val(&s.tick());
         let query = std::mem::size_of_val(&ctx.pool.query(&v.config.triggers[0]));
-        let read = std::mem::size_of_val(&ctx.pool.read(&v.config.triggers[0]));
+        let read = std::mem::size_of_val(
+            &ctx.pool
+                .read(&v.config.triggers[0], v.config.polling_interval),
+        );
         eprintln!("tick future: {tick} bytes; query future: {query} bytes; read: {read} bytes");
         assert!(tick <= 1024, "tick future is {tick} bytes");
         assert!(query <= 512, "query future is {query} bytes");

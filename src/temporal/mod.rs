@@ -6,6 +6,7 @@ use crate::outage::{Note, Outage};
 mod coalesce;
 mod conn;
 mod error;
+mod namespace_workers;
 mod schedules;
 pub mod secrets;
 mod stats;
@@ -18,7 +19,7 @@ use error::terr;
 pub use error::{ErrorKind, TemporalError};
 pub use schedules::{SCHEDULE_REFRESH, ScheduleEntry, SchedulesRead};
 pub use stats::{QueueStats, running_query};
-pub use workers::{WorkersRead, worker_query};
+pub use workers::{Listed, WorkerFilter, WorkersRead, worker_query};
 
 use crate::decide::version::VersionStatus;
 use crate::spec::{DeploymentScope, QueueType, TriggerConfig, Versioning};
@@ -133,6 +134,8 @@ pub struct TemporalPool {
     /// Queue reads and worker reads started within [`COALESCE_WINDOW`] are joined.
     queries: Coalescer<QueryKey, QueueStats>,
     worker_reads: Coalescer<workers::WorkersKey, WorkersRead>,
+    /// One worker listing per namespace, when that is cheaper than a listing per query.
+    namespace_workers: namespace_workers::NamespaceWorkers,
     /// Schedule listings, joined for [`SCHEDULE_REFRESH`]; the last good one per namespace;
     /// and each schedule's task queue, by the spec it was described for.
     schedule_reads: Coalescer<schedules::SchedulesKey, SchedulesRead>,
@@ -194,6 +197,7 @@ impl TemporalPool {
             rps: std::sync::atomic::AtomicU32::new(DEFAULT_RPS),
             queries: Coalescer::new(COALESCE_WINDOW),
             worker_reads: Coalescer::new(COALESCE_WINDOW),
+            namespace_workers: Default::default(),
             schedule_reads: Coalescer::new(SCHEDULE_REFRESH),
             schedules_last_good: Mutex::default(),
             schedule_specs: Mutex::default(),
@@ -273,7 +277,9 @@ impl TemporalPool {
 
     /// A trigger's reads of one tick: its queue's stats, and with the capacity signal on its
     /// workers' heartbeats, on one reading of its credentials.
-    pub async fn read(self: &Arc<Self>, t: &TriggerConfig) -> TriggerRead {
+    /// `interval`: the scaler's polling interval, how long a namespace-wide worker listing
+    /// may serve it.
+    pub async fn read(self: &Arc<Self>, t: &TriggerConfig, interval: Duration) -> TriggerRead {
         let conn = match Box::pin(conn_key(t, self.secrets.get())).await {
             Ok(c) => c,
             Err(e) => {
@@ -283,7 +289,7 @@ impl TemporalPool {
         // Boxed: a read waiting (for the rate limit, or another scaler's RPC) stays small.
         let workers = async {
             match t.capacity {
-                Some(_) => Some(Box::pin(self.workers_on(conn.clone(), t)).await),
+                Some(_) => Some(Box::pin(self.workers_on(conn.clone(), t, interval)).await),
                 None => None,
             }
         };

@@ -24,9 +24,9 @@ const MAX_PAGES: usize = 20;
 /// Identity of a worker read, for coalescing.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub(super) struct WorkersKey {
-    conn: ConnKey,
-    namespace: String,
-    query: String,
+    pub(super) conn: ConnKey,
+    pub(super) namespace: String,
+    pub(super) query: String,
 }
 
 /// What ListWorkers says of a trigger's workers.
@@ -39,34 +39,91 @@ pub enum WorkersRead {
     Unavailable(String),
 }
 
-/// The ListWorkers query of a trigger: its queue, and its version selector where the
-/// heartbeats carry one (Worker Deployment name and build id, or one legacy build id). The
-/// values were validated to hold no quotes or escapes.
-pub fn worker_query(t: &TriggerConfig) -> String {
-    let mut q = format!("TaskQueue = '{}'", t.task_queue);
-    match &t.versioning {
-        // KEDA's deployment read covers every queue of the version: so do its workers.
-        Versioning::WorkerDeployment {
-            name,
-            build_id,
-            scope: DeploymentScope::Version,
-        } => {
-            q = format!("DeploymentName = '{name}' AND BuildId = '{build_id}'");
+/// The terms of a trigger's worker query: its queue, and its version selector where the
+/// heartbeats carry one (Worker Deployment name and build id, or one legacy build id). One
+/// place for the query the server evaluates and for the same match on the agent's side
+/// (a namespace-wide listing), as the server's `FilterWorkers` does: `TaskQueue` is the
+/// heartbeat's `task_queue`, `DeploymentName` and `BuildId` its `deployment_version`'s.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct WorkerFilter {
+    pub task_queue: Option<String>,
+    pub deployment: Option<String>,
+    pub build_id: Option<String>,
+}
+
+impl WorkerFilter {
+    pub fn of(t: &TriggerConfig) -> WorkerFilter {
+        let mut f = WorkerFilter {
+            task_queue: Some(t.task_queue.clone()),
+            deployment: None,
+            build_id: None,
+        };
+        match &t.versioning {
+            // KEDA's deployment read covers every queue of the version: so do its workers.
+            Versioning::WorkerDeployment {
+                name,
+                build_id,
+                scope,
+            } => {
+                if *scope == DeploymentScope::Version {
+                    f.task_queue = None;
+                }
+                f.deployment = Some(name.clone());
+                f.build_id = Some(build_id.clone());
+            }
+            Versioning::BuildIds {
+                build_id: Some(b),
+                select_all_active: false,
+                select_unversioned: false,
+            } => f.build_id = Some(b.clone()),
+            // Several build ids, or unversioned workers: every worker of the queue.
+            Versioning::BuildIds { .. } | Versioning::All => {}
         }
-        Versioning::WorkerDeployment { name, build_id, .. } => {
-            q.push_str(&format!(
-                " AND DeploymentName = '{name}' AND BuildId = '{build_id}'"
-            ));
-        }
-        Versioning::BuildIds {
-            build_id: Some(b),
-            select_all_active: false,
-            select_unversioned: false,
-        } => q.push_str(&format!(" AND BuildId = '{b}'")),
-        // Several build ids, or unversioned workers: every worker of the queue.
-        Versioning::BuildIds { .. } | Versioning::All => {}
+        f
     }
-    q
+
+    /// The ListWorkers query. The values were validated to hold no quotes or escapes.
+    pub fn query(&self) -> String {
+        let terms = [
+            ("TaskQueue", &self.task_queue),
+            ("DeploymentName", &self.deployment),
+            ("BuildId", &self.build_id),
+        ];
+        terms
+            .iter()
+            .filter_map(|(k, v)| v.as_ref().map(|v| format!("{k} = '{v}'")))
+            .collect::<Vec<_>>()
+            .join(" AND ")
+    }
+
+    /// Whether the server would list `w` for this query.
+    pub fn matches(&self, w: &Listed) -> bool {
+        let eq = |want: &Option<String>, got: &str| want.as_deref().is_none_or(|v| v == got);
+        eq(&self.task_queue, &w.task_queue)
+            && eq(&self.deployment, &w.deployment)
+            && eq(&self.build_id, &w.build_id)
+    }
+}
+
+/// The ListWorkers query of a trigger.
+pub fn worker_query(t: &TriggerConfig) -> String {
+    WorkerFilter::of(t).query()
+}
+
+/// A listed worker: what a query matches on, and what the capacity signal reads.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Listed {
+    pub task_queue: String,
+    pub deployment: String,
+    pub build_id: String,
+    pub sample: WorkerSample,
+}
+
+/// What one listing gave: its workers and how many pages it took, or why none.
+#[derive(Clone, Debug, PartialEq)]
+pub(super) enum Listing {
+    Workers(Arc<Vec<Listed>>, usize),
+    Unavailable(String),
 }
 
 impl TemporalPool {
@@ -77,18 +134,32 @@ impl TemporalPool {
         t: &TriggerConfig,
     ) -> Result<WorkersRead, TemporalError> {
         let conn = Box::pin(conn_key(t, self.secrets.get())).await?;
-        self.workers_on(conn, t).await
+        self.query_workers(conn, &t.namespace, worker_query(t))
+            .await
     }
 
     pub(super) async fn workers_on(
         self: &Arc<Self>,
         conn: ConnKey,
         t: &TriggerConfig,
+        interval: Duration,
+    ) -> Result<WorkersRead, TemporalError> {
+        self.workers_of(conn, WorkerFilter::of(t), &t.namespace, interval)
+            .await
+    }
+
+    /// The workers `query` lists, by its own ListWorkers; identical reads within the
+    /// coalescing window share one set of RPCs.
+    pub(super) async fn query_workers(
+        self: &Arc<Self>,
+        conn: ConnKey,
+        namespace: &str,
+        query: String,
     ) -> Result<WorkersRead, TemporalError> {
         let key = WorkersKey {
             conn,
-            namespace: t.namespace.clone(),
-            query: worker_query(t),
+            namespace: namespace.to_string(),
+            query,
         };
         let this = Arc::clone(self);
         let k = key.clone();
@@ -108,11 +179,22 @@ impl TemporalPool {
     }
 
     async fn list_workers(&self, key: &WorkersKey) -> Result<WorkersRead, TemporalError> {
+        Ok(match self.listing(key).await? {
+            Listing::Workers(w, _) => {
+                WorkersRead::Heartbeats(Arc::new(w.iter().map(|l| l.sample.clone()).collect()))
+            }
+            Listing::Unavailable(why) => WorkersRead::Unavailable(why),
+        })
+    }
+
+    /// Every worker `key.query` lists (the whole namespace for an empty query), paged.
+    pub(super) async fn listing(&self, key: &WorkersKey) -> Result<Listing, TemporalError> {
         let slot = self.slot(&key.conn);
         let conn = self.connection(&key.conn, &slot).await?;
-        let mut samples = Vec::new();
+        let mut listed = Vec::new();
         let mut token = Vec::new();
         let mut listed_without_heartbeats = false;
+        let mut pages = 0;
         for page in 0.. {
             if page == MAX_PAGES {
                 return Err(terr(
@@ -134,35 +216,44 @@ impl TemporalPool {
                     .await;
             drop(permit);
             self.note_rpc_result(&slot, &res).await;
+            pages += 1;
             let resp = match res {
                 Ok(r) => r,
                 // No such RPC, or not allowed to list workers: the signal is unavailable.
                 Err(e) if matches!(e.kind, ErrorKind::Unsupported | ErrorKind::Auth) => {
-                    return Ok(WorkersRead::Unavailable(e.message));
+                    return Ok(Listing::Unavailable(e.message));
                 }
                 Err(e) => return Err(e),
             };
             #[allow(deprecated)]
             let infos = resp.workers_info;
             listed_without_heartbeats |= infos.is_empty() && !resp.workers.is_empty();
-            samples.extend(
+            listed.extend(
                 infos
                     .into_iter()
                     .filter_map(|i| i.worker_heartbeat)
-                    .map(|h| sample(&h)),
+                    .map(|h| {
+                        let v = h.deployment_version.clone().unwrap_or_default();
+                        Listed {
+                            task_queue: h.task_queue.clone(),
+                            deployment: v.deployment_name,
+                            build_id: v.build_id,
+                            sample: sample(&h),
+                        }
+                    }),
             );
             if resp.next_page_token.is_empty() {
                 break;
             }
             token = resp.next_page_token;
         }
-        if listed_without_heartbeats && samples.is_empty() {
+        if listed_without_heartbeats && listed.is_empty() {
             // A server that lists workers only in the short form has no slot figures.
-            return Ok(WorkersRead::Unavailable(
+            return Ok(Listing::Unavailable(
                 "ListWorkers returned workers without heartbeats (workers_info is empty)".into(),
             ));
         }
-        Ok(WorkersRead::Heartbeats(Arc::new(samples)))
+        Ok(Listing::Workers(Arc::new(listed), pages))
     }
 }
 

@@ -31,7 +31,7 @@ fn the_benchmark_prints_every_figure() {
         "CPU mean over the window",
         "Temporal RPCs per interval / distinct (queue, type)",
         // The scale scenario again with the worker-capacity signal on.
-        "Temporal RPCs per interval / distinct (queue, type) + worker queries",
+        "Temporal RPCs per interval / distinct (queue, type) + min(worker queries, namespace listing pages)",
         "start → all N decided",
         "one file edited → new spec in force",
         "backlog visible → decision, p50 / p99",

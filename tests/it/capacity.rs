@@ -21,7 +21,7 @@ use temporal_autoscaler::source::{ScalerKey, SourceKind};
 use temporal_autoscaler::spec::TriggerConfig;
 use temporal_autoscaler::state::ScalerView;
 use temporal_autoscaler::target::Targets;
-use temporal_autoscaler::temporal::{TemporalPool, WorkersRead};
+use temporal_autoscaler::temporal::{TemporalPool, WorkersRead, worker_query};
 
 fn key(name: &str) -> ScalerKey {
     ScalerKey {
@@ -733,4 +733,77 @@ async fn a_draining_version_holds_while_busy_and_goes_to_zero_when_drained() {
         }),
     )
     .await;
+}
+
+/// One namespace-wide worker listing, matched on the agent's side, gives exactly what each
+/// trigger's own ListWorkers query gives: unversioned and versioned workers (two builds of one
+/// Worker Deployment) on one queue, and a worker of another queue, each on a host of its own.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_namespace_listing_matches_each_query_exactly() {
+    let server = DevServer::start().await;
+    let queue = "mixed";
+    let _u = worker_on(&server, queue, "ns-unversioned", &[]).await;
+    let dep = ["--deployment", "mix-dep"];
+    let _v1 = worker_on(
+        &server,
+        queue,
+        "ns-v1",
+        &[dep[0], dep[1], "--build-id", "v1"],
+    )
+    .await;
+    let _v2 = worker_on(
+        &server,
+        queue,
+        "ns-v2",
+        &[dep[0], dep[1], "--build-id", "v2"],
+    )
+    .await;
+    let _o = worker_on(&server, "mixed-other", "ns-other", &[]).await;
+    let pool = TemporalPool::new(Arc::new(temporal_autoscaler::metrics::Metrics::new()));
+    let cap = "        targetSlotUtilization: \"0.8\"\n";
+    let version = |b: &str| {
+        format!(
+            "{cap}        workerDeploymentName: mix-dep\n        workerDeploymentBuildId: {b}\n"
+        )
+    };
+    let triggers = [
+        (
+            trigger(&server, queue, cap),
+            vec!["ns-unversioned", "ns-v1", "ns-v2"],
+        ),
+        (trigger(&server, queue, &version("v1")), vec!["ns-v1"]),
+        (trigger(&server, queue, &version("v2")), vec!["ns-v2"]),
+        (trigger(&server, "mixed-other", cap), vec!["ns-other"]),
+    ];
+    let hosts = |read: WorkersRead| -> Vec<String> {
+        let WorkersRead::Heartbeats(samples) = read else {
+            panic!("{read:?}")
+        };
+        let mut h: Vec<String> = samples.iter().map(|s| s.host.clone()).collect();
+        h.sort();
+        h
+    };
+    // Every worker heartbeating (each SDK worker's first heartbeat comes within seconds).
+    within(30, "four workers listed", async {
+        loop {
+            let all: usize = {
+                let mut n = 0;
+                for (t, _) in &triggers[..1] {
+                    n += hosts(pool.workers(t).await.unwrap()).len();
+                }
+                n + hosts(pool.workers(&triggers[3].0).await.unwrap()).len()
+            };
+            if all == 4 {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(300)).await;
+        }
+    })
+    .await;
+    for (t, want) in &triggers {
+        let by_query = hosts(pool.workers(t).await.unwrap());
+        let by_namespace = hosts(pool.workers_from_namespace_listing(t).await.unwrap());
+        assert_eq!(by_query, *want, "{}", worker_query(t));
+        assert_eq!(by_namespace, by_query, "{}", worker_query(t));
+    }
 }

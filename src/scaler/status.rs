@@ -176,6 +176,7 @@ fn why_active(t: &TriggerView) -> &'static str {
         Some(decide::Basis::Dispatching) => "tasks are being dispatched",
         Some(decide::Basis::RunningWorkflows) => "workflows are running",
         Some(decide::Basis::Fallback) => "fallback",
+        Some(decide::Basis::Scheduled) => "a Schedule on its queue fires soon",
         _ if t.capacity.as_ref().is_some_and(|c| c.slots_used > 0) => "worker slots in use",
         _ => "backlog above activationTargetQueueSize",
     }

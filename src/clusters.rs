@@ -10,7 +10,9 @@ use tokio::sync::Mutex;
 
 /// How a call to a cluster's API server went, for the cluster's outage log.
 pub enum Call<'a> {
-    Worked,
+    /// It answered; `started` is when the call was sent: a call sent before an outage was
+    /// seen says nothing of the cluster now (it may have been answered just before).
+    Worked { started: std::time::Instant },
     /// Not reached, or no answer within the deadline: the cluster's outage.
     Unreachable(&'a dyn std::fmt::Display),
     /// Answered with an error of the target's own (a missing Deployment, a forbidden call).
@@ -179,7 +181,14 @@ impl Clusters {
                 }
             }
             Call::Refused => {}
-            Call::Worked => {
+            Call::Worked { started } => {
+                if outages
+                    .get(name)
+                    .and_then(|o| o.since())
+                    .is_some_and(|since| started < since)
+                {
+                    return;
+                }
                 if let Some(r) = outages.remove(name).and_then(|mut o| o.success(now)) {
                     tracing::info!(
                         cluster = name,
@@ -286,6 +295,31 @@ fn redacted(s: &str) -> String {
 mod tests {
     use super::*;
     use std::path::Path;
+
+    /// A call sent before an outage was first seen, and answered after, does not end it (it
+    /// would log the outage twice): only a call sent since does.
+    #[test]
+    fn only_a_call_sent_after_the_outage_began_ends_it() {
+        let c = Clusters::new(None, &[]);
+        let down = |c: &Clusters| c.outages.lock().unwrap().get("eu").and_then(|o| o.since());
+        let sent_before = std::time::Instant::now();
+        c.note("eu", Call::Unreachable(&"connection refused"));
+        let began = down(&c).expect("an outage");
+        c.note(
+            "eu",
+            Call::Worked {
+                started: sent_before,
+            },
+        );
+        assert_eq!(down(&c), Some(began), "ended by a call sent before it");
+        c.note(
+            "eu",
+            Call::Worked {
+                started: std::time::Instant::now(),
+            },
+        );
+        assert_eq!(down(&c), None);
+    }
 
     fn kubeconfig(server: &str, token: &str) -> String {
         format!(

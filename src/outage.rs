@@ -83,6 +83,11 @@ impl Outage {
         })
     }
 
+    /// When the failure going on was first seen, if any.
+    pub fn since(&self) -> Option<Instant> {
+        self.state.as_ref().map(|s| s.since)
+    }
+
     /// The kind of the failure going on, if any.
     pub fn kind(&self) -> Option<&str> {
         self.state.as_ref().map(|s| s.kind.as_str())

@@ -337,6 +337,7 @@ impl KubeTarget {
         op: impl std::future::Future<Output = Result<T, TargetError>>,
     ) -> Result<T, TargetError> {
         let after = self.clusters.timeout();
+        let started = std::time::Instant::now();
         let res = tokio::time::timeout(after, op).await.unwrap_or_else(|_| {
             Err(TargetError::Timeout {
                 target: self.display.clone(),
@@ -344,7 +345,7 @@ impl KubeTarget {
             })
         });
         let call = match &res {
-            Ok(_) => Call::Worked,
+            Ok(_) => Call::Worked { started },
             Err(e) if e.is_unreachable() => Call::Unreachable(e),
             Err(_) => Call::Refused,
         };

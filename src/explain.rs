@@ -126,18 +126,12 @@ async fn explain_one(
         None => (None, Default::default()),
     };
     let cfg = resolved.as_ref().unwrap_or(cfg);
-    let reads: Vec<crate::temporal::TriggerRead> =
-        futures::future::join_all(cfg.triggers.iter().map(|t| async {
-            match env_failed.get(&t.name) {
-                Some(e) => (
-                    Err(e.clone()),
-                    t.capacity.as_ref().map(|_| Err(e.clone())),
-                    None,
-                ),
-                None => pool.read(t, cfg.polling_interval).await,
-            }
-        }))
-        .await;
+    let reads: Vec<crate::temporal::TriggerRead> = futures::future::join_all(
+        cfg.triggers
+            .iter()
+            .map(|t| pool.read_or(t, cfg.polling_interval, env_failed.get(&t.name))),
+    )
+    .await;
     let wall = std::time::SystemTime::now();
     // A fresh evaluation has learned nothing of the schedules' runs.
     let memory = crate::decide::schedule::ScheduleMemory::default();

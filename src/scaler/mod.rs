@@ -300,17 +300,12 @@ impl Scaler {
     async fn observe(&mut self, cfg: &ScalerConfig) -> Observation {
         let pool = &self.ctx.pool;
         let env = &self.env;
-        let reads = futures::future::join_all(cfg.triggers.iter().map(|t| async move {
-            // A trigger whose environment could not be read is not polled with placeholders.
-            match env.failure(&t.name) {
-                Some(e) => (
-                    Err(e.clone()),
-                    t.capacity.as_ref().map(|_| Err(e.clone())),
-                    None,
-                ),
-                None => pool.read(t, cfg.polling_interval).await,
-            }
-        }))
+        // A trigger whose environment could not be read is not polled with placeholders.
+        let reads = futures::future::join_all(
+            cfg.triggers
+                .iter()
+                .map(|t| pool.read_or(t, cfg.polling_interval, env.failure(&t.name))),
+        )
         .await;
         let now = SystemTime::now();
         // Exact capacity: the views are kept (10,000 scalers × a growth step of 4 views).

@@ -7,6 +7,7 @@ mod coalesce;
 mod conn;
 mod error;
 mod namespace_workers;
+mod rate;
 mod schedules;
 pub mod secrets;
 mod stats;
@@ -25,6 +26,7 @@ use crate::decide::version::VersionStatus;
 use crate::spec::{DeploymentScope, QueueType, TriggerConfig, Versioning};
 use coalesce::Coalescer;
 use futures::FutureExt;
+use rate::TokenBucket;
 use secrets::SecretReader;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -157,35 +159,6 @@ pub const COALESCE_WINDOW: Duration = Duration::from_millis(100);
 /// (./scripts/bench). A dev server refuses bursts of many hundreds.
 pub const DEFAULT_RPS: u32 = 300;
 
-/// A token bucket; `take` says how long to wait for `n` tokens.
-struct TokenBucket {
-    rate: f64,
-    tokens: f64,
-    last: Instant,
-}
-
-impl TokenBucket {
-    fn new(rate: f64) -> Self {
-        TokenBucket {
-            rate,
-            tokens: rate,
-            last: Instant::now(),
-        }
-    }
-
-    /// Takes `n` tokens now (possibly going negative) and returns the wait until they exist.
-    fn take(&mut self, n: f64, now: Instant) -> Duration {
-        let refill = now.saturating_duration_since(self.last).as_secs_f64() * self.rate;
-        self.tokens = (self.tokens + refill).min(self.rate);
-        self.last = now;
-        self.tokens -= n;
-        if self.tokens >= 0.0 {
-            Duration::ZERO
-        } else {
-            Duration::from_secs_f64(-self.tokens / self.rate)
-        }
-    }
-}
 /// A connection unused this long is closed (its credentials were rotated, or its scalers gone).
 const IDLE_CONNECTION: Duration = Duration::from_secs(600);
 
@@ -277,6 +250,24 @@ impl TemporalPool {
 
     /// A trigger's reads of one tick: its queue's stats, and with the capacity signal on its
     /// workers' heartbeats, on one reading of its credentials.
+    /// A trigger's reads, or `failed` as each of them: a trigger that cannot be read as
+    /// configured (its values from the target's environment) is not polled.
+    pub async fn read_or(
+        self: &Arc<Self>,
+        t: &TriggerConfig,
+        interval: Duration,
+        failed: Option<&TemporalError>,
+    ) -> TriggerRead {
+        match failed {
+            Some(e) => (
+                Err(e.clone()),
+                t.capacity.as_ref().map(|_| Err(e.clone())),
+                None,
+            ),
+            None => self.read(t, interval).await,
+        }
+    }
+
     /// `interval`: the scaler's polling interval, how long a namespace-wide worker listing
     /// may serve it.
     pub async fn read(self: &Arc<Self>, t: &TriggerConfig, interval: Duration) -> TriggerRead {

@@ -81,6 +81,19 @@ impl NamespaceWorkers {
     }
 }
 
+/// What `filter` matches in a namespace's listing, as the server would list it.
+fn matched(listing: Listing, filter: &WorkerFilter) -> WorkersRead {
+    match listing {
+        Listing::Workers(all, _) => WorkersRead::Heartbeats(Arc::new(
+            all.iter()
+                .filter(|w| filter.matches(w))
+                .map(|w| w.sample.clone())
+                .collect(),
+        )),
+        Listing::Unavailable(why) => WorkersRead::Unavailable(why),
+    }
+}
+
 impl TemporalPool {
     /// The workers a trigger's query lists, through the cheaper read: its own `ListWorkers`
     /// (coalesced), or the namespace's listing matched here.
@@ -98,15 +111,7 @@ impl TemporalPool {
             return self.query_workers(conn, namespace, query).await;
         }
         let listing = self.namespace_listing(&key, interval, now).await?;
-        Ok(match listing {
-            Listing::Workers(all, _) => WorkersRead::Heartbeats(Arc::new(
-                all.iter()
-                    .filter(|w| filter.matches(w))
-                    .map(|w| w.sample.clone())
-                    .collect(),
-            )),
-            Listing::Unavailable(why) => WorkersRead::Unavailable(why),
-        })
+        Ok(matched(listing, &filter))
     }
 
     /// A trigger's workers from its namespace's listing, matched here: the read the pool takes
@@ -117,21 +122,10 @@ impl TemporalPool {
     ) -> Result<WorkersRead, TemporalError> {
         let conn = Box::pin(super::conn_key(t, self.secrets.get())).await?;
         let key: NsKey = (conn, t.namespace.clone());
-        let filter = WorkerFilter::of(t);
-        Ok(
-            match self
-                .namespace_listing(&key, Duration::ZERO, Instant::now())
-                .await?
-            {
-                Listing::Workers(all, _) => WorkersRead::Heartbeats(Arc::new(
-                    all.iter()
-                        .filter(|w| filter.matches(w))
-                        .map(|w| w.sample.clone())
-                        .collect(),
-                )),
-                Listing::Unavailable(why) => WorkersRead::Unavailable(why),
-            },
-        )
+        let listing = self
+            .namespace_listing(&key, Duration::ZERO, Instant::now())
+            .await?;
+        Ok(matched(listing, &WorkerFilter::of(t)))
     }
 
     /// The namespace's listing: the one made within `max_age` (or still in flight), else a

@@ -244,6 +244,9 @@ async fn run(
                 if changed.is_err() { break; }
                 // Act at once on gaining the lease; report at once on losing it.
                 next = tokio::time::Instant::now();
+                // What another leader learned meanwhile is in the state (the Lease, the CR
+                // status; the later run wins): start from it again.
+                s.schedules = None;
             }
         }
     }

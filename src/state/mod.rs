@@ -1,7 +1,7 @@
 //! What the agent remembers of its scalers: the live view of every scaler, served at
 //! `/scalers` and awaited by tests, and each one's recent [`history`] (the status page's chart).
 //! Each change bumps a version on a watch channel, so readers wait for events instead of
-//! sleeping. The web layer (`crate::web`) reads it; nothing here knows the web layer exists.
+//! sleeping. The web layer reads it; nothing here knows the web layer exists.
 
 pub mod history;
 

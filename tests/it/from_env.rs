@@ -132,3 +132,61 @@ async fn a_task_queue_from_the_targets_environment_is_read_once_and_scaled_on() 
     );
     assert!(api.writes(&api.since(0)).is_empty());
 }
+
+/// A silent API server (requests taken, never answered, as a paused one): the environment read
+/// fails at the cluster's deadline, the trigger says so and is not polled with placeholders,
+/// nothing is written; once the server answers, the variable is read and the scaler scales.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hung_api_server_fails_the_environment_read_at_its_deadline() {
+    let server = DevServer::start().await;
+    server.start_workflows("q-env-hang", 12).await;
+    let api = ApiServer::new("hang-env", 1);
+    *api.pod_spec.lock().unwrap() = Some(json!({"containers": [
+        {"name": "worker", "image": "w", "env": [{"name": "TASK_QUEUE", "value": "q-env-hang"}]},
+    ]}));
+    api.hung.store(true, Ordering::SeqCst);
+    let ctx = api.agent(Duration::from_millis(500)).await;
+    let running = support::run_scaler(
+        &ctx,
+        "default",
+        "hang-env",
+        &from_env_yaml("hang-env", &server.endpoint(), "TASK_QUEUE"),
+    )
+    .await;
+    let started = std::time::Instant::now();
+    let v = within(
+        20,
+        "the environment read failed",
+        ctx.state.wait_for(&running.key, |v| {
+            v.triggers
+                .first()
+                .and_then(|t| t.error.as_deref())
+                .is_some_and(|e| e.contains("did not answer"))
+        }),
+    )
+    .await;
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(
+        v.triggers[0].task_queue, "$TASK_QUEUE",
+        "not polled with the placeholder's value"
+    );
+    assert_eq!(v.triggers[0].backlog, None);
+    api.hung.store(false, Ordering::SeqCst);
+    let v = within(
+        30,
+        "scaled once the server answers",
+        ctx.state
+            .wait_for(&running.key, |v| v.current_replicas == Some(3)),
+    )
+    .await;
+    assert_eq!(v.triggers[0].task_queue, "q-env-hang");
+    assert!(v.triggers[0].error.is_none());
+    // Nothing was written while the server was silent.
+    let while_hung: Vec<_> = api.since(0).into_iter().filter(|s| s.hung).collect();
+    assert!(!while_hung.is_empty());
+    assert!(api.writes(&while_hung).is_empty(), "{while_hung:?}");
+}

@@ -654,13 +654,7 @@ async fn a_draining_version_holds_while_busy_and_goes_to_zero_when_drained() {
     let _v1 = worker_on(&server, queue, "orders-v1-a", &version("v1")).await;
 
     // The scaler the controller renders for v1, polled every second with no windows.
-    let example = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("config/examples/worker-controller/temporalscaler-wrt.yaml");
-    let mut wrt =
-        temporal_autoscaler::source::yaml::documents(&std::fs::read_to_string(example).unwrap())
-            .unwrap()
-            .remove(0)
-            .value;
+    let mut wrt = support::example_wrt();
     let spec = &mut wrt["spec"]["template"]["spec"];
     spec["minReplicaCount"] = 2.into();
     spec["pollingInterval"] = 1.into();

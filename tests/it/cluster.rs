@@ -586,13 +586,7 @@ async fn a_scaler_rendered_for_a_worker_controller_version_scales_it_and_goes_wi
     );
 
     // The WRT, as a user applies it (the example, for this WorkerDeployment).
-    let example = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("config/examples/worker-controller/temporalscaler-wrt.yaml");
-    let mut wrt =
-        temporal_autoscaler::source::yaml::documents(&std::fs::read_to_string(example).unwrap())
-            .unwrap()
-            .remove(0)
-            .value;
+    let mut wrt = support::example_wrt();
     wrt["metadata"]["namespace"] = ns.clone().into();
     wrt["spec"]["workerDeploymentRef"]["name"] = wd.clone().into();
     wrt["spec"]["template"]["spec"]["triggers"][0]["metadata"]["endpoint"] =

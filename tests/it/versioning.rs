@@ -234,13 +234,7 @@ async fn scalers_rendered_per_version_read_their_own_version_and_its_status() {
             ],
         );
     }
-    let example = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("config/examples/worker-controller/temporalscaler-wrt.yaml");
-    let text = std::fs::read_to_string(example).unwrap();
-    let wrt = temporal_autoscaler::source::yaml::documents(&text)
-        .unwrap()
-        .remove(0)
-        .value;
+    let wrt = support::example_wrt();
     let rendered = |build: &str| -> TriggerConfig {
         let version = temporal_autoscaler::wrt::Version {
             build_id: build.into(),

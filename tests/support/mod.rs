@@ -266,6 +266,16 @@ spec:
     )
 }
 
+/// The example WorkerResourceTemplate (config/examples/worker-controller), as a JSON value.
+pub fn example_wrt() -> serde_json::Value {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("config/examples/worker-controller/temporalscaler-wrt.yaml");
+    temporal_autoscaler::source::yaml::documents(&std::fs::read_to_string(path).unwrap())
+        .unwrap()
+        .remove(0)
+        .value
+}
+
 /// Bound every wait on agent state: a hang fails the test instead of blocking CI.
 pub async fn within<T>(secs: u64, what: &str, fut: impl std::future::Future<Output = T>) -> T {
     tokio::time::timeout(Duration::from_secs(secs), fut)

@@ -5,6 +5,7 @@ use crate::metrics::{MethodLabels, Metrics, RpcLabels};
 use crate::outage::{Note, Outage};
 mod coalesce;
 mod conn;
+mod described;
 mod error;
 mod namespace_workers;
 mod rate;
@@ -138,6 +139,8 @@ pub struct TemporalPool {
     worker_reads: Coalescer<workers::WorkersKey, WorkersRead>,
     /// One worker listing per namespace, when that is cheaper than a listing per query.
     namespace_workers: namespace_workers::NamespaceWorkers,
+    /// Slots of workers listed without heartbeats, by DescribeWorker.
+    described: described::Described,
     /// Schedule listings, joined for [`SCHEDULE_REFRESH`]; the last good one per namespace;
     /// and each schedule's task queue, by the spec it was described for.
     schedule_reads: Coalescer<schedules::SchedulesKey, SchedulesRead>,
@@ -171,6 +174,7 @@ impl TemporalPool {
             queries: Coalescer::new(COALESCE_WINDOW),
             worker_reads: Coalescer::new(COALESCE_WINDOW),
             namespace_workers: Default::default(),
+            described: Default::default(),
             schedule_reads: Coalescer::new(SCHEDULE_REFRESH),
             schedules_last_good: Mutex::default(),
             schedule_specs: Mutex::default(),

@@ -193,8 +193,8 @@ impl TemporalPool {
         let conn = self.connection(&key.conn, &slot).await?;
         let mut listed = Vec::new();
         let mut token = Vec::new();
-        let mut listed_without_heartbeats = false;
         let mut pages = 0;
+        let at = (key.conn.clone(), key.namespace.clone());
         for page in 0.. {
             if page == MAX_PAGES {
                 return Err(terr(
@@ -227,7 +227,19 @@ impl TemporalPool {
             };
             #[allow(deprecated)]
             let infos = resp.workers_info;
-            listed_without_heartbeats |= infos.is_empty() && !resp.workers.is_empty();
+            if infos.is_empty() && !resp.workers.is_empty() {
+                // The short form only (`workers_info` is deprecated): slots by DescribeWorker.
+                match Box::pin(self.describe_listed(&slot, &conn, &at, resp.workers)).await? {
+                    Some(described) => listed.extend(described),
+                    None => {
+                        return Ok(Listing::Unavailable(
+                            "ListWorkers lists workers without slots (workers_info is empty) \
+                             and DescribeWorker is not available"
+                                .into(),
+                        ));
+                    }
+                }
+            }
             listed.extend(
                 infos
                     .into_iter()
@@ -247,18 +259,12 @@ impl TemporalPool {
             }
             token = resp.next_page_token;
         }
-        if listed_without_heartbeats && listed.is_empty() {
-            // A server that lists workers only in the short form has no slot figures.
-            return Ok(Listing::Unavailable(
-                "ListWorkers returned workers without heartbeats (workers_info is empty)".into(),
-            ));
-        }
         Ok(Listing::Workers(Arc::new(listed), pages))
     }
 }
 
 /// The parts of a heartbeat the capacity signal reads.
-fn sample(h: &WorkerHeartbeat) -> WorkerSample {
+pub(super) fn sample(h: &WorkerHeartbeat) -> WorkerSample {
     let slots = |s: &Option<WorkerSlotsInfo>| match s {
         None => Slots {
             used: 0,

@@ -364,7 +364,11 @@ async fn a_statefulset_keeps_its_highest_busy_ordinal() {
 }
 
 fn trigger(server: &DevServer, queue: &str, meta: &str) -> TriggerConfig {
-    let yaml = scaler("t", &server.endpoint(), queue, meta);
+    trigger_at(&server.endpoint(), queue, meta)
+}
+
+fn trigger_at(endpoint: &str, queue: &str, meta: &str) -> TriggerConfig {
+    let yaml = scaler("t", endpoint, queue, meta);
     temporal_autoscaler::source::dir::parse_file(Path::new("t.yaml"), &yaml)
         .map(|mut v| v.remove(0).triggers.remove(0))
         .unwrap_or_else(|e| panic!("{e:?}"))
@@ -800,4 +804,99 @@ async fn the_namespace_listing_matches_each_query_exactly() {
         assert_eq!(by_query, *want, "{}", worker_query(t));
         assert_eq!(by_namespace, by_query, "{}", worker_query(t));
     }
+}
+
+/// The agent's count of `method` RPCs that succeeded.
+fn rpcs_ok(metrics: &Metrics, method: &str) -> f64 {
+    let line = format!(r#"temporal_rpc_requests_total{{method="{method}",code="Ok"}} "#);
+    metrics
+        .encode()
+        .lines()
+        .find_map(|l| l.strip_prefix(&line).and_then(|v| v.parse().ok()))
+        .unwrap_or(0.0)
+}
+
+/// A server that lists workers only in short form (`workers_info`, deprecated, stripped by a
+/// front end): the slots come from `DescribeWorker` and equal what the heartbeats give; a
+/// worker is described again only once its next heartbeat is due, so listings in between cost
+/// no `DescribeWorker`; freed slots show after the next heartbeat. A server that has no
+/// `DescribeWorker` either makes the signal unavailable, with the reason.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_without_workers_info_reads_slots_by_describe_worker() {
+    let server = DevServer::start().await;
+    let (port, stripped) = support::strip::without_workers_info(server.port).await;
+    let tmp = tempfile::tempdir().unwrap();
+    let release = tmp.path().join("release");
+    let queue = "short-form";
+    let every_3s = ["--heartbeat", "3"];
+    let _a = worker_on(&server, queue, "short-a", &every_3s).await;
+    let _b = worker_on(&server, queue, "short-b", &every_3s).await;
+    start(&server, queue, 3, "hold", &release);
+    let cap = "        targetSlotUtilization: \"0.8\"\n";
+    let direct = TemporalPool::new(Arc::new(Metrics::new()));
+    let metrics = Arc::new(Metrics::new());
+    let fronted = TemporalPool::new(metrics.clone());
+    let t = trigger(&server, queue, cap);
+    let tf = trigger_at(&format!("127.0.0.1:{port}"), queue, cap);
+    let busy = |c: &temporal_autoscaler::decide::capacity::Capacity| c.used == 3 && c.hosts == 2;
+    let want = workers_until(&direct, &t, "3 busy slots on two hosts", busy).await;
+    let got = workers_until(&fronted, &tf, "the same through DescribeWorker", busy).await;
+    let figures = |c: &temporal_autoscaler::decide::capacity::Capacity| {
+        (
+            c.workers,
+            c.hosts,
+            c.used,
+            c.available,
+            c.busy_floor,
+            c.host_slots.clone(),
+        )
+    };
+    assert_eq!(figures(&got), figures(&want));
+    assert!(
+        stripped
+            .heartbeats
+            .load(std::sync::atomic::Ordering::Relaxed)
+            > 0
+    );
+    assert!(rpcs_ok(&metrics, "DescribeWorker") >= 2.0);
+
+    // Listings in quick succession: each worker is described at most once (its next read waits
+    // for its next heartbeat, at least a second away), not once per listing.
+    let (lists, described) = (
+        rpcs_ok(&metrics, "ListWorkers"),
+        rpcs_ok(&metrics, "DescribeWorker"),
+    );
+    for _ in 0..5 {
+        // Apart by more than the coalescing window, so that each is a listing of its own.
+        tokio::time::sleep(temporal_autoscaler::temporal::COALESCE_WINDOW * 2).await;
+        fronted.workers(&tf).await.unwrap();
+    }
+    assert_eq!(rpcs_ok(&metrics, "ListWorkers") - lists, 5.0);
+    let extra = rpcs_ok(&metrics, "DescribeWorker") - described;
+    assert!(
+        extra <= 2.0,
+        "{extra} DescribeWorker for 5 listings of 2 workers"
+    );
+
+    std::fs::write(&release, "").unwrap();
+    let c = workers_until(&fronted, &tf, "freed slots after the next heartbeat", |c| {
+        c.used == 0 && c.hosts == 2
+    })
+    .await;
+    assert_eq!(c.busy_floor, 0);
+
+    // No DescribeWorker either (nginx answers it Unimplemented in front of the stripping one).
+    let Some((_nginx, nginx_port)) = older_server(tmp.path(), port, "DescribeWorker") else {
+        return;
+    };
+    support::wait_listening(nginx_port, "nginx to listen").await;
+    let old = TemporalPool::new(Arc::new(Metrics::new()));
+    let read = old
+        .workers(&trigger_at(&format!("127.0.0.1:{nginx_port}"), queue, cap))
+        .await
+        .unwrap();
+    assert!(
+        matches!(&read, WorkersRead::Unavailable(why) if why.contains("DescribeWorker")),
+        "{read:?}"
+    );
 }

@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod api_server;
+pub mod strip;
 pub mod workers;
 
 use std::net::TcpListener;

@@ -1,0 +1,263 @@
+//! Slots of workers that a server lists only in short form. `ListWorkersResponse.workers_info`
+//! (full heartbeats, with slot counts) is deprecated; its replacement `workers`
+//! (`WorkerListInfo`) names each worker's queue, version, host and status but has no slots, so
+//! they are read by `DescribeWorker` (one RPC per worker). A worker's figures on the server
+//! change only when it heartbeats (every 60 s by the SDKs' default), so a worker is described
+//! again only once its next heartbeat is due: its last answer is reused until then, and a
+//! worker that stopped heartbeating is read once per heartbeat period at most. The cost is one
+//! `DescribeWorker` per worker per heartbeat period, whatever the polling interval, and each
+//! goes through the endpoint's RPC rate limit.
+
+use super::error::terr;
+use super::workers::{Listed, sample};
+use super::{ConnKey, ErrorKind, Slot, TemporalError, TemporalPool};
+use crate::decide::capacity::WorkerSample;
+use futures::{StreamExt, stream};
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant, SystemTime};
+use temporalio_client::Connection;
+use temporalio_common::protos::temporal::api::{
+    enums::v1::WorkerStatus, worker::v1::WorkerListInfo, workflowservice::v1::DescribeWorkerRequest,
+};
+
+/// Heartbeat period assumed when a heartbeat does not say its own (a worker's first one).
+const UNKNOWN_PERIOD: Duration = Duration::from_secs(10);
+/// Bounds on a heartbeat period as a worker reports it.
+const MIN_PERIOD: Duration = Duration::from_secs(1);
+const MAX_PERIOD: Duration = Duration::from_secs(600);
+/// Time the server may take to store a heartbeat the worker sent on time.
+const SLACK: Duration = Duration::from_secs(1);
+/// A described worker no listing has named for this long is forgotten.
+const FORGET_AFTER: Duration = Duration::from_secs(600);
+/// DescribeWorker calls in flight per listing (the rate limit spaces them out).
+const CONCURRENT: usize = 16;
+
+/// The last answer of `DescribeWorker` for one worker.
+struct Entry {
+    sample: WorkerSample,
+    /// When to ask again: once its next heartbeat should be on the server.
+    due: Instant,
+    /// Last time a listing named it.
+    listed_at: Instant,
+}
+
+/// Per (endpoint, namespace): worker instance key → its last description.
+#[derive(Default)]
+pub(super) struct Described {
+    entries: Mutex<HashMap<(ConnKey, String), HashMap<String, Entry>>>,
+}
+
+/// When a worker whose heartbeat at `heartbeat_at` (reported `period` apart) was read at
+/// `read_at` (wall clock `now`) should be read again: when its next heartbeat is due, plus the
+/// server's slack; a heartbeat already overdue (a worker that stopped, or is late) is read
+/// again a period later, not at every listing. `unchanged`: this read gave the same heartbeat
+/// as the one before.
+pub(super) fn next_read(
+    read_at: Instant,
+    now: SystemTime,
+    heartbeat_at: Option<SystemTime>,
+    period: Option<Duration>,
+    unchanged: bool,
+) -> Instant {
+    let period = period
+        .filter(|p| !p.is_zero())
+        .map_or(UNKNOWN_PERIOD, |p| p.clamp(MIN_PERIOD, MAX_PERIOD));
+    // A clock ahead of ours gives an age of 0.
+    let age = heartbeat_at.map(|at| now.duration_since(at).unwrap_or_default());
+    let wait = match age {
+        Some(age) if !unchanged && age < period => period - age + SLACK,
+        _ => period,
+    };
+    read_at + wait
+}
+
+impl TemporalPool {
+    /// The listed workers of one short-form page, with their slots: the last description of
+    /// each worker whose next heartbeat is not yet due, and a `DescribeWorker` of the others.
+    /// A worker gone between the listing and its description is left out. A server without
+    /// `DescribeWorker`, or that does not allow it, makes the signal unavailable (`Ok(None)`).
+    pub(super) async fn describe_listed(
+        &self,
+        slot: &Slot,
+        conn: &Connection,
+        at: &(ConnKey, String),
+        page: Vec<WorkerListInfo>,
+    ) -> Result<Option<Vec<Listed>>, TemporalError> {
+        let now = Instant::now();
+        let mut listed = Vec::with_capacity(page.len());
+        let mut to_read = Vec::new();
+        {
+            let mut all = self
+                .described
+                .entries
+                .lock()
+                .unwrap_or_else(|p| p.into_inner());
+            let known = all.entry(at.clone()).or_default();
+            for w in page {
+                match known.get_mut(&w.worker_instance_key) {
+                    Some(e) if e.due > now => {
+                        e.listed_at = now;
+                        listed.push(short(&w, e.sample.clone()));
+                    }
+                    _ => to_read.push(w),
+                }
+            }
+        }
+        let reads: Vec<_> = stream::iter(to_read)
+            .map(|w| async move {
+                let r = self
+                    .describe_worker(slot, conn, &at.1, &w.worker_instance_key)
+                    .await;
+                (w, r)
+            })
+            .buffer_unordered(CONCURRENT)
+            .collect()
+            .await;
+        let mut all = self
+            .described
+            .entries
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        let known = all.entry(at.clone()).or_default();
+        let mut failed = None;
+        for (w, r) in reads {
+            match r {
+                Ok(Some((s, period))) => {
+                    let unchanged = known
+                        .get(&w.worker_instance_key)
+                        .is_some_and(|e| e.sample.heartbeat_at == s.heartbeat_at);
+                    let due = next_read(
+                        Instant::now(),
+                        SystemTime::now(),
+                        s.heartbeat_at,
+                        period,
+                        unchanged,
+                    );
+                    listed.push(short(&w, s.clone()));
+                    known.insert(
+                        w.worker_instance_key,
+                        Entry {
+                            sample: s,
+                            due,
+                            listed_at: now,
+                        },
+                    );
+                }
+                // Gone since the listing (or described without a heartbeat): not counted.
+                Ok(None) => {
+                    known.remove(&w.worker_instance_key);
+                }
+                Err(e) => failed = Some(e),
+            }
+        }
+        known.retain(|_, e| now.saturating_duration_since(e.listed_at) < FORGET_AFTER);
+        match failed {
+            Some(e) if matches!(e.kind, ErrorKind::Unsupported | ErrorKind::Auth) => Ok(None),
+            Some(e) => Err(e),
+            None => Ok(Some(listed)),
+        }
+    }
+
+    /// One worker's heartbeat and its reported period; `None` when the server no longer has it.
+    async fn describe_worker(
+        &self,
+        slot: &Slot,
+        conn: &Connection,
+        namespace: &str,
+        key: &str,
+    ) -> Result<Option<(WorkerSample, Option<Duration>)>, TemporalError> {
+        let req = DescribeWorkerRequest {
+            namespace: namespace.to_string(),
+            worker_instance_key: key.to_string(),
+        };
+        let permit = Self::admit(slot, 1).await?;
+        let mut svc = conn.workflow_service();
+        let res = Box::pin(self.timed(
+            "DescribeWorker",
+            svc.describe_worker(tonic::Request::new(req)),
+        ))
+        .await;
+        drop(permit);
+        self.note_rpc_result(slot, &res).await;
+        match res {
+            Ok(r) => Ok(r.worker_info.and_then(|i| i.worker_heartbeat).map(|h| {
+                let period = h.elapsed_since_last_heartbeat.as_ref().and_then(|d| {
+                    Some(Duration::new(
+                        u64::try_from(d.seconds).ok()?,
+                        u32::try_from(d.nanos).ok()?,
+                    ))
+                });
+                (sample(&h), period)
+            })),
+            Err(e) if e.kind == ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(terr(
+                e.kind,
+                format!(
+                    "DescribeWorker {key} (ListWorkers gave no slots): {}",
+                    e.message
+                ),
+            )),
+        }
+    }
+}
+
+/// A short-form worker with the slots of its description; its status is the listing's, the
+/// newer of the two.
+fn short(w: &WorkerListInfo, mut s: WorkerSample) -> Listed {
+    s.running = w.status == WorkerStatus::Running as i32;
+    if !w.host_name.is_empty() {
+        s.host.clone_from(&w.host_name);
+    }
+    let v = w.deployment_version.clone().unwrap_or_default();
+    Listed {
+        task_queue: w.task_queue.clone(),
+        deployment: v.deployment_name,
+        build_id: v.build_id,
+        sample: s,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_worker_is_read_again_when_its_next_heartbeat_is_due() {
+        let t = Instant::now();
+        let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_000_000);
+        let s = Duration::from_secs;
+        // A heartbeat 20 s old, every 60 s: the next one is due in 40 s (+ the server's slack).
+        assert_eq!(
+            next_read(t, now, Some(now - s(20)), Some(s(60)), false),
+            t + s(41)
+        );
+        // Just sent: a whole period.
+        assert_eq!(next_read(t, now, Some(now), Some(s(60)), false), t + s(61));
+        // Overdue (the worker stopped or is late): a period later, not every listing.
+        assert_eq!(
+            next_read(t, now, Some(now - s(90)), Some(s(60)), false),
+            t + s(60)
+        );
+        // The same heartbeat as last time: a period later.
+        assert_eq!(
+            next_read(t, now, Some(now - s(5)), Some(s(60)), true),
+            t + s(60)
+        );
+        // No period reported (a first heartbeat): a short one is assumed.
+        assert_eq!(
+            next_read(t, now, Some(now), None, false),
+            t + UNKNOWN_PERIOD + SLACK
+        );
+        assert_eq!(
+            next_read(t, now, Some(now), Some(Duration::ZERO), false),
+            t + UNKNOWN_PERIOD + SLACK
+        );
+        // Reported periods are bounded; a clock ahead of ours is a fresh heartbeat.
+        assert_eq!(
+            next_read(t, now, Some(now + s(30)), Some(s(7200)), false),
+            t + MAX_PERIOD + SLACK
+        );
+        assert_eq!(next_read(t, now, None, Some(s(30)), false), t + s(30));
+    }
+}

@@ -10,19 +10,28 @@ Scenarios:
             --interval s: RSS (peak, steady), mean CPU over --ticks intervals, Temporal RPCs per
             interval from the agent's own metrics, and RPCs / distinct (queue, type) pairs.
   capacity  the same at --capacity-sizes with the worker-capacity signal on every scaler
-            (targetSlotUtilization): one ListWorkers per distinct worker query joins the
-            DescribeTaskQueue per (queue, type), so the RPC limit is pairs + queries.
+            (targetSlotUtilization), and real SDK workers (heartbeat every --heartbeat s) on
+            the first 20 queues, 10 of them also a Worker Deployment version's, which the
+            second scaler of those queues selects: every scaler must count exactly its own
+            workers. RPC limit: backlog reads + min(worker queries, namespace listing pages).
+  short     the capacity scenario at --short-form-sizes through a front end that strips
+            workers_info from ListWorkers (examples/strip_workers_info.rs): slots come from
+            DescribeWorker, reported per interval against workers × interval ÷ heartbeat.
   reload    in the N-scaler run: one file edited -> the new spec in force (its recommendation
             changes), and the other N-1 scalers untouched (no restart logged, same state).
   reaction  backlog visible in Temporal (a direct DescribeTaskQueue sees it) -> the agent's
             decision (in /scalers), over --reaction-samples queues, polling every 2 s.
-  start     process start -> first decision of one scaler, Temporal reachable.
+  start     process start -> first decision of one scaler, Temporal reachable; its RSS is
+            the base of the bytes per scaler.
+Each scale scenario also reports the slowest scaler's time since its last decision
+(`lastDecisionTime` in /scalers), in intervals.
 
 Included from the Rust benches (--decide-bench): one decide() (benches/decide.rs), and the
 Kubernetes requests of an idle-first scale-down (benches/scale_down.rs).
 """
 import argparse
 import asyncio
+import datetime
 import json
 import os
 import re
@@ -42,6 +51,20 @@ from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
 from temporalio.client import Client
 
 CLK_TCK = os.sysconf("SC_CLK_TCK")
+HERE = os.path.dirname(os.path.abspath(__file__))
+SLOT_WORKER = os.path.join(HERE, "..", "tests", "capacity", "slot_worker.py")
+BENCH_DEPLOYMENT = "bench-dep"
+# The capacity scenario's real workers: unversioned ones on the first WORKER_QUEUES queues, and
+# a Worker Deployment version's on the first VERSIONED_QUEUES of them, whose second scaler
+# selects that version (fewer where Q is small).
+WORKER_QUEUES = 20
+VERSIONED_QUEUES = 10
+
+
+def worker_layout(q: int):
+    """(queues with workers, of which versioned) for Q queues."""
+    wq = min(WORKER_QUEUES, q // 2)
+    return wq, min(VERSIONED_QUEUES, wq // 2)
 
 
 def free_port() -> int:
@@ -56,8 +79,11 @@ def http_get(addr: str, path: str, timeout: float = 30):
 
 
 def scaler_doc(name: str, endpoint: str, queue: str, interval: int, target: int = 5,
-               capacity: bool = False) -> str:
+               capacity: bool = False, version: str = "") -> str:
     extra = '        targetSlotUtilization: "0.8"\n' if capacity else ""
+    if version:
+        extra += (f"        workerDeploymentName: {BENCH_DEPLOYMENT}\n"
+                  f"        workerDeploymentBuildId: {version}\n")
     return f"""apiVersion: scaling.example.com/v1alpha1
 kind: TemporalScaler
 metadata:
@@ -82,11 +108,11 @@ spec:
 class Proc:
     """A child process, killed on exit."""
 
-    def __init__(self, args, log_path, env=None):
+    def __init__(self, args, log_path, env=None, stdout=subprocess.DEVNULL):
         self.log_path = log_path
         self.log = open(log_path, "w")
         self.started = time.monotonic()
-        self.p = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=self.log, env=env)
+        self.p = subprocess.Popen(args, stdout=stdout, stderr=self.log, env=env, text=True)
 
     def stop(self):
         if self.p.poll() is None:
@@ -113,21 +139,23 @@ class Proc:
 
 
 class Agent(Proc):
-    def __init__(self, binary, config_dir, workdir, name, log_level="warn"):
+    def __init__(self, binary, config_dir, workdir, name, log_level="warn", rps=None):
         self.addr = f"127.0.0.1:{free_port()}"
         env = dict(os.environ, RUST_LOG=log_level)
+        extra = ["--temporal-rps", str(rps)] if rps else []
         super().__init__(
             [binary, "run", "--dry-run", "--no-crds", "--config-dir", config_dir,
-             "--http-addr", self.addr, "--log-format", "json"],
+             "--http-addr", self.addr, "--log-format", "json", *extra],
             os.path.join(workdir, f"{name}.log"), env)
 
     def scalers(self, query: str = ""):
         return json.loads(http_get(self.addr, "/scalers" + query))
 
-    def rpc_total(self) -> float:
+    def rpc_total(self, method: str = "") -> float:
         total = 0.0
+        want = f'temporal_rpc_requests_total{{method="{method}"' if method else "temporal_rpc_requests_total{"
         for line in http_get(self.addr, "/metrics").splitlines():
-            if line.startswith("temporal_rpc_requests_total{"):
+            if line.startswith(want):
                 total += float(line.rsplit(" ", 1)[1])
         return total
 
@@ -163,23 +191,81 @@ async def visible_backlog(client: Client, queue: str) -> int:
     return r.stats.approximate_backlog_count
 
 
+def parse_time(t: str) -> float:
+    """An RFC 3339 time (nanoseconds, `Z`) as a Unix time."""
+    m = re.match(r"(.*T\d\d:\d\d:\d\d)(\.\d+)?Z$", t)
+    base = datetime.datetime.fromisoformat(m.group(1)).replace(tzinfo=datetime.timezone.utc)
+    return base.timestamp() + float(m.group(2) or 0)
+
+
 def pct(values, p):
     s = sorted(values)
     return s[min(len(s) - 1, int(round(p / 100 * (len(s) - 1))))]
 
 
-async def scale_and_reload(args, client, endpoint, workdir, n, rows, capacity=False):
+def start_workers(args, endpoint, workdir, layout):
+    """The capacity scenario's real SDK workers, heartbeating every --heartbeat s: returns the
+    processes once each has said "ready" (its workers poll)."""
+    wq, vq = layout
+    queues = [f"q-{j}" for j in range(wq)]
+    specs = [("unversioned", queues, []),
+             ("versioned", queues[:vq], ["--deployment", BENCH_DEPLOYMENT, "--build-id", "v1"])]
+    procs = []
+    for name, qs, extra in specs:
+        p = Proc([sys.executable, SLOT_WORKER, "worker", "--address", endpoint,
+                  "--task-queue", ",".join(qs), "--heartbeat", str(args.heartbeat), *extra],
+                 os.path.join(workdir, f"workers-{name}.log"), stdout=subprocess.PIPE)
+        procs.append(p)
+    for p in procs:
+        line = p.p.stdout.readline().strip()
+        if line != "ready":
+            raise RuntimeError(f"a bench worker did not start: {open(p.log_path).read()}")
+    return procs
+
+
+def expected_workers(i: int, q: int, layout) -> int:
+    """Workers the capacity signal of scaler s-i (queue q-(i % q)) should count."""
+    wq, vq = layout
+    j = i % q
+    if i // q == 1 and j < vq:
+        return 1  # the version's own worker
+    if j < vq:
+        return 2  # unversioned and versioned, on one queue
+    return 1 if j < wq else 0
+
+
+def start_strip_front_end(args, endpoint, workdir):
+    """The gRPC front end that strips workers_info from ListWorkers (examples/strip_workers_info.rs)."""
+    p = Proc([args.strip_binary, endpoint.rsplit(":", 1)[1]], os.path.join(workdir, "strip.log"),
+             stdout=subprocess.PIPE)
+    port = int(p.p.stdout.readline().strip())
+    return p, f"127.0.0.1:{port}"
+
+
+async def scale_and_reload(args, client, endpoint, workdir, n, rows, capacity=False, short_form=False):
     q = max(1, n // 5)
-    label = f"{'scale+capacity' if capacity else 'scale'} N={n}, Q={q}"
-    d = os.path.join(workdir, f"scalers-{n}{'-capacity' if capacity else ''}")
+    kind = "scale+capacity" + (" (no workers_info)" if short_form else "") if capacity else "scale"
+    label = f"{kind} N={n}, Q={q}"
+    tag = f"{n}{'-capacity' if capacity else ''}{'-short' if short_form else ''}"
+    d = os.path.join(workdir, f"scalers-{tag}")
     os.makedirs(d)
+    front = None
+    workers = []
+    target = endpoint
+    if short_form:
+        front, target = start_strip_front_end(args, endpoint, workdir)
+    layout = worker_layout(q) if capacity and n >= 2 * q else (0, 0)
+    versioned = layout[1]
     for i in range(n):
-        with open(os.path.join(d, f"s-{i:05}.yaml"), "w") as f:
-            f.write(scaler_doc(f"s-{i:05}", endpoint, f"q-{i % q}", args.interval, capacity=capacity))
+        version = "v1" if versioned and i // q == 1 and i % q < versioned else ""
+        with open(os.path.join(d, f"s-{i:06}.yaml"), "w") as f:
+            f.write(scaler_doc(f"s-{i:06}", target, f"q-{i % q}", args.interval, capacity=capacity,
+                               version=version))
+    if versioned:
+        workers = start_workers(args, endpoint, workdir, layout)
     # A backlog on q-0 so the reload's effect shows (target 5 -> 1 multiplies its recommendation).
     await start_workflows(client, "q-0", 10)
-    agent = Agent(args.binary, d, workdir, f"agent-{n}{'-capacity' if capacity else ''}",
-                  log_level="info")
+    agent = Agent(args.binary, d, workdir, f"agent-{tag}", log_level="info", rps=args.rps)
     try:
         t0 = agent.started
 
@@ -187,64 +273,98 @@ async def scale_and_reload(args, client, endpoint, workdir, n, rows, capacity=Fa
             lst = agent.scalers()
             return len(lst) == n and all(v.get("desiredReplicas") is not None for v in lst)
 
-        wait_for(f"{n} first decisions", all_decided, timeout=120, step=0.5)
+        # The first round is paced by the RPC rate limit.
+        wait_for(f"{n} first decisions", all_decided, timeout=120 + 3 * q / args.rps, step=0.5)
         first_all = time.monotonic() - t0
+        if versioned:
+            # Every heartbeat listed (the workers' first heartbeats come within a period).
+            def counted():
+                lst = agent.scalers()
+                got = {v["name"]: ((v["triggers"][0].get("capacity") or {}).get("workers")) for v in lst}
+                return all(got[f"s-{i:06}"] == expected_workers(i, q, layout) for i in range(n))
+            wait_for("every scaler's workers counted", counted, timeout=3 * args.heartbeat + 60, step=1)
         # One interval to settle, then measure over --ticks intervals.
         time.sleep(args.interval)
         window = args.ticks * args.interval
         cpu0, rpc0, w0 = agent.cpu_seconds(), agent.rpc_total(), time.monotonic()
+        dw0 = agent.rpc_total("DescribeWorker")
         rss = []
         while time.monotonic() - w0 < window:
             rss.append(agent.status("VmRSS"))
             time.sleep(1)
         cpu1, rpc1, w1 = agent.cpu_seconds(), agent.rpc_total(), time.monotonic()
+        dw1 = agent.rpc_total("DescribeWorker")
         # The metrics scrapes themselves cost a little CPU; the /scalers listing is not in it.
         cpu = (cpu1 - cpu0) / (w1 - w0)
-        rpcs_per_tick = (rpc1 - rpc0) / ((w1 - w0) / args.interval)
-        pairs = q  # one queue type per trigger
+        ticks = (w1 - w0) / args.interval
+        rpcs_per_tick = (rpc1 - rpc0) / ticks
+        # Starvation: how long ago each scaler last decided, in intervals.
+        asked = time.time()
+        lst = agent.scalers()
+        lag = max(asked - parse_time(v["lastDecisionTime"]) for v in lst) / args.interval
+        pairs = q + versioned  # one queue type per trigger; a versioned read per versioned scaler
         # With the capacity signal, per namespace the cheaper of one ListWorkers per distinct
-        # worker query (one per queue here) and the pages of one namespace-wide listing (1,000
-        # workers a page; this scenario has no heartbeating workers: one page).
+        # worker query (one per queue, one per versioned scaler) and the pages of one
+        # namespace-wide listing (1,000 workers a page: one page here).
         pages = 1
-        limit = pairs + (min(q, pages) if capacity else 0)
-        limit_name = ("(queue, type) + min(worker queries, namespace listing pages)"
+        limit = pairs + (min(q + versioned, pages) if capacity else 0)
+        limit_name = ("backlog reads + min(worker queries, namespace listing pages)"
                       if capacity else "(queue, type)")
+        steady = statistics.median(rss)
         rows.append((label, "RSS peak / steady",
-                     f"{agent.status('VmHWM') / 1024:.1f} MiB / {statistics.median(rss) / 1024:.1f} MiB",
-                     "≤ 64 MiB at N=10,000" if n >= 10000 else ""))
+                     f"{agent.status('VmHWM') / 1024:.1f} MiB / {steady / 1024:.1f} MiB",
+                     ("≤ 64 MiB at N=10,000" if n == 10000 else "≤ 256 MiB at N=100,000" if n == 100000 else "")))
+        if args.baseline_kib:
+            rows.append((label, "bytes per scaler (steady RSS − a 1-scaler agent's, ÷ N)",
+                         f"{(steady - args.baseline_kib) * 1024 / n:.0f} B", ""))
         rows.append((label, "CPU mean over the window",
                      f"{cpu:.3f} core ({window} s, {args.ticks} intervals)",
-                     "≤ 0.1 core at N=10,000" if n >= 10000 else ""))
-        rows.append((label, f"Temporal RPCs per interval / distinct {limit_name}",
-                     f"{rpcs_per_tick:.0f} / {limit} = {rpcs_per_tick / limit:.2f}", "1.00"))
-        rows.append((label, "start → all N decided", f"{first_all:.2f} s", ""))
+                     "≤ 0.1 core at N=10,000" if n == 10000 else "≤ 0.5 core at N=100,000" if n == 100000 else ""))
+        rows.append((label, f"Temporal RPCs per interval / {limit_name}",
+                     f"{rpcs_per_tick:.0f} / {limit} = {rpcs_per_tick / limit:.2f}", "≤ 1.01"))
+        if short_form:
+            workers_n = sum(layout)
+            expect = workers_n * args.interval / args.heartbeat
+            rows.append((label, "DescribeWorker per interval / (workers × interval ÷ heartbeat period)",
+                         f"{(dw1 - dw0) / ticks:.1f} / {expect:.1f} ({workers_n} workers, heartbeat {args.heartbeat} s)", "≤ 1"))
+        if versioned:
+            rows.append((label, "real workers (heartbeat every {} s)".format(args.heartbeat),
+                         f"{sum(layout)} on {layout[0]} queues ({layout[1]} of a Worker Deployment version); "
+                         f"every scaler counted its own: {n} of {n}", ""))
+        rows.append((label, "slowest scaler: time since its last decision",
+                     f"{lag:.2f} intervals (of {args.interval} s)", "≤ 2"))
+        rows.append((label, "start → all N decided", f"{first_all:.2f} s", "≤ 1 interval" if n <= 10000 else ""))
         if capacity:
             return
 
-        # Reload: edit s-00000 (target 5 -> 1): its recommendation becomes its backlog (max 20).
+        # Reload: edit s-000000 (target 5 -> 1): its recommendation becomes its backlog (max 20).
         before = {v["name"]: (v["desiredReplicas"], v["lastScaleTime"]) for v in agent.scalers()}
-        backlog = agent.scalers("?namespace=bench&name=s-00000")[0]["triggers"][0]["backlog"]
+        backlog = agent.scalers("?namespace=bench&name=s-000000")[0]["triggers"][0]["backlog"]
         expected = min(20, backlog)
         restarts_before = agent.log_text().count("spec changed; applying")
         edit_at = time.monotonic()
-        with open(os.path.join(d, "s-00000.yaml"), "w") as f:
-            f.write(scaler_doc("s-00000", endpoint, "q-0", args.interval, target=1))
+        with open(os.path.join(d, "s-000000.yaml"), "w") as f:
+            f.write(scaler_doc("s-000000", endpoint, "q-0", args.interval, target=1))
 
         def in_force():
-            v = agent.scalers("?namespace=bench&name=s-00000")
+            v = agent.scalers("?namespace=bench&name=s-000000")
             return v and v[0]["triggers"][0]["recommendedReplicas"] == expected
 
         wait_for("the edited spec in force", in_force, timeout=60, step=0.01)
         reload_s = time.monotonic() - edit_at
         time.sleep(1)
         after = {v["name"]: (v["desiredReplicas"], v["lastScaleTime"]) for v in agent.scalers()}
-        changed = [k for k in before if k != "s-00000" and before[k] != after.get(k)]
+        changed = [k for k in before if k != "s-000000" and before[k] != after.get(k)]
         restarts = agent.log_text().count("spec changed; applying") - restarts_before
         rows.append((f"reload N={n}", "one file edited → new spec in force",
                      f"{reload_s * 1000:.0f} ms; spec restarts: {restarts}; other scalers changed: {len(changed)} of {n - 1}",
                      "1 restart, 0 changed"))
     finally:
         agent.stop()
+        for w in workers:
+            w.stop()
+        if front:
+            front.stop()
 
 
 async def reaction(args, client, endpoint, workdir, rows):
@@ -311,6 +431,10 @@ async def start_time(args, client, endpoint, workdir, rows):
                 return v and v[0].get("desiredReplicas") is not None
             wait_for("the first decision", decided, timeout=30, step=0.002)
             times.append(time.monotonic() - agent.started)
+            if i == args.start_samples - 1:
+                # A 1-scaler agent's resident size, the base of bytes per scaler.
+                time.sleep(3)
+                args.baseline_kib = agent.status("VmRSS")
         finally:
             agent.stop()
     rows.append(("start (1 scaler)", f"process start → first decision, median / max of {len(times)}",
@@ -334,6 +458,13 @@ async def main():
     ap.add_argument("--sizes", default="1000,10000")
     ap.add_argument("--capacity-sizes", default="10000",
                     help="sizes of the scale scenario with the capacity signal on ('' for none)")
+    ap.add_argument("--short-form-sizes", default="2000",
+                    help="sizes of the capacity scenario through a front end that strips workers_info "
+                         "from ListWorkers (slots by DescribeWorker; needs --strip-binary)")
+    ap.add_argument("--strip-binary", help="examples/strip_workers_info, built")
+    ap.add_argument("--heartbeat", type=int, default=15,
+                    help="the capacity scenario's workers' heartbeat period in seconds")
+    ap.add_argument("--rps", type=int, default=300, help="the agent's --temporal-rps")
     ap.add_argument("--interval", type=int, default=15)
     ap.add_argument("--ticks", type=int, default=4)
     ap.add_argument("--reaction-samples", type=int, default=20)
@@ -343,9 +474,12 @@ async def main():
     ap.add_argument("--smoke", action="store_true",
                     help="tiny sizes and one interval: checks that every figure is produced")
     args = ap.parse_args()
+    args.baseline_kib = None
     if args.smoke:
         args.sizes, args.interval, args.ticks = "50", 2, 1
         args.capacity_sizes = "50"
+        args.short_form_sizes = "50" if args.strip_binary else ""
+        args.heartbeat = 2
         args.reaction_samples, args.start_samples = 3, 2
     workdir = tempfile.mkdtemp(prefix="temporal-autoscaler-bench-")
     port = free_port()
@@ -372,7 +506,10 @@ async def main():
             await scale_and_reload(args, client, endpoint, workdir, n, rows)
         for n in [int(x) for x in args.capacity_sizes.split(",") if x]:
             await scale_and_reload(args, client, endpoint, workdir, n, rows, capacity=True)
-        await reaction(args, client, endpoint, workdir, rows)
+        for n in [int(x) for x in args.short_form_sizes.split(",") if x and args.strip_binary]:
+            await scale_and_reload(args, client, endpoint, workdir, n, rows, capacity=True, short_form=True)
+        if args.reaction_samples:
+            await reaction(args, client, endpoint, workdir, rows)
         binary_size(args, rows)
         if args.decide_bench:
             for line in open(args.decide_bench):

@@ -31,7 +31,14 @@ pub struct Context {
     /// Idle pods first: deletion costs on the target's pods before a scale-down (setting
     /// `idle_first`; each scaler with the capacity signal on).
     pub idle_first: bool,
+    /// Polls asked for at once (a scaler's start, a new spec, the lease) that are running: past
+    /// [`PROMPT_POLLS`], a scaler polls at its next grid slot instead (`scaler::run`).
+    pub prompt_polls: Arc<tokio::sync::Semaphore>,
 }
+
+/// How many scalers may poll at once, rather than at their grid slot, after a start, a new
+/// spec or a lease change: about a second of RPCs at the default rate.
+pub const PROMPT_POLLS: usize = 256;
 
 /// What `run` adds to a [`Context`] beyond what tests need.
 #[derive(Default)]
@@ -75,6 +82,7 @@ impl Context {
             state,
             targets,
             guard,
+            prompt_polls: Arc::new(tokio::sync::Semaphore::new(PROMPT_POLLS)),
             status,
             ready: AtomicBool::new(false),
             epoch: tokio::time::Instant::now(),

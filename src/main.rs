@@ -13,10 +13,13 @@ static ALLOC: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 /// jemalloc's options (its `malloc_conf`, under the crate's `_rjem_` prefix): freed pages go
 /// back to the OS within about a second, by a background thread, instead of after ten seconds
 /// of further allocations in the same arena; so a 10 MB `/scalers` listing or the start-up
-/// burst does not stay resident. `_RJEM_MALLOC_CONF` in the environment still overrides it.
+/// burst does not stay resident. One arena: the agent's few threads do not contend, and each
+/// further arena kept pages of its own (about 2 MB at 10,000 scalers, ./scripts/bench).
+/// `_RJEM_MALLOC_CONF` in the environment still overrides it.
 #[cfg(all(unix, feature = "jemalloc"))]
 #[unsafe(export_name = "_rjem_malloc_conf")]
-pub static MALLOC_CONF: &u8 = &b"background_thread:true,dirty_decay_ms:1000,muzzy_decay_ms:0\0"[0];
+pub static MALLOC_CONF: &u8 =
+    &b"background_thread:true,dirty_decay_ms:1000,muzzy_decay_ms:0,narenas:1\0"[0];
 
 #[derive(Parser)]
 #[command(

@@ -184,9 +184,11 @@ async fn run(
         generation,
     } = first;
     let fleet = Fleet::new(&ctx.targets, &cfg);
-    ctx.state.update(&key, |v| {
-        v.file = file.clone();
-        v.dry_run = ctx.targets.is_dry_run();
+    // Moved, not cloned: what `run` holds lives as long as the scaler, 10,000 times over.
+    let dry_run = ctx.targets.is_dry_run();
+    ctx.state.update(&key, move |v| {
+        v.file = file;
+        v.dry_run = dry_run;
     });
     let mut s = Scaler {
         key,
@@ -207,8 +209,10 @@ async fn run(
     };
     warn_deprecated(&s.key, &s.cfg);
     let mut leader_rx = ctx.guard.subscribe();
-    // The first poll is at once (start → first decision); later ones on this scaler's grid.
-    let mut next = tokio::time::Instant::now();
+    // The first poll is at once (start → first decision) unless many scalers start together;
+    // later ones on this scaler's grid.
+    let mut prompt = None;
+    let mut next = s.prompt(&mut prompt);
     loop {
         tokio::select! {
             _ = tokio::time::sleep_until(next) => {
@@ -216,6 +220,7 @@ async fn run(
                 // Boxed: the tick's deep futures exist only while it runs, so a sleeping
                 // scaler's task stays small.
                 Box::pin(s.tick()).await;
+                prompt = None;
                 // The next slot after this tick's start: a tick that waited on a silent API
                 // server (at most the deadline) delays the next one at most as much, never by
                 // a whole skipped interval; one that overran its slot is followed at once.
@@ -238,12 +243,13 @@ async fn run(
                     warn_deprecated(&s.key, &new);
                 }
                 s.cfg = new;
-                next = tokio::time::Instant::now();
+                next = s.prompt(&mut prompt);
             }
             changed = leader_rx.changed() => {
                 if changed.is_err() { break; }
-                // Act at once on gaining the lease; report at once on losing it.
-                next = tokio::time::Instant::now();
+                // Act at once on gaining the lease; report at once on losing it (or at the
+                // grid slot, when thousands change together).
+                next = s.prompt(&mut prompt);
                 // What another leader learned meanwhile is in the state (the Lease, the CR
                 // status; the later run wins): start from it again.
                 s.schedules = None;
@@ -253,6 +259,30 @@ async fn run(
 }
 
 impl Scaler {
+    /// When a poll that should come at once (a start, a new spec, the lease) runs: at once
+    /// while fewer than [`crate::context::PROMPT_POLLS`] such polls run across the agent,
+    /// holding `permit` until its tick ends; else at this scaler's next grid slot, at most one
+    /// interval away. 10,000 scalers starting (or gaining the lease) together then do not all
+    /// wait inside a tick at once, which was the start-up peak of memory, and the scalers of
+    /// one queue still poll together (one RPC).
+    fn prompt(
+        &self,
+        permit: &mut Option<tokio::sync::OwnedSemaphorePermit>,
+    ) -> tokio::time::Instant {
+        let now = tokio::time::Instant::now();
+        match self.ctx.prompt_polls.clone().try_acquire_owned() {
+            Ok(p) => {
+                *permit = Some(p);
+                now
+            }
+            Err(_) => {
+                let epoch = self.ctx.epoch;
+                let since = now.saturating_duration_since(epoch);
+                epoch + next_poll(since, poll_offset(&self.cfg), self.cfg.polling_interval)
+            }
+        }
+    }
+
     /// One pass of the pipeline: observe → decide → guard and act → report.
     async fn tick(&mut self) {
         let leader = self.ctx.guard.state();
@@ -681,6 +711,7 @@ impl Scaler {
                 v.history.get_or_insert_default().record(sample);
             }
             v.leader = true;
+            v.last_decision_time = Some(jiff::Timestamp::now());
             v.target = Some(target);
             v.current_replicas = Some(out.current);
             v.desired_replicas = Some(d.desired);
@@ -833,11 +864,10 @@ mod size_tests {
     /// At start every scaler polls at once, and with 10,000 scalers most of them wait (for
     /// the rate limit, or for the shared RPC of their queue) inside a tick: the waiting state
     /// must be small, so the deep futures (credentials, RPC, `/scale`) are boxed where they run.
-    #[tokio::test]
-    async fn a_waiting_tick_is_small() {
+    fn sample_scaler() -> (Scaler, Versioned) {
         let (ctx, key, v) = super::schedule_tests::sample_task();
         let fleet = Fleet::new(&ctx.targets, &v.config);
-        let mut s = Scaler {
+        let s = Scaler {
             key,
             ctx: ctx.clone(),
             cfg: v.config.clone(),
@@ -854,6 +884,13 @@ mod size_tests {
             schedules: None,
             schedules_unavailable: HashSet::new(),
         };
+        (s, v)
+    }
+
+    #[tokio::test]
+    async fn a_waiting_tick_is_small() {
+        let (mut s, v) = sample_scaler();
+        let ctx = s.ctx.clone();
         let tick = std::mem::size_of_val(&s.tick());
         let query = std::mem::size_of_val(&ctx.pool.query(&v.config.triggers[0]));
         let read = std::mem::size_of_val(
@@ -864,5 +901,31 @@ mod size_tests {
         assert!(tick <= 1024, "tick future is {tick} bytes");
         assert!(query <= 512, "query future is {query} bytes");
         assert!(read <= 512, "read future is {read} bytes");
+    }
+
+    /// Thousands of scalers starting together: the first PROMPT_POLLS poll at once, the others
+    /// at their grid slot (within one interval, on their queue's phase), and a poll that ends
+    /// frees its place.
+    #[tokio::test]
+    async fn past_the_prompt_polls_a_scaler_polls_at_its_grid_slot() {
+        let (s, v) = sample_scaler();
+        let held: Vec<_> = (1..crate::context::PROMPT_POLLS)
+            .map(|_| s.ctx.prompt_polls.clone().try_acquire_owned().unwrap())
+            .collect();
+        let now = tokio::time::Instant::now();
+        let mut last = None;
+        assert!(s.prompt(&mut last) <= tokio::time::Instant::now());
+        assert!(last.is_some());
+        let mut none = None;
+        let at = s.prompt(&mut none);
+        assert!(none.is_none());
+        let interval = v.config.polling_interval;
+        assert!(at > now && at - now <= interval, "{:?}", at - now);
+        let phase = (at - s.ctx.epoch).as_nanos() % interval.as_nanos();
+        assert_eq!(phase, poll_offset(&v.config).as_nanos());
+        drop(last);
+        let mut again = None;
+        assert!(s.prompt(&mut again) <= tokio::time::Instant::now());
+        drop(held);
     }
 }

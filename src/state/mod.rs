@@ -184,6 +184,9 @@ pub struct ScalerView {
     pub active: bool,
     /// RFC 3339.
     pub last_scale_time: Option<String>,
+    /// When the scaler last decided (RFC 3339): one that falls behind its interval shows here.
+    #[serde(serialize_with = "rfc3339")]
+    pub last_decision_time: Option<jiff::Timestamp>,
     pub triggers: Vec<TriggerView>,
     /// Each cluster of the target, unless it is only the agent's own.
     #[serde(skip_serializing_if = "Vec::is_empty")]
@@ -247,6 +250,7 @@ impl ScalerView {
             desired_replicas: None,
             active: false,
             last_scale_time: None,
+            last_decision_time: None,
             triggers: Vec::new(),
             clusters: Vec::new(),
             error: None,
@@ -304,6 +308,13 @@ struct Inner {
 
 /// A scaler's learned schedules, by `<temporal namespace>/<schedule id>`.
 pub type Learned = BTreeMap<String, crate::decide::schedule::Learned>;
+
+fn rfc3339<S: serde::Serializer>(t: &Option<jiff::Timestamp>, s: S) -> Result<S::Ok, S::Error> {
+    match t {
+        Some(t) => s.collect_str(t),
+        None => s.serialize_none(),
+    }
+}
 
 #[derive(Clone)]
 pub struct StateStore {

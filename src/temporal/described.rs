@@ -172,6 +172,7 @@ impl TemporalPool {
             worker_instance_key: key.to_string(),
         };
         let permit = Self::admit(slot, 1).await?;
+        let sent = std::time::Instant::now();
         let mut svc = conn.workflow_service();
         let res = Box::pin(self.timed(
             "DescribeWorker",
@@ -179,7 +180,7 @@ impl TemporalPool {
         ))
         .await;
         drop(permit);
-        self.note_rpc_result(slot, &res).await;
+        self.note_rpc_result(slot, &res, sent).await;
         match res {
             Ok(r) => Ok(r.worker_info.and_then(|i| i.worker_heartbeat).map(|h| {
                 let period = h.elapsed_since_last_heartbeat.as_ref().and_then(|d| {

@@ -126,6 +126,8 @@ struct Slot {
     /// Bounds the RPC rate per endpoint: the start-up poll of thousands of scalers (or a
     /// recovery after an outage) is smoothed instead of tripping the namespace's rate limit.
     rate: Mutex<TokenBucket>,
+    /// The queue of RPCs waiting for the rate limit, in order.
+    pacer: tokio::sync::Mutex<()>,
 }
 
 pub struct TemporalPool {
@@ -349,6 +351,7 @@ impl TemporalPool {
             }),
             last_used: Mutex::new(now),
             permits: Semaphore::new(MAX_RPCS_PER_ENDPOINT),
+            pacer: tokio::sync::Mutex::new(()),
             rate: Mutex::new(TokenBucket::new(
                 self.rps.load(std::sync::atomic::Ordering::Relaxed) as f64,
             )),
@@ -397,7 +400,9 @@ impl TemporalPool {
     }
 
     /// A failed RPC that says the server is unreachable backs the connection off too.
-    async fn note_rpc_result<T>(&self, slot: &Slot, res: &Result<T, TemporalError>) {
+    /// `sent`: when the RPC left the rate limit; a refusal of one sent before the last
+    /// lowering was sent at the old rate, and says nothing of the new one.
+    async fn note_rpc_result<T>(&self, slot: &Slot, res: &Result<T, TemporalError>, sent: Instant) {
         let mut st = slot.state.lock().await;
         match res {
             Ok(_) => {
@@ -405,6 +410,7 @@ impl TemporalPool {
                 st.failures = 0;
                 st.retry_at = None;
             }
+            Err(e) if e.kind == ErrorKind::RateLimited => slot.refused_for_rate(sent),
             Err(e) if e.kind.is_connectivity() => {
                 st.note(&slot.endpoint, Some(e));
                 st.failures += 1;
@@ -438,29 +444,23 @@ impl TemporalPool {
             Versioning::BuildIds { .. } => 3,
             Versioning::WorkerDeployment { .. } => 1,
         } + usize::from(key.running.is_some());
-        let _permit = Self::admit(&slot, rpcs).await?;
+        let permit = Self::admit(&slot, rpcs).await?;
+        let sent = Instant::now();
         let res = Box::pin(self.rpcs(&conn, key)).await;
-        self.note_rpc_result(&slot, &res).await;
-        res
-    }
-
-    /// Wait for `rpcs` tokens of the endpoint's rate limit, then for a permit to send.
-    async fn admit(
-        slot: &Slot,
-        rpcs: usize,
-    ) -> Result<tokio::sync::SemaphorePermit<'_>, TemporalError> {
-        let wait = slot
-            .rate
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .take(rpcs as f64, Instant::now());
-        if !wait.is_zero() {
-            tokio::time::sleep(wait).await;
+        self.note_rpc_result(&slot, &res, sent).await;
+        drop(permit);
+        match res {
+            // Refused for the rate, which is now lowered: once more, queued at the new rate,
+            // rather than a tick without a decision.
+            Err(e) if e.kind == ErrorKind::RateLimited => {
+                let _permit = Self::admit(&slot, rpcs).await?;
+                let sent = Instant::now();
+                let res = Box::pin(self.rpcs(&conn, key)).await;
+                self.note_rpc_result(&slot, &res, sent).await;
+                res
+            }
+            res => res,
         }
-        slot.permits
-            .acquire()
-            .await
-            .map_err(|_| terr(ErrorKind::Other, "connection closed"))
     }
 
     /// The RPCs of one query, by versioning mode (and the running-workflow count if asked).
@@ -820,26 +820,6 @@ mod tests {
             running_query("orders", &legacy),
             "ExecutionStatus = 'Running' AND TaskQueue = 'orders'"
         );
-    }
-
-    #[test]
-    fn the_rate_limit_spreads_a_burst_at_its_rate() {
-        let t0 = Instant::now();
-        let rate = 200usize;
-        let mut b = TokenBucket::new(rate as f64);
-        b.last = t0;
-        // The burst allowance goes at once; then each RPC waits its share of a second.
-        let waits: Vec<Duration> = (0..rate + 3).map(|_| b.take(1.0, t0)).collect();
-        assert!(waits[..rate].iter().all(|w| w.is_zero()));
-        let step = 1.0 / rate as f64;
-        for (i, w) in waits[rate..].iter().enumerate() {
-            assert!(
-                (w.as_secs_f64() - step * (i + 1) as f64).abs() < 1e-9,
-                "{w:?}"
-            );
-        }
-        // A second later the bucket is refilled (minus the overdraft).
-        assert!(b.take(1.0, t0 + Duration::from_secs(2)).is_zero());
     }
 
     #[test]

@@ -1,33 +1,214 @@
-//! The per-endpoint RPC rate limit: a token bucket.
+//! The per-endpoint RPC rate limit: a token bucket whose rate adapts to the server's. The
+//! configured rate (`--temporal-rps`) is a ceiling: a server (or a Temporal Cloud namespace,
+//! whose rate limit the workers share) that answers `ResourceExhausted` lowers it, and it
+
+
+
 
 use std::time::{Duration, Instant};
 
+/// A throttled rate is multiplied by this (at most once per [`THROTTLE_HOLD`]).
+const THROTTLE_FACTOR: f64 = 0.7;
+/// One burst of refusals is one signal: the answers to RPCs sent before the rate was lowered
+/// arrive together.
+const THROTTLE_HOLD: Duration = Duration::from_secs(1);
+/// Time to climb back from 0 to the configured rate while nothing is refused.
+const RECOVERY: Duration = Duration::from_secs(60);
+/// Never below this many RPCs a second.
+const MIN_RATE: f64 = 1.0;
+
 /// A token bucket; `take` says how long to wait for `n` tokens.
 pub(super) struct TokenBucket {
+    /// The configured rate: the most it climbs to.
+    ceiling: f64,
     rate: f64,
     tokens: f64,
     pub(super) last: Instant,
+    throttled_at: Option<Instant>,
 }
 
 impl TokenBucket {
     pub(super) fn new(rate: f64) -> Self {
         TokenBucket {
+            ceiling: rate,
             rate,
             tokens: rate,
             last: Instant::now(),
+            throttled_at: None,
         }
     }
 
-    /// Takes `n` tokens now (possibly going negative) and returns the wait until they exist.
-    pub(super) fn take(&mut self, n: f64, now: Instant) -> Duration {
-        let refill = now.saturating_duration_since(self.last).as_secs_f64() * self.rate;
-        self.tokens = (self.tokens + refill).min(self.rate);
-        self.last = now;
-        self.tokens -= n;
-        if self.tokens >= 0.0 {
+    /// The current rate, RPCs a second.
+    #[cfg(test)]
+    pub(super) fn rate(&self) -> f64 {
+        self.rate
+    }
+
+    /// Takes `n` tokens if they are there now (zero wait), else says how long until they
+    /// are at the current rate, taking none: the caller waits and asks again, so a rate
+    /// lowered meanwhile applies to it. An `n` above the rate is taken once a full bucket is
+    /// there (the bucket then goes negative).
+    pub(super) fn try_take(&mut self, n: f64, now: Instant) -> Duration {
+        self.refill(now);
+        let need = n.min(self.rate);
+        if self.tokens >= need {
+            self.tokens -= n;
             Duration::ZERO
         } else {
-            Duration::from_secs_f64(-self.tokens / self.rate)
+            Duration::from_secs_f64((need - self.tokens) / self.rate)
         }
+    }
+
+    fn refill(&mut self, now: Instant) {
+        let elapsed = now.saturating_duration_since(self.last).as_secs_f64();
+        if self.rate < self.ceiling {
+            self.rate =
+                (self.rate + self.ceiling * elapsed / RECOVERY.as_secs_f64()).min(self.ceiling);
+        }
+        self.tokens = (self.tokens + elapsed * self.rate).min(self.rate);
+        self.last = now;
+    }
+
+    /// The server refused an RPC sent at `sent` for its rate: lower the rate, once per burst
+    /// of refusals, and only for an RPC sent since the last lowering (those sent before went
+    /// at the old rate). Returns the new rate when it was lowered.
+    pub(super) fn throttled(&mut self, sent: Instant, now: Instant) -> Option<f64> {
+        self.refill(now);
+        if self
+            .throttled_at
+            .is_some_and(|at| sent < at || now.saturating_duration_since(at) < THROTTLE_HOLD)
+        {
+            return None;
+        }
+        self.throttled_at = Some(now);
+        self.rate = (self.rate * THROTTLE_FACTOR).max(MIN_RATE);
+        // What was already granted stays granted; nothing more until the lower rate allows.
+        self.tokens = self.tokens.min(0.0);
+        Some(self.rate)
+    }
+}
+
+impl super::Slot {
+    /// The server refused an RPC sent at `sent` for its rate: lower the endpoint's rate (said
+    /// in the log when it is).
+    pub(super) fn refused_for_rate(&self, sent: Instant) {
+        let lowered = self
+            .rate
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .throttled(sent, Instant::now());
+        if let Some(rate) = lowered {
+            tracing::info!(
+                endpoint = %self.endpoint,
+                rate = rate.round(),
+                "Temporal refused an RPC for its rate (ResourceExhausted): the agent's RPC rate to this endpoint is lowered, and climbs back while nothing is refused"
+            );
+        }
+    }
+}
+
+impl super::TemporalPool {
+    /// Wait for `rpcs` tokens of the endpoint's rate limit, then for a permit to send. Waiters
+    /// queue in order (`pacer`) and only the first sleeps, re-reading the rate when it wakes:
+    /// a rate lowered by the server's refusals applies at once to everything queued.
+    pub(super) async fn admit(
+        slot: &super::Slot,
+        rpcs: usize,
+    ) -> Result<tokio::sync::SemaphorePermit<'_>, super::TemporalError> {
+        {
+            let _turn = slot.pacer.lock().await;
+            loop {
+                let wait = slot
+                    .rate
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .try_take(rpcs as f64, Instant::now());
+                if wait.is_zero() {
+                    break;
+                }
+                tokio::time::sleep(wait).await;
+            }
+        }
+        slot.permits
+            .acquire()
+            .await
+            .map_err(|_| super::error::terr(super::ErrorKind::Other, "connection closed"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_refusal_lowers_the_rate_once_per_burst_and_it_climbs_back() {
+        let t0 = Instant::now();
+        let mut b = TokenBucket::new(300.0);
+        b.last = t0;
+        assert_eq!(b.throttled(t0, t0), Some(210.0));
+        // The other refusals of the same burst do not lower it again.
+        assert_eq!(b.throttled(t0, t0 + Duration::from_millis(500)), None);
+        // Nor do refusals of RPCs sent before it, however late they come back.
+        let late = t0 + Duration::from_secs(5);
+        assert_eq!(b.throttled(t0 - Duration::from_millis(1), late), None);
+        // Sent after it, 6 s after the first (it climbed 30 meanwhile): 240 × 0.7.
+        let t1 = late + THROTTLE_HOLD;
+        assert!((b.throttled(late, t1).unwrap() - 168.0).abs() < 1e-9);
+        // Nothing refused for 10 s: up by a sixth of the ceiling.
+        b.refill(t1 + Duration::from_secs(10));
+        assert!((b.rate() - 218.0).abs() < 1e-9, "{}", b.rate());
+        // And back to the ceiling, not above.
+        b.refill(t1 + Duration::from_secs(120));
+        assert_eq!(b.rate(), 300.0);
+        // Refused every second: it settles where a second's climb makes up the cut (5 / 0.3).
+        for i in 0..100 {
+            let at = t1 + Duration::from_secs(200 + i);
+            b.throttled(at, at);
+        }
+        assert!((b.rate() - 5.0 / 0.3 * 0.7).abs() < 0.01, "{}", b.rate());
+        // And never below MIN_RATE.
+        let mut slow = TokenBucket::new(2.0);
+        slow.last = t0;
+        for i in 0..20 {
+            let at = t0 + Duration::from_secs(i);
+            slow.throttled(at, at);
+        }
+        assert!(
+            slow.rate() >= MIN_RATE && slow.rate() < 1.1,
+            "{}",
+            slow.rate()
+        );
+    }
+
+    #[test]
+    fn after_a_refusal_the_next_rpc_waits_for_the_lower_rate() {
+        let t0 = Instant::now();
+        let mut b = TokenBucket::new(100.0);
+        b.last = t0;
+        assert!(b.try_take(1.0, t0).is_zero());
+        b.throttled(t0, t0);
+        // No token left: the next waits 1/70 s, and takes nothing while it waits.
+        let w = b.try_take(1.0, t0);
+        assert!((w.as_secs_f64() - 1.0 / 70.0).abs() < 1e-9, "{w:?}");
+        assert_eq!(b.try_take(1.0, t0), w);
+        assert!(b.try_take(1.0, t0 + w).is_zero());
+    }
+
+    #[test]
+    fn the_rate_limit_spreads_a_burst_at_its_rate() {
+        let t0 = Instant::now();
+        let mut b = TokenBucket::new(200.0);
+        b.last = t0;
+        // The burst allowance goes at once; then one RPC per 1/200 s.
+        assert!((0..200).all(|_| b.try_take(1.0, t0).is_zero()));
+        let w = b.try_take(1.0, t0);
+        assert!((w.as_secs_f64() - 1.0 / 200.0).abs() < 1e-9, "{w:?}");
+        assert!(b.try_take(1.0, t0 + w).is_zero());
+        // More than the rate at once (a query of several RPCs at rate 2): taken from a full
+        // bucket, which goes into debt.
+        let mut slow = TokenBucket::new(2.0);
+        slow.last = t0;
+        assert!(slow.try_take(3.0, t0).is_zero());
+        assert!(!slow.try_take(1.0, t0).is_zero());
     }
 }

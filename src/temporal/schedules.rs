@@ -120,6 +120,7 @@ impl TemporalPool {
                 query: String::new(),
             };
             let permit = Self::admit(&slot, 1).await?;
+            let sent = std::time::Instant::now();
             let mut svc = conn.workflow_service();
             let res = Box::pin(self.timed(
                 "ListSchedules",
@@ -127,7 +128,7 @@ impl TemporalPool {
             ))
             .await;
             drop(permit);
-            self.note_rpc_result(&slot, &res).await;
+            self.note_rpc_result(&slot, &res, sent).await;
             let resp = match res {
                 Ok(r) => r,
                 Err(e) if matches!(e.kind, ErrorKind::Unsupported | ErrorKind::Auth) => {
@@ -215,6 +216,7 @@ impl TemporalPool {
             schedule_id: id.to_string(),
         };
         let permit = Self::admit(slot, 1).await?;
+        let sent = std::time::Instant::now();
         let mut svc = conn.workflow_service();
         let res = Box::pin(self.timed(
             "DescribeSchedule",
@@ -222,7 +224,7 @@ impl TemporalPool {
         ))
         .await;
         drop(permit);
-        self.note_rpc_result(slot, &res).await;
+        self.note_rpc_result(slot, &res, sent).await;
         let resp = match res {
             Ok(r) => r,
             // Deleted between the listing and now: it starts nothing.

@@ -1,6 +1,7 @@
 """Real Temporal workers (Python SDK) for the capacity-signal tests and the demo.
 
-  worker  a worker that heartbeats every `--heartbeat` s (the SDK's default is 60 s), with
+  worker  a worker (one per queue of a comma-separated `--task-queue`) that heartbeats every
+          `--heartbeat` s (the SDK's default is 60 s), with
           `--activity-slots` activity slots; its `Block` activities hold their slot until
           `--release-file` exists. Optionally a Worker Deployment version (`--deployment`,
           `--build-id`), made current with `--make-current`. Prints "ready" once polling.
@@ -10,6 +11,7 @@
 """
 import argparse
 import asyncio
+import contextlib
 import os
 import signal
 import sys
@@ -109,14 +111,18 @@ async def run_worker(a) -> None:
             use_worker_versioning=True,
             default_versioning_behavior=VersioningBehavior.PINNED,
         )
-    async with Worker(
-        client,
-        task_queue=a.task_queue,
-        workflows=[Hold, Quick],
-        activities=[block],
-        max_concurrent_activities=a.activity_slots,
-        **kwargs,
-    ):
+    # A comma-separated list: one worker per queue in this process (the benchmark's many
+    # workers), each with its own instance key and heartbeats.
+    async with contextlib.AsyncExitStack() as workers:
+        for queue in a.task_queue.split(","):
+            await workers.enter_async_context(Worker(
+                client,
+                task_queue=queue,
+                workflows=[Hold, Quick],
+                activities=[block],
+                max_concurrent_activities=a.activity_slots,
+                **kwargs,
+            ))
         if a.deployment and a.make_current:
             await make_current(client, a)
         print("ready", flush=True)

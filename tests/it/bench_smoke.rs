@@ -16,6 +16,9 @@ fn the_benchmark_prints_every_figure() {
         .arg("--temporal")
         .arg(temporal_cli())
         .arg("--smoke")
+        // The front end that strips workers_info (examples/, built with the tests).
+        .arg("--strip-binary")
+        .arg(strip_binary())
         .output()
         .expect("python3 with the Temporal SDK (scripts/tools.sh)");
     let stdout = String::from_utf8_lossy(&out.stdout);
@@ -30,8 +33,13 @@ fn the_benchmark_prints_every_figure() {
         "RSS peak / steady",
         "CPU mean over the window",
         "Temporal RPCs per interval / distinct (queue, type)",
-        // The scale scenario again with the worker-capacity signal on.
-        "Temporal RPCs per interval / distinct (queue, type) + min(worker queries, namespace listing pages)",
+        "bytes per scaler",
+        "slowest scaler: time since its last decision",
+        // The scale scenario again with the worker-capacity signal on and real workers.
+        "Temporal RPCs per interval / backlog reads + min(worker queries, namespace listing pages)",
+        "real workers",
+        // And through the front end that strips workers_info.
+        "DescribeWorker per interval",
         "start → all N decided",
         "one file edited → new spec in force",
         "backlog visible → decision, p50 / p99",
@@ -57,4 +65,21 @@ fn the_benchmark_prints_every_figure() {
         reload.contains("spec restarts: 1; other scalers changed: 0 of 49"),
         "{reload}"
     );
+    // Every scaler counted exactly its own workers (by queue and by version), with the
+    // heartbeats listed and without them.
+    let counted: Vec<&&str> = rows.iter().filter(|r| r.contains("real workers")).collect();
+    assert_eq!(counted.len(), 2, "{stdout}");
+    for r in counted {
+        assert!(r.contains("every scaler counted its own: 50 of 50"), "{r}");
+    }
+}
+
+/// examples/strip_workers_info, which `cargo test` builds beside the test binaries.
+fn strip_binary() -> PathBuf {
+    let exe = std::env::current_exe().expect("the test binary");
+    let dir = exe
+        .parent()
+        .and_then(|d| d.parent())
+        .expect("target/<profile>");
+    dir.join("examples").join("strip_workers_info")
 }

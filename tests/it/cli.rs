@@ -320,6 +320,12 @@ async fn dry_run_agent_serves_scalers_metrics_and_health() {
     }
     assert_eq!(scaler["source"], "dir");
     assert_eq!(scaler["leader"], true);
+    // The last decision's time, RFC 3339, within the last minute.
+    let decided: jiff::Timestamp = scaler["lastDecisionTime"]
+        .as_str()
+        .and_then(|t| t.parse().ok())
+        .unwrap_or_else(|| panic!("lastDecisionTime: {scaler}"));
+    assert!(jiff::Timestamp::now().duration_since(decided).as_secs() < 60);
     assert_eq!(scaler["triggers"][0]["backlog"], 12);
     assert!(
         scaler["triggers"][0]["backlogAgeSeconds"]

@@ -1,9 +1,11 @@
 //! The per-endpoint RPC rate limit: a token bucket whose rate adapts to the server's. The
 //! configured rate (`--temporal-rps`) is a ceiling: a server (or a Temporal Cloud namespace,
 //! whose rate limit the workers share) that answers `ResourceExhausted` lowers it, and it
-
-
-
+//! climbs back while the server accepts. RPCs waiting for it queue in order and only the
+//! first sleeps, so a lowered rate applies at once to all of them. A dev server refuses
+//! `DescribeTaskQueue` past about 200 a second on known task queues, and far fewer on new ones
+//! (./scripts/bench's start-up): without this, the polls of thousands of scalers were refused
+//! every interval and those scalers skipped their decision.
 
 use std::time::{Duration, Instant};
 

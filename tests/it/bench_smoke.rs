@@ -39,6 +39,7 @@ fn the_benchmark_prints_every_figure() {
         "Temporal RPCs per interval / backlog reads + min(worker queries, namespace listing pages)",
         "real workers",
         // And through the front end that strips workers_info.
+        "+ workers × interval ÷ heartbeat",
         "DescribeWorker per interval",
         "start → all N decided",
         "one file edited → new spec in force",

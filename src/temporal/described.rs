@@ -3,10 +3,11 @@
 //! (`WorkerListInfo`) names each worker's queue, version, host and status but has no slots, so
 //! they are read by `DescribeWorker` (one RPC per worker). A worker's figures on the server
 //! change only when it heartbeats (every 60 s by the SDKs' default), so a worker is described
-//! again only once its next heartbeat is due: its last answer is reused until then, and a
-//! worker that stopped heartbeating is read once per heartbeat period at most. The cost is one
-//! `DescribeWorker` per worker per heartbeat period, whatever the polling interval, and each
-//! goes through the endpoint's RPC rate limit.
+//! again only once its next heartbeat is due: its last answer is reused until then. A worker the
+//! listing shows shutting down is not read (it is never counted), and one that stopped
+//! heartbeating is read at doubling intervals. The cost is one `DescribeWorker` per running
+//! worker per heartbeat period, whatever the polling interval, and each goes through the
+//! endpoint's RPC rate limit.
 
 use super::error::terr;
 use super::workers::{Listed, sample};
@@ -38,6 +39,8 @@ struct Entry {
     sample: WorkerSample,
     /// When to ask again: once its next heartbeat should be on the server.
     due: Instant,
+    /// Reads in a row that found no newer heartbeat.
+    misses: u32,
     /// Last time a listing named it.
     listed_at: Instant,
 }
@@ -50,15 +53,15 @@ pub(super) struct Described {
 
 /// When a worker whose heartbeat at `heartbeat_at` (reported `period` apart) was read at
 /// `read_at` (wall clock `now`) should be read again: when its next heartbeat is due, plus the
-/// server's slack; a heartbeat already overdue (a worker that stopped, or is late) is read
-/// again a period later, not at every listing. `unchanged`: this read gave the same heartbeat
-/// as the one before.
+/// server's slack. `misses`: reads in a row, this one included, that found no newer heartbeat
+/// (a worker killed without shutting down stays listed for a while): each doubles the wait,
+/// up to [`MAX_PERIOD`]; a heartbeat already overdue is read again a period later.
 pub(super) fn next_read(
     read_at: Instant,
     now: SystemTime,
     heartbeat_at: Option<SystemTime>,
     period: Option<Duration>,
-    unchanged: bool,
+    misses: u32,
 ) -> Instant {
     let period = period
         .filter(|p| !p.is_zero())
@@ -66,8 +69,10 @@ pub(super) fn next_read(
     // A clock ahead of ours gives an age of 0.
     let age = heartbeat_at.map(|at| now.duration_since(at).unwrap_or_default());
     let wait = match age {
-        Some(age) if !unchanged && age < period => period - age + SLACK,
-        _ => period,
+        Some(age) if misses == 0 && age < period => period - age + SLACK,
+        _ => period
+            .saturating_mul(1 << misses.saturating_sub(1).min(10))
+            .min(MAX_PERIOD),
     };
     read_at + wait
 }
@@ -95,6 +100,12 @@ impl TemporalPool {
                 .unwrap_or_else(|p| p.into_inner());
             let known = all.entry(at.clone()).or_default();
             for w in page {
+                if w.status != WorkerStatus::Running as i32 {
+                    // Shutting down or shut down: never counted, so its slots are not read.
+                    known.remove(&w.worker_instance_key);
+                    listed.push(short(&w, not_running(&w)));
+                    continue;
+                }
                 match known.get_mut(&w.worker_instance_key) {
                     Some(e) if e.due > now => {
                         e.listed_at = now;
@@ -124,15 +135,16 @@ impl TemporalPool {
         for (w, r) in reads {
             match r {
                 Ok(Some((s, period))) => {
-                    let unchanged = known
+                    let misses = known
                         .get(&w.worker_instance_key)
-                        .is_some_and(|e| e.sample.heartbeat_at == s.heartbeat_at);
+                        .filter(|e| e.sample.heartbeat_at == s.heartbeat_at)
+                        .map_or(0, |e| e.misses + 1);
                     let due = next_read(
                         Instant::now(),
                         SystemTime::now(),
                         s.heartbeat_at,
                         period,
-                        unchanged,
+                        misses,
                     );
                     listed.push(short(&w, s.clone()));
                     known.insert(
@@ -140,6 +152,7 @@ impl TemporalPool {
                         Entry {
                             sample: s,
                             due,
+                            misses,
                             listed_at: now,
                         },
                     );
@@ -203,6 +216,16 @@ impl TemporalPool {
     }
 }
 
+/// A worker the listing shows shutting down or shut down: left out by the decision.
+fn not_running(w: &WorkerListInfo) -> WorkerSample {
+    WorkerSample {
+        host: w.worker_instance_key.clone(),
+        running: false,
+        heartbeat_at: None,
+        slots: Default::default(),
+    }
+}
+
 /// A short-form worker with the slots of its description; its status is the listing's, the
 /// newer of the two.
 fn short(w: &WorkerListInfo, mut s: WorkerSample) -> Listed {
@@ -230,35 +253,47 @@ mod tests {
         let s = Duration::from_secs;
         // A heartbeat 20 s old, every 60 s: the next one is due in 40 s (+ the server's slack).
         assert_eq!(
-            next_read(t, now, Some(now - s(20)), Some(s(60)), false),
+            next_read(t, now, Some(now - s(20)), Some(s(60)), 0),
             t + s(41)
         );
         // Just sent: a whole period.
-        assert_eq!(next_read(t, now, Some(now), Some(s(60)), false), t + s(61));
+        assert_eq!(next_read(t, now, Some(now), Some(s(60)), 0), t + s(61));
         // Overdue (the worker stopped or is late): a period later, not every listing.
         assert_eq!(
-            next_read(t, now, Some(now - s(90)), Some(s(60)), false),
+            next_read(t, now, Some(now - s(90)), Some(s(60)), 0),
             t + s(60)
         );
-        // The same heartbeat as last time: a period later.
+        // No newer heartbeat than last time: a period, then doubling, up to MAX_PERIOD.
         assert_eq!(
-            next_read(t, now, Some(now - s(5)), Some(s(60)), true),
+            next_read(t, now, Some(now - s(5)), Some(s(60)), 1),
             t + s(60)
+        );
+        assert_eq!(
+            next_read(t, now, Some(now - s(5)), Some(s(60)), 2),
+            t + s(120)
+        );
+        assert_eq!(
+            next_read(t, now, Some(now - s(5)), Some(s(60)), 3),
+            t + s(240)
+        );
+        assert_eq!(
+            next_read(t, now, Some(now - s(5)), Some(s(60)), 40),
+            t + MAX_PERIOD
         );
         // No period reported (a first heartbeat): a short one is assumed.
         assert_eq!(
-            next_read(t, now, Some(now), None, false),
+            next_read(t, now, Some(now), None, 0),
             t + UNKNOWN_PERIOD + SLACK
         );
         assert_eq!(
-            next_read(t, now, Some(now), Some(Duration::ZERO), false),
+            next_read(t, now, Some(now), Some(Duration::ZERO), 0),
             t + UNKNOWN_PERIOD + SLACK
         );
         // Reported periods are bounded; a clock ahead of ours is a fresh heartbeat.
         assert_eq!(
-            next_read(t, now, Some(now + s(30)), Some(s(7200)), false),
+            next_read(t, now, Some(now + s(30)), Some(s(7200)), 0),
             t + MAX_PERIOD + SLACK
         );
-        assert_eq!(next_read(t, now, None, Some(s(30)), false), t + s(30));
+        assert_eq!(next_read(t, now, None, Some(s(30)), 0), t + s(30));
     }
 }

@@ -51,6 +51,14 @@ pub(super) struct Described {
     entries: Mutex<HashMap<(ConnKey, String), HashMap<String, Entry>>>,
 }
 
+impl Described {
+    fn lock(
+        &self,
+    ) -> std::sync::MutexGuard<'_, HashMap<(ConnKey, String), HashMap<String, Entry>>> {
+        self.entries.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
 /// When a worker whose heartbeat at `heartbeat_at` (reported `period` apart) was read at
 /// `read_at` (wall clock `now`) should be read again: when its next heartbeat is due, plus the
 /// server's slack. `misses`: reads in a row, this one included, that found no newer heartbeat
@@ -93,11 +101,7 @@ impl TemporalPool {
         let mut listed = Vec::with_capacity(page.len());
         let mut to_read = Vec::new();
         {
-            let mut all = self
-                .described
-                .entries
-                .lock()
-                .unwrap_or_else(|p| p.into_inner());
+            let mut all = self.described.lock();
             let known = all.entry(at.clone()).or_default();
             for w in page {
                 if w.status != WorkerStatus::Running as i32 {
@@ -125,11 +129,7 @@ impl TemporalPool {
             .buffer_unordered(CONCURRENT)
             .collect()
             .await;
-        let mut all = self
-            .described
-            .entries
-            .lock()
-            .unwrap_or_else(|p| p.into_inner());
+        let mut all = self.described.lock();
         let known = all.entry(at.clone()).or_default();
         let mut failed = None;
         for (w, r) in reads {
@@ -184,16 +184,14 @@ impl TemporalPool {
             namespace: namespace.to_string(),
             worker_instance_key: key.to_string(),
         };
-        let permit = Self::admit(slot, 1).await?;
-        let sent = std::time::Instant::now();
         let mut svc = conn.workflow_service();
-        let res = Box::pin(self.timed(
-            "DescribeWorker",
-            svc.describe_worker(tonic::Request::new(req)),
-        ))
-        .await;
-        drop(permit);
-        self.note_rpc_result(slot, &res, sent).await;
+        let res = self
+            .call(
+                slot,
+                "DescribeWorker",
+                svc.describe_worker(tonic::Request::new(req)),
+            )
+            .await;
         match res {
             Ok(r) => Ok(r.worker_info.and_then(|i| i.worker_heartbeat).map(|h| {
                 let period = h.elapsed_since_last_heartbeat.as_ref().and_then(|d| {
@@ -251,49 +249,33 @@ mod tests {
         let t = Instant::now();
         let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_000_000);
         let s = Duration::from_secs;
-        // A heartbeat 20 s old, every 60 s: the next one is due in 40 s (+ the server's slack).
-        assert_eq!(
-            next_read(t, now, Some(now - s(20)), Some(s(60)), 0),
-            t + s(41)
-        );
-        // Just sent: a whole period.
-        assert_eq!(next_read(t, now, Some(now), Some(s(60)), 0), t + s(61));
-        // Overdue (the worker stopped or is late): a period later, not every listing.
-        assert_eq!(
-            next_read(t, now, Some(now - s(90)), Some(s(60)), 0),
-            t + s(60)
-        );
-        // No newer heartbeat than last time: a period, then doubling, up to MAX_PERIOD.
-        assert_eq!(
-            next_read(t, now, Some(now - s(5)), Some(s(60)), 1),
-            t + s(60)
-        );
-        assert_eq!(
-            next_read(t, now, Some(now - s(5)), Some(s(60)), 2),
-            t + s(120)
-        );
-        assert_eq!(
-            next_read(t, now, Some(now - s(5)), Some(s(60)), 3),
-            t + s(240)
-        );
-        assert_eq!(
-            next_read(t, now, Some(now - s(5)), Some(s(60)), 40),
-            t + MAX_PERIOD
-        );
-        // No period reported (a first heartbeat): a short one is assumed.
-        assert_eq!(
-            next_read(t, now, Some(now), None, 0),
-            t + UNKNOWN_PERIOD + SLACK
-        );
-        assert_eq!(
-            next_read(t, now, Some(now), Some(Duration::ZERO), 0),
-            t + UNKNOWN_PERIOD + SLACK
-        );
-        // Reported periods are bounded; a clock ahead of ours is a fresh heartbeat.
-        assert_eq!(
-            next_read(t, now, Some(now + s(30)), Some(s(7200)), 0),
-            t + MAX_PERIOD + SLACK
-        );
-        assert_eq!(next_read(t, now, None, Some(s(30)), 0), t + s(30));
+        let ago = |secs| Some(now - s(secs));
+        // (heartbeat at, reported period, misses, wait until the next read)
+        let cases = [
+            // A heartbeat 20 s old, every 60 s: the next one is due in 40 s (+ the slack).
+            (ago(20), Some(s(60)), 0, s(41)),
+            // Just sent: a whole period.
+            (ago(0), Some(s(60)), 0, s(61)),
+            // Overdue (the worker stopped or is late): a period later, not every listing.
+            (ago(90), Some(s(60)), 0, s(60)),
+            // No newer heartbeat than last time: a period, then doubling, up to MAX_PERIOD.
+            (ago(5), Some(s(60)), 1, s(60)),
+            (ago(5), Some(s(60)), 2, s(120)),
+            (ago(5), Some(s(60)), 3, s(240)),
+            (ago(5), Some(s(60)), 40, MAX_PERIOD),
+            // No period reported (a first heartbeat): a short one is assumed.
+            (ago(0), None, 0, UNKNOWN_PERIOD + SLACK),
+            (ago(0), Some(Duration::ZERO), 0, UNKNOWN_PERIOD + SLACK),
+            // Reported periods are bounded; a clock ahead of ours is a fresh heartbeat.
+            (Some(now + s(30)), Some(s(7200)), 0, MAX_PERIOD + SLACK),
+            (None, Some(s(30)), 0, s(30)),
+        ];
+        for (at, period, misses, wait) in cases {
+            assert_eq!(
+                next_read(t, now, at, period, misses),
+                t + wait,
+                "{at:?} {period:?} {misses}"
+            );
+        }
     }
 }

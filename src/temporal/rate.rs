@@ -110,6 +110,23 @@ impl super::Slot {
 }
 
 impl super::TemporalPool {
+    /// One RPC through the endpoint's rate limit and concurrency bound, timed, counted and
+    /// noted on the connection (a refusal for the rate lowers it). `rpc` is built before it
+    /// is admitted but runs only once admitted.
+    pub(super) async fn call<T>(
+        &self,
+        slot: &super::Slot,
+        method: &'static str,
+        rpc: impl std::future::Future<Output = Result<tonic::Response<T>, tonic::Status>>,
+    ) -> Result<T, super::TemporalError> {
+        let permit = Self::admit(slot, 1).await?;
+        let sent = Instant::now();
+        let res = Box::pin(self.timed(method, rpc)).await;
+        drop(permit);
+        self.note_rpc_result(slot, &res, sent).await;
+        res
+    }
+
     /// Wait for `rpcs` tokens of the endpoint's rate limit, then for a permit to send. Waiters
     /// queue in order (`pacer`) and only the first sleeps, re-reading the rate when it wakes:
     /// a rate lowered by the server's refusals applies at once to everything queued.

@@ -119,16 +119,14 @@ impl TemporalPool {
                 next_page_token: std::mem::take(&mut token),
                 query: String::new(),
             };
-            let permit = Self::admit(&slot, 1).await?;
-            let sent = std::time::Instant::now();
             let mut svc = conn.workflow_service();
-            let res = Box::pin(self.timed(
-                "ListSchedules",
-                svc.list_schedules(tonic::Request::new(req)),
-            ))
-            .await;
-            drop(permit);
-            self.note_rpc_result(&slot, &res, sent).await;
+            let res = self
+                .call(
+                    &slot,
+                    "ListSchedules",
+                    svc.list_schedules(tonic::Request::new(req)),
+                )
+                .await;
             let resp = match res {
                 Ok(r) => r,
                 Err(e) if matches!(e.kind, ErrorKind::Unsupported | ErrorKind::Auth) => {
@@ -215,16 +213,14 @@ impl TemporalPool {
             namespace: key.namespace.clone(),
             schedule_id: id.to_string(),
         };
-        let permit = Self::admit(slot, 1).await?;
-        let sent = std::time::Instant::now();
         let mut svc = conn.workflow_service();
-        let res = Box::pin(self.timed(
-            "DescribeSchedule",
-            svc.describe_schedule(tonic::Request::new(req)),
-        ))
-        .await;
-        drop(permit);
-        self.note_rpc_result(slot, &res, sent).await;
+        let res = self
+            .call(
+                slot,
+                "DescribeSchedule",
+                svc.describe_schedule(tonic::Request::new(req)),
+            )
+            .await;
         let resp = match res {
             Ok(r) => r,
             // Deleted between the listing and now: it starts nothing.

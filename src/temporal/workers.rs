@@ -209,14 +209,14 @@ impl TemporalPool {
                 query: key.query.clone(),
                 include_system_workers: false,
             };
-            let permit = Self::admit(&slot, 1).await?;
-            let sent = std::time::Instant::now();
             let mut svc = conn.workflow_service();
-            let res =
-                Box::pin(self.timed("ListWorkers", svc.list_workers(tonic::Request::new(req))))
-                    .await;
-            drop(permit);
-            self.note_rpc_result(&slot, &res, sent).await;
+            let res = self
+                .call(
+                    &slot,
+                    "ListWorkers",
+                    svc.list_workers(tonic::Request::new(req)),
+                )
+                .await;
             pages += 1;
             let resp = match res {
                 Ok(r) => r,

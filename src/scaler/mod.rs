@@ -219,7 +219,8 @@ async fn run(
                 let started = tokio::time::Instant::now();
                 // Boxed: the tick's deep futures exist only while it runs, so a sleeping
                 // scaler's task stays small.
-                Box::pin(s.tick()).await;
+                let is_prompt = prompt.is_some();
+                crate::temporal::PROMPT.scope(is_prompt, Box::pin(s.tick())).await;
                 prompt = None;
                 // The next slot after this tick's start: a tick that waited on a silent API
                 // server (at most the deadline) delays the next one at most as much, never by

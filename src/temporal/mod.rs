@@ -19,6 +19,7 @@ use conn::connect;
 pub use conn::{ConnKey, ConnState, ConnectionHealth, conn_key, hostname};
 use error::terr;
 pub use error::{ErrorKind, TemporalError};
+pub use rate::PROMPT;
 pub use schedules::{SCHEDULE_REFRESH, ScheduleEntry, SchedulesRead};
 pub use stats::{QueueStats, running_query};
 pub use workers::{Listed, WorkerFilter, WorkersRead, worker_query};
@@ -820,6 +821,27 @@ mod tests {
             running_query("orders", &legacy),
             "ExecutionStatus = 'Running' AND TaskQueue = 'orders'"
         );
+    }
+
+    /// While thousands of reads queue for a lowered rate, a prompt poll's read (a changed spec)
+    /// does not wait behind them; an ordinary read does.
+    #[tokio::test]
+    async fn a_prompt_read_does_not_queue_behind_the_others() {
+        let yaml = "apiVersion: scaling.example.com/v1alpha1\nkind: TemporalScaler\nmetadata: {name: s}\nspec:\n  scaleTargetRef: {name: w}\n  triggers:\n  - type: temporal\n    metadata: {endpoint: \"t:7233\", taskQueue: q}\n";
+        let cfg = crate::source::dir::parse_file(std::path::Path::new("s.yaml"), yaml).unwrap();
+        let key = conn_key(&cfg[0].triggers[0], None).await.unwrap();
+        let pool = TemporalPool::new(Arc::new(Metrics::new()));
+        let slot = pool.slot(&key);
+        // The queue's head, holding its turn (as one waiting for the rate does).
+        let head = slot.pacer.lock().await;
+        let short = Duration::from_millis(200);
+        let ordinary = tokio::time::timeout(short, TemporalPool::admit(&slot, 1)).await;
+        assert!(ordinary.is_err(), "an ordinary read waits its turn");
+        let prompt = tokio::time::timeout(short, PROMPT.scope(true, TemporalPool::admit(&slot, 1)))
+            .await
+            .expect("a prompt read is admitted");
+        assert!(prompt.is_ok());
+        drop(head);
     }
 
     #[test]

@@ -9,6 +9,13 @@
 
 use std::time::{Duration, Instant};
 
+tokio::task_local! {
+    /// Set (by the scaler) for the reads of a prompt poll: a start, a new spec, the lease.
+    /// They do not queue behind thousands of reads waiting for a lowered rate, so a changed
+    /// spec takes effect at once; there are at most `context::PROMPT_POLLS` of them.
+    pub static PROMPT: bool;
+}
+
 /// A throttled rate is multiplied by this (at most once per [`THROTTLE_HOLD`]).
 const THROTTLE_FACTOR: f64 = 0.7;
 /// One burst of refusals is one signal: the answers to RPCs sent before the rate was lowered
@@ -129,13 +136,19 @@ impl super::TemporalPool {
 
     /// Wait for `rpcs` tokens of the endpoint's rate limit, then for a permit to send. Waiters
     /// queue in order (`pacer`) and only the first sleeps, re-reading the rate when it wakes:
-    /// a rate lowered by the server's refusals applies at once to everything queued.
+    /// a rate lowered by the server's refusals applies at once to everything queued. The reads
+    /// of a prompt poll ([`PROMPT`]) take their tokens without queueing.
     pub(super) async fn admit(
         slot: &super::Slot,
         rpcs: usize,
     ) -> Result<tokio::sync::SemaphorePermit<'_>, super::TemporalError> {
         {
-            let _turn = slot.pacer.lock().await;
+            let prompt = PROMPT.try_with(|p| *p).unwrap_or(false);
+            let _turn = if prompt {
+                None
+            } else {
+                Some(slot.pacer.lock().await)
+            };
             loop {
                 let wait = slot
                     .rate

@@ -1,5 +1,5 @@
 //! What the agent writes to Kubernetes about its scalers: the custom resources' status and
-//! events ([`status`]). What it exposes is `crate::metrics`, what it remembers `crate::state`,
-//! and the web layer that serves both `crate::web`.
+//! events ([`status`]). What it exposes and remembers (metrics, state, the HTTP layer) is
+//! in other modules; this one imports none of them.
 
 pub mod status;

@@ -2,6 +2,7 @@
 //! all of them (they import it; it imports none of them), as controller-rs keeps its shared
 //! state; `agent` only wires it up and runs.
 
+use crate::clock::Clock;
 use crate::guard::{Guard, LeaseSeen};
 use crate::metrics::Metrics;
 use crate::report::status::StatusSink;
@@ -32,8 +33,10 @@ pub struct Context {
     /// `idle_first`; each scaler with the capacity signal on).
     pub idle_first: bool,
     /// Polls asked for at once (a scaler's start, a new spec, the lease) that are running: past
-    /// [`PROMPT_POLLS`], a scaler polls at its next grid slot instead (`scaler::run`).
+    /// [`PROMPT_POLLS`], a scaler polls at its next grid slot instead (`scaler::lifecycle`).
     pub prompt_polls: Arc<tokio::sync::Semaphore>,
+    /// When each waiting scaler runs next.
+    pub clock: Clock,
 }
 
 /// How many scalers may poll at once, rather than at their grid slot, after a start, a new
@@ -83,6 +86,7 @@ impl Context {
             targets,
             guard,
             prompt_polls: Arc::new(tokio::sync::Semaphore::new(PROMPT_POLLS)),
+            clock: Clock::default(),
             status,
             ready: AtomicBool::new(false),
             epoch: tokio::time::Instant::now(),

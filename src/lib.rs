@@ -14,6 +14,7 @@
 
 pub mod agent;
 pub mod check;
+pub mod clock;
 pub mod clusters;
 pub mod context;
 pub mod convert;

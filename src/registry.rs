@@ -12,7 +12,7 @@ use crate::spec::{ScalerKey, SourceKind};
 use crate::state::TargetView;
 use std::collections::HashMap;
 use std::collections::{BTreeMap, HashSet};
-use std::path::PathBuf;
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::mpsc;
@@ -71,7 +71,7 @@ fn target_view(cfg: &ScalerConfig) -> TargetView {
 
 struct Running {
     wanted: Versioned,
-    file: Option<PathBuf>,
+    file: Option<Arc<Path>>,
     handle: ScalerHandle,
 }
 
@@ -105,7 +105,7 @@ pub struct Registry {
     ctx: Arc<Context>,
     running: BTreeMap<ScalerKey, Running>,
     /// Wanted but rejected (target conflict); retried whenever a scaler stops.
-    rejected: BTreeMap<ScalerKey, (Versioned, Option<PathBuf>)>,
+    rejected: BTreeMap<ScalerKey, (Versioned, Option<Arc<Path>>)>,
     /// Last applied (uid, generation, config) per CR, so status-only updates do nothing.
     cr_seen: BTreeMap<ScalerKey, (String, i64, Result<ScalerConfig, String>)>,
     problems: BTreeMap<ScalerKey, Problem>,
@@ -153,6 +153,10 @@ impl Registry {
                 }
                 changed = leader.changed() => {
                     if changed.is_err() { return; }
+                    // Every scaler acts (or reports) at once, within the prompt polls.
+                    for r in self.running.values() {
+                        r.handle.lease_changed();
+                    }
                     if leader.borrow_and_update().leader {
                         self.report_problems();
                     }
@@ -197,7 +201,7 @@ impl Registry {
                 generation: None,
             };
             self.upsert(s.key.clone(), wanted, Some(s.file.clone()));
-            let config_error = snap.errors.get(&s.file).map(|errs| {
+            let config_error = snap.errors.get(&*s.file).map(|errs| {
                 let msgs: Vec<String> = errs.iter().map(|e| e.to_string()).collect();
                 format!(
                     "running the last good version; current file is invalid: {}",
@@ -337,7 +341,7 @@ impl Registry {
     }
 
     /// Start a scaler, or hand a changed spec to the running one (keeping its history).
-    pub fn upsert(&mut self, key: ScalerKey, wanted: Versioned, file: Option<PathBuf>) {
+    pub fn upsert(&mut self, key: ScalerKey, wanted: Versioned, file: Option<Arc<Path>>) {
         let tids = target_ids(&wanted.config);
         let owner = tids
             .iter()

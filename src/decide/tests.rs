@@ -103,7 +103,7 @@ fn config(min: u32, max: u32) -> ScalerConfig {
         max_replicas: max,
         idle_replicas: None,
         fallback: None,
-        behavior: free_behavior(),
+        behavior: free_behavior().into(),
         triggers: vec![trigger("q", 5.0, 0.0)],
         annotations: BTreeMap::new(),
         // One idle read suffices here; the scale-to-zero guard has its own tests.
@@ -552,7 +552,7 @@ fn cooldown_blocks_scale_down_but_never_scale_up() {
 #[test]
 fn new_leader_waits_a_full_scale_down_window() {
     let mut cfg = config(0, 100);
-    cfg.behavior = Behavior::hpa_default(); // scale-down window 300 s
+    cfg.behavior = Behavior::hpa_default().into(); // scale-down window 300 s
     let mut sim = Sim::new(cfg.clone(), 10);
     sim.observing_since = sim.at(0);
     let d = sim.tick(0, &[Ok(0)]);
@@ -677,7 +677,7 @@ fn windows_in_both_directions() {
 /// recommendation.
 fn policy_config(behavior: Behavior, min: u32) -> ScalerConfig {
     let mut cfg = with_triggers(config(min, 1000), &[(1.0, 0.0)]);
-    cfg.behavior = behavior;
+    cfg.behavior = behavior.into();
     cfg
 }
 
@@ -902,7 +902,7 @@ prop_compose! {
         cfg.idle_replicas = idle.filter(|&i| i < min);
         cfg.cooldown = secs(cooldown);
         cfg.initial_cooldown = secs(initial_cooldown);
-        cfg.behavior = Behavior { up, down };
+        cfg.behavior = Behavior { up, down }.into();
         let pairs: Vec<(f64, f64)> = triggers
             .iter()
             .map(|&(t, a)| (t as f64 / 2.0, a as f64))
@@ -1420,7 +1420,7 @@ fn history_holds_what_the_windows_need_not_every_tick() {
     // An hour of ticks every 15 s with the HPA's default behavior (down window 300 s,
     // policies over 15 s): a steady recommendation is one entry, not 240.
     let mut cfg = config(1, 50);
-    cfg.behavior = Behavior::hpa_default();
+    cfg.behavior = Behavior::hpa_default().into();
     let mut sim = Sim::new(cfg, 3);
     for t in (0..3600).step_by(15) {
         sim.run(t, &[Ok(15)]);

@@ -18,10 +18,6 @@ impl Scaler {
                 tracing::info!(scaler = %self.key, trigger, lasted_secs = r.lasted.as_secs(), failures = r.failures, "trigger recovered");
             }
         }
-        // Recovered from an outage: free the map (10,000 scalers).
-        if self.trigger_outages.is_empty() {
-            self.trigger_outages.shrink_to_fit();
-        }
     }
 
     /// Every failure is counted; it is logged when it starts or changes kind and once a minute

@@ -20,20 +20,20 @@ const CONNECTIVITY: &str = "unreachable";
 /// The outage kind of a target whose remote cluster's API server is unreachable.
 const CLUSTER_UNREACHABLE: &str = "cluster unreachable";
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
-use std::collections::{BTreeMap, HashMap, HashSet};
-use std::path::PathBuf;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
-use tokio::task::JoinHandle;
 
 mod conflict;
 pub(crate) mod env;
 mod failures;
 mod idle_first;
+mod lifecycle;
 mod reading;
 mod schedules;
 mod status;
 
+pub use lifecycle::{ScalerHandle, spawn};
 use reading::{capacity_view, failure, trigger_view};
 pub(crate) use reading::{reading, schedule_signal};
 
@@ -45,42 +45,12 @@ pub struct Versioned {
     pub generation: Option<i64>,
 }
 
-pub struct ScalerHandle {
-    inbox: crate::latest::Sender<Versioned>,
-    task: JoinHandle<()>,
-}
-
-impl ScalerHandle {
-    /// Hand the loop a new spec; it applies it at once (replacing one not yet applied).
-    pub fn update(&self, config: Versioned) {
-        self.inbox.send(config);
-    }
-}
-
-/// Dropping the handle stops the loop.
-impl Drop for ScalerHandle {
-    fn drop(&mut self) {
-        self.task.abort();
-    }
-}
-
 pub fn scaler_labels(key: &ScalerKey) -> ScalerLabels {
     ScalerLabels {
         source: key.source.to_string(),
         namespace: key.namespace.clone(),
         scaler: key.name.clone(),
     }
-}
-
-pub fn spawn(
-    key: ScalerKey,
-    config: Versioned,
-    file: Option<PathBuf>,
-    ctx: Arc<Context>,
-) -> ScalerHandle {
-    let (inbox, rx) = crate::latest::channel();
-    let task = tokio::spawn(run(key, config, rx, file, ctx));
-    ScalerHandle { inbox, task }
 }
 
 /// Where in its polling interval a scaler polls: a hash of its first trigger's queue, so polls
@@ -136,12 +106,13 @@ struct Scaler {
     started_at: Instant,
     /// Failing triggers: a persisting failure is logged (and evented) when it starts or changes
     /// kind, summarised once a minute, and its recovery logged.
-    trigger_outages: HashMap<String, Outage>,
+    /// B-tree maps and sets: empty, they are 24 bytes and allocate nothing (a hash map is 48).
+    trigger_outages: BTreeMap<String, Outage>,
     /// `metadata.generation` of a CR scaler (0 for files).
     generation: i64,
     last_scale_time: Option<jiff::Timestamp>,
     /// Triggers whose server cannot give the capacity signal (said once).
-    capacity_unavailable: HashSet<String>,
+    capacity_unavailable: BTreeSet<String>,
     /// Steering scale-downs to idle pods.
     idle_first: idle_first::IdleFirst,
     /// A HorizontalPodAutoscaler scales the target too: why nothing is written.
@@ -151,7 +122,7 @@ struct Scaler {
     /// What was learned of the schedules' runs (Schedules signal); boxed, as most have none.
     schedules: Option<Box<crate::decide::schedule::ScheduleMemory>>,
     /// Triggers whose server cannot give the Schedules signal (said once).
-    schedules_unavailable: HashSet<String>,
+    schedules_unavailable: BTreeSet<String>,
 }
 
 /// What a tick observed: the decision's readings and the views of `/scalers`, per trigger.
@@ -172,118 +143,7 @@ struct Outcome {
     steered: Vec<crate::state::ScaleDownView>,
 }
 
-async fn run(
-    key: ScalerKey,
-    first: Versioned,
-    mut inbox: crate::latest::Receiver<Versioned>,
-    file: Option<PathBuf>,
-    ctx: Arc<Context>,
-) {
-    let Versioned {
-        config: cfg,
-        generation,
-    } = first;
-    let fleet = Fleet::new(&ctx.targets, &cfg);
-    // Moved, not cloned: what `run` holds lives as long as the scaler, 10,000 times over.
-    let dry_run = ctx.targets.is_dry_run();
-    ctx.state.update(&key, move |v| {
-        v.file = file;
-        v.dry_run = dry_run;
-    });
-    let mut s = Scaler {
-        key,
-        ctx: ctx.clone(),
-        cfg,
-        fleet,
-        history: History::default(),
-        started_at: Instant::now(),
-        trigger_outages: HashMap::new(),
-        generation: generation.unwrap_or(0),
-        last_scale_time: None,
-        capacity_unavailable: HashSet::new(),
-        idle_first: Default::default(),
-        hpa_conflict: None,
-        env: Default::default(),
-        schedules: None,
-        schedules_unavailable: HashSet::new(),
-    };
-    warn_deprecated(&s.key, &s.cfg);
-    let mut leader_rx = ctx.guard.subscribe();
-    // The first poll is at once (start → first decision) unless many scalers start together;
-    // later ones on this scaler's grid.
-    let mut prompt = None;
-    let mut next = s.prompt(&mut prompt);
-    loop {
-        tokio::select! {
-            _ = tokio::time::sleep_until(next) => {
-                let started = tokio::time::Instant::now();
-                // Boxed: the tick's deep futures exist only while it runs, so a sleeping
-                // scaler's task stays small.
-                let is_prompt = prompt.is_some();
-                crate::temporal::PROMPT.scope(is_prompt, Box::pin(s.tick())).await;
-                prompt = None;
-                // The next slot after this tick's start: a tick that waited on a silent API
-                // server (at most the deadline) delays the next one at most as much, never by
-                // a whole skipped interval; one that overran its slot is followed at once.
-                let epoch = s.ctx.epoch;
-                let since = started.saturating_duration_since(epoch);
-                next = epoch + next_poll(since, poll_offset(&s.cfg), s.cfg.polling_interval);
-            }
-            update = inbox.recv() => {
-                let Some(Versioned { config: new, generation }) = update else { break };
-                s.generation = generation.unwrap_or(0);
-                let same_target = (&new.namespace, &new.target) == (&s.cfg.namespace, &s.cfg.target);
-                if !same_target {
-                    // A different workload: nothing remembered applies to it.
-                    s.history = History::default();
-                }
-                // Clusters still named keep what they remember (reachability, last count).
-                s.fleet.update(&s.ctx.targets, &new, same_target);
-                tracing::info!(scaler = %s.key, "spec changed; applying");
-                if !uses_build_ids(&s.cfg) {
-                    warn_deprecated(&s.key, &new);
-                }
-                s.cfg = new;
-                next = s.prompt(&mut prompt);
-            }
-            changed = leader_rx.changed() => {
-                if changed.is_err() { break; }
-                // Act at once on gaining the lease; report at once on losing it (or at the
-                // grid slot, when thousands change together).
-                next = s.prompt(&mut prompt);
-                // What another leader learned meanwhile is in the state (the Lease, the CR
-                // status; the later run wins): start from it again.
-                s.schedules = None;
-            }
-        }
-    }
-}
-
 impl Scaler {
-    /// When a poll that should come at once (a start, a new spec, the lease) runs: at once
-    /// while fewer than [`crate::context::PROMPT_POLLS`] such polls run across the agent,
-    /// holding `permit` until its tick ends; else at this scaler's next grid slot, at most one
-    /// interval away. 10,000 scalers starting (or gaining the lease) together then do not all
-    /// wait inside a tick at once, which was the start-up peak of memory, and the scalers of
-    /// one queue still poll together (one RPC).
-    fn prompt(
-        &self,
-        permit: &mut Option<tokio::sync::OwnedSemaphorePermit>,
-    ) -> tokio::time::Instant {
-        let now = tokio::time::Instant::now();
-        match self.ctx.prompt_polls.clone().try_acquire_owned() {
-            Ok(p) => {
-                *permit = Some(p);
-                now
-            }
-            Err(_) => {
-                let epoch = self.ctx.epoch;
-                let since = now.saturating_duration_since(epoch);
-                epoch + next_poll(since, poll_offset(&self.cfg), self.cfg.polling_interval)
-            }
-        }
-    }
-
     /// One pass of the pipeline: observe → decide → guard and act → report.
     async fn tick(&mut self) {
         let leader = self.ctx.guard.state();
@@ -851,17 +711,6 @@ mod schedule_tests {
 mod size_tests {
     use super::*;
 
-    /// Every scaler is a task whose future is allocated at its largest state: keep it small
-    /// (10,000 scalers are 10,000 of these), with the deep RPC futures boxed only while they run.
-    #[test]
-    fn a_scaler_task_is_small() {
-        let (ctx, key, cfg) = super::schedule_tests::sample_task();
-        let fut = super::run(key, cfg, crate::latest::channel().1, None, ctx);
-        let size = std::mem::size_of_val(&fut);
-        eprintln!("scaler task future: {size} bytes");
-        assert!(size <= 1536, "scaler task future is {size} bytes");
-    }
-
     /// At start every scaler polls at once, and with 10,000 scalers most of them wait (for
     /// the rate limit, or for the shared RPC of their queue) inside a tick: the waiting state
     /// must be small, so the deep futures (credentials, RPC, `/scale`) are boxed where they run.
@@ -875,15 +724,15 @@ mod size_tests {
             fleet,
             history: History::default(),
             started_at: Instant::now(),
-            trigger_outages: HashMap::new(),
+            trigger_outages: BTreeMap::new(),
             generation: 0,
             last_scale_time: None,
-            capacity_unavailable: HashSet::new(),
+            capacity_unavailable: BTreeSet::new(),
             idle_first: Default::default(),
             hpa_conflict: None,
             env: Default::default(),
             schedules: None,
-            schedules_unavailable: HashSet::new(),
+            schedules_unavailable: BTreeSet::new(),
         };
         (s, v)
     }

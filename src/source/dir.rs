@@ -178,7 +178,8 @@ struct FileState {
 #[derive(Clone, Debug, PartialEq)]
 pub struct DirScaler {
     pub key: ScalerKey,
-    pub file: PathBuf,
+    /// Shared by the snapshot, the registry and the scaler's view (one path, not three).
+    pub file: Arc<Path>,
     pub config: Arc<ScalerConfig>,
 }
 
@@ -202,7 +203,7 @@ pub enum ReloadResult {
 #[derive(Debug, Default)]
 pub struct DirState {
     dir: PathBuf,
-    files: BTreeMap<PathBuf, FileState>,
+    files: BTreeMap<Arc<Path>, FileState>,
 }
 
 impl DirState {
@@ -225,7 +226,7 @@ impl DirState {
                 // Vanished between listing and reading (a ConfigMap swap): the next event re-reads.
                 Err((std::io::ErrorKind::NotFound, _)) => continue,
                 Err((_, message)) => {
-                    let mut st = self.files.remove(&path).unwrap_or_default();
+                    let (key, mut st) = self.take(&path);
                     st.errors = vec![ConfigError {
                         file: path.clone(),
                         document: None,
@@ -234,11 +235,11 @@ impl DirState {
                     }];
                     failed = true;
                     changed = true;
-                    next.insert(path, st);
+                    next.insert(key, st);
                     continue;
                 }
             };
-            let mut st = self.files.remove(&path).unwrap_or_default();
+            let (key, mut st) = self.take(&path);
             let hash = {
                 use std::hash::{Hash, Hasher};
                 let mut h = std::hash::DefaultHasher::new();
@@ -263,7 +264,7 @@ impl DirState {
                 }
                 st.content = hash;
             }
-            next.insert(path, st);
+            next.insert(key, st);
         }
         changed |= !self.files.is_empty(); // files that disappeared
         self.files = next;
@@ -274,23 +275,32 @@ impl DirState {
         })
     }
 
+    /// A file's state and its path as kept (the same shared path from one reload to the next),
+    /// or new ones.
+    fn take(&mut self, path: &Path) -> (Arc<Path>, FileState) {
+        match self.files.remove_entry(path) {
+            Some(kept) => kept,
+            None => (Arc::from(path), FileState::default()),
+        }
+    }
+
     /// The scalers in force: every file's last good version; a name defined twice is an error
     /// for the later file (in path order).
     pub fn snapshot(&self) -> DirSnapshot {
         let mut snap = DirSnapshot::default();
-        let mut seen: HashMap<(String, String), (PathBuf, usize)> = HashMap::new();
+        let mut seen: HashMap<(String, String), (Arc<Path>, usize)> = HashMap::new();
         for (path, st) in &self.files {
             if !st.errors.is_empty() {
-                snap.errors.insert(path.clone(), st.errors.clone());
+                snap.errors.insert(path.to_path_buf(), st.errors.clone());
             }
             for (i, cfg) in st.good.iter().flatten().enumerate() {
                 let id = (cfg.namespace.clone(), cfg.name.clone());
                 if let Some((other, j)) = seen.get(&id) {
                     snap.errors
-                        .entry(path.clone())
+                        .entry(path.to_path_buf())
                         .or_default()
                         .push(ConfigError {
-                            file: path.clone(),
+                            file: path.to_path_buf(),
                             document: Some(i),
                             line: None,
                             message: format!(

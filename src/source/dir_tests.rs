@@ -49,7 +49,7 @@ fn parses_a_document_with_keda_defaults() {
     assert_eq!(t.activation_target_queue_size, 0.0);
     assert_eq!(t.queue_types, crate::spec::QueueType::ALL.to_vec());
     assert_eq!(t.auth.tls, crate::spec::TlsMode::Plaintext);
-    assert_eq!(c.behavior, crate::spec::Behavior::hpa_default());
+    assert_eq!(*c.behavior, crate::spec::Behavior::hpa_default());
 }
 
 #[test]
@@ -868,7 +868,7 @@ fn a_name_defined_twice_is_an_error_for_the_later_file() {
     st.reload().unwrap();
     let snap = st.snapshot();
     assert_eq!(snap.scalers.len(), 1);
-    assert_eq!(snap.scalers[0].file, d.path().join("a.yaml"));
+    assert_eq!(*snap.scalers[0].file, *d.path().join("a.yaml"));
     let e = snap.errors[&d.path().join("b.yaml")][0].to_string();
     assert!(
         e.contains("scaler shop/same is already defined in") && e.contains("a.yaml document 0"),
@@ -1098,4 +1098,25 @@ fn scale_down_idle_first_defaults_on_and_is_checked() {
             .join("\n");
         assert!(e.contains(want) && e.contains("a.yaml"), "{bad}: {e}");
     }
+}
+
+/// 10,000 scalers: what every scaler of a directory has in common is held once. A file's
+/// path is one allocation shared by its scalers, kept from one reload to the next; the
+/// default behavior is one for all scalers.
+#[test]
+fn paths_and_the_default_behavior_are_shared_not_copied() {
+    let d = tempfile::tempdir().unwrap();
+    write(&d.path().join("a.yaml"), &doc("one", "qa"));
+    write(&d.path().join("b.yaml"), &doc("two", "qb"));
+    let mut st = DirState::new(d.path());
+    st.reload().unwrap();
+    let first = st.snapshot();
+    write(&d.path().join("b.yaml"), &doc("two", "qc"));
+    assert_eq!(st.reload().unwrap(), ReloadResult::Applied);
+    let second = st.snapshot();
+    assert!(Arc::ptr_eq(&first.scalers[0].file, &second.scalers[0].file));
+    assert!(Arc::ptr_eq(&first.scalers[1].file, &second.scalers[1].file));
+    assert_eq!(*second.scalers[1].file, *d.path().join("b.yaml"));
+    let (a, b) = (&second.scalers[0].config, &second.scalers[1].config);
+    assert!(crate::spec::Shared::same(&a.behavior, &b.behavior));
 }

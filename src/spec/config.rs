@@ -9,6 +9,38 @@ use std::path::PathBuf;
 use std::sync::{Arc, LazyLock};
 use std::time::Duration;
 
+/// A value most scalers share (one default, say), written copy-on-write: reading it is a plain
+/// deref, and changing one scaler's copy clones it first. 10,000 scalers with the default
+/// behavior hold one `Behavior` (112 bytes and two vectors) instead of a copy each.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Shared<T>(Arc<T>);
+
+impl<T> std::ops::Deref for Shared<T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        &self.0
+    }
+}
+
+impl<T: Clone> std::ops::DerefMut for Shared<T> {
+    fn deref_mut(&mut self) -> &mut T {
+        Arc::make_mut(&mut self.0)
+    }
+}
+
+impl<T> Shared<T> {
+    /// The same value, not an equal copy.
+    pub fn same(a: &Self, b: &Self) -> bool {
+        Arc::ptr_eq(&a.0, &b.0)
+    }
+}
+
+impl<T> From<T> for Shared<T> {
+    fn from(v: T) -> Self {
+        Shared(Arc::new(v))
+    }
+}
+
 /// A string that never prints itself.
 #[derive(Clone, PartialEq, Eq, Hash)]
 pub struct SecretString(String);
@@ -111,6 +143,17 @@ pub struct Behavior {
 }
 
 impl Behavior {
+    /// The HPA's defaults, shared by every scaler that keeps them.
+    pub fn shared(self) -> Shared<Behavior> {
+        static DEFAULT: LazyLock<Shared<Behavior>> =
+            LazyLock::new(|| Behavior::hpa_default().into());
+        if self == **DEFAULT {
+            DEFAULT.clone()
+        } else {
+            self.into()
+        }
+    }
+
     /// The HPA's defaults: up +100% or +4 pods per 15 s (the larger), no window;
     /// down −100% per 15 s after a 300 s window.
     pub fn hpa_default() -> Self {
@@ -272,13 +315,13 @@ pub struct TriggerConfig {
     pub include_running_workflows: bool,
     /// `workflowTaskQueueForCount`: count the running workflows of this queue instead (an
     /// activity-only queue whose workflows run elsewhere), as KEDA does.
-    pub workflow_task_queue_for_count: Option<String>,
+    pub workflow_task_queue_for_count: Option<Box<str>>,
     /// `targetSlotUtilization` (+ `workerHeartbeatMaxAgeSeconds`): the worker-capacity signal.
     pub capacity: Option<CapacityConfig>,
     /// `keepWhileDispatching`: a queue whose tasks are being dispatched is active.
     pub keep_while_dispatching: bool,
     /// `scheduleLeadSeconds` (+ companions): pre-scale before the queue's Schedules fire.
-    pub schedule: Option<super::schedule::ScheduleConfig>,
+    pub schedule: Option<Box<super::schedule::ScheduleConfig>>,
     /// Keys whose values are in the scale target's environment (`<key>FromEnv`): until the
     /// agent has read them, this trigger's values for them are placeholders (`$VAR`).
     pub from_env: Option<Arc<super::env::FromEnv>>,
@@ -306,7 +349,7 @@ pub struct ScalerConfig {
     pub max_replicas: u32,
     pub idle_replicas: Option<u32>,
     pub fallback: Option<Fallback>,
-    pub behavior: Behavior,
+    pub behavior: Shared<Behavior>,
     pub triggers: Vec<TriggerConfig>,
     pub annotations: BTreeMap<String, String>,
     /// Consecutive idle reads required (over the cooldown) before scaling to zero.

@@ -309,7 +309,7 @@ fn validate_one(
     )
     .unwrap_or(false);
     let workflow_task_queue_for_count = get("workflowTaskQueueForCount")
-        .map(|v| v.trim().to_string())
+        .map(|v| Box::<str>::from(v.trim()))
         .filter(|v| !v.is_empty());
     if workflow_task_queue_for_count.is_some() && !include_running_workflows {
         errs.push(
@@ -587,7 +587,7 @@ fn validate_one(
         workflow_task_queue_for_count,
         capacity,
         keep_while_dispatching,
-        schedule,
+        schedule: schedule.map(Box::new),
     })
 }
 

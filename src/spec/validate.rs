@@ -424,7 +424,7 @@ fn validate_target(errs: &mut Errors, spec: &TemporalScalerSpec) -> TargetRef {
     }
 }
 
-fn validate_behavior(errs: &mut Errors, spec: &TemporalScalerSpec) -> Behavior {
+fn validate_behavior(errs: &mut Errors, spec: &TemporalScalerSpec) -> Shared<Behavior> {
     let mut b = Behavior::hpa_default();
     let Some(raw) = spec
         .advanced
@@ -432,7 +432,7 @@ fn validate_behavior(errs: &mut Errors, spec: &TemporalScalerSpec) -> Behavior {
         .and_then(|a| a.horizontal_pod_autoscaler_config.as_ref())
         .and_then(|h| h.behavior.as_ref())
     else {
-        return b;
+        return b.shared();
     };
     for (dir, rules, out) in [
         ("scaleUp", &raw.scale_up, &mut b.up),
@@ -513,7 +513,7 @@ fn validate_behavior(errs: &mut Errors, spec: &TemporalScalerSpec) -> Behavior {
                 .collect();
         }
     }
-    b
+    b.shared()
 }
 
 pub(super) fn parse_bool(errs: &mut Errors, path: &str, v: Option<&String>) -> Option<bool> {

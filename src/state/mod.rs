@@ -8,7 +8,7 @@ pub mod history;
 use crate::spec::{ScalerKey, SourceKind};
 use serde::Serialize;
 use std::collections::BTreeMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
 use tokio::sync::watch;
 
@@ -177,7 +177,7 @@ pub struct ScalerView {
     pub namespace: Option<String>,
     pub name: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub file: Option<PathBuf>,
+    pub file: Option<Arc<Path>>,
     pub target: Option<TargetView>,
     pub current_replicas: Option<u32>,
     pub desired_replicas: Option<u32>,
@@ -451,7 +451,7 @@ impl StateStore {
         let inner = self.inner.read().unwrap_or_else(|p| p.into_inner());
         Self::file_entries(&inner)
             .into_iter()
-            .filter_map(|v| Some((v.file?, v.error?)))
+            .filter_map(|v| Some((v.file?.to_path_buf(), v.error?)))
             .collect()
     }
 
@@ -506,15 +506,15 @@ impl StateStore {
 
     /// Entries for broken files that no scaler represents.
     fn file_entries(inner: &Inner) -> Vec<ScalerView> {
-        let carried: std::collections::HashSet<&PathBuf> = inner
+        let carried: std::collections::HashSet<&Path> = inner
             .scalers
             .values()
-            .filter_map(|v| v.file.as_ref())
+            .filter_map(|v| v.file.as_deref())
             .collect();
         inner
             .file_errors
             .iter()
-            .filter(|(file, _)| !carried.contains(file))
+            .filter(|(file, _)| !carried.contains(file.as_path()))
             .map(|(file, err)| {
                 let mut v = ScalerView::new(&ScalerKey {
                     source: SourceKind::Dir,
@@ -523,7 +523,7 @@ impl StateStore {
                 });
                 v.namespace = None;
                 v.name = None;
-                v.file = Some(file.clone());
+                v.file = Some(Arc::from(file.as_path()));
                 v.error = Some(err.clone());
                 v
             })
@@ -741,7 +741,7 @@ mod tests {
         };
         store.update(&key("a"), |v| {
             v.desired_replicas = Some(3);
-            v.file = Some("dir/a.yaml".into());
+            v.file = Some(Path::new("dir/a.yaml").into());
         });
         store.update(&key("b"), |v| v.desired_replicas = Some(1));
         store.set_file_errors(BTreeMap::from([

@@ -317,8 +317,9 @@ impl TemporalPool {
             versioning: t.versioning.clone(),
             running: t.include_running_workflows.then(|| {
                 t.workflow_task_queue_for_count
-                    .clone()
-                    .unwrap_or_else(|| t.task_queue.clone())
+                    .as_deref()
+                    .unwrap_or(&t.task_queue)
+                    .to_string()
             }),
         };
         let this = Arc::clone(self);

@@ -1,0 +1,274 @@
+//! When a scaler runs: at once on its start, a new spec or a lease change (within
+//! [`crate::context::PROMPT_POLLS`]), else every pollingInterval on its grid slot. Between
+//! ticks a scaler is only its state and an entry on the agent's [`crate::clock::Clock`], not a
+//! sleeping task; each tick is a task of its own, which owns the scaler while it runs. A spec
+//! or lease change during a tick waits for its end, as it did in the loop this replaces.
+
+use super::*;
+use crate::clock::Due;
+use std::sync::{Mutex, MutexGuard};
+use tokio::sync::OwnedSemaphorePermit;
+use tokio::task::AbortHandle;
+
+/// The registry's hold on a running scaler. Dropping it stops the scaler, aborting a tick
+/// that is running.
+pub struct ScalerHandle {
+    cell: Arc<Cell>,
+}
+
+impl ScalerHandle {
+    /// Hand the scaler a new spec; it applies it at once, or when its running tick ends
+    /// (replacing one not yet applied).
+    pub fn update(&self, config: Versioned) {
+        self.cell.change(Change::Spec(config));
+    }
+
+    /// The lease was gained or lost: act (or report) at once, from what the state holds now.
+    pub fn lease_changed(&self) {
+        self.cell.change(Change::Lease);
+    }
+}
+
+impl Drop for ScalerHandle {
+    fn drop(&mut self) {
+        let mut inner = self.cell.lock();
+        inner.stopped = true;
+        if let Some(tick) = inner.tick.take() {
+            tick.abort();
+        }
+        inner.idle = None;
+    }
+}
+
+/// Start a scaler: its first poll comes at once, unless many scalers start together.
+pub fn spawn(
+    key: ScalerKey,
+    config: Versioned,
+    file: Option<Arc<std::path::Path>>,
+    ctx: Arc<Context>,
+) -> ScalerHandle {
+    let Versioned {
+        config: cfg,
+        generation,
+    } = config;
+    let fleet = Fleet::new(&ctx.targets, &cfg);
+    // Moved, not cloned: what the scaler holds lives as long as it does, 10,000 times over.
+    let dry_run = ctx.targets.is_dry_run();
+    ctx.state.update(&key, move |v| {
+        v.file = file;
+        v.dry_run = dry_run;
+    });
+    let s = Scaler {
+        key,
+        ctx,
+        cfg,
+        fleet,
+        history: History::default(),
+        started_at: Instant::now(),
+        trigger_outages: BTreeMap::new(),
+        generation: generation.unwrap_or(0),
+        last_scale_time: None,
+        capacity_unavailable: BTreeSet::new(),
+        idle_first: Default::default(),
+        hpa_conflict: None,
+        env: Default::default(),
+        schedules: None,
+        schedules_unavailable: BTreeSet::new(),
+    };
+    warn_deprecated(&s.key, &s.cfg);
+    let cell = Arc::new(Cell {
+        inner: Mutex::new(Inner::default()),
+    });
+    {
+        let mut inner = cell.lock();
+        let at = s.prompt(&mut inner.permit);
+        cell.wake_at(&mut inner, s, at);
+    }
+    ScalerHandle { cell }
+}
+
+enum Change {
+    Spec(Versioned),
+    Lease,
+}
+
+/// A scaler between its ticks, and what came for it during one.
+struct Cell {
+    inner: Mutex<Inner>,
+}
+
+#[derive(Default)]
+struct Inner {
+    /// The scaler while it waits; `None` while its tick runs (the tick owns it).
+    idle: Option<Scaler>,
+    /// A new spec that came during a tick (the newest wins).
+    pending: Option<Versioned>,
+    /// The lease changed during a tick.
+    lease_changed: bool,
+    /// Which wake-up on the clock is current: setting another makes the earlier one stale.
+    token: u64,
+    /// A prompt poll's place among [`crate::context::PROMPT_POLLS`], held until its tick ends.
+    permit: Option<OwnedSemaphorePermit>,
+    tick: Option<AbortHandle>,
+    stopped: bool,
+}
+
+impl Due for Cell {
+    fn due(self: Arc<Self>, token: u64) {
+        let mut inner = self.lock();
+        if !inner.stopped && inner.token == token {
+            self.start_tick(&mut inner);
+        }
+    }
+}
+
+impl Cell {
+    fn lock(&self) -> MutexGuard<'_, Inner> {
+        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Park `s` until `at`: a tick at once when that has come, else a wake-up on the clock.
+    fn wake_at(self: &Arc<Self>, inner: &mut Inner, s: Scaler, at: tokio::time::Instant) {
+        inner.token += 1;
+        let ctx = s.ctx.clone();
+        inner.idle = Some(s);
+        if at <= tokio::time::Instant::now() {
+            self.start_tick(inner);
+        } else {
+            let job: Arc<dyn Due> = self.clone();
+            ctx.clock.at(at, Arc::downgrade(&job), inner.token);
+        }
+    }
+
+    fn start_tick(self: &Arc<Self>, inner: &mut Inner) {
+        let Some(mut s) = inner.idle.take() else {
+            return;
+        };
+        let permit = inner.permit.take();
+        let cell = self.clone();
+        let task = tokio::spawn(async move {
+            let started = tokio::time::Instant::now();
+            // Boxed: the tick's deep futures exist only while it runs.
+            crate::temporal::PROMPT
+                .scope(permit.is_some(), Box::pin(s.tick()))
+                .await;
+            drop(permit);
+            cell.ticked(s, started);
+        });
+        inner.tick = Some(task.abort_handle());
+    }
+
+    /// A tick that began at `started` ended: apply what came meanwhile (and poll at once), or
+    /// wait for the next slot after its start. A tick that waited on a silent API server (at
+    /// most the deadline) delays the next one at most as much, never by a whole skipped
+    /// interval; one that overran its slot is followed at once.
+    fn ticked(self: &Arc<Self>, mut s: Scaler, started: tokio::time::Instant) {
+        let mut inner = self.lock();
+        inner.tick = None;
+        if inner.stopped {
+            return;
+        }
+        let mut changed = false;
+        if let Some(v) = inner.pending.take() {
+            s.apply(v);
+            changed = true;
+        }
+        if std::mem::take(&mut inner.lease_changed) {
+            s.lease_changed();
+            changed = true;
+        }
+        let at = if changed {
+            s.prompt(&mut inner.permit)
+        } else {
+            s.next_slot(started)
+        };
+        self.wake_at(&mut inner, s, at);
+    }
+
+    fn change(self: &Arc<Self>, change: Change) {
+        let mut inner = self.lock();
+        if inner.stopped {
+            return;
+        }
+        let Some(mut s) = inner.idle.take() else {
+            // Its tick is running: applied when it ends.
+            match change {
+                Change::Spec(v) => inner.pending = Some(v),
+                Change::Lease => inner.lease_changed = true,
+            }
+            return;
+        };
+        match change {
+            Change::Spec(v) => s.apply(v),
+            Change::Lease => s.lease_changed(),
+        }
+        let at = s.prompt(&mut inner.permit);
+        self.wake_at(&mut inner, s, at);
+    }
+}
+
+impl Scaler {
+    /// When a poll that should come at once (a start, a new spec, the lease) runs: at once
+    /// while fewer than [`crate::context::PROMPT_POLLS`] such polls run across the agent,
+    /// holding `permit` until its tick ends; else at this scaler's next grid slot, at most one
+    /// interval away. 10,000 scalers starting (or gaining the lease) together then do not all
+    /// wait inside a tick at once, which was the start-up peak of memory, and the scalers of
+    /// one queue still poll together (one RPC).
+    pub(super) fn prompt(&self, permit: &mut Option<OwnedSemaphorePermit>) -> tokio::time::Instant {
+        match self.ctx.prompt_polls.clone().try_acquire_owned() {
+            Ok(p) => {
+                *permit = Some(p);
+                tokio::time::Instant::now()
+            }
+            Err(_) => self.next_slot(tokio::time::Instant::now()),
+        }
+    }
+
+    /// The first slot of this scaler's grid after `after`.
+    fn next_slot(&self, after: tokio::time::Instant) -> tokio::time::Instant {
+        let epoch = self.ctx.epoch;
+        let since = after.saturating_duration_since(epoch);
+        epoch + next_poll(since, poll_offset(&self.cfg), self.cfg.polling_interval)
+    }
+
+    /// A new spec: what is remembered of the target is kept when the target is the same.
+    fn apply(&mut self, v: Versioned) {
+        let Versioned {
+            config: new,
+            generation,
+        } = v;
+        self.generation = generation.unwrap_or(0);
+        let same_target = (&new.namespace, &new.target) == (&self.cfg.namespace, &self.cfg.target);
+        if !same_target {
+            // A different workload: nothing remembered applies to it.
+            self.history = History::default();
+        }
+        // Clusters still named keep what they remember (reachability, last count).
+        self.fleet.update(&self.ctx.targets, &new, same_target);
+        tracing::info!(scaler = %self.key, "spec changed; applying");
+        if !uses_build_ids(&self.cfg) {
+            warn_deprecated(&self.key, &new);
+        }
+        self.cfg = new;
+    }
+
+    /// What another leader learned meanwhile is in the state (the Lease, the CR status; the
+    /// later run wins): start from it again.
+    fn lease_changed(&mut self) {
+        self.schedules = None;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Between ticks a scaler is its state and this cell, 10,000 times over: no task, no
+    /// sleeping futures.
+    #[test]
+    fn a_waiting_scaler_is_small() {
+        let size = std::mem::size_of::<Cell>();
+        eprintln!("a waiting scaler: {size} bytes");
+        assert!(size <= 800, "a waiting scaler is {size} bytes");
+    }
+}

@@ -581,7 +581,7 @@ mod tests {
             let key = ScalerKey {
                 source: SourceKind::Dir,
                 namespace: "shop".into(),
-                name: format!("s-{i:04}"),
+                name: format!("s-{i:04}").into(),
             };
             state.update(&key, |v| {
                 v.desired_replicas = Some(1);

@@ -223,7 +223,8 @@ impl Registry {
                     .cr_seen
                     .keys()
                     .filter(|k| {
-                        namespace.as_ref().is_none_or(|ns| &k.namespace == ns) && !keys.contains(k)
+                        namespace.as_ref().is_none_or(|ns| *k.namespace == **ns)
+                            && !keys.contains(k)
                     })
                     .cloned()
                     .collect();
@@ -458,8 +459,8 @@ impl Registry {
                 for kind in crate::temporal::ErrorKind::ALL {
                     m.trigger_errors
                         .remove(&crate::metrics::TriggerErrorLabels {
-                            namespace: key.namespace.clone(),
-                            scaler: key.name.clone(),
+                            namespace: key.namespace.to_string(),
+                            scaler: key.name.to_string(),
                             trigger: t.name.clone(),
                             kind: kind.as_str().into(),
                         });

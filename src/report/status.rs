@@ -446,7 +446,7 @@ pub async fn publish_event(
     let event = K8sEvent {
         metadata: ObjectMeta {
             name: Some(format!("{}.{:016x}", key.name, fastrand::u64(..))),
-            namespace: Some(key.namespace.clone()),
+            namespace: Some(key.namespace.to_string()),
             ..Default::default()
         },
         event_time: Some(MicroTime(jiff::Timestamp::now())),
@@ -460,8 +460,8 @@ pub async fn publish_event(
         regarding: Some(ObjectReference {
             api_version: Some(API_VERSION.into()),
             kind: Some(KIND.into()),
-            name: Some(key.name.clone()),
-            namespace: Some(key.namespace.clone()),
+            name: Some(key.name.to_string()),
+            namespace: Some(key.namespace.to_string()),
             uid: (!uid.is_empty()).then(|| uid.to_string()),
             ..Default::default()
         }),

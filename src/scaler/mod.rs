@@ -48,8 +48,8 @@ pub struct Versioned {
 pub fn scaler_labels(key: &ScalerKey) -> ScalerLabels {
     ScalerLabels {
         source: key.source.to_string(),
-        namespace: key.namespace.clone(),
-        scaler: key.name.clone(),
+        namespace: key.namespace.to_string(),
+        scaler: key.name.to_string(),
     }
 }
 

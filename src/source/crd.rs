@@ -49,8 +49,8 @@ pub fn api_resource() -> ApiResource {
 fn key_of(obj: &DynamicObject) -> ScalerKey {
     ScalerKey {
         source: SourceKind::Crd,
-        namespace: obj.namespace().unwrap_or_default(),
-        name: obj.name_any(),
+        namespace: obj.namespace().unwrap_or_default().into(),
+        name: obj.name_any().into(),
     }
 }
 
@@ -331,7 +331,7 @@ mod tests {
                 .unwrap(),
         );
         match tokio::time::timeout(std::time::Duration::from_secs(5), rx.recv()).await {
-            Ok(Some(CrEvent::Apply(o))) => assert_eq!(o.key.name, "orders"),
+            Ok(Some(CrEvent::Apply(o))) => assert_eq!(&*o.key.name, "orders"),
             other => panic!("expected the object, got {other:?}"),
         }
     }

@@ -316,8 +316,8 @@ impl DirState {
                 snap.scalers.push(DirScaler {
                     key: ScalerKey {
                         source: SourceKind::Dir,
-                        namespace: cfg.namespace.clone(),
-                        name: cfg.name.clone(),
+                        namespace: cfg.namespace.as_str().into(),
+                        name: cfg.name.as_str().into(),
                     },
                     file: path.clone(),
                     config: cfg.clone(),

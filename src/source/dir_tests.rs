@@ -836,7 +836,7 @@ fn a_broken_file_keeps_its_last_good_version_and_others_are_unaffected() {
         .snapshot()
         .scalers
         .iter()
-        .map(|s| s.key.name.clone())
+        .map(|s| s.key.name.to_string())
         .collect();
     assert_eq!(names, ["b"]);
 }

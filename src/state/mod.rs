@@ -174,8 +174,9 @@ impl ClusterView {
 #[serde(rename_all = "camelCase")]
 pub struct ScalerView {
     pub source: SourceKind,
-    pub namespace: Option<String>,
-    pub name: Option<String>,
+    /// The key's, shared with it.
+    pub namespace: Option<Arc<str>>,
+    pub name: Option<Arc<str>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub file: Option<Arc<Path>>,
     pub target: Option<TargetView>,
@@ -518,8 +519,8 @@ impl StateStore {
             .map(|(file, err)| {
                 let mut v = ScalerView::new(&ScalerKey {
                     source: SourceKind::Dir,
-                    namespace: String::new(),
-                    name: String::new(),
+                    namespace: "".into(),
+                    name: "".into(),
                 });
                 v.namespace = None;
                 v.name = None;
@@ -678,7 +679,7 @@ mod tests {
             let key = ScalerKey {
                 source: SourceKind::Dir,
                 namespace: "shop".into(),
-                name: format!("s-{i:04}"),
+                name: format!("s-{i:04}").into(),
             };
             store.update(&key, |v| v.desired_replicas = Some(i as u32 % 3));
         }
@@ -707,7 +708,7 @@ mod tests {
             store.remove(&ScalerKey {
                 source: SourceKind::Dir,
                 namespace: "shop".into(),
-                name: format!("s-{i:04}"),
+                name: format!("s-{i:04}").into(),
             });
         }
         store.update(

@@ -89,8 +89,10 @@ async fn scalers(
     let pages = ctx.state.json_pages(move |v| {
         f.namespace
             .as_ref()
-            .is_none_or(|n| v.namespace.as_ref() == Some(n))
-            && f.name.as_ref().is_none_or(|n| v.name.as_ref() == Some(n))
+            .is_none_or(|n| v.namespace.as_deref() == Some(n.as_str()))
+            && f.name
+                .as_ref()
+                .is_none_or(|n| v.name.as_deref() == Some(n.as_str()))
     });
     // Streamed a page at a time as the client reads (chunked): 10,000 scalers are ~10 MB.
     let body = axum::body::Body::from_stream(futures::stream::iter(

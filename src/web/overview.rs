@@ -276,7 +276,7 @@ pub fn gather(ctx: &Context, q: &PageQuery) -> Overview {
         broken_files: ctx.state.broken_files(),
         total,
         failing,
-        namespaces: namespaces.into_iter().collect(),
+        namespaces: namespaces.into_iter().map(|n| n.to_string()).collect(),
         selection,
         matched,
         rows,
@@ -319,7 +319,7 @@ mod tests {
         ];
         let mut ranks: Vec<Rank> = views.iter().map(Rank::of).collect();
         ranks.sort_by(|a, b| order(Sort::Recent, a, b));
-        let names: Vec<&str> = ranks.iter().map(|r| r.key.name.as_str()).collect();
+        let names: Vec<&str> = ranks.iter().map(|r| &*r.key.name).collect();
         assert_eq!(
             names,
             [
@@ -332,7 +332,7 @@ mod tests {
             ]
         );
         ranks.sort_by(|a, b| order(Sort::Name, a, b));
-        let names: Vec<&str> = ranks.iter().map(|r| r.key.name.as_str()).collect();
+        let names: Vec<&str> = ranks.iter().map(|r| &*r.key.name).collect();
         assert_eq!(
             names,
             [

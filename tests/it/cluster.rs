@@ -93,8 +93,8 @@ async fn scales_a_real_deployment_through_scale_under_a_real_lease() {
         .unwrap();
     let key = ScalerKey {
         source: SourceKind::Dir,
-        namespace: ns.clone(),
-        name: name.clone(),
+        namespace: ns.as_str().into(),
+        name: name.as_str().into(),
     };
     within(
         60,
@@ -638,8 +638,8 @@ async fn a_scaler_rendered_for_a_worker_controller_version_scales_it_and_goes_wi
         .unwrap();
     let key = ScalerKey {
         source: SourceKind::Crd,
-        namespace: ns.clone(),
-        name: name.clone(),
+        namespace: ns.as_str().into(),
+        name: name.as_str().into(),
     };
     // ceil(12 / 5) = 3, on that version's backlog.
     within(
@@ -851,8 +851,8 @@ async fn a_learned_schedule_is_kept_in_the_status_and_survives_a_restart() {
     crs.create(&PostParams::default(), &cr).await.unwrap();
     let key = ScalerKey {
         source: SourceKind::Crd,
-        namespace: ns.clone(),
-        name: name.clone(),
+        namespace: ns.as_str().into(),
+        name: name.as_str().into(),
     };
     let agent = || async {
         let guard = Guard::alone();

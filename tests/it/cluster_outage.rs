@@ -132,7 +132,7 @@ spec:
     let key = |i: usize| ScalerKey {
         source: SourceKind::Dir,
         namespace: "default".into(),
-        name: format!("s{i}"),
+        name: format!("s{i}").into(),
     };
     let apac = |v: &temporal_autoscaler::state::ScalerView| v.clusters.get(1).cloned();
     for i in 0..20 {

@@ -86,7 +86,7 @@ fn load(dir: &Path, name: &str, bytes: &[u8]) -> Result<Outcome, TestCaseError> 
     let result = st.reload().unwrap();
     let snap = st.snapshot();
     prop_assert!(
-        snap.scalers.iter().any(|s| s.key.name == "neighbour"),
+        snap.scalers.iter().any(|s| &*s.key.name == "neighbour"),
         "the neighbour's scaler stopped"
     );
     std::fs::remove_file(&file).unwrap();

@@ -45,7 +45,7 @@ async fn a_temporal_outage_over_twenty_scalers_is_logged_once_when_it_starts_and
     let key = |i: usize| ScalerKey {
         source: SourceKind::Dir,
         namespace: "default".into(),
-        name: format!("s{i}"),
+        name: format!("s{i}").into(),
     };
     for i in 0..20 {
         within(

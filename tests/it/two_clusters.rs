@@ -274,8 +274,8 @@ spec:
         .unwrap();
     let key = ScalerKey {
         source: SourceKind::Dir,
-        namespace: ns.clone(),
-        name: name.clone(),
+        namespace: ns.as_str().into(),
+        name: name.as_str().into(),
     };
     let at = |v: &ScalerView, i: usize| v.clusters.get(i).and_then(|c| c.current_replicas);
     within(

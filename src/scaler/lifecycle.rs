@@ -51,30 +51,13 @@ pub fn spawn(
         config: cfg,
         generation,
     } = config;
-    let fleet = Fleet::new(&ctx.targets, &cfg);
     // Moved, not cloned: what the scaler holds lives as long as it does, 10,000 times over.
     let dry_run = ctx.targets.is_dry_run();
     ctx.state.update(&key, move |v| {
         v.file = file;
         v.dry_run = dry_run;
     });
-    let s = Scaler {
-        key,
-        ctx,
-        cfg,
-        fleet,
-        history: History::default(),
-        started_at: Instant::now(),
-        trigger_outages: BTreeMap::new(),
-        generation: generation.unwrap_or(0),
-        last_scale_time: None,
-        capacity_unavailable: BTreeSet::new(),
-        idle_first: Default::default(),
-        hpa_conflict: None,
-        env: Default::default(),
-        schedules: None,
-        schedules_unavailable: BTreeSet::new(),
-    };
+    let s = Scaler::new(key, ctx, cfg, generation.unwrap_or(0));
     warn_deprecated(&s.key, &s.cfg);
     let cell = Arc::new(Cell {
         inner: Mutex::new(Inner::default()),
@@ -208,6 +191,32 @@ impl Cell {
 }
 
 impl Scaler {
+    /// A scaler that remembers nothing yet.
+    pub(super) fn new(
+        key: ScalerKey,
+        ctx: Arc<Context>,
+        cfg: Arc<ScalerConfig>,
+        generation: i64,
+    ) -> Self {
+        Scaler {
+            fleet: Fleet::new(&ctx.targets, &cfg),
+            key,
+            ctx,
+            cfg,
+            history: History::default(),
+            started_at: Instant::now(),
+            trigger_outages: BTreeMap::new(),
+            generation,
+            last_scale_time: None,
+            capacity_unavailable: BTreeSet::new(),
+            idle_first: Default::default(),
+            hpa_conflict: None,
+            env: Default::default(),
+            schedules: None,
+            schedules_unavailable: BTreeSet::new(),
+        }
+    }
+
     /// When a poll that should come at once (a start, a new spec, the lease) runs: at once
     /// while fewer than [`crate::context::PROMPT_POLLS`] such polls run across the agent,
     /// holding `permit` until its tick ends; else at this scaler's next grid slot, at most one
@@ -270,5 +279,76 @@ mod tests {
         let size = std::mem::size_of::<Cell>();
         eprintln!("a waiting scaler: {size} bytes");
         assert!(size <= 800, "a waiting scaler is {size} bytes");
+    }
+
+    fn parked(ctx: &Arc<Context>) -> (Arc<Cell>, Scaler, Versioned) {
+        let (_, key, v) = super::super::schedule_tests::sample_task();
+        let s = Scaler::new(key, ctx.clone(), v.config.clone(), 0);
+        let cell = Arc::new(Cell {
+            inner: Mutex::new(Inner::default()),
+        });
+        (cell, s, v)
+    }
+
+    /// A spec and a lease change that come while the tick runs (the cell holds no scaler) wait
+    /// for its end; then both apply, and the next poll is a prompt one (here at the grid slot:
+    /// every prompt place is taken, so no tick starts).
+    #[tokio::test]
+    async fn a_change_during_a_tick_applies_when_it_ends() {
+        let (ctx, _, _) = super::super::schedule_tests::sample_task();
+        let (cell, s, v) = parked(&ctx);
+        let _all = ctx
+            .prompt_polls
+            .clone()
+            .try_acquire_many_owned(crate::context::PROMPT_POLLS as u32)
+            .unwrap();
+        let mut new = (*v.config).clone();
+        new.polling_interval = Duration::from_secs(99);
+        cell.change(Change::Spec(Versioned {
+            config: Arc::new(new),
+            generation: Some(2),
+        }));
+        cell.change(Change::Lease);
+        {
+            let inner = cell.lock();
+            assert!(inner.pending.is_some() && inner.lease_changed && inner.idle.is_none());
+        }
+        cell.ticked(s, tokio::time::Instant::now());
+        let inner = cell.lock();
+        let s = inner.idle.as_ref().expect("parked until its slot");
+        assert_eq!(s.cfg.polling_interval, Duration::from_secs(99));
+        assert_eq!(s.generation, 2);
+        assert!(inner.pending.is_none() && !inner.lease_changed && inner.tick.is_none());
+        assert_eq!(inner.token, 1, "one wake-up set, on the clock");
+    }
+
+    /// A change to a waiting scaler polls at once while a prompt place is free; a stopped
+    /// scaler is not parked again when its tick ends.
+    #[tokio::test]
+    async fn a_change_to_a_waiting_scaler_polls_at_once_and_a_stopped_one_stays_stopped() {
+        let (ctx, _, _) = super::super::schedule_tests::sample_task();
+        let (cell, s, v) = parked(&ctx);
+        {
+            let mut inner = cell.lock();
+            let slot = s.next_slot(tokio::time::Instant::now());
+            cell.wake_at(&mut inner, s, slot);
+            assert!(inner.idle.is_some() && inner.tick.is_none());
+        }
+        cell.change(Change::Spec(v.clone()));
+        let scaler = {
+            let mut inner = cell.lock();
+            assert!(inner.tick.is_some(), "a tick started at once");
+            assert!(inner.idle.is_none());
+            inner.tick.take().unwrap().abort();
+            inner.stopped = true;
+            Scaler::new(
+                ScalerKey::new(SourceKind::Dir, "ns", "s"),
+                ctx.clone(),
+                v.config.clone(),
+                0,
+            )
+        };
+        cell.ticked(scaler, tokio::time::Instant::now());
+        assert!(cell.lock().idle.is_none(), "a stopped scaler is dropped");
     }
 }

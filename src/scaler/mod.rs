@@ -716,25 +716,7 @@ mod size_tests {
     /// must be small, so the deep futures (credentials, RPC, `/scale`) are boxed where they run.
     fn sample_scaler() -> (Scaler, Versioned) {
         let (ctx, key, v) = super::schedule_tests::sample_task();
-        let fleet = Fleet::new(&ctx.targets, &v.config);
-        let s = Scaler {
-            key,
-            ctx: ctx.clone(),
-            cfg: v.config.clone(),
-            fleet,
-            history: History::default(),
-            started_at: Instant::now(),
-            trigger_outages: BTreeMap::new(),
-            generation: 0,
-            last_scale_time: None,
-            capacity_unavailable: BTreeSet::new(),
-            idle_first: Default::default(),
-            hpa_conflict: None,
-            env: Default::default(),
-            schedules: None,
-            schedules_unavailable: BTreeSet::new(),
-        };
-        (s, v)
+        (Scaler::new(key, ctx, v.config.clone(), 0), v)
     }
 
     #[tokio::test]

@@ -61,6 +61,7 @@ pub fn spawn(
     warn_deprecated(&s.key, &s.cfg);
     let cell = Arc::new(Cell {
         inner: Mutex::new(Inner::default()),
+        superseded: tokio::sync::Notify::new(),
     });
     {
         let mut inner = cell.lock();
@@ -78,6 +79,8 @@ enum Change {
 /// A scaler between its ticks, and what came for it during one.
 struct Cell {
     inner: Mutex<Inner>,
+    /// A new spec came while a tick runs: the tick gives way if it is still reading.
+    superseded: tokio::sync::Notify,
 }
 
 #[derive(Default)]
@@ -131,10 +134,14 @@ impl Cell {
         let cell = self.clone();
         let task = tokio::spawn(async move {
             let started = tokio::time::Instant::now();
-            // Boxed: the tick's deep futures exist only while it runs.
-            crate::temporal::PROMPT
-                .scope(permit.is_some(), Box::pin(s.tick()))
-                .await;
+            // Registered before the check: a spec that comes after it wakes this tick.
+            let superseded = cell.superseded.notified();
+            if cell.lock().pending.is_none() {
+                // Boxed: the tick's deep futures exist only while it runs.
+                crate::temporal::PROMPT
+                    .scope(permit.is_some(), Box::pin(s.tick(superseded)))
+                    .await;
+            }
             drop(permit);
             cell.ticked(s, started);
         });
@@ -176,7 +183,11 @@ impl Cell {
         let Some(mut s) = inner.idle.take() else {
             // Its tick is running: applied when it ends.
             match change {
-                Change::Spec(v) => inner.pending = Some(v),
+                Change::Spec(v) => {
+                    inner.pending = Some(v);
+                    self.superseded.notify_waiters();
+                }
+                // A lost lease stops writes at the guard; a gained one acts after this tick.
                 Change::Lease => inner.lease_changed = true,
             }
             return;
@@ -286,6 +297,7 @@ mod tests {
         let s = Scaler::new(key, ctx.clone(), v.config.clone(), 0);
         let cell = Arc::new(Cell {
             inner: Mutex::new(Inner::default()),
+            superseded: tokio::sync::Notify::new(),
         });
         (cell, s, v)
     }
@@ -350,5 +362,70 @@ mod tests {
         };
         cell.ticked(scaler, tokio::time::Instant::now());
         assert!(cell.lock().idle.is_none(), "a stopped scaler is dropped");
+    }
+
+    /// A Temporal that takes the connection and never answers holds a tick in its read (until
+    /// the connect timeout, 20 s here, or the RPC's deadline, 10 s); a new spec ends that read
+    /// at once, and the scaler goes on with the new spec.
+    #[tokio::test]
+    async fn a_new_spec_ends_a_tick_still_reading_for_the_old_one() {
+        let silent = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = silent.local_addr().unwrap();
+        let (reading_tx, reading) = tokio::sync::oneshot::channel();
+        let _held = tokio::spawn(async move {
+            let mut conns = Vec::new();
+            let mut reading_tx = Some(reading_tx);
+            while let Ok((c, _)) = silent.accept().await {
+                conns.push(c);
+                if let Some(tx) = reading_tx.take() {
+                    let _ = tx.send(());
+                }
+            }
+        });
+        let spec = |interval: u64| {
+            let yaml = format!(
+                "apiVersion: scaling.example.com/v1alpha1\nkind: TemporalScaler\nmetadata: {{name: s}}\nspec:\n  scaleTargetRef: {{name: w}}\n  pollingInterval: {interval}\n  triggers:\n  - type: temporal\n    metadata: {{endpoint: \"{addr}\", taskQueue: q, minConnectTimeout: \"20\"}}\n"
+            );
+            let cfg = crate::source::dir::parse_file(std::path::Path::new("s.yaml"), &yaml)
+                .unwrap()
+                .remove(0);
+            Versioned {
+                config: Arc::new(cfg),
+                generation: None,
+            }
+        };
+        let ctx = Context::new(
+            crate::target::Targets::Simulated,
+            crate::guard::Guard::alone(),
+        );
+        let handle = spawn(
+            ScalerKey::new(SourceKind::Dir, "ns", "s"),
+            spec(5),
+            None,
+            ctx.clone(),
+        );
+        let cell = handle.cell.clone();
+        assert!(cell.lock().tick.is_some(), "the first poll is at once");
+        // The first tick is reading: the server took its connection.
+        reading.await.unwrap();
+        assert_eq!(cell.lock().token, 1);
+        handle.update(spec(77));
+        // The first tick's end parks the scaler again (a second wake-up, the first being its
+        // start), with the new spec applied.
+        let ended = async {
+            loop {
+                {
+                    let inner = cell.lock();
+                    if inner.token >= 2 {
+                        return inner.pending.is_none();
+                    }
+                }
+                tokio::task::yield_now().await;
+            }
+        };
+        let applied = tokio::time::timeout(Duration::from_secs(3), ended)
+            .await
+            .expect("the tick reading for the old spec gave way");
+        assert!(applied);
     }
 }

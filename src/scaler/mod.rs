@@ -144,8 +144,10 @@ struct Outcome {
 }
 
 impl Scaler {
-    /// One pass of the pipeline: observe → decide → guard and act → report.
-    async fn tick(&mut self) {
+    /// One pass of the pipeline: observe → decide → guard and act → report. While it reads
+    /// (before it decides), a newer spec (`superseded`) ends it: a read waiting on a slow or
+    /// throttled server is not worth finishing for the old spec.
+    async fn tick(&mut self, superseded: impl Future<Output = ()>) {
         let leader = self.ctx.guard.state();
         if !leader.leader {
             let target = self.target_view();
@@ -155,12 +157,28 @@ impl Scaler {
             });
             return;
         }
-        let cfg = Box::pin(self.resolved_config()).await;
-        let Observation {
-            readings,
-            mut views,
-            runs,
-        } = Box::pin(self.observe(&cfg)).await;
+        let read = async {
+            let cfg = Box::pin(self.resolved_config()).await;
+            let obs = Box::pin(self.observe(&cfg)).await;
+            (cfg, obs)
+        };
+        let observed = tokio::select! {
+            biased;
+            () = superseded => None,
+            o = read => Some(o),
+        };
+        let Some((
+            cfg,
+            Observation {
+                readings,
+                mut views,
+                runs,
+            },
+        )) = observed
+        else {
+            tracing::debug!(scaler = %self.key, "a newer spec came while reading: it polls now");
+            return;
+        };
         let current = match Box::pin(self.read_current()).await {
             Ok(n) => n,
             Err(msg) => return self.report_target_error(msg, views),
@@ -723,7 +741,7 @@ mod size_tests {
     async fn a_waiting_tick_is_small() {
         let (mut s, v) = sample_scaler();
         let ctx = s.ctx.clone();
-        let tick = std::mem::size_of_val(&s.tick());
+        let tick = std::mem::size_of_val(&s.tick(std::future::pending()));
         let query = std::mem::size_of_val(&ctx.pool.query(&v.config.triggers[0]));
         let read = std::mem::size_of_val(
             &ctx.pool

@@ -361,6 +361,30 @@ current-context: remote
         }
     }
 
+    /// The file is trusted for `recheck` after a read, and read again once that has passed:
+    /// the bound the rotation test of tests/it relies on, without waiting for it.
+    #[tokio::test]
+    async fn a_kubeconfig_is_read_again_only_once_its_recheck_has_passed() {
+        let d = tempfile::tempdir().unwrap();
+        let path = d.path().join("eu");
+        std::fs::write(&path, kubeconfig("https://10.0.0.1:6443", "t0k3n-one")).unwrap();
+        let recheck = std::time::Duration::from_secs(3600);
+        let mut clusters = Clusters::new(None, &[spec("eu", &path)]).with_recheck(recheck);
+        clusters.client("eu").await.unwrap();
+        let first = clusters.loaded.lock().await["eu"].content.clone();
+        std::fs::write(&path, kubeconfig("https://10.0.0.1:6443", "t0k3n-two")).unwrap();
+        clusters.client("eu").await.unwrap();
+        assert_eq!(
+            clusters.loaded.lock().await["eu"].content,
+            first,
+            "read again within its recheck"
+        );
+        // The recheck has passed (as if an hour went by): the next use reads the file.
+        clusters.recheck = std::time::Duration::ZERO;
+        clusters.client("eu").await.unwrap();
+        assert_ne!(clusters.loaded.lock().await["eu"].content, first);
+    }
+
     #[tokio::test]
     async fn a_rotated_kubeconfig_gives_a_new_client_and_errors_name_the_cluster() {
         let d = tempfile::tempdir().unwrap();

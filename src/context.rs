@@ -3,6 +3,7 @@
 //! state; `agent` only wires it up and runs.
 
 use crate::clock::Clock;
+use crate::gate::Gate;
 use crate::guard::{Guard, LeaseSeen};
 use crate::metrics::Metrics;
 use crate::report::status::StatusSink;
@@ -37,6 +38,8 @@ pub struct Context {
     pub prompt_polls: Arc<tokio::sync::Semaphore>,
     /// When each waiting scaler runs next.
     pub clock: Clock,
+    /// How many ticks run at once per endpoint; the others wait in line as their cells.
+    pub gate: Arc<Gate>,
 }
 
 /// How many scalers may poll at once, rather than at their grid slot, after a start, a new
@@ -87,6 +90,7 @@ impl Context {
             guard,
             prompt_polls: Arc::new(tokio::sync::Semaphore::new(PROMPT_POLLS)),
             clock: Clock::default(),
+            gate: Gate::new(crate::gate::TICKS_PER_ENDPOINT),
             status,
             ready: AtomicBool::new(false),
             epoch: tokio::time::Instant::now(),

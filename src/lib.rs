@@ -21,6 +21,7 @@ pub mod convert;
 pub mod deadline;
 pub mod decide;
 pub mod explain;
+pub mod gate;
 pub mod guard;
 pub mod latest;
 pub mod metrics;

@@ -6,6 +6,8 @@
 
 use super::*;
 use crate::clock::Due;
+use crate::gate::{Admit, Pass};
+use crate::spec::EndpointSource;
 use std::sync::{Mutex, MutexGuard};
 use tokio::sync::OwnedSemaphorePermit;
 use tokio::task::AbortHandle;
@@ -108,6 +110,17 @@ impl Due for Cell {
     }
 }
 
+impl Admit for Cell {
+    fn admit(self: Arc<Self>, token: u64, pass: Pass) -> Option<Pass> {
+        let mut inner = self.lock();
+        if inner.stopped || inner.token != token || inner.idle.is_none() {
+            return Some(pass);
+        }
+        self.run_tick(&mut inner, pass);
+        None
+    }
+}
+
 impl Cell {
     fn lock(&self) -> MutexGuard<'_, Inner> {
         self.inner.lock().unwrap_or_else(|p| p.into_inner())
@@ -126,7 +139,25 @@ impl Cell {
         }
     }
 
+    /// Its time has come: a tick now if its endpoint has a place ([`crate::gate`]), else it
+    /// waits in that endpoint's line as it is (idle), and [`Admit::admit`] starts it.
     fn start_tick(self: &Arc<Self>, inner: &mut Inner) {
+        let Some(s) = inner.idle.as_ref() else {
+            return;
+        };
+        let gate = s.ctx.gate.clone();
+        let job: Arc<dyn Admit> = self.clone();
+        if let Some(pass) = gate.enter(
+            s.lane(),
+            Arc::downgrade(&job),
+            inner.token,
+            inner.permit.is_some(),
+        ) {
+            self.run_tick(inner, pass);
+        }
+    }
+
+    fn run_tick(self: &Arc<Self>, inner: &mut Inner, pass: Pass) {
         let Some(mut s) = inner.idle.take() else {
             return;
         };
@@ -144,6 +175,8 @@ impl Cell {
             }
             drop(permit);
             cell.ticked(s, started);
+            // After the cell's lock is let go: the place may go to another scaler at once.
+            drop(pass);
         });
         inner.tick = Some(task.abort_handle());
     }
@@ -241,6 +274,15 @@ impl Scaler {
                 tokio::time::Instant::now()
             }
             Err(_) => self.next_slot(tokio::time::Instant::now()),
+        }
+    }
+
+    /// The line it waits in for a place to tick: its first trigger's endpoint (as written: an
+    /// endpoint from the environment is known by its variable).
+    fn lane(&self) -> &str {
+        match self.cfg.triggers.first().map(|t| &t.endpoint) {
+            Some(EndpointSource::Literal(e) | EndpointSource::FromEnv(e)) => e,
+            None => "",
         }
     }
 
@@ -362,6 +404,56 @@ mod tests {
         };
         cell.ticked(scaler, tokio::time::Instant::now());
         assert!(cell.lock().idle.is_none(), "a stopped scaler is dropped");
+    }
+
+    /// Past its endpoint's bound, a scaler whose time came waits in line as its cell (no tick,
+    /// no task), at the head of the line when its poll was asked for at once, and starts as
+    /// soon as a place comes free.
+    #[tokio::test]
+    async fn past_its_endpoints_bound_a_scaler_waits_in_line_as_its_cell() {
+        struct Hold;
+        impl Admit for Hold {
+            fn admit(self: Arc<Self>, _: u64, pass: Pass) -> Option<Pass> {
+                Some(pass)
+            }
+        }
+        let (ctx, key, v) = super::super::schedule_tests::sample_task();
+        let lane = "t:7233";
+        let bound = crate::gate::TICKS_PER_ENDPOINT;
+        let hold: Arc<dyn Admit> = Arc::new(Hold);
+        let mut held: Vec<Pass> = (0..bound)
+            .map(|_| ctx.gate.enter(lane, Arc::downgrade(&hold), 0, false))
+            .collect::<Option<_>>()
+            .expect("places up to the bound");
+        assert!(
+            ctx.gate
+                .enter(lane, Arc::downgrade(&hold), 0, false)
+                .is_none()
+        );
+        let handle = spawn(key, v, None, ctx.clone());
+        {
+            let inner = handle.cell.lock();
+            let s = inner.idle.as_ref().expect("it waits as its cell");
+            assert_eq!(s.lane(), lane);
+            assert!(inner.tick.is_none(), "no tick past the bound");
+            assert!(inner.permit.is_some(), "its start is a prompt poll");
+        }
+        assert_eq!(ctx.gate.load(lane), (bound, 2));
+        held.pop();
+        {
+            let inner = handle.cell.lock();
+            assert!(
+                inner.tick.is_some(),
+                "started when a place came free, ahead of the line"
+            );
+            assert!(inner.idle.is_none() && inner.permit.is_none());
+        }
+        assert_eq!(ctx.gate.load(lane), (bound, 1));
+        assert_eq!(
+            ctx.gate.load("elsewhere:7233"),
+            (0, 0),
+            "other endpoints' places are untouched"
+        );
     }
 
     /// A Temporal that takes the connection and never answers holds a tick in its read (until

@@ -355,14 +355,18 @@ async def scale_and_reload(args, client, endpoint, workdir, n, rows, capacity=Fa
             v = agent.scalers("?namespace=bench&name=s-000000")
             return v and v[0]["triggers"][0]["recommendedReplicas"] == expected
 
-        wait_for("the edited spec in force", in_force, timeout=60, step=0.01)
-        reload_s = time.monotonic() - edit_at
+        try:
+            wait_for("the edited spec in force", in_force, timeout=60, step=0.01)
+            took = f"{(time.monotonic() - edit_at) * 1000:.0f} ms"
+        except TimeoutError:
+            # Reported, not raised: the other rows of a long run stand.
+            took = "not within 60 s"
         time.sleep(1)
         after = {v["name"]: (v["desiredReplicas"], v["lastScaleTime"]) for v in agent.scalers()}
         changed = [k for k in before if k != "s-000000" and before[k] != after.get(k)]
         restarts = agent.log_text().count("spec changed; applying") - restarts_before
         rows.append((f"reload N={n}", "one file edited → new spec in force",
-                     f"{reload_s * 1000:.0f} ms; spec restarts: {restarts}; other scalers changed: {len(changed)} of {n - 1}",
+                     f"{took}; spec restarts: {restarts}; other scalers changed: {len(changed)} of {n - 1}",
                      "1 restart, 0 changed"))
     finally:
         agent.stop()

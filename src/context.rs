@@ -82,6 +82,11 @@ impl Context {
         } = extras;
         let state = StateStore::new();
         let metrics = Arc::new(Metrics::with_scalers(state.clone()));
+        let gate = Gate::with_gauges(
+            crate::gate::TICKS_PER_ENDPOINT,
+            metrics.ticks_in_flight.clone(),
+            metrics.ticks_waiting.clone(),
+        );
         Arc::new(Context {
             pool: TemporalPool::new(metrics.clone()),
             metrics,
@@ -90,7 +95,7 @@ impl Context {
             guard,
             prompt_polls: Arc::new(tokio::sync::Semaphore::new(PROMPT_POLLS)),
             clock: Clock::default(),
-            gate: Gate::new(crate::gate::TICKS_PER_ENDPOINT),
+            gate,
             status,
             ready: AtomicBool::new(false),
             epoch: tokio::time::Instant::now(),

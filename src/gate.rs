@@ -7,13 +7,16 @@
 //! the lease). Each endpoint has its own line and bound: an endpoint that hangs fills its own
 //! places, never another's.
 
+use crate::metrics::EndpointLabels;
+use prometheus_client::metrics::{family::Family, gauge::Gauge};
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
 
-/// Ticks in flight per endpoint. Enough for the RPC rate a namespace allows (the default
-/// rate's every token for ten seconds of the read deadline, with five scalers a queue), small
-/// enough that 4,096 ticks waiting on a silent server cost about 10 MB.
-pub const TICKS_PER_ENDPOINT: usize = 4096;
+/// Ticks in flight per endpoint: 100,000 scalers polling every 15 s are 6,700 ticks a second,
+/// about 700 in flight at 100 ms a read; past that the server, not the agent, is the limit,
+/// and more ticks would only wait longer. 2,048 ticks waiting on a silent server cost about
+/// 5 MB.
+pub const TICKS_PER_ENDPOINT: usize = 2048;
 
 /// Something that waits in line for a place.
 pub trait Admit: Send + Sync + 'static {
@@ -32,11 +35,29 @@ struct Waiter {
 struct Lane {
     running: usize,
     waiting: VecDeque<Waiter>,
+    /// Its `ticks_in_flight` and `ticks_waiting` gauges.
+    gauges: Option<(Gauge, Gauge)>,
+}
+
+impl Lane {
+    fn show(&self) {
+        if let Some((in_flight, waiting)) = &self.gauges {
+            in_flight.set(self.running as i64);
+            waiting.set(self.waiting.len() as i64);
+        }
+    }
+}
+
+/// The families of the lanes' gauges.
+struct Gauges {
+    in_flight: Family<EndpointLabels, Gauge>,
+    waiting: Family<EndpointLabels, Gauge>,
 }
 
 pub struct Gate {
     per_lane: usize,
     lanes: Mutex<HashMap<Arc<str>, Lane>>,
+    gauges: Option<Gauges>,
 }
 
 /// A place in a lane, given back when dropped (to the next in line, if any).
@@ -55,10 +76,41 @@ impl Drop for Pass {
 
 impl Gate {
     pub fn new(per_lane: usize) -> Arc<Self> {
+        Self::build(per_lane, None)
+    }
+
+    /// With `temporal_autoscaler_ticks_in_flight` and `_ticks_waiting`, per endpoint.
+    pub fn with_gauges(
+        per_lane: usize,
+        in_flight: Family<EndpointLabels, Gauge>,
+        waiting: Family<EndpointLabels, Gauge>,
+    ) -> Arc<Self> {
+        Self::build(per_lane, Some(Gauges { in_flight, waiting }))
+    }
+
+    fn build(per_lane: usize, gauges: Option<Gauges>) -> Arc<Self> {
         Arc::new(Gate {
             per_lane: per_lane.max(1),
             lanes: Mutex::default(),
+            gauges,
         })
+    }
+
+    /// A lane, kept once made: there are as many as endpoints, and a lane made and dropped
+    /// with every tick of a quiet agent would cost more than it saves.
+    fn lane(&self, lane: &str) -> Lane {
+        Lane {
+            gauges: self.gauges.as_ref().map(|g| {
+                let labels = EndpointLabels {
+                    endpoint: lane.to_string(),
+                };
+                (
+                    g.in_flight.get_or_create(&labels).clone(),
+                    g.waiting.get_or_create(&labels).clone(),
+                )
+            }),
+            ..Lane::default()
+        }
     }
 
     fn lock(&self) -> MutexGuard<'_, HashMap<Arc<str>, Lane>> {
@@ -79,13 +131,14 @@ impl Gate {
             Some((k, _)) => k.clone(),
             None => {
                 let k: Arc<str> = Arc::from(lane);
-                lanes.insert(k.clone(), Lane::default());
+                lanes.insert(k.clone(), self.lane(lane));
                 k
             }
         };
         let l = lanes.get_mut(lane)?;
         if l.running < self.per_lane {
             l.running += 1;
+            l.show();
             return Some(Pass {
                 gate: Some(self.clone()),
                 lane: key,
@@ -97,6 +150,7 @@ impl Gate {
         } else {
             l.waiting.push_back(w);
         }
+        l.show();
         None
     }
 
@@ -108,18 +162,18 @@ impl Gate {
                 let Some(l) = lanes.get_mut(&*lane) else {
                     return;
                 };
-                match l.waiting.pop_front() {
-                    Some(w) => w,
-                    None => {
-                        l.running = l.running.saturating_sub(1);
-                        if l.running == 0 {
-                            // A line that emptied gives its memory back (a burst's thousands).
-                            lanes.remove(&*lane);
-                        } else if l.waiting.capacity() > 1024 {
-                            l.waiting.shrink_to_fit();
-                        }
-                        return;
+                let next = l.waiting.pop_front();
+                if next.is_none() {
+                    l.running = l.running.saturating_sub(1);
+                    // A line that emptied gives its memory back (a burst's thousands).
+                    if l.waiting.capacity() > 64 {
+                        l.waiting.shrink_to_fit();
                     }
+                }
+                l.show();
+                match next {
+                    Some(w) => w,
+                    None => return,
                 }
             };
             let Some(job) = next.job.upgrade() else {
@@ -200,7 +254,6 @@ mod tests {
         b.held.lock().unwrap().clear();
         c.held.lock().unwrap().clear();
         assert_eq!(gate.load("e"), (0, 0));
-        assert!(gate.lock().is_empty(), "an empty line is removed");
     }
 
     #[test]
@@ -219,6 +272,28 @@ mod tests {
         assert!(stale.admitted.lock().unwrap().is_empty());
         assert_eq!(*next.admitted.lock().unwrap(), [5]);
         assert_eq!(gate.load("e"), (1, 0));
+    }
+
+    #[test]
+    fn the_gauges_show_each_endpoints_ticks_and_line() {
+        let (in_flight, waiting) = (Family::default(), Family::default());
+        let gate = Gate::with_gauges(1, in_flight.clone(), waiting.clone());
+        let get = |f: &Family<EndpointLabels, Gauge>| {
+            f.get_or_create(&EndpointLabels {
+                endpoint: "t:7233".into(),
+            })
+            .get()
+        };
+        let (_a, wa) = job(1);
+        let p = gate.enter("t:7233", wa.clone(), 1, false).expect("a place");
+        assert!(gate.enter("t:7233", wa, 2, false).is_none());
+        assert_eq!((get(&in_flight), get(&waiting)), (1, 1));
+        drop(p);
+        assert_eq!(
+            (get(&in_flight), get(&waiting)),
+            (0, 0),
+            "the stale waiter left"
+        );
     }
 
     #[test]

@@ -54,6 +54,11 @@ pub struct MethodLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct EndpointLabels {
+    pub endpoint: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct ResultLabels {
     pub result: String,
 }
@@ -70,6 +75,9 @@ pub struct Metrics {
     pub rpc_latency: Family<MethodLabels, Histogram>,
     pub config_reloads: Family<ResultLabels, Counter>,
     pub leader: Gauge,
+    /// Ticks running, and scalers due but waiting for a place, per endpoint (`crate::gate`).
+    pub ticks_in_flight: Family<EndpointLabels, Gauge>,
+    pub ticks_waiting: Family<EndpointLabels, Gauge>,
 }
 
 impl Default for Metrics {
@@ -143,6 +151,18 @@ impl Metrics {
             "1 when this replica holds the lease",
             leader.clone(),
         );
+        let ticks_in_flight = Family::<EndpointLabels, Gauge>::default();
+        registry.register(
+            "temporal_autoscaler_ticks_in_flight",
+            "Scaler ticks running, per Temporal endpoint (at most the gate's bound)",
+            ticks_in_flight.clone(),
+        );
+        let ticks_waiting = Family::<EndpointLabels, Gauge>::default();
+        registry.register(
+            "temporal_autoscaler_ticks_waiting",
+            "Scalers whose poll is due, waiting for a place among their endpoint's ticks in flight",
+            ticks_waiting.clone(),
+        );
         Metrics {
             registry,
             scalers,
@@ -154,6 +174,8 @@ impl Metrics {
             rpc_latency,
             config_reloads,
             leader,
+            ticks_in_flight,
+            ticks_waiting,
         }
     }
 

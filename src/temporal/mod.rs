@@ -64,6 +64,11 @@ struct QueryKey {
     versioning: Versioning,
     /// The queue whose running workflows are counted (`includeRunningWorkflowCount`).
     running: Option<String>,
+    /// Asked by a prompt poll ([`PROMPT`]): such a read joins only another prompt read. Joining
+    /// an ordinary one could mean waiting behind every read queued for a lowered rate (the
+    /// joined read waits where its first asker put it), which held a changed spec's first
+    /// decision over a minute at N = 100,000.
+    prompt: bool,
 }
 
 /// Backoff after `failures` consecutive failures: 1 s doubling to 60 s, with jitter in
@@ -321,6 +326,7 @@ impl TemporalPool {
                     .unwrap_or(&t.task_queue)
                     .to_string()
             }),
+            prompt: PROMPT.try_with(|p| *p).unwrap_or(false),
         };
         let this = Arc::clone(self);
         let k = key.clone();

@@ -34,6 +34,10 @@ pub(super) struct TokenBucket {
     tokens: f64,
     pub(super) last: Instant,
     throttled_at: Option<Instant>,
+    /// Tokens wanted by prompt reads waiting for them: they come first, so an ordinary read
+    /// takes only what is left over them (without this, a prompt read raced the head of the
+    /// line for each token and could lose every time).
+    reserved: f64,
 }
 
 impl TokenBucket {
@@ -44,6 +48,7 @@ impl TokenBucket {
             tokens: rate,
             last: Instant::now(),
             throttled_at: None,
+            reserved: 0.0,
         }
     }
 
@@ -58,13 +63,40 @@ impl TokenBucket {
     /// lowered meanwhile applies to it. An `n` above the rate is taken once a full bucket is
     /// there (the bucket then goes negative).
     pub(super) fn try_take(&mut self, n: f64, now: Instant) -> Duration {
+        self.take(n, self.reserved, now)
+    }
+
+    /// As [`Self::try_take`], for a prompt read that [`Self::reserve`]d `n`: ahead of every
+    /// ordinary read (it gives its reservation back when it takes).
+    pub(super) fn try_take_prompt(&mut self, n: f64, now: Instant) -> Duration {
+        let wait = self.take(n, 0.0, now);
+        if wait.is_zero() {
+            self.unreserve(n);
+        }
+        wait
+    }
+
+    /// A prompt read waits for `n` tokens: ordinary reads leave them to it.
+    pub(super) fn reserve(&mut self, n: f64) {
+        self.reserved += n;
+    }
+
+    /// A prompt read that reserved `n` took them, or stopped waiting.
+    pub(super) fn unreserve(&mut self, n: f64) {
+        self.reserved = (self.reserved - n).max(0.0);
+    }
+
+    /// Take `n` if they are there beyond `ahead` tokens owed to others.
+    fn take(&mut self, n: f64, ahead: f64, now: Instant) -> Duration {
         self.refill(now);
         let need = n.min(self.rate);
-        if self.tokens >= need {
+        // Reservations never hold an ordinary read past a full bucket's worth.
+        let need_here = (need + ahead).min(self.rate);
+        if self.tokens >= need_here {
             self.tokens -= n;
             Duration::ZERO
         } else {
-            Duration::from_secs_f64((need - self.tokens) / self.rate)
+            Duration::from_secs_f64((need_here - self.tokens) / self.rate)
         }
     }
 
@@ -98,14 +130,14 @@ impl TokenBucket {
 }
 
 impl super::Slot {
+    fn bucket(&self) -> std::sync::MutexGuard<'_, TokenBucket> {
+        self.rate.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
     /// The server refused an RPC sent at `sent` for its rate: lower the endpoint's rate (said
     /// in the log when it is).
     pub(super) fn refused_for_rate(&self, sent: Instant) {
-        let lowered = self
-            .rate
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .throttled(sent, Instant::now());
+        let lowered = self.bucket().throttled(sent, Instant::now());
         if let Some(rate) = lowered {
             tracing::info!(
                 endpoint = %self.endpoint,
@@ -137,24 +169,38 @@ impl super::TemporalPool {
     /// Wait for `rpcs` tokens of the endpoint's rate limit, then for a permit to send. Waiters
     /// queue in order (`pacer`) and only the first sleeps, re-reading the rate when it wakes:
     /// a rate lowered by the server's refusals applies at once to everything queued. The reads
-    /// of a prompt poll ([`PROMPT`]) take their tokens without queueing.
+    /// of a prompt poll ([`PROMPT`]) take their tokens without queueing, and before the line's.
     pub(super) async fn admit(
         slot: &super::Slot,
         rpcs: usize,
     ) -> Result<tokio::sync::SemaphorePermit<'_>, super::TemporalError> {
-        {
-            let prompt = PROMPT.try_with(|p| *p).unwrap_or(false);
-            let _turn = if prompt {
-                None
-            } else {
-                Some(slot.pacer.lock().await)
-            };
+        let prompt = PROMPT.try_with(|p| *p).unwrap_or(false);
+        if prompt {
+            // No queue, and first at the bucket. The reservation is given back if this read
+            // is dropped while it waits (a superseded tick).
+            struct Reserved<'a>(&'a super::Slot, f64, bool);
+            impl Drop for Reserved<'_> {
+                fn drop(&mut self) {
+                    if !self.2 {
+                        self.0.bucket().unreserve(self.1);
+                    }
+                }
+            }
+            let n = rpcs as f64;
+            slot.bucket().reserve(n);
+            let mut r = Reserved(slot, n, false);
             loop {
-                let wait = slot
-                    .rate
-                    .lock()
-                    .unwrap_or_else(|p| p.into_inner())
-                    .try_take(rpcs as f64, Instant::now());
+                let wait = slot.bucket().try_take_prompt(n, Instant::now());
+                if wait.is_zero() {
+                    r.2 = true;
+                    break;
+                }
+                tokio::time::sleep(wait).await;
+            }
+        } else {
+            let _turn = slot.pacer.lock().await;
+            loop {
+                let wait = slot.bucket().try_take(rpcs as f64, Instant::now());
                 if wait.is_zero() {
                     break;
                 }
@@ -171,6 +217,31 @@ impl super::TemporalPool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A prompt read that waits for tokens gets the next ones: the head of the ordinary line,
+    /// asking at the same moment, waits until the prompt read has taken its own.
+    #[test]
+    fn a_waiting_prompt_read_takes_the_next_tokens_first() {
+        let t0 = Instant::now();
+        let mut b = TokenBucket::new(10.0);
+        b.last = t0;
+        assert!(b.try_take(10.0, t0).is_zero(), "the full bucket");
+        b.reserve(2.0);
+        // 0.2 s later two tokens are there: the prompt read's, not the line's.
+        let t1 = t0 + Duration::from_millis(200);
+        assert!(!b.try_take(1.0, t1).is_zero(), "the line waits");
+        assert!(
+            b.try_take_prompt(2.0, t1).is_zero(),
+            "the prompt read goes first"
+        );
+        // Nothing reserved now: the line's next token is its own.
+        let t2 = t1 + Duration::from_millis(100);
+        assert!(b.try_take(1.0, t2).is_zero());
+        // A reservation given back (the read was dropped) holds nobody up.
+        b.reserve(5.0);
+        b.unreserve(5.0);
+        assert!(b.try_take(1.0, t2 + Duration::from_millis(100)).is_zero());
+    }
 
     #[test]
     fn a_refusal_lowers_the_rate_once_per_burst_and_it_climbs_back() {

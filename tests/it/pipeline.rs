@@ -345,6 +345,52 @@ async fn concurrent_identical_queries_are_made_once() {
     );
 }
 
+/// Reads queue for the endpoint's rate (1 a second here, as a throttled server leaves it); a
+/// prompt poll's read of a queue whose ordinary read is still in that line does not join it
+/// (it would wait where that read waits): it is answered while the ordinary one still waits.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_prompt_read_does_not_join_a_read_still_waiting_for_the_rate() {
+    use temporal_autoscaler::temporal::PROMPT;
+    let server = DevServer::start().await;
+    server.start_workflows("q-pr", 2).await;
+    let trigger = |queue: &str| {
+        let yaml = scaler_yaml(queue, &server.endpoint(), queue, 0, "");
+        temporal_autoscaler::source::dir::parse_file(std::path::Path::new("pr.yaml"), &yaml)
+            .unwrap()
+            .remove(0)
+            .triggers[0]
+            .clone()
+    };
+    let ctx = Context::new(Targets::Simulated, Guard::alone());
+    ctx.pool.set_rps(1);
+    // Connected, and the bucket (one token) spent.
+    assert!(ctx.pool.query(&trigger("q-warm")).await.is_ok());
+    // Six reads, then the ordinary read of q-pr: each is polled once (in line for the rate, in
+    // this order) before it is spawned.
+    let mut line = Vec::new();
+    for queue in (0..6)
+        .map(|i| format!("q-ahead-{i}"))
+        .chain(["q-pr".to_string()])
+    {
+        let (pool, t) = (ctx.pool.clone(), trigger(&queue));
+        let mut read = Box::pin(async move { pool.query(&t).await });
+        assert!(
+            futures::poll!(&mut read).is_pending(),
+            "{queue} waits its turn"
+        );
+        line.push(tokio::spawn(read));
+    }
+    let t = trigger("q-pr");
+    let prompt = PROMPT.scope(true, ctx.pool.query(&t)).await;
+    assert_eq!(prompt.map(|s| s.backlog), Ok(2));
+    let ordinary = line.pop().unwrap();
+    assert!(
+        !ordinary.is_finished(),
+        "the ordinary read of q-pr is still in line behind six others"
+    );
+    assert_eq!(ordinary.await.unwrap().map(|s| s.backlog), Ok(2));
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_second_scaler_for_the_same_target_is_rejected_until_the_first_goes() {
     let server = DevServer::start().await;

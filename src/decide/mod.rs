@@ -11,6 +11,7 @@ pub mod version;
 pub use history::History;
 
 use crate::spec::{PolicyKind, ScaleRules, ScalerConfig, SelectPolicy};
+use std::borrow::Cow;
 use std::fmt;
 use std::time::Instant;
 
@@ -191,12 +192,13 @@ impl fmt::Display for Rule {
     }
 }
 
-/// One step of the decision walk: the rule that applied and the value after it.
+/// One step of the decision walk: the rule that applied and the value after it. Every
+/// scaler's view keeps its last walk: a fixed text is not copied into each of them.
 #[derive(Clone, Debug, PartialEq, serde::Serialize)]
 pub struct Step {
     pub rule: Rule,
     pub replicas: u32,
-    pub detail: String,
+    pub detail: Cow<'static, str>,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -423,7 +425,7 @@ pub fn decide(input: &Input<'_>, history: &History) -> Decision {
     let (current, now) = (input.current, input.now);
     let (up, down) = (&cfg.behavior.up, &cfg.behavior.down);
     let mut steps = Vec::new();
-    let mut step = |rule, replicas, detail: String| {
+    let mut step = |rule, replicas, detail: Cow<'static, str>| {
         steps.push(Step {
             rule,
             replicas,
@@ -446,8 +448,8 @@ pub fn decide(input: &Input<'_>, history: &History) -> Decision {
             Rule::Paused,
             desired,
             match input.pause {
-                Pause::Pin(n) => format!("{PAUSED_REPLICAS}: {n}"),
-                _ => format!("{PAUSED}: true"),
+                Pause::Pin(n) => format!("{PAUSED_REPLICAS}: {n}").into(),
+                _ => format!("{PAUSED}: true").into(),
             },
         );
         let active = triggers.iter().any(|t| t.active);
@@ -485,7 +487,8 @@ pub fn decide(input: &Input<'_>, history: &History) -> Decision {
                     format!(
                         "trigger {} failed {} times in a row: fallback {} ({})",
                         t.name, fb.failure_threshold, value, fb.behavior
-                    ),
+                    )
+                    .into(),
                 );
             }
         }
@@ -536,7 +539,11 @@ pub fn decide(input: &Input<'_>, history: &History) -> Decision {
         step(
             Rule::Inactive,
             rec,
-            format!("no trigger above activationTargetQueueSize{min_note}"),
+            if min_note.is_empty() {
+                "no trigger above activationTargetQueueSize".into()
+            } else {
+                format!("no trigger above activationTargetQueueSize{min_note}").into()
+            },
         );
     } else {
         let clamped = rec.clamp(min, cfg.max_replicas);
@@ -545,7 +552,7 @@ pub fn decide(input: &Input<'_>, history: &History) -> Decision {
             step(
                 Rule::Clamp,
                 rec,
-                format!("within [{min}, {}]{min_note}", cfg.max_replicas),
+                format!("within [{min}, {}]{min_note}", cfg.max_replicas).into(),
             );
         }
     }
@@ -565,7 +572,8 @@ pub fn decide(input: &Input<'_>, history: &History) -> Decision {
                 format!(
                     "failing trigger(s) {} never lower the count",
                     failing.join(", ")
-                ),
+                )
+                .into(),
             );
         }
     }
@@ -585,7 +593,8 @@ pub fn decide(input: &Input<'_>, history: &History) -> Decision {
                 "window up {}s (lowest {up_rec}), down {}s (highest {down_rec})",
                 up.stabilization.as_secs(),
                 down.stabilization.as_secs()
-            ),
+            )
+            .into(),
         );
     }
 
@@ -638,14 +647,15 @@ pub fn decide(input: &Input<'_>, history: &History) -> Decision {
                 format!(
                     "cooldownPeriod {}s since the last scale",
                     cfg.cooldown.as_secs()
-                ),
+                )
+                .into(),
             );
         } else if now.saturating_duration_since(input.started_at) < cfg.initial_cooldown {
             desired = current;
             step(
                 Rule::InitialCooldown,
                 desired,
-                format!("initialCooldownPeriod {}s", cfg.initial_cooldown.as_secs()),
+                format!("initialCooldownPeriod {}s", cfg.initial_cooldown.as_secs()).into(),
             );
         } else if now.saturating_duration_since(input.observing_since) < down.stabilization {
             desired = current;
@@ -655,7 +665,8 @@ pub fn decide(input: &Input<'_>, history: &History) -> Decision {
                 format!(
                     "observed for less than the {}s scale-down window",
                     down.stabilization.as_secs()
-                ),
+                )
+                .into(),
             );
         }
     }
@@ -677,7 +688,8 @@ pub fn decide(input: &Input<'_>, history: &History) -> Decision {
                     held_for.as_secs(),
                     cfg.scale_to_zero_reads,
                     cfg.cooldown.as_secs()
-                ),
+                )
+                .into(),
             );
         }
     }
@@ -689,7 +701,7 @@ pub fn decide(input: &Input<'_>, history: &History) -> Decision {
         step(
             Rule::Clamp,
             desired,
-            format!("within [{floor}, {}]", cfg.max_replicas),
+            format!("within [{floor}, {}]", cfg.max_replicas).into(),
         );
     }
 

@@ -62,11 +62,7 @@ fn target_ids(cfg: &Arc<ScalerConfig>) -> Vec<TargetId> {
 }
 
 fn target_view(cfg: &ScalerConfig) -> TargetView {
-    TargetView {
-        api_version: cfg.target.api_version.clone(),
-        kind: cfg.target.kind.clone(),
-        name: cfg.target.name.clone(),
-    }
+    cfg.target.clone()
 }
 
 struct Running {

@@ -188,11 +188,11 @@ spec:
     assert_eq!(cfg.idle_replicas, Some(0));
     assert_eq!(
         cfg.fallback,
-        Some(Fallback {
+        Some(Box::new(Fallback {
             failure_threshold: 3,
             replicas: 6,
             behavior: "currentReplicasIfHigher".into()
-        })
+        }))
     );
     assert_eq!(cfg.behavior.up.policies.len(), 2);
     assert_eq!(cfg.behavior.down.select, SelectPolicy::Min);

@@ -91,11 +91,11 @@ fn config(min: u32, max: u32) -> ScalerConfig {
     ScalerConfig {
         namespace: "default".into(),
         name: "test".into(),
-        target: TargetRef {
+        target: std::sync::Arc::new(TargetRef {
             api_version: "apps/v1".into(),
             kind: "Deployment".into(),
             name: "worker".into(),
-        },
+        }),
         polling_interval: secs(30),
         cooldown: Duration::ZERO,
         initial_cooldown: Duration::ZERO,
@@ -1249,11 +1249,11 @@ fn fallback_replaces_a_trigger_after_failure_threshold_failures() {
         ("currentReplicasIfLower", 1, 1),
     ] {
         let mut cfg = config(0, 10);
-        cfg.fallback = Some(Fallback {
+        cfg.fallback = Some(Box::new(Fallback {
             failure_threshold: 3,
             replicas: 2,
             behavior: behavior.into(),
-        });
+        }));
         let mut sim = Sim::new(cfg, current);
         // Failures 1 and 2 hold the count; the 3rd uses the fallback.
         assert_eq!(sim.run(0, &[Err("x")]), current);

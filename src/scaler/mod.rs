@@ -199,11 +199,7 @@ impl Scaler {
     }
 
     fn target_view(&self) -> TargetView {
-        TargetView {
-            api_version: self.cfg.target.api_version.clone(),
-            kind: self.cfg.target.kind.clone(),
-            name: self.cfg.target.name.clone(),
-        }
+        self.cfg.target.clone()
     }
 
     /// Observe: every trigger's queue (and its workers, with the capacity signal on), as the

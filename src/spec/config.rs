@@ -60,7 +60,10 @@ impl fmt::Debug for SecretString {
     }
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+/// A scale target. A spec holds it shared (`Arc`), and each scaler's view in `/scalers` is that
+/// same one, not a copy of its strings.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct TargetRef {
     pub api_version: String,
     pub kind: String,
@@ -341,14 +344,14 @@ pub struct CapacityConfig {
 pub struct ScalerConfig {
     pub namespace: String,
     pub name: String,
-    pub target: TargetRef,
+    pub target: Arc<TargetRef>,
     pub polling_interval: Duration,
     pub cooldown: Duration,
     pub initial_cooldown: Duration,
     pub min_replicas: u32,
     pub max_replicas: u32,
     pub idle_replicas: Option<u32>,
-    pub fallback: Option<Fallback>,
+    pub fallback: Option<Box<Fallback>>,
     pub behavior: Shared<Behavior>,
     pub triggers: Vec<TriggerConfig>,
     pub annotations: BTreeMap<String, String>,

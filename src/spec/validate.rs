@@ -9,6 +9,7 @@ use super::{
 };
 use std::collections::BTreeMap;
 use std::fmt;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// One problem in a spec, with its place. `value` is `None` for secrets.
@@ -197,7 +198,7 @@ fn validate_spec(
         );
     }
 
-    let target = validate_target(errs, spec);
+    let target = Arc::new(validate_target(errs, spec));
     let polling_interval = secs(
         errs,
         "spec.pollingInterval",
@@ -353,7 +354,7 @@ fn validate_spec(
         min_replicas: min.max(0) as u32,
         max_replicas: max.max(1) as u32,
         idle_replicas: idle.map(|i| i.max(0) as u32),
-        fallback,
+        fallback: fallback.map(Box::new),
         behavior,
         triggers,
         annotations,

@@ -12,13 +12,8 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
 use tokio::sync::watch;
 
-#[derive(Clone, Debug, Default, PartialEq, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct TargetView {
-    pub api_version: String,
-    pub kind: String,
-    pub name: String,
-}
+/// The scaler's target: its spec's, shared.
+pub type TargetView = Arc<crate::spec::TargetRef>;
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]

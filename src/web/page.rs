@@ -637,7 +637,7 @@ mod tests {
     use super::*;
     use crate::spec::{ScalerKey, SourceKind};
     use crate::state::history::Sample;
-    use crate::state::{ConfigLoad, TargetView, TriggerView};
+    use crate::state::{ConfigLoad, TriggerView};
     use crate::web::overview::{PageQuery, Selection};
 
     const EVIL: &str = "<script>alert('x')</script>";
@@ -672,11 +672,11 @@ mod tests {
         });
         v.leader = true;
         v.active = true;
-        v.target = Some(TargetView {
+        v.target = Some(std::sync::Arc::new(crate::spec::TargetRef {
             api_version: "apps/v1".into(),
             kind: "Deployment".into(),
             name: "orders-worker".into(),
-        });
+        }));
         v.current_replicas = Some(3);
         v.desired_replicas = Some(3);
         v.triggers = vec![TriggerView {

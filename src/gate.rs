@@ -22,7 +22,8 @@ pub const TICKS_PER_ENDPOINT: usize = 2048;
 pub trait Admit: Send + Sync + 'static {
     /// A place came free for the wait set with `token`: run with `pass`, or give it back when
     /// the job no longer waits with that token (it was set again, or stopped), so that the
-    /// next in line gets it. Called with no lock of the gate held.
+    /// next in line gets it. Called with no lock of the gate held; the pass is not dropped
+    /// during the call (that would admit the next in line from inside it).
     fn admit(self: Arc<Self>, token: u64, pass: Pass) -> Option<Pass>;
 }
 
@@ -64,6 +65,21 @@ pub struct Gate {
 pub struct Pass {
     gate: Option<Arc<Gate>>,
     lane: Arc<str>,
+}
+
+impl Pass {
+    /// Give the place up without handing it on: for a tick that never started (its task was
+    /// dropped as it was spawned, on a runtime that is stopping), whose drop may come while
+    /// its scaler's lock is held, where admitting the next in line could come back to it.
+    pub fn leave(mut self) {
+        if let Some(gate) = self.gate.take() {
+            let mut lanes = gate.lock();
+            if let Some(l) = lanes.get_mut(&*self.lane) {
+                l.running = l.running.saturating_sub(1);
+                l.show();
+            }
+        }
+    }
 }
 
 impl Drop for Pass {
@@ -294,6 +310,20 @@ mod tests {
             (0, 0),
             "the stale waiter left"
         );
+    }
+
+    /// A place left (a tick whose task never started: the runtime is stopping) is not handed
+    /// on: nobody is admitted from where it was left.
+    #[test]
+    fn a_place_left_is_not_handed_on() {
+        let gate = Gate::new(1);
+        let (_a, wa) = job(1);
+        let p = gate.enter("e", wa, 1, false).expect("a place");
+        let (b, wb) = job(2);
+        assert!(gate.enter("e", wb, 2, false).is_none());
+        p.leave();
+        assert!(b.admitted.lock().unwrap().is_empty());
+        assert_eq!(gate.load("e"), (0, 1));
     }
 
     #[test]

@@ -73,6 +73,19 @@ pub fn spawn(
     ScalerHandle { cell }
 }
 
+/// A tick's place until its task first runs. A task spawned on a runtime that is stopping is
+/// dropped at once, inside `run_tick`, with the scaler's lock held: its place is then left,
+/// not handed on (handing on could admit this very scaler).
+struct Unstarted(Option<Pass>);
+
+impl Drop for Unstarted {
+    fn drop(&mut self) {
+        if let Some(pass) = self.0.take() {
+            pass.leave();
+        }
+    }
+}
+
 enum Change {
     Spec(Versioned),
     Lease,
@@ -113,10 +126,14 @@ impl Due for Cell {
 impl Admit for Cell {
     fn admit(self: Arc<Self>, token: u64, pass: Pass) -> Option<Pass> {
         let mut inner = self.lock();
+        // No runtime (the agent is stopping): nothing can run; the next in line is told.
+        let Ok(rt) = tokio::runtime::Handle::try_current() else {
+            return Some(pass);
+        };
         if inner.stopped || inner.token != token || inner.idle.is_none() {
             return Some(pass);
         }
-        self.run_tick(&mut inner, pass);
+        self.run_tick(&mut inner, pass, &rt);
         None
     }
 }
@@ -145,6 +162,9 @@ impl Cell {
         let Some(s) = inner.idle.as_ref() else {
             return;
         };
+        let Ok(rt) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
         let gate = s.ctx.gate.clone();
         let job: Arc<dyn Admit> = self.clone();
         if let Some(pass) = gate.enter(
@@ -153,17 +173,22 @@ impl Cell {
             inner.token,
             inner.permit.is_some(),
         ) {
-            self.run_tick(inner, pass);
+            self.run_tick(inner, pass, &rt);
         }
     }
 
-    fn run_tick(self: &Arc<Self>, inner: &mut Inner, pass: Pass) {
+    fn run_tick(self: &Arc<Self>, inner: &mut Inner, pass: Pass, rt: &tokio::runtime::Handle) {
         let Some(mut s) = inner.idle.take() else {
+            // Not reached (both callers hold the lock and saw it idle); never handed on here,
+            // under this scaler's lock.
+            pass.leave();
             return;
         };
         let permit = inner.permit.take();
         let cell = self.clone();
-        let task = tokio::spawn(async move {
+        let mut unstarted = Unstarted(Some(pass));
+        let task = rt.spawn(async move {
+            let pass = unstarted.0.take();
             let started = tokio::time::Instant::now();
             // Registered before the check: a spec that comes after it wakes this tick.
             let superseded = cell.superseded.notified();

@@ -348,6 +348,13 @@ impl StateStore {
         self.bump();
     }
 
+    /// Rebuild the views' map from its sorted entries, with full nodes (see
+    /// `Registry::apply_dir`: many views were just added in key order).
+    pub fn compact(&self) {
+        let mut inner = self.inner.write().unwrap_or_else(|p| p.into_inner());
+        inner.scalers = std::mem::take(&mut inner.scalers).into_iter().collect();
+    }
+
     pub fn remove(&self, key: &ScalerKey) {
         {
             let mut inner = self.inner.write().unwrap_or_else(|p| p.into_inner());
@@ -682,6 +689,10 @@ mod tests {
             PathBuf::from("dir/broken.yaml"),
             "bad".to_string(),
         )]));
+        // Rebuilt compact, the map keeps every view, in order.
+        let before = store.list();
+        store.compact();
+        assert_eq!(store.list(), before);
         let pages: Vec<Vec<u8>> = store.json_pages(|_| true).collect();
         assert_eq!(pages.len(), 3);
         let all: serde_json::Value = serde_json::from_slice(&pages.concat()).unwrap();

@@ -359,8 +359,14 @@ async def scale_and_reload(args, client, endpoint, workdir, n, rows, capacity=Fa
             wait_for("the edited spec in force", in_force, timeout=60, step=0.01)
             took = f"{(time.monotonic() - edit_at) * 1000:.0f} ms"
         except TimeoutError:
-            # Reported, not raised: the other rows of a long run stand.
+            # Reported, not raised: the other rows of a long run stand. What the scaler shows
+            # says why (a failed read, or no decision since the edit).
             took = "not within 60 s"
+            v = agent.scalers("?namespace=bench&name=s-000000")
+            print(f"reload N={n}: not in force after 60 s; s-000000 now: "
+                  f"{json.dumps(v[0] if v else None)}", file=sys.stderr)
+            print("; ".join(l for l in agent.log_text().splitlines() if "s-000000" in l)[-4000:],
+                  file=sys.stderr)
         time.sleep(1)
         after = {v["name"]: (v["desiredReplicas"], v["lastScaleTime"]) for v in agent.scalers()}
         changed = [k for k in before if k != "s-000000" and before[k] != after.get(k)]

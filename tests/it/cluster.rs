@@ -391,8 +391,10 @@ async fn a_scale_down_keeps_the_busy_pod() {
             let text = temporal_autoscaler::explain::explain(&file, None, None, &[])
                 .await
                 .unwrap();
-            // Until every worker's heartbeat is in, the decision may still be another.
-            if text.contains("busy, kept longest") {
+            // Until every worker's heartbeat is in (and the busy one's shows its slot in use),
+            // the decision and the ranking may still be others: the section alone is printed
+            // with "none" busy before that.
+            if text.contains(&format!("busy, kept longest (slots in use): {busy}")) {
                 return text;
             }
             tokio::time::sleep(Duration::from_millis(500)).await;

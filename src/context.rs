@@ -46,6 +46,11 @@ pub struct Context {
 /// spec or a lease change: about a second of RPCs at the default rate.
 pub const PROMPT_POLLS: usize = 256;
 
+/// A prompt poll whose reads failed (a saturated server refused or timed out a changed spec's
+/// read) is polled again this soon, once, as a prompt poll, rather than at the scaler's next
+/// grid slot, which can be minutes away.
+pub const PROMPT_RETRY: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// What `run` adds to a [`Context`] beyond what tests need.
 #[derive(Default)]
 pub struct Extras {

@@ -6,6 +6,7 @@
 
 use super::*;
 use crate::clock::Due;
+use crate::context::PROMPT_RETRY;
 use crate::gate::{Admit, Pass};
 use crate::spec::EndpointSource;
 use std::sync::{Mutex, MutexGuard};
@@ -106,6 +107,8 @@ struct Inner {
     pending: Option<Box<Versioned>>,
     /// The lease changed during a tick.
     lease_changed: bool,
+    /// The next wake-up retries a prompt poll whose reads failed ([`PROMPT_RETRY`]).
+    retried: bool,
     /// Which wake-up on the clock is current: setting another makes the earlier one stale.
     token: u64,
     /// A prompt poll's place among [`crate::context::PROMPT_POLLS`], held until its tick ends.
@@ -192,14 +195,16 @@ impl Cell {
             let started = tokio::time::Instant::now();
             // Registered before the check: a spec that comes after it wakes this tick.
             let superseded = cell.superseded.notified();
+            let prompt = permit.is_some();
+            let mut failed = false;
             if cell.lock().pending.is_none() {
                 // Boxed: the tick's deep futures exist only while it runs.
-                crate::temporal::PROMPT
-                    .scope(permit.is_some(), Box::pin(s.tick(superseded)))
+                failed = crate::temporal::PROMPT
+                    .scope(prompt, Box::pin(s.tick(superseded)))
                     .await;
             }
             drop(permit);
-            cell.ticked(s, started);
+            cell.ticked(s, started, prompt && failed);
             // After the cell's lock is let go: the place may go to another scaler at once.
             drop(pass);
         });
@@ -210,12 +215,14 @@ impl Cell {
     /// wait for the next slot after its start. A tick that waited on a silent API server (at
     /// most the deadline) delays the next one at most as much, never by a whole skipped
     /// interval; one that overran its slot is followed at once.
-    fn ticked(self: &Arc<Self>, mut s: Scaler, started: tokio::time::Instant) {
+    fn ticked(self: &Arc<Self>, mut s: Scaler, started: tokio::time::Instant, failed_prompt: bool) {
         let mut inner = self.lock();
         inner.tick = None;
         if inner.stopped {
             return;
         }
+        // Retried once: a retry that fails too waits for the grid slot.
+        let was_retry = std::mem::take(&mut inner.retried);
         let mut changed = false;
         if let Some(v) = inner.pending.take() {
             s.apply(*v);
@@ -227,6 +234,9 @@ impl Cell {
         }
         let at = if changed {
             s.prompt(&mut inner.permit)
+        } else if failed_prompt && !was_retry {
+            inner.retried = true;
+            s.retry(&mut inner.permit, started)
         } else {
             s.next_slot(started)
         };
@@ -238,6 +248,8 @@ impl Cell {
         if inner.stopped {
             return;
         }
+        // A new prompt poll: it may be retried in its turn.
+        inner.retried = false;
         let Some(mut s) = inner.idle.take() else {
             // Its tick is running: applied when it ends.
             match change {
@@ -309,6 +321,25 @@ impl Scaler {
             Some(EndpointSource::Literal(e) | EndpointSource::FromEnv(e)) => e,
             None => "",
         }
+    }
+
+    /// When a prompt poll that began at `started` and failed to read is tried again:
+    /// [`PROMPT_RETRY`] from now (a prompt poll again while a place among them is free), or its
+    /// grid slot if that comes first.
+    fn retry(
+        &self,
+        permit: &mut Option<OwnedSemaphorePermit>,
+        started: tokio::time::Instant,
+    ) -> tokio::time::Instant {
+        let soon = tokio::time::Instant::now() + PROMPT_RETRY;
+        let slot = self.next_slot(started);
+        if slot <= soon {
+            return slot;
+        }
+        if let Ok(p) = self.ctx.prompt_polls.clone().try_acquire_owned() {
+            *permit = Some(p);
+        }
+        soon
     }
 
     /// The first slot of this scaler's grid after `after`.
@@ -404,7 +435,7 @@ mod tests {
             let inner = cell.lock();
             assert!(inner.pending.is_some() && inner.lease_changed && inner.idle.is_none());
         }
-        cell.ticked(s, tokio::time::Instant::now());
+        cell.ticked(s, tokio::time::Instant::now(), false);
         let inner = cell.lock();
         let s = inner.idle.as_ref().expect("parked until its slot");
         assert_eq!(s.cfg.polling_interval, Duration::from_secs(99));
@@ -439,7 +470,7 @@ mod tests {
                 0,
             )
         };
-        cell.ticked(scaler, tokio::time::Instant::now());
+        cell.ticked(scaler, tokio::time::Instant::now(), false);
         assert!(cell.lock().idle.is_none(), "a stopped scaler is dropped");
     }
 
@@ -490,6 +521,64 @@ mod tests {
             ctx.gate.load("elsewhere:7233"),
             (0, 0),
             "other endpoints' places are untouched"
+        );
+    }
+
+    /// A prompt poll (here the scaler's start) whose read fails is tried again after
+    /// PROMPT_RETRY, as a prompt poll, not at its grid slot five minutes away; a retry that
+    /// fails too waits for the grid slot.
+    #[tokio::test]
+    async fn a_failed_prompt_read_is_retried_soon_once() {
+        let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = closed.local_addr().unwrap();
+        drop(closed);
+        let yaml = format!(
+            "apiVersion: scaling.example.com/v1alpha1\nkind: TemporalScaler\nmetadata: {{name: s}}\nspec:\n  scaleTargetRef: {{name: w}}\n  pollingInterval: 300\n  triggers:\n  - type: temporal\n    metadata: {{endpoint: \"{addr}\", taskQueue: q}}\n"
+        );
+        let cfg = crate::source::dir::parse_file(std::path::Path::new("s.yaml"), &yaml)
+            .unwrap()
+            .remove(0);
+        let ctx = Context::new(
+            crate::target::Targets::Simulated,
+            crate::guard::Guard::alone(),
+        );
+        let handle = spawn(
+            ScalerKey::new(SourceKind::Dir, "ns", "s"),
+            Versioned {
+                config: Arc::new(cfg),
+                generation: None,
+            },
+            None,
+            ctx.clone(),
+        );
+        let cell = handle.cell.clone();
+        // Until the tick that set wake-up `token` has ended: what it left.
+        let parked = |token: u64| {
+            let cell = cell.clone();
+            async move {
+                loop {
+                    {
+                        let inner = cell.lock();
+                        if inner.token >= token && inner.idle.is_some() {
+                            return (inner.retried, inner.permit.is_some());
+                        }
+                    }
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
+            }
+        };
+        let wait = |secs| Duration::from_secs(secs);
+        let first = tokio::time::timeout(wait(10), parked(2)).await;
+        assert_eq!(first, Ok((true, true)), "a retry, prompt, is set");
+        let retried_at = tokio::time::Instant::now();
+        let second = tokio::time::timeout(PROMPT_RETRY + wait(10), parked(3))
+            .await
+            .expect("the retry came, long before the grid slot");
+        assert!(retried_at.elapsed() >= PROMPT_RETRY - Duration::from_millis(200));
+        assert_eq!(
+            second,
+            (false, false),
+            "no second retry: the grid slot is next"
         );
     }
 

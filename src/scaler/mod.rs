@@ -146,8 +146,9 @@ struct Outcome {
 impl Scaler {
     /// One pass of the pipeline: observe → decide → guard and act → report. While it reads
     /// (before it decides), a newer spec (`superseded`) ends it: a read waiting on a slow or
-    /// throttled server is not worth finishing for the old spec.
-    async fn tick(&mut self, superseded: impl Future<Output = ()>) {
+    /// throttled server is not worth finishing for the old spec. Returns whether a read failed
+    /// (a trigger's, or the target's): the tick then decided on less than it asked for.
+    async fn tick(&mut self, superseded: impl Future<Output = ()>) -> bool {
         let leader = self.ctx.guard.state();
         if !leader.leader {
             let target = self.target_view();
@@ -155,7 +156,7 @@ impl Scaler {
                 v.leader = false;
                 v.target = Some(target);
             });
-            return;
+            return false;
         }
         let read = async {
             let cfg = Box::pin(self.resolved_config()).await;
@@ -177,11 +178,15 @@ impl Scaler {
         )) = observed
         else {
             tracing::debug!(scaler = %self.key, "a newer spec came while reading: it polls now");
-            return;
+            return false;
         };
+        let failed = views.iter().any(|v| v.error.is_some());
         let current = match Box::pin(self.read_current()).await {
             Ok(n) => n,
-            Err(msg) => return self.report_target_error(msg, views),
+            Err(msg) => {
+                self.report_target_error(msg, views);
+                return true;
+            }
         };
         let conflicts = Box::pin(self.observe_conflicts()).await;
         let observing_since = leader
@@ -196,6 +201,7 @@ impl Scaler {
         }
         let outcome = Box::pin(self.act(&cfg, current, &d, &readings, &conflicts)).await;
         self.report(&d, views, outcome);
+        failed
     }
 
     fn target_view(&self) -> TargetView {

@@ -75,7 +75,7 @@ pub struct Metrics {
     pub rpc_latency: Family<MethodLabels, Histogram>,
     pub config_reloads: Family<ResultLabels, Counter>,
     pub leader: Gauge,
-    /// Ticks running, and scalers due but waiting for a place, per endpoint (`crate::gate`).
+    /// Ticks running, and scalers due but waiting for a place, per endpoint (the gate of ticks in flight).
     pub ticks_in_flight: Family<EndpointLabels, Gauge>,
     pub ticks_waiting: Family<EndpointLabels, Gauge>,
 }

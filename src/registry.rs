@@ -212,8 +212,8 @@ impl Registry {
                 .update(&s.key, |v| v.config_error = config_error);
         }
         // Many scalers were just added in key order, which leaves each B-tree node about half
-        // full: built again from the sorted entries, the nodes are full (about 60 B a scaler
-        // less across the two maps). Only after a directory's worth of new scalers.
+        // full: built again from the sorted entries, the nodes are full (nearly half the
+        // space of the two maps). Only after a directory's worth of new scalers.
         if self.running.len() >= self.compacted_at + self.compacted_at / 4 + 1024 {
             self.running = std::mem::take(&mut self.running).into_iter().collect();
             self.ctx.state.compact();

@@ -305,12 +305,22 @@ impl Scaler {
     /// wait inside a tick at once, which was the start-up peak of memory, and the scalers of
     /// one queue still poll together (one RPC).
     pub(super) fn prompt(&self, permit: &mut Option<OwnedSemaphorePermit>) -> tokio::time::Instant {
+        let now = tokio::time::Instant::now();
+        if self.prompt_place(permit) {
+            now
+        } else {
+            self.next_slot(now)
+        }
+    }
+
+    /// A place among the prompt polls into `permit`, if one is free.
+    fn prompt_place(&self, permit: &mut Option<OwnedSemaphorePermit>) -> bool {
         match self.ctx.prompt_polls.clone().try_acquire_owned() {
             Ok(p) => {
                 *permit = Some(p);
-                tokio::time::Instant::now()
+                true
             }
-            Err(_) => self.next_slot(tokio::time::Instant::now()),
+            Err(_) => false,
         }
     }
 
@@ -336,9 +346,7 @@ impl Scaler {
         if slot <= soon {
             return slot;
         }
-        if let Ok(p) = self.ctx.prompt_polls.clone().try_acquire_owned() {
-            *permit = Some(p);
-        }
+        self.prompt_place(permit);
         soon
     }
 

@@ -67,13 +67,9 @@ impl TokenBucket {
     }
 
     /// As [`Self::try_take`], for a prompt read that [`Self::reserve`]d `n`: ahead of every
-    /// ordinary read (it gives its reservation back when it takes).
+    /// ordinary read.
     pub(super) fn try_take_prompt(&mut self, n: f64, now: Instant) -> Duration {
-        let wait = self.take(n, 0.0, now);
-        if wait.is_zero() {
-            self.unreserve(n);
-        }
-        wait
+        self.take(n, 0.0, now)
     }
 
     /// A prompt read waits for `n` tokens: ordinary reads leave them to it.
@@ -81,7 +77,7 @@ impl TokenBucket {
         self.reserved += n;
     }
 
-    /// A prompt read that reserved `n` took them, or stopped waiting.
+    /// A prompt read that reserved `n` took them, or stopped waiting (dropped).
     pub(super) fn unreserve(&mut self, n: f64) {
         self.reserved = (self.reserved - n).max(0.0);
     }
@@ -176,23 +172,20 @@ impl super::TemporalPool {
     ) -> Result<tokio::sync::SemaphorePermit<'_>, super::TemporalError> {
         let prompt = PROMPT.try_with(|p| *p).unwrap_or(false);
         if prompt {
-            // No queue, and first at the bucket. The reservation is given back if this read
-            // is dropped while it waits (a superseded tick).
-            struct Reserved<'a>(&'a super::Slot, f64, bool);
+            // No queue, and first at the bucket. The reservation is given back when the read
+            // has its tokens, or is dropped while it waits (a superseded tick).
+            struct Reserved<'a>(&'a super::Slot, f64);
             impl Drop for Reserved<'_> {
                 fn drop(&mut self) {
-                    if !self.2 {
-                        self.0.bucket().unreserve(self.1);
-                    }
+                    self.0.bucket().unreserve(self.1);
                 }
             }
             let n = rpcs as f64;
             slot.bucket().reserve(n);
-            let mut r = Reserved(slot, n, false);
+            let _reserved = Reserved(slot, n);
             loop {
                 let wait = slot.bucket().try_take_prompt(n, Instant::now());
                 if wait.is_zero() {
-                    r.2 = true;
                     break;
                 }
                 tokio::time::sleep(wait).await;
@@ -234,6 +227,7 @@ mod tests {
             b.try_take_prompt(2.0, t1).is_zero(),
             "the prompt read goes first"
         );
+        b.unreserve(2.0);
         // Nothing reserved now: the line's next token is its own.
         let t2 = t1 + Duration::from_millis(100);
         assert!(b.try_take(1.0, t2).is_zero());

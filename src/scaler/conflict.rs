@@ -27,7 +27,7 @@ impl Scaler {
             })
             .collect();
         let now = (!msgs.is_empty()).then(|| msgs.join("; "));
-        match (&self.hpa_conflict, &now) {
+        match (self.hpa_conflict(), &now) {
             (None, Some(msg)) => {
                 tracing::warn!(scaler = %self.key, "TargetConflict: {msg}");
                 self.event(EventType::Warning, "TargetConflict", "Scale", msg.clone());
@@ -37,13 +37,26 @@ impl Scaler {
             }
             _ => {}
         }
-        self.hpa_conflict = now;
+        match now {
+            Some(msg) => self.notes().hpa_conflict = Some(msg),
+            None => {
+                if let Some(n) = self.notes.as_mut() {
+                    n.hpa_conflict = None;
+                }
+                self.tidy_notes();
+            }
+        }
         found
+    }
+
+    /// Why nothing is written while a HorizontalPodAutoscaler scales the target too.
+    pub(super) fn hpa_conflict(&self) -> Option<&String> {
+        self.notes.as_ref().and_then(|n| n.hpa_conflict.as_ref())
     }
 
     /// `TargetConflict`, while an HPA scales the target too.
     pub(super) fn conflict_condition(&self) -> Option<Cond> {
-        self.hpa_conflict.as_ref().map(|msg| {
+        self.hpa_conflict().map(|msg| {
             Cond::new(
                 "TargetConflict",
                 true,

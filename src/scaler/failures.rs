@@ -5,10 +5,27 @@
 use super::*;
 
 impl Scaler {
+    /// The scaler's rarer memory, made when first needed.
+    pub(super) fn notes(&mut self) -> &mut Notes {
+        self.notes.get_or_insert_default()
+    }
+
+    /// Let the rarer memory go once it holds nothing.
+    pub(super) fn tidy_notes(&mut self) {
+        if self.notes.as_ref().is_some_and(|n| n.is_empty()) {
+            self.notes = None;
+        }
+    }
+
     pub(super) fn note_recovered(&mut self, trigger: &str) {
-        let Some(mut outage) = self.trigger_outages.remove(trigger) else {
+        let Some(mut outage) = self
+            .notes
+            .as_mut()
+            .and_then(|n| n.trigger_outages.remove(trigger))
+        else {
             return;
         };
+        self.tidy_notes();
         // An unreachable server's recovery is the connection's line, not one per scaler.
         let by_connection = outage.kind() == Some(CONNECTIVITY);
         if let Some(r) = outage.success(std::time::Instant::now()) {
@@ -41,7 +58,11 @@ impl Scaler {
         } else {
             e.kind.as_str()
         };
-        let outage = self.trigger_outages.entry(trigger.to_string()).or_default();
+        let outage = self
+            .notes()
+            .trigger_outages
+            .entry(trigger.to_string())
+            .or_default();
         let note = outage.failure(std::time::Instant::now(), kind);
         match note {
             Note::First => {
@@ -66,7 +87,11 @@ impl Scaler {
 
     /// Said once per trigger: the server cannot give the capacity signal.
     pub(super) fn note_capacity_unavailable(&mut self, trigger: &str, why: &str) {
-        if self.capacity_unavailable.insert(trigger.to_string()) {
+        if self
+            .notes()
+            .capacity_unavailable
+            .insert(trigger.to_string())
+        {
             tracing::warn!(scaler = %self.key, trigger, reason = %why, "capacity signal unavailable; scaling on the backlog alone");
             self.event(
                 EventType::Warning,

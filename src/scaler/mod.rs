@@ -104,25 +104,43 @@ struct Scaler {
     fleet: Fleet,
     history: History,
     started_at: Instant,
-    /// Failing triggers: a persisting failure is logged (and evented) when it starts or changes
-    /// kind, summarised once a minute, and its recovery logged.
-    /// B-tree maps and sets: empty, they are 24 bytes and allocate nothing (a hash map is 48).
-    trigger_outages: BTreeMap<String, Outage>,
     /// `metadata.generation` of a CR scaler (0 for files).
     generation: i64,
     last_scale_time: Option<jiff::Timestamp>,
-    /// Triggers whose server cannot give the capacity signal (said once).
-    capacity_unavailable: BTreeSet<String>,
     /// Steering scale-downs to idle pods.
     idle_first: idle_first::IdleFirst,
-    /// A HorizontalPodAutoscaler scales the target too: why nothing is written.
-    hpa_conflict: Option<String>,
     /// The `<key>FromEnv` values read from the target's environment.
     env: env::EnvResolution,
     /// What was learned of the schedules' runs (Schedules signal); boxed, as most have none.
     schedules: Option<Box<crate::decide::schedule::ScheduleMemory>>,
+    /// What few scalers have (failures, signals a server lacks, a competing HPA): boxed, and
+    /// absent while there is none.
+    notes: Option<Box<Notes>>,
+}
+
+/// A scaler's rarer memory. Out of line, 100,000 waiting scalers are each 128 bytes smaller
+/// (jemalloc's 512-byte class for the cell, not 640: `a_waiting_scaler_is_small`).
+/// B-tree maps and sets: empty, they are 24 bytes and allocate nothing (a hash map is 48).
+#[derive(Default)]
+struct Notes {
+    /// Failing triggers: a persisting failure is logged (and evented) when it starts or changes
+    /// kind, summarised once a minute, and its recovery logged.
+    trigger_outages: BTreeMap<String, Outage>,
+    /// Triggers whose server cannot give the capacity signal (said once).
+    capacity_unavailable: BTreeSet<String>,
+    /// A HorizontalPodAutoscaler scales the target too: why nothing is written.
+    hpa_conflict: Option<String>,
     /// Triggers whose server cannot give the Schedules signal (said once).
     schedules_unavailable: BTreeSet<String>,
+}
+
+impl Notes {
+    fn is_empty(&self) -> bool {
+        self.trigger_outages.is_empty()
+            && self.capacity_unavailable.is_empty()
+            && self.hpa_conflict.is_none()
+            && self.schedules_unavailable.is_empty()
+    }
 }
 
 /// What a tick observed: the decision's readings and the views of `/scalers`, per trigger.
@@ -573,10 +591,7 @@ impl Scaler {
         let clusters = self.cluster_views();
         // Not ready while another autoscaler holds the target (the TargetConflict condition
         // says which).
-        let conflict = self
-            .hpa_conflict
-            .as_ref()
-            .map(|m| format!("TargetConflict: {m}"));
+        let conflict = self.hpa_conflict().map(|m| format!("TargetConflict: {m}"));
         self.report_status(
             Some(out.current),
             Some(d.desired),

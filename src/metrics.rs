@@ -2,11 +2,12 @@
 //! `temporal_queue_size`, `temporal_scaler_scale_up_total`, `temporal_scaler_scale_down_total`
 //! come from the seed document.
 //!
-//! The per-scaler gauges (queue size, backlog age, desired and current replicas) are not kept
-//! in metric families: they are encoded at scrape time from the scalers' views in the
-//! [`StateStore`], which hold the same numbers. That is one place per figure, no per-tick label
-//! hashing, and no series left behind by a removed scaler; with 10,000 scalers the families
-//! cost about 1 KB per scaler. They are written a page of scalers at a time (a scrape of
+//! The per-scaler gauges (queue size, backlog age, desired and current replicas) and the
+//! trigger error counter are not kept in metric families: they are encoded at scrape time from
+//! the scalers' views in the [`StateStore`], which hold the same numbers. That is one place per
+//! figure, no per-tick label hashing, and no series left behind by a removed scaler; with
+//! 10,000 scalers the families cost about 1 KB per scaler (and the error counter about 300
+//! bytes per failing scaler: on a saturated server, nearly all of 100,000). They are written a page of scalers at a time (a scrape of
 //! 10,000 scalers is ~4 MB of text), each page under the state's read lock alone, so the
 //! response is streamed; prometheus-client encodes the other families.
 
@@ -24,14 +25,6 @@ pub struct ScalerLabels {
     pub source: String,
     pub namespace: String,
     pub scaler: String,
-}
-
-#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-pub struct TriggerErrorLabels {
-    pub namespace: String,
-    pub scaler: String,
-    pub trigger: String,
-    pub kind: String,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -69,7 +62,6 @@ pub struct Metrics {
     scalers: Option<StateStore>,
     pub scale_up: Family<ScalerLabels, Counter>,
     pub scale_down: Family<ScalerLabels, Counter>,
-    pub trigger_errors: Family<TriggerErrorLabels, Counter>,
     pub target_errors: Family<TargetErrorLabels, Counter>,
     pub rpc_requests: Family<RpcLabels, Counter>,
     pub rpc_latency: Family<MethodLabels, Histogram>,
@@ -110,12 +102,6 @@ impl Metrics {
             "temporal_scaler_scale_down",
             "Scale-down operations",
             scale_down.clone(),
-        );
-        let trigger_errors = Family::<TriggerErrorLabels, Counter>::default();
-        registry.register(
-            "temporal_scaler_trigger_errors",
-            "Failed trigger reads, by error kind",
-            trigger_errors.clone(),
         );
         let target_errors = Family::<TargetErrorLabels, Counter>::default();
         registry.register(
@@ -168,7 +154,6 @@ impl Metrics {
             scalers,
             scale_up,
             scale_down,
-            trigger_errors,
             target_errors,
             rpc_requests,
             rpc_latency,
@@ -203,17 +188,44 @@ impl Metrics {
     }
 }
 
-/// One per-scaler gauge family: its name, help, and the samples of one scaler's view.
+/// One per-scaler family: its name, help, type, and the samples of one scaler's view.
 struct ScalerGauge {
     name: &'static str,
     help: &'static str,
+    /// `gauge`, or `counter` (whose samples are `<name>_total`).
+    kind: &'static str,
     write: fn(&mut String, &'static str, &ScalerView),
 }
 
-const GAUGES: [ScalerGauge; 10] = [
+const GAUGE: &str = "gauge";
+
+const GAUGES: [ScalerGauge; 11] = [
+    ScalerGauge {
+        name: "temporal_scaler_trigger_errors",
+        help: "Failed trigger reads, by error kind",
+        kind: "counter",
+        write: |out, _, v| {
+            let (ns, scaler) = names(v);
+            for c in &v.trigger_errors {
+                let labels = [
+                    ("namespace", ns),
+                    ("scaler", scaler),
+                    ("trigger", &*c.trigger),
+                    ("kind", c.kind),
+                ];
+                sample(
+                    out,
+                    "temporal_scaler_trigger_errors_total",
+                    &labels,
+                    c.count,
+                );
+            }
+        },
+    },
     ScalerGauge {
         name: "temporal_queue_size",
         help: "Task queue backlog (approximate_backlog_count summed over queue types)",
+        kind: GAUGE,
         // A trigger whose last read failed has no series until it reads again.
         write: |out, name, v| {
             for t in &v.triggers {
@@ -226,6 +238,7 @@ const GAUGES: [ScalerGauge; 10] = [
     ScalerGauge {
         name: "temporal_queue_backlog_age_seconds",
         help: "Age of the oldest task in the backlog",
+        kind: GAUGE,
         write: |out, name, v| {
             for t in &v.triggers {
                 if let Some(age) = t.backlog_age_seconds {
@@ -237,6 +250,7 @@ const GAUGES: [ScalerGauge; 10] = [
     ScalerGauge {
         name: "temporal_worker_slots_used",
         help: "Worker task slots in use on the trigger's queue, over its slot kinds (targetSlotUtilization)",
+        kind: GAUGE,
         write: |out, name, v| {
             for (t, c) in capacities(v) {
                 sample(out, name, &queue_labels(v, t), c.slots_used);
@@ -246,6 +260,7 @@ const GAUGES: [ScalerGauge; 10] = [
     ScalerGauge {
         name: "temporal_worker_slots_available",
         help: "Free worker task slots on the trigger's queue (workers with a known slot bound)",
+        kind: GAUGE,
         write: |out, name, v| {
             for (t, c) in capacities(v) {
                 sample(out, name, &queue_labels(v, t), c.slots_available);
@@ -255,6 +270,7 @@ const GAUGES: [ScalerGauge; 10] = [
     ScalerGauge {
         name: "temporal_worker_slot_utilization",
         help: "Utilization of the most constrained slot kind, used / (used + available)",
+        kind: GAUGE,
         write: |out, name, v| {
             for (t, c) in capacities(v) {
                 if let Some(u) = c.utilization {
@@ -266,6 +282,7 @@ const GAUGES: [ScalerGauge; 10] = [
     ScalerGauge {
         name: "temporal_scaler_desired_replicas",
         help: "Desired replicas of the target",
+        kind: GAUGE,
         write: |out, name, v| {
             if let Some(n) = v.desired_replicas {
                 sample(out, name, &scaler_labels(v), n);
@@ -275,6 +292,7 @@ const GAUGES: [ScalerGauge; 10] = [
     ScalerGauge {
         name: "temporal_scaler_current_replicas",
         help: "Current replicas of the target (from /scale)",
+        kind: GAUGE,
         write: |out, name, v| {
             if let Some(n) = v.current_replicas {
                 sample(out, name, &scaler_labels(v), n);
@@ -284,6 +302,7 @@ const GAUGES: [ScalerGauge; 10] = [
     ScalerGauge {
         name: "temporal_scaler_cluster_share_replicas",
         help: "Replicas the last decision placed in each cluster of the target (spec.placement)",
+        kind: GAUGE,
         write: |out, name, v| {
             for c in &v.clusters {
                 if let Some(n) = c.share {
@@ -295,6 +314,7 @@ const GAUGES: [ScalerGauge; 10] = [
     ScalerGauge {
         name: "temporal_scaler_cluster_current_replicas",
         help: "Current replicas of the target in each of its clusters (last /scale read)",
+        kind: GAUGE,
         write: |out, name, v| {
             for c in &v.clusters {
                 if let Some(n) = c.current_replicas {
@@ -306,6 +326,7 @@ const GAUGES: [ScalerGauge; 10] = [
     ScalerGauge {
         name: "temporal_scaler_cluster_reachable",
         help: "1 while a cluster of the target is reachable, 0 once failureThreshold reads failed",
+        kind: GAUGE,
         write: |out, name, v| {
             for c in &v.clusters {
                 sample(
@@ -350,8 +371,8 @@ impl Iterator for GaugePages {
         let mut out = String::new();
         if after.is_none() {
             out.push_str(&format!(
-                "# HELP {0} {1}\n# TYPE {0} gauge\n",
-                self.gauge.name, self.gauge.help
+                "# HELP {0} {1}\n# TYPE {0} {2}\n",
+                self.gauge.name, self.gauge.help, self.gauge.kind
             ));
         }
         self.next = self
@@ -477,6 +498,43 @@ mod tests {
             text.contains("# TYPE temporal_scaler_desired_replicas gauge"),
             "{text}"
         );
+    }
+
+    /// The trigger error counter is kept with the view: one series per trigger and kind that
+    /// failed, counting each failure, a counter by type, and gone with the scaler.
+    #[test]
+    fn trigger_errors_are_counters_read_from_the_views() {
+        let state = StateStore::new();
+        let metrics = Metrics::with_scalers(state.clone());
+        let key = ScalerKey::new(SourceKind::Dir, "shop", "orders");
+        let quiet = ScalerKey::new(SourceKind::Dir, "shop", "quiet");
+        state.update(&quiet, |v| v.desired_replicas = Some(1));
+        for kind in ["timeout", "unavailable", "timeout"] {
+            state.update(&key, |v| v.count_trigger_error("trigger0", kind));
+        }
+        state.update(&key, |v| v.count_trigger_error("trigger1", "timeout"));
+        let text = metrics.encode();
+        let series: Vec<&str> = text
+            .lines()
+            .filter(|l| l.starts_with("temporal_scaler_trigger_errors_total{"))
+            .collect();
+        assert_eq!(
+            series,
+            [
+                r#"temporal_scaler_trigger_errors_total{namespace="shop",scaler="orders",trigger="trigger0",kind="timeout"} 2"#,
+                r#"temporal_scaler_trigger_errors_total{namespace="shop",scaler="orders",trigger="trigger0",kind="unavailable"} 1"#,
+                r#"temporal_scaler_trigger_errors_total{namespace="shop",scaler="orders",trigger="trigger1",kind="timeout"} 1"#,
+            ],
+            "{text}"
+        );
+        assert!(text.contains("# TYPE temporal_scaler_trigger_errors counter\n"));
+        assert_eq!(
+            text.matches("# TYPE temporal_scaler_trigger_errors ")
+                .count(),
+            1
+        );
+        state.remove(&key);
+        assert!(!metrics.encode().contains("scaler=\"orders\""));
     }
 
     #[test]

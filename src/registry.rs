@@ -457,22 +457,12 @@ impl Registry {
                 v.active = false;
                 v.triggers = Vec::new();
                 v.decision = Vec::new();
+                v.trigger_errors = Box::default();
             });
             let m = &self.ctx.metrics;
             let labels = scaler::scaler_labels(key);
             m.scale_up.remove(&labels);
             m.scale_down.remove(&labels);
-            for t in &r.wanted.config.triggers {
-                for kind in crate::temporal::ErrorKind::ALL {
-                    m.trigger_errors
-                        .remove(&crate::metrics::TriggerErrorLabels {
-                            namespace: key.namespace.to_string(),
-                            scaler: key.name.to_string(),
-                            trigger: t.name.clone(),
-                            kind: kind.as_str().into(),
-                        });
-                }
-            }
         }
     }
 

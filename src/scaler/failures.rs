@@ -40,17 +40,10 @@ impl Scaler {
     /// Every failure is counted; it is logged when it starts or changes kind and once a minute
     /// while it lasts. An unreachable Temporal is logged by its connection (one line for all
     /// the scalers on it), so here it is only a debug line.
-    pub(super) fn note_failure(&mut self, cfg: &ScalerConfig, trigger: &str, e: &TemporalError) {
-        self.ctx
-            .metrics
-            .trigger_errors
-            .get_or_create(&TriggerErrorLabels {
-                namespace: cfg.namespace.clone(),
-                scaler: cfg.name.clone(),
-                trigger: trigger.to_string(),
-                kind: e.kind.as_str().into(),
-            })
-            .inc();
+    pub(super) fn note_failure(&mut self, trigger: &str, e: &TemporalError) {
+        self.ctx.state.update(&self.key, |v| {
+            v.count_trigger_error(trigger, e.kind.as_str())
+        });
         let by_connection = e.kind.is_connectivity();
         // Unavailable and timeout alternate in one outage: one kind for both.
         let kind = if by_connection {

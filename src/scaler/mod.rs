@@ -4,7 +4,7 @@
 use crate::context::Context;
 use crate::decide::capacity::{SlotKind, summarize};
 use crate::decide::{self, CapacitySignal, History, Input, Pause, Signals, TriggerReading};
-use crate::metrics::{ScalerLabels, TargetErrorLabels, TriggerErrorLabels};
+use crate::metrics::{ScalerLabels, TargetErrorLabels};
 use crate::outage::{Note, Outage};
 use crate::report::status::{Cond, EventReport, EventType, StatusMsg, StatusReport};
 use crate::spec::ScalerKey;
@@ -279,7 +279,7 @@ impl Scaler {
             match failure(stats, workers.as_ref()) {
                 None => self.note_recovered(&t.name),
                 Some(e) => {
-                    self.note_failure(cfg, &t.name, e);
+                    self.note_failure(&t.name, e);
                     view.error = Some(e.to_string());
                 }
             }

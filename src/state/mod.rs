@@ -204,6 +204,21 @@ pub struct ScalerView {
     /// (idle pods first).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub scale_down: Vec<ScaleDownView>,
+    /// Failed reads per trigger and kind since the scaler started: the counter
+    /// `temporal_scaler_trigger_errors_total`, written at scrape time from here as the gauges
+    /// are (a metric family kept a labelled series per scaler, 100,000 of them on a saturated
+    /// server). Not in `/scalers`.
+    #[serde(skip)]
+    pub trigger_errors: Box<[ErrorCount]>,
+}
+
+/// Failed reads of one trigger, of one kind.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ErrorCount {
+    pub trigger: Box<str>,
+    /// `ErrorKind::as_str` of the read's error.
+    pub kind: &'static str,
+    pub count: u64,
 }
 
 /// The pods of one cluster's target before a scale-down, as the agent ranked them.
@@ -256,7 +271,28 @@ impl ScalerView {
             decision: Vec::new(),
             history: None,
             scale_down: Vec::new(),
+            trigger_errors: Box::default(),
         }
+    }
+
+    /// One more failed read of `trigger`, of `kind`. The slice is exact: most scalers never
+    /// fail, and those that do fail in a kind or two.
+    pub fn count_trigger_error(&mut self, trigger: &str, kind: &'static str) {
+        if let Some(c) = self
+            .trigger_errors
+            .iter_mut()
+            .find(|c| &*c.trigger == trigger && c.kind == kind)
+        {
+            c.count += 1;
+            return;
+        }
+        let mut all = std::mem::take(&mut self.trigger_errors).into_vec();
+        all.push(ErrorCount {
+            trigger: trigger.into(),
+            kind,
+            count: 1,
+        });
+        self.trigger_errors = all.into_boxed_slice();
     }
 
     /// Something is wrong: the scaler, its config file, one of its triggers' reads, or one of

@@ -35,6 +35,7 @@ pub mod spec;
 pub mod state;
 pub mod target;
 pub mod temporal;
+pub mod vec_map;
 pub mod web;
 pub mod wrt;
 

@@ -54,8 +54,7 @@ impl Scaler {
         let outage = self
             .notes()
             .trigger_outages
-            .entry(trigger.to_string())
-            .or_default();
+            .get_or_insert_with(trigger, || (trigger.to_string(), Outage::default()));
         let note = outage.failure(std::time::Instant::now(), kind);
         match note {
             Note::First => {

@@ -138,12 +138,13 @@ struct Scaler {
 
 /// A scaler's rarer memory. Out of line, 100,000 waiting scalers are each 128 bytes smaller
 /// (jemalloc's 512-byte class for the cell, not 640: `a_waiting_scaler_is_small`).
-/// B-tree maps and sets: empty, they are 24 bytes and allocate nothing (a hash map is 48).
+/// Empty, its maps and sets are 24 bytes and allocate nothing (a hash map is 48); the outages
+/// are a vector map, as a B-tree's first entry allocates a whole node.
 #[derive(Default)]
 struct Notes {
     /// Failing triggers: a persisting failure is logged (and evented) when it starts or changes
     /// kind, summarised once a minute, and its recovery logged.
-    trigger_outages: BTreeMap<String, Outage>,
+    trigger_outages: crate::vec_map::VecMap<String, Outage>,
     /// Triggers whose server cannot give the capacity signal (said once).
     capacity_unavailable: BTreeSet<String>,
     /// A HorizontalPodAutoscaler scales the target too: why nothing is written.

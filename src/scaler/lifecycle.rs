@@ -308,7 +308,7 @@ impl Scaler {
     /// When a poll that should come at once (a start, a new spec, the lease) runs: at once
     /// while fewer than [`crate::context::PROMPT_POLLS`] such polls run across the agent,
     /// holding `permit` until its tick ends; else at this scaler's next grid slot, at most one
-    /// interval away (in the agent's first interval, its phase drawn in: [`FIRST_ROUND`]). 10,000 scalers starting (or gaining the lease) together then do not all
+    /// interval away. 10,000 scalers starting (or gaining the lease) together then do not all
     /// wait inside a tick at once, which was the start-up peak of memory, and the scalers of
     /// one queue still poll together (one RPC).
     pub(super) fn prompt(
@@ -319,9 +319,7 @@ impl Scaler {
         if self.prompt_place(permit) {
             now
         } else {
-            let epoch = self.ctx.epoch;
-            let since = now.saturating_duration_since(epoch);
-            epoch + first_poll(since, poll_offset(&self.cfg), self.cfg.polling_interval)
+            self.next_slot(now)
         }
     }
 

@@ -84,24 +84,6 @@ fn uses_build_ids(cfg: &ScalerConfig) -> bool {
         .any(|t| matches!(t.versioning, crate::spec::Versioning::BuildIds { .. }))
 }
 
-/// How far the agent's first interval is drawn in: a scaler that starts without a prompt place
-/// polls first at this share of its phase, not at its phase. Every scaler then has its first
-/// decision within one interval of the agent's start, its read's time included; the scalers of
-/// a queue still poll together (they share the phase).
-pub const FIRST_ROUND: f64 = 0.8;
-
-/// The poll after `now` of a scaler that waits for its turn rather than polling at once: in the
-/// agent's first interval its phase drawn in by [`FIRST_ROUND`], later its grid slot
-/// ([`next_poll`]). Its second poll is then at most `(2 - FIRST_ROUND)` periods after its first.
-pub fn first_poll(now: Duration, offset: Duration, period: Duration) -> Duration {
-    let early = offset.mul_f64(FIRST_ROUND);
-    if now < early {
-        early
-    } else {
-        next_poll(now, offset, period)
-    }
-}
-
 /// Build-id selection reads the deprecated ENHANCED DescribeTaskQueue: said once per scaler.
 fn warn_deprecated(key: &ScalerKey, cfg: &ScalerConfig) {
     if uses_build_ids(cfg) {
@@ -738,31 +720,6 @@ mod schedule_tests {
             prop_assert!(next - now <= period);
             prop_assert_eq!((next - offset).as_nanos() % period.as_nanos(), 0);
         }
-
-        /// A waiting scaler's first poll: after now, within one period; in the first
-        /// interval within FIRST_ROUND of it; and its next grid poll at most
-        /// (2 - FIRST_ROUND) periods later, so no scaler goes two intervals undecided.
-        #[test]
-        fn the_first_round_ends_within_its_share_of_the_interval(
-            now_ms in 0u64..200_000, offset_ms in 0u64..60_000, period_ms in 1u64..60_000,
-        ) {
-            let offset_ms = offset_ms % period_ms;
-            let (now, offset, period) = (
-                Duration::from_millis(now_ms),
-                Duration::from_millis(offset_ms),
-                Duration::from_millis(period_ms),
-            );
-            let first = first_poll(now, offset, period);
-            prop_assert!(first > now);
-            prop_assert!(first - now <= period);
-            if now < offset.mul_f64(FIRST_ROUND) {
-                prop_assert!(first <= period.mul_f64(FIRST_ROUND));
-            } else {
-                prop_assert_eq!(first, next_poll(now, offset, period));
-            }
-            let second = next_poll(first, offset, period);
-            prop_assert!(second - first <= period.mul_f64(2.0 - FIRST_ROUND));
-        }
     }
 
     #[test]
@@ -815,8 +772,8 @@ mod size_tests {
     }
 
     /// Thousands of scalers starting together: the first PROMPT_POLLS poll at once, the others
-    /// at their first-round slot (within FIRST_ROUND of the interval, on their queue's phase
-    /// drawn in), and a poll that ends frees its place.
+    /// at their grid slot (within one interval, on their queue's phase), and a poll that ends
+    /// frees its place.
     #[tokio::test]
     async fn past_the_prompt_polls_a_scaler_polls_at_its_grid_slot() {
         let (s, v) = sample_scaler();
@@ -832,15 +789,8 @@ mod size_tests {
         assert!(none.is_none());
         let interval = v.config.polling_interval;
         assert!(at > now && at - now <= interval, "{:?}", at - now);
-        // In the agent's first interval: its queue's phase, drawn in.
-        let epoch = s.ctx.epoch;
-        let offset = poll_offset(&v.config);
-        assert_eq!(
-            at - epoch,
-            first_poll(now - epoch, offset, interval),
-            "at its first-round slot"
-        );
-        assert!(at - epoch <= interval.mul_f64(FIRST_ROUND));
+        let phase = (at - s.ctx.epoch).as_nanos() % interval.as_nanos();
+        assert_eq!(phase, poll_offset(&v.config).as_nanos());
         drop(last);
         let mut again = None;
         assert!(s.prompt(&mut again) <= tokio::time::Instant::now());

@@ -37,14 +37,9 @@ impl Scaler {
             }
             _ => {}
         }
-        match now {
-            Some(msg) => self.notes().hpa_conflict = Some(msg),
-            None => {
-                if let Some(n) = self.notes.as_mut() {
-                    n.hpa_conflict = None;
-                }
-                self.tidy_notes();
-            }
+        if now.is_some() || self.notes.is_some() {
+            self.notes().hpa_conflict = now;
+            self.tidy_notes();
         }
         found
     }

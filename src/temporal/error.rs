@@ -16,17 +16,6 @@ pub enum ErrorKind {
 }
 
 impl ErrorKind {
-    pub const ALL: [ErrorKind; 8] = [
-        ErrorKind::Config,
-        ErrorKind::Unavailable,
-        ErrorKind::Auth,
-        ErrorKind::NotFound,
-        ErrorKind::RateLimited,
-        ErrorKind::Timeout,
-        ErrorKind::Unsupported,
-        ErrorKind::Other,
-    ];
-
     /// The server could not be reached or did not answer in time: an outage of the
     /// connection, logged by the connection rather than by each scaler on it.
     pub fn is_connectivity(self) -> bool {

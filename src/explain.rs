@@ -33,7 +33,7 @@ pub async fn explain(
     })?;
     let configs: Vec<ScalerConfig> = configs
         .into_iter()
-        .filter(|c| name.is_none_or(|n| c.name == n))
+        .filter(|c| name.is_none_or(|n| *c.name == *n))
         .collect();
     if configs.is_empty() {
         return Err(format!(

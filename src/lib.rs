@@ -23,6 +23,7 @@ pub mod decide;
 pub mod explain;
 pub mod gate;
 pub mod guard;
+pub mod intern;
 pub mod latest;
 pub mod metrics;
 pub mod outage;

@@ -434,9 +434,9 @@ fn queue_labels<'a>(v: &'a ScalerView, t: &'a TriggerView) -> [(&'static str, &'
     [
         ("namespace", ns),
         ("scaler", scaler),
-        ("trigger", t.name.as_str()),
-        ("temporal_namespace", t.temporal_namespace.as_str()),
-        ("task_queue", t.task_queue.as_str()),
+        ("trigger", &*t.name),
+        ("temporal_namespace", &*t.temporal_namespace),
+        ("task_queue", &*t.task_queue),
     ]
 }
 

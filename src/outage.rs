@@ -4,6 +4,7 @@
 //! every failure; this only decides which failures are worth a log line. Pure: the caller
 //! passes the clock and writes the line, with its own fields.
 
+use std::borrow::Cow;
 use std::time::{Duration, Instant};
 
 /// How often a persisting failure is summarised.
@@ -31,7 +32,8 @@ pub struct Outage {
 struct State {
     since: Instant,
     failures: u64,
-    kind: String,
+    /// Most kinds are static names (an error class): not copied, 100,000 failing scalers over.
+    kind: Cow<'static, str>,
     last_line: Instant,
 }
 
@@ -45,21 +47,24 @@ pub struct Recovered {
 impl Outage {
     /// A failure of `kind` (an error class, or the message for a target with few distinct
     /// errors) at `now`.
-    pub fn failure(&mut self, now: Instant, kind: &str) -> Note {
+    pub fn failure<K>(&mut self, now: Instant, kind: K) -> Note
+    where
+        K: AsRef<str> + Into<Cow<'static, str>>,
+    {
         match &mut self.state {
             None => {
                 self.state = Some(Box::new(State {
                     since: now,
                     failures: 1,
-                    kind: kind.to_string(),
+                    kind: kind.into(),
                     last_line: now,
                 }));
                 Note::First
             }
             Some(s) => {
                 s.failures += 1;
-                if s.kind != kind {
-                    s.kind = kind.to_string();
+                if s.kind != kind.as_ref() {
+                    s.kind = kind.into();
                     s.last_line = now;
                     Note::First
                 } else if now.saturating_duration_since(s.last_line) >= SUMMARY_EVERY {
@@ -90,7 +95,7 @@ impl Outage {
 
     /// The kind of the failure going on, if any.
     pub fn kind(&self) -> Option<&str> {
-        self.state.as_ref().map(|s| s.kind.as_str())
+        self.state.as_ref().map(|s| s.kind.as_ref())
     }
 }
 
@@ -161,7 +166,7 @@ mod tests {
                         firsts_allowed += 1;
                     }
                     prev = Some(k.clone());
-                    if o.failure(now, &k) != Note::Quiet {
+                    if o.failure(now, k) != Note::Quiet {
                         lines += 1;
                     }
                 } else {

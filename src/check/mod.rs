@@ -77,11 +77,11 @@ pub fn check_paths_for(
                 for (i, c) in cfgs.iter().enumerate() {
                     let here = format!("{} document {i}", f.display());
                     report.scalers += 1;
-                    if let Some(first) = names.get(&(c.namespace.clone(), c.name.clone())) {
+                    if let Some(first) = names.get(&(c.namespace.to_string(), c.name.to_string())) {
                         report.errors.push(format!("{}: document {i}: metadata.name: scaler {}/{} is already defined in {first}", f.display(), c.namespace, c.name));
                         continue;
                     }
-                    names.insert((c.namespace.clone(), c.name.clone()), here.clone());
+                    names.insert((c.namespace.to_string(), c.name.to_string()), here.clone());
                     report.errors.extend(
                         unknown_clusters(c, known)
                             .map(|e| format!("{}: document {i}: {e}", f.display())),
@@ -89,7 +89,7 @@ pub fn check_paths_for(
                     for cluster in c.placement.names() {
                         let tid = (
                             cluster.to_string(),
-                            c.namespace.clone(),
+                            c.namespace.to_string(),
                             c.target.group_version().0.to_string(),
                             c.target.kind.clone(),
                             c.target.name.clone(),

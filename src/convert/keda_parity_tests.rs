@@ -363,12 +363,12 @@ fn every_keda_parse_case_agrees_or_is_a_listed_difference() {
                     case.name
                 );
                 assert_eq!(
-                    t.namespace,
+                    &*t.namespace,
                     m("namespace").unwrap_or("default"),
                     "{}",
                     case.name
                 );
-                assert_eq!(t.task_queue, m("taskQueue").unwrap(), "{}", case.name);
+                assert_eq!(&*t.task_queue, m("taskQueue").unwrap(), "{}", case.name);
                 assert_eq!(t.target_queue_size, 5.0, "{}", case.name);
                 let activation: f64 =
                     m("activationTargetQueueSize").map_or(0.0, |v| v.parse().unwrap());

@@ -176,10 +176,7 @@ spec:
 
     // The agent reads it as the same scaler.
     let cfg = &parse_file(Path::new("out.yaml"), &r.output).unwrap()[0];
-    assert_eq!(
-        (cfg.namespace.as_str(), cfg.name.as_str()),
-        ("shop", "orders-worker")
-    );
+    assert_eq!((&*cfg.namespace, &*cfg.name), ("shop", "orders-worker"));
     assert_eq!(cfg.target.to_string(), "StatefulSet/orders-worker");
     assert_eq!(cfg.polling_interval, Duration::from_secs(10));
     assert_eq!(cfg.cooldown, Duration::from_secs(120));
@@ -204,11 +201,8 @@ spec:
     );
     assert!((cfg.behavior.down.tolerance - 0.05).abs() < 1e-12);
     let t = &cfg.triggers[0];
-    assert_eq!(t.name, "orders-backlog");
-    assert_eq!(
-        (t.namespace.as_str(), t.task_queue.as_str()),
-        ("orders", "orders")
-    );
+    assert_eq!(&*t.name, "orders-backlog");
+    assert_eq!((&*t.namespace, &*t.task_queue), ("orders", "orders"));
     assert_eq!(t.queue_types, [QueueType::Workflow, QueueType::Activity]);
     assert_eq!(
         (t.target_queue_size, t.activation_target_queue_size),
@@ -319,7 +313,7 @@ spec:
     let refs: Vec<_> = doc.spec.triggers[0]
         .secret_target_ref
         .iter()
-        .map(|r| (r.parameter.as_str(), r.name.as_str(), r.key.as_str()))
+        .map(|r| (r.parameter.as_str(), &*r.name, r.key.as_str()))
         .collect();
     // KEDA's rule: with an API key alone it verifies against the system's roots, not the CA.
     assert_eq!(refs, [("apiKey", "temporal-cloud", "api-key")]);
@@ -373,7 +367,7 @@ spec:
     assert_eq!(r.converted, 1);
     assert_valid_for_the_agent(&r);
     let cfg = &parse_file(Path::new("out.yaml"), &r.output).unwrap()[0];
-    assert_eq!(cfg.namespace, "default");
+    assert_eq!(&*cfg.namespace, "default");
     assert_eq!(
         cfg.triggers[0].auth.api_key,
         Some(CredSource::Env("TEMPORAL_API_KEY".into()))

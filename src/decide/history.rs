@@ -27,7 +27,7 @@ pub struct History {
     pub(super) last_scale: Option<Instant>,
     /// Consecutive failed reads per trigger (fallback).
     /// Empty (most scalers), 24 bytes and no allocation; a failing trigger's streak, 32.
-    pub(super) failures: crate::vec_map::VecMap<String, u32>,
+    pub(super) failures: crate::vec_map::VecMap<std::sync::Arc<str>, u32>,
     /// Consecutive reads with every trigger readable and inactive, and since when.
     pub(super) idle_reads: u32,
     pub(super) idle_since: Option<Instant>,
@@ -137,9 +137,9 @@ impl History {
             if r.backlog.is_err() {
                 *self
                     .failures
-                    .get_or_insert_with(r.name.as_str(), || (r.name.clone(), 0)) += 1;
+                    .get_or_insert_with(&*r.name, || (r.name.clone(), 0)) += 1;
             } else {
-                self.failures.remove(&r.name);
+                self.failures.remove(&*r.name);
             }
         }
         self.failures

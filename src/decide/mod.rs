@@ -13,14 +13,16 @@ pub use history::History;
 use crate::spec::{PolicyKind, ScaleRules, ScalerConfig, SelectPolicy};
 use std::borrow::Cow;
 use std::fmt;
+use std::sync::Arc;
 use std::time::Instant;
 
 /// What one trigger read this tick.
 #[derive(Clone, Debug, PartialEq)]
 pub struct TriggerReading {
-    pub name: String,
-    /// `Ok(backlog)`, or `Err(message)` when the read failed.
-    pub backlog: Result<u64, String>,
+    /// The trigger's spec's, shared with it.
+    pub name: Arc<str>,
+    /// `Ok(backlog)`, or `Err(message)` when the read failed (shared: `crate::intern`).
+    pub backlog: Result<u64, Arc<str>>,
     pub target: f64,
     pub activation: f64,
     /// The opt-in signals besides the count (meaningful when `backlog` is `Ok`).
@@ -91,7 +93,7 @@ pub enum Basis {
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct TriggerRecommendation {
-    pub name: String,
+    pub name: Arc<str>,
     /// `None` for a failing trigger.
     pub replicas: Option<u32>,
     pub active: bool,
@@ -496,7 +498,7 @@ pub fn decide(input: &Input<'_>, history: &History) -> Decision {
     let failing: Vec<&str> = triggers
         .iter()
         .filter(|t| t.replicas.is_none())
-        .map(|t| t.name.as_str())
+        .map(|t| &*t.name)
         .collect();
     let active = triggers.iter().any(|t| t.active);
     let best = triggers.iter().filter_map(|t| t.replicas).max();

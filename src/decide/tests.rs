@@ -56,7 +56,7 @@ fn free_behavior() -> Behavior {
 
 fn trigger(name: &str, target: f64, activation: f64) -> TriggerConfig {
     TriggerConfig {
-        name: name.to_string(),
+        name: name.into(),
         endpoint: EndpointSource::Literal("temporal:7233".into()),
         namespace: "default".into(),
         task_queue: "tq".into(),
@@ -134,7 +134,7 @@ fn readings(cfg: &ScalerConfig, backlogs: &[R]) -> Vec<TriggerReading> {
         .zip(backlogs)
         .map(|(t, b)| TriggerReading {
             name: t.name.clone(),
-            backlog: b.map_err(str::to_owned),
+            backlog: b.map_err(Arc::from),
             target: t.target_queue_size,
             activation: t.activation_target_queue_size,
             signals: Signals::default(),

@@ -36,7 +36,7 @@ struct Resolved {
     of: Arc<ScalerConfig>,
     cfg: Arc<ScalerConfig>,
     /// Triggers that could not be read, with why.
-    failed: HashMap<String, TemporalError>,
+    failed: HashMap<Arc<str>, TemporalError>,
 }
 
 impl EnvResolution {
@@ -75,7 +75,7 @@ fn lookup(target: &Option<Result<ContainerEnv, TargetError>>, var: &str) -> Resu
 pub(crate) async fn resolve(
     cfg: &ScalerConfig,
     fleet: &Fleet,
-) -> Option<(ScalerConfig, HashMap<String, TemporalError>)> {
+) -> Option<(ScalerConfig, HashMap<Arc<str>, TemporalError>)> {
     let container = cfg
         .triggers
         .iter()

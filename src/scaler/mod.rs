@@ -263,7 +263,7 @@ impl Scaler {
                 None => self.note_recovered(&t.name),
                 Some(e) => {
                     self.note_failure(&t.name, e);
-                    view.error = Some(e.to_string());
+                    view.error = reading.backlog.as_ref().err().cloned();
                 }
             }
             if let Some(Ok(WorkersRead::Unavailable(why))) = workers {
@@ -347,8 +347,8 @@ impl Scaler {
                 .metrics
                 .target_errors
                 .get_or_create(&TargetErrorLabels {
-                    namespace: self.cfg.namespace.clone(),
-                    scaler: self.cfg.name.clone(),
+                    namespace: self.cfg.namespace.to_string(),
+                    scaler: self.cfg.name.to_string(),
                     cluster: self.fleet.name(i).to_string(),
                     kind: e.kind().into(),
                 })
@@ -374,7 +374,11 @@ impl Scaler {
             }
             return;
         };
-        let kind = if by_cluster { CLUSTER_UNREACHABLE } else { msg };
+        let kind = if by_cluster {
+            std::borrow::Cow::Borrowed(CLUSTER_UNREACHABLE)
+        } else {
+            std::borrow::Cow::Owned(msg.to_string())
+        };
         let told = m.outage.failure(now, kind);
         let cluster = self.fleet.name(i);
         match told {

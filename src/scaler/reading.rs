@@ -17,10 +17,12 @@ pub(crate) fn reading(
     workers: Option<&Result<WorkersRead, TemporalError>>,
     now: SystemTime,
 ) -> TriggerReading {
+    // Shared: each failing trigger's view holds its message until the next read.
     let backlog = match failure(stats, workers) {
-        Some(e) => Err(e.to_string()),
-        None => stats.as_ref().map(|s| s.backlog).map_err(|e| e.to_string()),
-    };
+        Some(e) => Err(e),
+        None => stats.as_ref().map(|s| s.backlog),
+    }
+    .map_err(|e| crate::intern::message(&e.to_string()));
     let capacity = match (&t.capacity, workers) {
         (Some(c), Some(Ok(WorkersRead::Heartbeats(samples)))) => Some(CapacitySignal {
             target: c.target_utilization,
@@ -132,7 +134,7 @@ fn schedules_of<'a>(
     let queue = t.task_queue.clone();
     listed
         .iter()
-        .filter(move |e| e.task_queue.as_deref() == Some(queue.as_str()))
+        .filter(move |e| e.task_queue.as_deref() == Some(&*queue))
 }
 
 /// `<temporal namespace>/<schedule id>`: what a scaler learns is kept by it.

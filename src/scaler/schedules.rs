@@ -30,7 +30,10 @@ impl Scaler {
             return;
         }
         if let Some(SchedulesRead::Unavailable(why)) = read
-            && self.notes().schedules_unavailable.insert(t.name.clone())
+            && self
+                .notes()
+                .schedules_unavailable
+                .insert(t.name.to_string())
         {
             tracing::warn!(scaler = %self.key, trigger = %t.name, reason = %why, "Schedules signal unavailable; scaling without it");
             self.event(

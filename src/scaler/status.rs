@@ -58,7 +58,7 @@ impl Scaler {
                     d.triggers
                         .iter()
                         .filter(|t| t.basis == decide::Basis::Fallback)
-                        .map(|t| t.name.as_str())
+                        .map(|t| &*t.name)
                         .collect()
                 })
                 .unwrap_or_default();
@@ -94,10 +94,10 @@ impl Scaler {
             triggers: triggers
                 .iter()
                 .map(|t| TriggerStatus {
-                    name: t.name.clone(),
+                    name: t.name.to_string(),
                     backlog: t.backlog.map(|b| b as i64),
                     backlog_age_seconds: t.backlog_age_seconds.map(two_significant_digits),
-                    last_error: t.error.clone(),
+                    last_error: t.error.as_deref().map(String::from),
                     rate_limited: t.rate_limited.filter(|r| *r),
                     basis: t.basis.map(|b| b.as_str().to_string()),
                     capacity: t.capacity.as_deref().map(CapacityView::status),

@@ -156,7 +156,7 @@ pub async fn run(client: Client, namespaces: Option<Vec<String>>, tx: mpsc::Send
                     tracing::info!(namespace = %scope, lasted_secs = r.lasted.as_secs(), failures = r.failures, "TemporalScaler watch recovered");
                 }
             }
-            Err(e) => match outage.failure(std::time::Instant::now(), &watch_error_class(e)) {
+            Err(e) => match outage.failure(std::time::Instant::now(), watch_error_class(e)) {
                 Note::First => {
                     tracing::warn!(namespace = %scope, error = %e, "TemporalScaler watch failed; retrying (logged again once a minute while it lasts)");
                 }

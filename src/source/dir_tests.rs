@@ -38,13 +38,13 @@ fn parses_a_document_with_keda_defaults() {
     let cfgs = parse_file(Path::new("a.yaml"), GOOD).unwrap();
     assert_eq!(cfgs.len(), 1);
     let c = &cfgs[0];
-    assert_eq!((c.namespace.as_str(), c.name.as_str()), ("shop", "orders"));
+    assert_eq!((&*c.namespace, &*c.name), ("shop", "orders"));
     assert_eq!(c.target.api_version, "apps/v1");
     assert_eq!(c.target.kind, "Deployment");
     assert_eq!(c.polling_interval, Duration::from_secs(30));
     assert_eq!(c.cooldown, Duration::from_secs(300));
     let t = &c.triggers[0];
-    assert_eq!(t.namespace, "default");
+    assert_eq!(&*t.namespace, "default");
     assert_eq!(t.target_queue_size, 5.0);
     assert_eq!(t.activation_target_queue_size, 0.0);
     assert_eq!(t.queue_types, crate::spec::QueueType::ALL.to_vec());
@@ -58,7 +58,7 @@ fn defaults_namespace_and_max_when_absent() {
         .replace("  namespace: shop\n", "")
         .replace("  maxReplicaCount: 10\n", "");
     let c = &parse_file(Path::new("a.yaml"), &content).unwrap()[0];
-    assert_eq!(c.namespace, "default");
+    assert_eq!(&*c.namespace, "default");
     assert_eq!(c.max_replicas, 100);
     assert_eq!(c.min_replicas, 1);
 }
@@ -68,14 +68,14 @@ fn multi_document_yaml_and_json_arrays() {
     let content = format!("{}\n---\n{}\n---\n", doc("a", "qa"), doc("b", "qb"));
     let cfgs = parse_file(Path::new("two.yaml"), &content).unwrap();
     assert_eq!(
-        cfgs.iter().map(|c| c.name.as_str()).collect::<Vec<_>>(),
+        cfgs.iter().map(|c| &*c.name).collect::<Vec<_>>(),
         ["a", "b"]
     );
 
     let v: serde_json::Value = serde_saphyr::from_str(&doc("j", "qj")).unwrap();
     let json = serde_json::to_string(&vec![v]).unwrap();
     let cfgs = parse_file(Path::new("one.json"), &json).unwrap();
-    assert_eq!(cfgs[0].name, "j");
+    assert_eq!(&*cfgs[0].name, "j");
 }
 
 /// KEDA's rules for the running-workflow count: `workflowTaskQueueForCount` only with
@@ -447,8 +447,8 @@ fn keys_from_the_targets_environment_wait_for_it_and_are_then_validated() {
     let c = &parse_file(Path::new("a.yaml"), &content).unwrap()[0];
     let t = &c.triggers[0];
     // Placeholders until the target is read; the key itself wins over its …FromEnv (KEDA).
-    assert_eq!(t.task_queue, "$TASK_QUEUE");
-    assert_eq!(t.namespace, "prod");
+    assert_eq!(&*t.task_queue, "$TASK_QUEUE");
+    assert_eq!(&*t.namespace, "prod");
     let fe: &FromEnv = t.from_env.as_deref().expect("keys from the environment");
     assert_eq!(
         fe.vars,
@@ -470,7 +470,7 @@ fn keys_from_the_targets_environment_wait_for_it_and_are_then_validated() {
     };
     let filled =
         crate::spec::validate_filled("shop", 0, &fe.fill(env("orders-v2")).unwrap()).unwrap();
-    assert_eq!(filled.task_queue, "orders-v2");
+    assert_eq!(&*filled.task_queue, "orders-v2");
     assert!(filled.from_env.is_none());
     assert!(matches!(
         &filled.versioning,
@@ -791,7 +791,10 @@ fn a_configmap_swap_is_picked_up() {
     symlink("..data/a.yaml", d.path().join("a.yaml")).unwrap();
     let mut st = DirState::new(d.path());
     assert_eq!(st.reload().unwrap(), ReloadResult::Applied);
-    assert_eq!(st.snapshot().scalers[0].config.triggers[0].task_queue, "q1");
+    assert_eq!(
+        &*st.snapshot().scalers[0].config.triggers[0].task_queue,
+        "q1"
+    );
 
     // What the kubelet does: a new timestamped dir, `..data_tmp` renamed over `..data`.
     let v2 = d.path().join("..v2");
@@ -801,7 +804,10 @@ fn a_configmap_swap_is_picked_up() {
     std::fs::rename(d.path().join("..data_tmp"), d.path().join("..data")).unwrap();
     std::fs::remove_dir_all(&v1).unwrap();
     assert_eq!(st.reload().unwrap(), ReloadResult::Applied);
-    assert_eq!(st.snapshot().scalers[0].config.triggers[0].task_queue, "q2");
+    assert_eq!(
+        &*st.snapshot().scalers[0].config.triggers[0].task_queue,
+        "q2"
+    );
     assert_eq!(st.reload().unwrap(), ReloadResult::Unchanged);
 }
 
@@ -820,7 +826,7 @@ fn a_broken_file_keeps_its_last_good_version_and_others_are_unaffected() {
     let queues: Vec<_> = snap
         .scalers
         .iter()
-        .map(|s| s.config.triggers[0].task_queue.as_str())
+        .map(|s| &*s.config.triggers[0].task_queue)
         .collect();
     assert_eq!(queues, ["qa", "qb2"]);
     let errs = &snap.errors[&d.path().join("a.yaml")];
@@ -918,14 +924,14 @@ async fn watch_dir_publishes_changes_after_a_write() {
     )
     .await
     .unwrap();
-    assert_eq!(first.scalers[0].config.triggers[0].task_queue, "q1");
+    assert_eq!(&*first.scalers[0].config.triggers[0].task_queue, "q1");
     write(&d.path().join("a.yaml"), &doc("a", "q2"));
     // Bound the wait: the change must arrive well within the 2 s contract.
     let snap = tokio::time::timeout(Duration::from_secs(2), rx.recv())
         .await
         .expect("no reload within 2s")
         .unwrap();
-    assert_eq!(snap.scalers[0].config.triggers[0].task_queue, "q2");
+    assert_eq!(&*snap.scalers[0].config.triggers[0].task_queue, "q2");
     std::fs::remove_file(d.path().join("a.yaml")).unwrap();
     let snap = tokio::time::timeout(Duration::from_secs(2), rx.recv())
         .await
@@ -956,7 +962,7 @@ async fn watch_dir_sees_a_configmap_swap() {
     )
     .await
     .unwrap();
-    assert_eq!(first.scalers[0].config.triggers[0].task_queue, "q1");
+    assert_eq!(&*first.scalers[0].config.triggers[0].task_queue, "q1");
 
     let v2 = d.path().join("..v2");
     std::fs::create_dir(&v2).unwrap();
@@ -968,7 +974,7 @@ async fn watch_dir_sees_a_configmap_swap() {
         .await
         .expect("no reload within 2s")
         .unwrap();
-    assert_eq!(snap.scalers[0].config.triggers[0].task_queue, "q2");
+    assert_eq!(&*snap.scalers[0].config.triggers[0].task_queue, "q2");
     task.abort();
 }
 

@@ -300,10 +300,12 @@ pub enum DeploymentScope {
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct TriggerConfig {
-    pub name: String,
+    /// The name, namespace and queue are shared with each tick's view of the trigger and its
+    /// reading (one allocation each, not one per tick and holder).
+    pub name: Arc<str>,
     pub endpoint: EndpointSource,
-    pub namespace: String,
-    pub task_queue: String,
+    pub namespace: Arc<str>,
+    pub task_queue: Arc<str>,
     pub queue_types: Vec<QueueType>,
     pub target_queue_size: f64,
     pub activation_target_queue_size: f64,
@@ -342,8 +344,10 @@ pub struct CapacityConfig {
 /// A validated scaler: every default applied, every value typed.
 #[derive(Clone, Debug, PartialEq)]
 pub struct ScalerConfig {
-    pub namespace: String,
-    pub name: String,
+    /// Shared with the scaler's key (the registry's, the state's, the view's): one allocation
+    /// each, not four.
+    pub namespace: Arc<str>,
+    pub name: Arc<str>,
     pub target: Arc<TargetRef>,
     pub polling_interval: Duration,
     pub cooldown: Duration,

@@ -562,10 +562,10 @@ fn validate_one(
         return None;
     }
     Some(TriggerConfig {
-        name,
+        name: name.into(),
         endpoint: endpoint?,
-        namespace,
-        task_queue,
+        namespace: namespace.into(),
+        task_queue: task_queue.into(),
         queue_types,
         target_queue_size,
         activation_target_queue_size: activation,

@@ -345,8 +345,8 @@ fn validate_spec(
     triggers.shrink_to_fit();
 
     ScalerConfig {
-        namespace: namespace.to_string(),
-        name: name.to_string(),
+        namespace: namespace.into(),
+        name: name.into(),
         target,
         polling_interval,
         cooldown,

@@ -18,9 +18,10 @@ pub type TargetView = Arc<crate::spec::TargetRef>;
 #[derive(Clone, Debug, Default, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct TriggerView {
-    pub name: String,
-    pub temporal_namespace: String,
-    pub task_queue: String,
+    /// The trigger's spec's, shared with it.
+    pub name: Arc<str>,
+    pub temporal_namespace: Arc<str>,
+    pub task_queue: Arc<str>,
     pub backlog: Option<u64>,
     pub backlog_age_seconds: Option<f64>,
     pub tasks_add_rate: Option<f64>,
@@ -34,7 +35,8 @@ pub struct TriggerView {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub version_status: Option<crate::decide::version::VersionStatus>,
     pub active: bool,
-    pub error: Option<String>,
+    /// Shared with every view that holds the same message (`crate::intern`).
+    pub error: Option<Arc<str>>,
     /// The worker-capacity signal (`targetSlotUtilization`); boxed, as most triggers have none.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub capacity: Option<Box<CapacityView>>,

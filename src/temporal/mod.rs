@@ -58,8 +58,8 @@ pub type TriggerRead = (
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 struct QueryKey {
     conn: ConnKey,
-    namespace: String,
-    task_queue: String,
+    namespace: Arc<str>,
+    task_queue: Arc<str>,
     queue_types: Vec<QueueType>,
     versioning: Versioning,
     /// The queue whose running workflows are counted (`includeRunningWorkflowCount`).
@@ -573,7 +573,7 @@ impl TemporalPool {
         let mut total = QueueStats::default();
         let calls = key.queue_types.iter().map(|qt| {
             let req = DescribeTaskQueueRequest {
-                namespace: key.namespace.clone(),
+                namespace: key.namespace.to_string(),
                 task_queue: Some(Self::task_queue(&key.task_queue)),
                 task_queue_type: proto_type(*qt) as i32,
                 report_stats: true,
@@ -605,7 +605,7 @@ impl TemporalPool {
     /// Running workflows on the queue; the queue name was validated to be safe in the query.
     async fn count_running(&self, conn: &Connection, key: &QueryKey) -> Result<u64, TemporalError> {
         let req = CountWorkflowExecutionsRequest {
-            namespace: key.namespace.clone(),
+            namespace: key.namespace.to_string(),
             query: running_query(
                 key.running.as_deref().unwrap_or(&key.task_queue),
                 &key.versioning,
@@ -642,7 +642,7 @@ impl TemporalPool {
         }
         #[allow(deprecated)]
         let req = DescribeTaskQueueRequest {
-            namespace: key.namespace.clone(),
+            namespace: key.namespace.to_string(),
             task_queue: Some(Self::task_queue(&key.task_queue)),
             api_mode: DescribeTaskQueueMode::Enhanced as i32,
             versions: Some(TaskQueueVersionSelection {
@@ -694,8 +694,8 @@ impl TemporalPool {
                 "GetWorkerVersioningRules",
                 svc.get_worker_versioning_rules(tonic::Request::new(
                     GetWorkerVersioningRulesRequest {
-                        namespace: key.namespace.clone(),
-                        task_queue: key.task_queue.clone(),
+                        namespace: key.namespace.to_string(),
+                        task_queue: key.task_queue.to_string(),
                     },
                 )),
             )
@@ -726,8 +726,8 @@ impl TemporalPool {
                 "GetWorkerBuildIdCompatibility",
                 svc.get_worker_build_id_compatibility(tonic::Request::new(
                     GetWorkerBuildIdCompatibilityRequest {
-                        namespace: key.namespace.clone(),
-                        task_queue: key.task_queue.clone(),
+                        namespace: key.namespace.to_string(),
+                        task_queue: key.task_queue.to_string(),
                         max_sets: 0,
                     },
                 )),
@@ -752,7 +752,7 @@ impl TemporalPool {
         scope: DeploymentScope,
     ) -> Result<QueueStats, TemporalError> {
         let req = DescribeWorkerDeploymentVersionRequest {
-            namespace: key.namespace.clone(),
+            namespace: key.namespace.to_string(),
             deployment_version: Some(WorkerDeploymentVersion {
                 deployment_name: name.to_string(),
                 build_id: build_id.to_string(),
@@ -774,7 +774,7 @@ impl TemporalPool {
             .collect();
         let mut total = QueueStats::default();
         for tq in resp.version_task_queues.iter().filter(|tq| match scope {
-            DeploymentScope::TaskQueue => tq.name == key.task_queue && types.contains(&tq.r#type),
+            DeploymentScope::TaskQueue => *tq.name == *key.task_queue && types.contains(&tq.r#type),
             DeploymentScope::Version => true,
         }) {
             if let Some(s) = &tq.stats {

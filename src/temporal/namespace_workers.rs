@@ -22,7 +22,7 @@ const PLAN_WINDOW: Duration = Duration::from_secs(60);
 /// stays with the queries before it weighs again.
 const PER_QUERY_BACKOFF: Duration = Duration::from_secs(600);
 
-type NsKey = (ConnKey, String);
+type NsKey = (ConnKey, Arc<str>);
 
 /// What the agent knows of a namespace's worker reads.
 struct Plan {
@@ -105,7 +105,7 @@ impl TemporalPool {
         interval: Duration,
     ) -> Result<WorkersRead, TemporalError> {
         let query = filter.query();
-        let key: NsKey = (conn.clone(), namespace.to_string());
+        let key: NsKey = (conn.clone(), namespace.into());
         let now = Instant::now();
         if !self.namespace_workers.namespace_wide(&key, &query, now) {
             return self.query_workers(conn, namespace, query).await;
@@ -149,7 +149,7 @@ impl TemporalPool {
         let this = Arc::clone(self);
         let k = WorkersKey {
             conn: key.0.clone(),
-            namespace: key.1.clone(),
+            namespace: key.1.to_string(),
             query: String::new(),
         };
         let ns_key = key.clone();
@@ -185,7 +185,7 @@ mod tests {
         let conn = super::super::conn_key(&cfg[0].triggers[0], None)
             .await
             .unwrap();
-        let key = || (conn.clone(), "default".to_string());
+        let key = || (conn.clone(), Arc::from("default"));
         let ns = NamespaceWorkers::default();
         let t0 = Instant::now();
         // One query: its own listing (1 call) is as cheap as a namespace page.

@@ -54,7 +54,7 @@ pub struct WorkerFilter {
 impl WorkerFilter {
     pub fn of(t: &TriggerConfig) -> WorkerFilter {
         let mut f = WorkerFilter {
-            task_queue: Some(t.task_queue.clone()),
+            task_queue: Some(t.task_queue.to_string()),
             deployment: None,
             build_id: None,
         };

@@ -465,7 +465,7 @@ fn row(out: &mut String, v: &ScalerView, o: &Overview) {
     out.push_str(r#"</td><td class="decision">"#);
     decision(out, v, &key);
     out.push_str(r#"</td><td class="history">"#);
-    let names: Vec<&str> = v.triggers.iter().map(|t| t.name.as_str()).collect();
+    let names: Vec<&str> = v.triggers.iter().map(|t| &*t.name).collect();
     let empty = History::default();
     let upcoming = upcoming(v, o.wall);
     chart::render(
@@ -684,7 +684,7 @@ mod tests {
             temporal_namespace: "default".into(),
             task_queue: "orders".into(),
             backlog: Some(12),
-            error: Some(format!("not_found: {EVIL}")),
+            error: Some(format!("not_found: {EVIL}").into()),
             ..Default::default()
         }];
         v.decision = vec![crate::decide::Step {

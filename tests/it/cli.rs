@@ -597,7 +597,7 @@ spec:
     .unwrap()
     .remove(0);
     assert_eq!(
-        (cfg.namespace.as_str(), cfg.name.as_str(), cfg.max_replicas),
+        (&*cfg.namespace, &*cfg.name, cfg.max_replicas),
         ("shop", "orders", 20)
     );
     assert_eq!(cfg.triggers.len(), 1);

@@ -811,7 +811,7 @@ async fn a_task_queue_from_the_targets_environment_on_a_real_cluster_with_the_ch
     let _ = Api::<ConfigMap>::namespaced(admin, &ns)
         .delete(&format!("{name}-queues"), &DeleteParams::default())
         .await;
-    assert_eq!(v.triggers[0].task_queue, format!("{name}-q"));
+    assert_eq!(&*v.triggers[0].task_queue, format!("{name}-q"));
     assert_eq!(v.triggers[0].backlog, Some(12));
     assert!(v.triggers[0].error.is_none(), "{v:?}");
     assert_eq!(got.spec.unwrap().replicas, Some(3));

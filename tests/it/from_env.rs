@@ -55,7 +55,7 @@ async fn a_task_queue_from_the_targets_environment_is_read_once_and_scaled_on() 
             .wait_for(&running.key, |v| v.current_replicas == Some(3)),
     )
     .await;
-    assert_eq!(v.triggers[0].task_queue, "q-env-v2");
+    assert_eq!(&*v.triggers[0].task_queue, "q-env-v2");
     assert_eq!(v.triggers[0].backlog, Some(12));
     assert_eq!(api.replicas.load(Ordering::SeqCst), 3);
     // A few more ticks: the environment is not read again (it is read every 5 minutes).
@@ -171,7 +171,7 @@ async fn a_hung_api_server_fails_the_environment_read_at_its_deadline() {
         started.elapsed()
     );
     assert_eq!(
-        v.triggers[0].task_queue, "$TASK_QUEUE",
+        &*v.triggers[0].task_queue, "$TASK_QUEUE",
         "not polled with the placeholder's value"
     );
     assert_eq!(v.triggers[0].backlog, None);
@@ -183,7 +183,7 @@ async fn a_hung_api_server_fails_the_environment_read_at_its_deadline() {
             .wait_for(&running.key, |v| v.current_replicas == Some(3)),
     )
     .await;
-    assert_eq!(v.triggers[0].task_queue, "q-env-hang");
+    assert_eq!(&*v.triggers[0].task_queue, "q-env-hang");
     assert!(v.triggers[0].error.is_none());
     // Nothing was written while the server was silent.
     let while_hung: Vec<_> = api.since(0).into_iter().filter(|s| s.hung).collect();

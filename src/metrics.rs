@@ -472,7 +472,8 @@ mod tests {
                     error: Some("unavailable".into()),
                     ..Default::default()
                 },
-            ];
+            ]
+            .into();
         });
         let text = metrics.encode();
         let queue = r#"{namespace="shop",scaler="orders",trigger="trigger0",temporal_namespace="prod",task_queue="orders"}"#;
@@ -510,9 +511,11 @@ mod tests {
         let quiet = ScalerKey::new(SourceKind::Dir, "shop", "quiet");
         state.update(&quiet, |v| v.desired_replicas = Some(1));
         for kind in ["timeout", "unavailable", "timeout"] {
-            state.update(&key, |v| v.count_trigger_error("trigger0", kind));
+            state.update(&key, |v| v.count_trigger_error(&"trigger0".into(), kind));
         }
-        state.update(&key, |v| v.count_trigger_error("trigger1", "timeout"));
+        state.update(&key, |v| {
+            v.count_trigger_error(&"trigger1".into(), "timeout")
+        });
         let text = metrics.encode();
         let series: Vec<&str> = text
             .lines()
@@ -548,7 +551,7 @@ mod tests {
             name: name.into(),
         };
         state.update(&key("orders"), |v| {
-            v.clusters = ClusterView::two_one_down();
+            v.clusters = ClusterView::two_one_down().into();
         });
         state.update(&key("plain"), |v| v.current_replicas = Some(1));
         let text = metrics.encode();
@@ -623,7 +626,8 @@ mod tests {
                     name: "backlog-only".into(),
                     ..Default::default()
                 },
-            ];
+            ]
+            .into();
         });
         let text = metrics.encode();
         let labels = |t: &str| {
@@ -670,7 +674,8 @@ mod tests {
                     task_queue: "q\"1\\x\n".into(),
                     backlog: Some(i as u64),
                     ..Default::default()
-                }];
+                }]
+                .into();
             });
         }
         let pages: Vec<String> = metrics.pages().collect();

@@ -207,9 +207,9 @@ impl Registry {
                     msgs.join("; ")
                 )
             });
-            self.ctx
-                .state
-                .update(&s.key, |v| v.config_error = config_error);
+            self.ctx.state.update(&s.key, |v| {
+                v.config_error = config_error.map(String::into_boxed_str)
+            });
         }
         // Many scalers were just added in key order, which leaves each B-tree node about half
         // full: built again from the sorted entries, the nodes are full (nearly half the
@@ -455,8 +455,8 @@ impl Registry {
                 v.current_replicas = None;
                 v.desired_replicas = None;
                 v.active = false;
-                v.triggers = Vec::new();
-                v.decision = Vec::new();
+                v.triggers = Box::default();
+                v.decision = Box::default();
                 v.trigger_errors = Box::default();
             });
             let m = &self.ctx.metrics;

@@ -203,7 +203,7 @@ spec:
     let t = &cfg.triggers[0];
     assert_eq!(&*t.name, "orders-backlog");
     assert_eq!((&*t.namespace, &*t.task_queue), ("orders", "orders"));
-    assert_eq!(t.queue_types, [QueueType::Workflow, QueueType::Activity]);
+    assert_eq!(*t.queue_types, [QueueType::Workflow, QueueType::Activity]);
     assert_eq!(
         (t.target_queue_size, t.activation_target_queue_size),
         (5.0, 1.0)
@@ -886,7 +886,7 @@ fn keda_versioning_rules_are_kept_and_its_ignored_keys_dropped() {
     assert!(cfg.triggers[0].from_env.is_none());
     assert!(matches!(
         &cfg.triggers[0].versioning,
-        crate::spec::Versioning::WorkerDeployment { name, .. } if name == "omes-deployment"
+        crate::spec::Versioning::WorkerDeployment { name, .. } if &**name == "omes-deployment"
     ));
 }
 

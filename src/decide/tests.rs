@@ -60,7 +60,7 @@ fn trigger(name: &str, target: f64, activation: f64) -> TriggerConfig {
         endpoint: EndpointSource::Literal("temporal:7233".into()),
         namespace: "default".into(),
         task_queue: "tq".into(),
-        queue_types: QueueType::ALL.to_vec(),
+        queue_types: QueueType::ALL.into(),
         target_queue_size: target,
         activation_target_queue_size: activation,
         auth: Auth {

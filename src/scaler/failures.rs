@@ -40,10 +40,11 @@ impl Scaler {
     /// Every failure is counted; it is logged when it starts or changes kind and once a minute
     /// while it lasts. An unreachable Temporal is logged by its connection (one line for all
     /// the scalers on it), so here it is only a debug line.
-    pub(super) fn note_failure(&mut self, trigger: &str, e: &TemporalError) {
-        self.ctx.state.update(&self.key, |v| {
-            v.count_trigger_error(trigger, e.kind.as_str())
-        });
+    pub(super) fn note_failure(&mut self, name: &Arc<str>, e: &TemporalError) {
+        self.ctx
+            .state
+            .update(&self.key, |v| v.count_trigger_error(name, e.kind.as_str()));
+        let trigger: &str = name;
         let by_connection = e.kind.is_connectivity();
         // Unavailable and timeout alternate in one outage: one kind for both.
         let kind = if by_connection {
@@ -54,7 +55,7 @@ impl Scaler {
         let outage = self
             .notes()
             .trigger_outages
-            .get_or_insert_with(trigger, || (trigger.to_string(), Outage::default()));
+            .get_or_insert_with(trigger, || (name.clone(), Outage::default()));
         let note = outage.failure(std::time::Instant::now(), kind);
         match note {
             Note::First => {

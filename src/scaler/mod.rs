@@ -126,7 +126,7 @@ struct Scaler {
 struct Notes {
     /// Failing triggers: a persisting failure is logged (and evented) when it starts or changes
     /// kind, summarised once a minute, and its recovery logged.
-    trigger_outages: crate::vec_map::VecMap<String, Outage>,
+    trigger_outages: crate::vec_map::VecMap<Arc<str>, Outage>,
     /// Triggers whose server cannot give the capacity signal (said once).
     capacity_unavailable: BTreeSet<String>,
     /// A HorizontalPodAutoscaler scales the target too: why nothing is written.
@@ -404,8 +404,8 @@ impl Scaler {
         self.ctx.state.update(&self.key, |v| {
             v.leader = true;
             v.target = Some(target);
-            v.triggers = views;
-            v.clusters = clusters;
+            v.triggers = views.into();
+            v.clusters = clusters.into();
             v.error = Some(msg);
         });
     }
@@ -617,15 +617,15 @@ impl Scaler {
             v.current_replicas = Some(out.current);
             v.desired_replicas = Some(d.desired);
             v.active = d.active;
-            v.triggers = views;
-            v.clusters = clusters;
+            v.triggers = views.into();
+            v.clusters = clusters.into();
             v.error = out.error.or(conflict);
-            v.decision = d.steps.clone();
+            // Boxed slices: kept for /scalers until the next tick, times 100,000 scalers, with
+            // no spare capacity.
+            v.decision = d.steps.as_slice().into();
             if !out.steered.is_empty() {
-                v.scale_down = out.steered;
+                v.scale_down = out.steered.into();
             }
-            // Kept for /scalers until the next tick, times 10,000 scalers: no spare capacity.
-            v.decision.shrink_to_fit();
             if out.scaled_at.is_some() {
                 v.last_scale_time = out.scaled_at;
             }

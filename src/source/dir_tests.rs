@@ -47,7 +47,7 @@ fn parses_a_document_with_keda_defaults() {
     assert_eq!(&*t.namespace, "default");
     assert_eq!(t.target_queue_size, 5.0);
     assert_eq!(t.activation_target_queue_size, 0.0);
-    assert_eq!(t.queue_types, crate::spec::QueueType::ALL.to_vec());
+    assert_eq!(*t.queue_types, crate::spec::QueueType::ALL);
     assert_eq!(t.auth.tls, crate::spec::TlsMode::Plaintext);
     assert_eq!(*c.behavior, crate::spec::Behavior::hpa_default());
 }
@@ -474,7 +474,7 @@ fn keys_from_the_targets_environment_wait_for_it_and_are_then_validated() {
     assert!(filled.from_env.is_none());
     assert!(matches!(
         &filled.versioning,
-        crate::spec::Versioning::WorkerDeployment { name, build_id, .. } if name == "shop/orders" && build_id == "v2"
+        crate::spec::Versioning::WorkerDeployment { name, build_id, .. } if &**name == "shop/orders" && &**build_id == "v2"
     ));
     let errs =
         crate::spec::validate_filled("shop", 0, &fe.fill(env("orders v2")).unwrap()).unwrap_err();
@@ -593,7 +593,7 @@ fn keda_worker_versioning_keys_select_what_keda_reads() {
             scope: DeploymentScope::Version,
         }
     );
-    assert_eq!(t.queue_types, QueueType::ALL.to_vec());
+    assert_eq!(*t.queue_types, QueueType::ALL);
     // build-id: the legacy selection of that one build id.
     let t = versioning_of("      workerVersioningType: build-id\n      buildId: 1.0.0\n");
     assert_eq!(
@@ -613,7 +613,7 @@ fn keda_worker_versioning_keys_select_what_keda_reads() {
     // Our own bare buildId keeps its meaning (KEDA's older scalers read it the same way).
     assert!(matches!(
         versioning_of("      buildId: v7\n").versioning,
-        Versioning::BuildIds { build_id: Some(b), .. } if b == "v7"
+        Versioning::BuildIds { build_id: Some(b), .. } if &*b == "v7"
     ));
 }
 

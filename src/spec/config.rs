@@ -275,14 +275,14 @@ pub enum Versioning {
     All,
     /// Legacy build-id selection (deprecated ENHANCED DescribeTaskQueue).
     BuildIds {
-        build_id: Option<String>,
+        build_id: Option<Box<str>>,
         select_all_active: bool,
         select_unversioned: bool,
     },
     /// Worker Deployment version.
     WorkerDeployment {
-        name: String,
-        build_id: String,
+        name: Box<str>,
+        build_id: Box<str>,
         scope: DeploymentScope,
     },
 }
@@ -306,7 +306,7 @@ pub struct TriggerConfig {
     pub endpoint: EndpointSource,
     pub namespace: Arc<str>,
     pub task_queue: Arc<str>,
-    pub queue_types: Vec<QueueType>,
+    pub queue_types: Box<[QueueType]>,
     pub target_queue_size: f64,
     pub activation_target_queue_size: f64,
     pub auth: Arc<Auth>,
@@ -321,8 +321,10 @@ pub struct TriggerConfig {
     /// `workflowTaskQueueForCount`: count the running workflows of this queue instead (an
     /// activity-only queue whose workflows run elsewhere), as KEDA does.
     pub workflow_task_queue_for_count: Option<Box<str>>,
-    /// `targetSlotUtilization` (+ `workerHeartbeatMaxAgeSeconds`): the worker-capacity signal.
-    pub capacity: Option<CapacityConfig>,
+    /// `targetSlotUtilization` (+ `workerHeartbeatMaxAgeSeconds`): the worker-capacity signal
+    /// (boxed: with it out of line and the versioning's strings boxed, a trigger's spec fits
+    /// 256 bytes, not 320).
+    pub capacity: Option<Box<CapacityConfig>>,
     /// `keepWhileDispatching`: a queue whose tasks are being dispatched is active.
     pub keep_while_dispatching: bool,
     /// `scheduleLeadSeconds` (+ companions): pre-scale before the queue's Schedules fire.

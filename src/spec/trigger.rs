@@ -566,7 +566,7 @@ fn validate_one(
         endpoint: endpoint?,
         namespace: namespace.into(),
         task_queue: task_queue.into(),
-        queue_types,
+        queue_types: queue_types.into(),
         target_queue_size,
         activation_target_queue_size: activation,
         from_env: None,
@@ -585,7 +585,7 @@ fn validate_one(
         growth_lookahead_secs,
         include_running_workflows,
         workflow_task_queue_for_count,
-        capacity,
+        capacity: capacity.map(Box::new),
         keep_while_dispatching,
         schedule: schedule.map(Box::new),
     })

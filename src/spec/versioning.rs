@@ -57,8 +57,8 @@ pub(super) fn versioning_keys<'a>(
             );
             match (deployment_name, build_id) {
                 (Some(n), Some(b)) => Versioning::WorkerDeployment {
-                    name: n.trim().to_string(),
-                    build_id: b.trim().to_string(),
+                    name: n.trim().into(),
+                    build_id: b.trim().into(),
                     scope: DeploymentScope::Version,
                 },
                 (n, b) => {
@@ -104,7 +104,7 @@ pub(super) fn versioning_keys<'a>(
                 );
             }
             Versioning::BuildIds {
-                build_id: build_id.map(|b| b.trim().to_string()),
+                build_id: build_id.map(|b| b.trim().into()),
                 select_all_active: all_active,
                 select_unversioned: unversioned,
             }
@@ -160,8 +160,8 @@ pub(super) fn versioning_keys<'a>(
                         errs.push(p(k), value_of(k), "either buildId/selectAllActive/selectUnversioned or workerDeploymentName/workerDeploymentBuildId, not both");
                     }
                     Versioning::WorkerDeployment {
-                        name: n.clone(),
-                        build_id: b.clone(),
+                        name: n.as_str().into(),
+                        build_id: b.as_str().into(),
                         scope: DeploymentScope::TaskQueue,
                     }
                 }
@@ -182,7 +182,7 @@ pub(super) fn versioning_keys<'a>(
                     Versioning::All
                 }
                 (None, None) if legacy => Versioning::BuildIds {
-                    build_id: build_id.cloned(),
+                    build_id: build_id.map(|b| b.as_str().into()),
                     select_all_active: all_active,
                     select_unversioned: unversioned,
                 },

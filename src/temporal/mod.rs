@@ -60,7 +60,7 @@ struct QueryKey {
     conn: ConnKey,
     namespace: Arc<str>,
     task_queue: Arc<str>,
-    queue_types: Vec<QueueType>,
+    queue_types: Box<[QueueType]>,
     versioning: Versioning,
     /// The queue whose running workflows are counted (`includeRunningWorkflowCount`).
     running: Option<String>,

@@ -68,14 +68,14 @@ impl WorkerFilter {
                 if *scope == DeploymentScope::Version {
                     f.task_queue = None;
                 }
-                f.deployment = Some(name.clone());
-                f.build_id = Some(build_id.clone());
+                f.deployment = Some(name.to_string());
+                f.build_id = Some(build_id.to_string());
             }
             Versioning::BuildIds {
                 build_id: Some(b),
                 select_all_active: false,
                 select_unversioned: false,
-            } => f.build_id = Some(b.clone()),
+            } => f.build_id = Some(b.to_string()),
             // Several build ids, or unversioned workers: every worker of the queue.
             Versioning::BuildIds { .. } | Versioning::All => {}
         }

@@ -686,12 +686,14 @@ mod tests {
             backlog: Some(12),
             error: Some(format!("not_found: {EVIL}").into()),
             ..Default::default()
-        }];
+        }]
+        .into();
         v.decision = vec![crate::decide::Step {
             rule: Rule::TriggerMax,
             replicas: 3,
             detail: "max over triggers of ceil(backlog / targetQueueSize)".into(),
-        }];
+        }]
+        .into();
         let mut h = History::default();
         for at in 0..20 {
             h.record(&Sample {
@@ -741,7 +743,7 @@ mod tests {
         use crate::state::ClusterView;
         let mut v = scaler();
         assert!(!render(&overview(vec![v.clone()])).contains("class=\"clusters\""));
-        v.clusters = ClusterView::two_one_down();
+        v.clusters = ClusterView::two_one_down().into();
         let html = render(&overview(vec![v]));
         assert!(
             html.contains(r#"<li class="cluster" title=""><b>local</b> 6 → 6</li>"#),
@@ -765,7 +767,8 @@ mod tests {
             idle: 2,
             costs_written: 1,
             ..Default::default()
-        }];
+        }]
+        .into();
         let html = render(&overview(vec![v.clone()]));
         assert!(
             html.contains(r#"<div class="scaledown muted">last scale-down: 2 idle pod(s) first; busy pods kept: w-&lt;a&gt; (2)</div>"#),

@@ -69,10 +69,10 @@ fn busy_workers_hold_the_count_while_the_backlog_reads_zero() {
     assert_eq!((r.replicas, r.basis), (Some(2), Basis::SlotUtilization));
     // Over a whole decision, the count is held where backlog-only would scale to zero.
     let mut cfg = config(0, 10);
-    cfg.triggers[0].capacity = Some(crate::spec::CapacityConfig {
+    cfg.triggers[0].capacity = Some(Box::new(crate::spec::CapacityConfig {
         target_utilization: 1.0,
         max_heartbeat_age: Duration::from_secs(180),
-    });
+    }));
     let mut sim = Sim::new(cfg.clone(), 2);
     for t in 0..10 {
         let d = sim.tick_readings(t * 15, &[with_capacity(0, 1.0, c.clone())]);

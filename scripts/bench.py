@@ -344,8 +344,14 @@ async def scale_and_reload(args, client, endpoint, workdir, n, rows, capacity=Fa
 
         # Reload: edit s-000000 (target 5 -> 1): its recommendation becomes its backlog (max 20).
         before = {v["name"]: (v["desiredReplicas"], v["lastScaleTime"]) for v in agent.scalers()}
-        backlog = agent.scalers("?namespace=bench&name=s-000000")[0]["triggers"][0]["backlog"]
-        expected = min(20, backlog)
+        def backlog_of_q0():
+            return agent.scalers("?namespace=bench&name=s-000000")[0]["triggers"][0]["backlog"]
+
+        # A saturated server refuses some reads: s-000000's last one may have failed (its
+        # backlog then unknown until its next read, within an interval).
+        wait_for("s-000000's backlog read", lambda: backlog_of_q0() is not None,
+                 timeout=2 * args.interval + 30, step=1)
+        expected = min(20, backlog_of_q0())
         restarts_before = agent.log_text().count("spec changed; applying")
         edit_at = time.monotonic()
         with open(os.path.join(d, "s-000000.yaml"), "w") as f:

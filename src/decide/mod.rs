@@ -400,8 +400,8 @@ fn policy_limit(
 ) -> u32 {
     let mut result: Option<i64> = None;
     for p in &rules.policies {
-        let added = History::change_in_period(&h.up_events, now, p.period) as i64;
-        let removed = History::change_in_period(&h.down_events, now, p.period) as i64;
+        let added = h.change_in_period(true, now, p.period) as i64;
+        let removed = h.change_in_period(false, now, p.period) as i64;
         let start = current as i64 - added + removed;
         let fraction = p.value as f64 / 100.0;
         let proposed = match (p.kind, dir) {
@@ -583,7 +583,7 @@ pub fn decide(input: &Input<'_>, history: &History) -> Decision {
 
     // Stabilization, as the HPA: the lowest recommendation in the scale-up window, the highest
     // in the scale-down window, the current count in between.
-    let up_rec = (history.up_lowest.within(now, up.stabilization)).map_or(rec, |r| r.min(rec));
+    let up_rec = (history.up_lowest(now, up.stabilization)).map_or(rec, |r| r.min(rec));
     let down_rec =
         (history.down_highest.within(now, down.stabilization)).map_or(rec, |r| r.max(rec));
     let mut desired = current.max(up_rec).min(down_rec);

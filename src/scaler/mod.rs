@@ -119,7 +119,8 @@ struct Scaler {
 }
 
 /// A scaler's rarer memory. Out of line, 100,000 waiting scalers are each 128 bytes smaller
-/// (jemalloc's 512-byte class for the cell, not 640: `a_waiting_scaler_is_small`).
+/// (with the decision's rarer history also boxed, jemalloc's 448-byte class for the cell, not
+/// 640: `a_waiting_scaler_is_small`).
 /// Empty, its maps and sets are 24 bytes and allocate nothing (a hash map is 48); the outages
 /// are a vector map, as a B-tree's first entry allocates a whole node.
 #[derive(Default)]

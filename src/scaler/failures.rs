@@ -12,7 +12,7 @@ impl Scaler {
 
     /// Let the rarer memory go once it holds nothing.
     pub(super) fn tidy_notes(&mut self) {
-        if self.notes.as_ref().is_some_and(|n| n.is_empty()) {
+        if self.notes.as_mut().is_some_and(|n| !n.tidy()) {
             self.notes = None;
         }
     }
@@ -82,6 +82,7 @@ impl Scaler {
     pub(super) fn note_capacity_unavailable(&mut self, trigger: &str, why: &str) {
         if self
             .notes()
+            .said()
             .capacity_unavailable
             .insert(trigger.to_string())
         {

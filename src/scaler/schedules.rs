@@ -32,6 +32,7 @@ impl Scaler {
         if let Some(SchedulesRead::Unavailable(why)) = read
             && self
                 .notes()
+                .said()
                 .schedules_unavailable
                 .insert(t.name.to_string())
         {

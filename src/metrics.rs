@@ -7,9 +7,10 @@
 //! the scalers' views in the [`StateStore`], which hold the same numbers. That is one place per
 //! figure, no per-tick label hashing, and no series left behind by a removed scaler; with
 //! 10,000 scalers the families cost about 1 KB per scaler (and the error counter about 300
-//! bytes per failing scaler: on a saturated server, nearly all of 100,000). They are written a page of scalers at a time (a scrape of
-//! 10,000 scalers is ~4 MB of text), each page under the state's read lock alone, so the
-//! response is streamed; prometheus-client encodes the other families.
+//! bytes per failing scaler: on a saturated server, nearly all of 100,000). They are written a
+//! page of scalers at a time (a scrape of 10,000 scalers is ~4 MB of text), each page under the
+//! state's read lock alone, so the response is streamed; prometheus-client encodes the other
+//! families.
 
 use crate::spec::ScalerKey;
 use crate::state::{ScalerView, StateStore, TriggerView};
@@ -198,12 +199,13 @@ struct ScalerGauge {
 }
 
 const GAUGE: &str = "gauge";
+const COUNTER: &str = "counter";
 
 const GAUGES: [ScalerGauge; 11] = [
     ScalerGauge {
         name: "temporal_scaler_trigger_errors",
         help: "Failed trigger reads, by error kind",
-        kind: "counter",
+        kind: COUNTER,
         write: |out, _, v| {
             let (ns, scaler) = names(v);
             for c in &v.trigger_errors {

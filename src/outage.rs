@@ -21,20 +21,22 @@ pub enum Note {
     Quiet,
 }
 
-/// The outage of one target (the Lease, a scaler's target or trigger, a Temporal connection).
+/// The outage of one target (the Lease, a scaler's target, a Temporal connection): boxed,
+/// as most targets never fail.
 #[derive(Clone, Debug, Default)]
 pub struct Outage {
-    /// Boxed: most targets never fail, and 10,000 scalers each keep one per cluster.
-    state: Option<Box<State>>,
+    state: Option<Box<Ongoing<Cow<'static, str>>>>,
 }
 
+/// A failure going on, inline: for a holder that keeps many of them, each with a kind that
+/// is a small value (a scaler's failing triggers: 100,000 at once when a server stalls, so one
+/// allocation each, not three). [`Outage`] is one of these, boxed.
 #[derive(Clone, Debug)]
-struct State {
+pub struct Ongoing<K> {
     since: Instant,
-    failures: u64,
-    /// Most kinds are static names (an error class): not copied, 100,000 failing scalers over.
-    kind: Cow<'static, str>,
     last_line: Instant,
+    failures: u64,
+    kind: K,
 }
 
 /// An outage that ended: how long it lasted and how many failures it saw.
@@ -42,6 +44,57 @@ struct State {
 pub struct Recovered {
     pub lasted: Duration,
     pub failures: u64,
+}
+
+impl<K> Ongoing<K> {
+    /// The first failure, of `kind`, at `now` (log it in full: [`Note::First`]).
+    pub fn new(now: Instant, kind: K) -> Self {
+        Ongoing {
+            since: now,
+            last_line: now,
+            failures: 1,
+            kind,
+        }
+    }
+
+    /// Another failure at `now`; `same` says whether it is of the kind going on, and `kind`
+    /// makes the new kind only when it is not.
+    pub fn failure_of(&mut self, now: Instant, same: bool, kind: impl FnOnce() -> K) -> Note {
+        self.failures += 1;
+        if !same {
+            self.kind = kind();
+            self.last_line = now;
+            Note::First
+        } else if now.saturating_duration_since(self.last_line) >= SUMMARY_EVERY {
+            self.last_line = now;
+            Note::Summary {
+                failures: self.failures,
+                lasting: now.saturating_duration_since(self.since),
+            }
+        } else {
+            Note::Quiet
+        }
+    }
+
+    /// The outage ends at `now`.
+    pub fn end(&self, now: Instant) -> Recovered {
+        Recovered {
+            lasted: now.saturating_duration_since(self.since),
+            failures: self.failures,
+        }
+    }
+
+    pub fn kind(&self) -> &K {
+        &self.kind
+    }
+}
+
+impl<K: PartialEq + Copy> Ongoing<K> {
+    /// Another failure of `kind` at `now`.
+    pub fn failure(&mut self, now: Instant, kind: K) -> Note {
+        let same = self.kind == kind;
+        self.failure_of(now, same, || kind)
+    }
 }
 
 impl Outage {
@@ -53,39 +106,19 @@ impl Outage {
     {
         match &mut self.state {
             None => {
-                self.state = Some(Box::new(State {
-                    since: now,
-                    failures: 1,
-                    kind: kind.into(),
-                    last_line: now,
-                }));
+                self.state = Some(Box::new(Ongoing::new(now, kind.into())));
                 Note::First
             }
             Some(s) => {
-                s.failures += 1;
-                if s.kind != kind.as_ref() {
-                    s.kind = kind.into();
-                    s.last_line = now;
-                    Note::First
-                } else if now.saturating_duration_since(s.last_line) >= SUMMARY_EVERY {
-                    s.last_line = now;
-                    Note::Summary {
-                        failures: s.failures,
-                        lasting: now.saturating_duration_since(s.since),
-                    }
-                } else {
-                    Note::Quiet
-                }
+                let same = s.kind == kind.as_ref();
+                s.failure_of(now, same, || kind.into())
             }
         }
     }
 
     /// A success at `now`: the outage that just ended, if there was one.
     pub fn success(&mut self, now: Instant) -> Option<Recovered> {
-        self.state.take().map(|s| Recovered {
-            lasted: now.saturating_duration_since(s.since),
-            failures: s.failures,
-        })
+        self.state.take().map(|s| s.end(now))
     }
 
     /// When the failure going on was first seen, if any.
@@ -149,6 +182,32 @@ mod tests {
     }
 
     proptest! {
+        /// A scaler's inline outage (a small kind, no box) notes what the boxed one notes.
+        #[test]
+        fn an_inline_outage_notes_what_the_boxed_one_does(
+            steps in prop::collection::vec((1u64..40, 0u8..3, prop::bool::weighted(0.8)), 1..100),
+        ) {
+            let t0 = Instant::now();
+            let (mut boxed, mut inline, mut t) = (Outage::default(), None::<Ongoing<u8>>, 0u64);
+            for (dt, kind, fail) in steps {
+                t += dt;
+                let now = t0 + Duration::from_secs(t);
+                if fail {
+                    let want = boxed.failure(now, format!("k{kind}"));
+                    let got = match &mut inline {
+                        Some(o) => o.failure(now, kind),
+                        None => {
+                            inline = Some(Ongoing::new(now, kind));
+                            Note::First
+                        }
+                    };
+                    prop_assert_eq!(got, want);
+                } else {
+                    prop_assert_eq!(inline.take().map(|o| o.end(now)), boxed.success(now));
+                }
+            }
+        }
+
         /// Over any failure sequence, lines are at most one per kind change plus one a minute.
         #[test]
         fn lines_are_bounded_by_kind_changes_and_minutes(

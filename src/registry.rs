@@ -54,6 +54,13 @@ impl std::hash::Hash for TargetId {
     }
 }
 
+/// `tid` is owned by the scaler of its config with `source`. The old entry is removed first:
+/// `insert` would keep the old key, and with it another config (and so another owner).
+fn own(owners: &mut HashMap<TargetId, SourceKind>, tid: TargetId, source: SourceKind) {
+    owners.remove(&tid);
+    owners.insert(tid, source);
+}
+
 /// One per cluster of the target.
 fn target_ids(cfg: &Arc<ScalerConfig>) -> Vec<TargetId> {
     (0..cfg.placement.clusters.len().max(1))
@@ -106,10 +113,14 @@ pub struct Registry {
     cr_seen: BTreeMap<ScalerKey, (String, i64, Result<ScalerConfig, String>)>,
     problems: BTreeMap<ScalerKey, Problem>,
     /// Which running scaler owns each target: conflicts are found without a scan (10,000
-    /// scalers are re-applied on every directory snapshot).
-    owners: HashMap<TargetId, ScalerKey>,
+    /// scalers are re-applied on every directory snapshot). The owner is the key's config's
+    /// scaler with this source (its namespace and name): 32 bytes less an entry than its
+    /// `ScalerKey` (4 MB at 100,000 scalers). Always removed before inserted (`own`).
+    owners: HashMap<TargetId, SourceKind>,
     /// How many were running when `running` was last rebuilt compact.
     compacted_at: usize,
+    /// The custom resources' specs' shared strings (namespaces, trigger names, task queues).
+    strings: crate::intern::Pool,
 }
 
 impl Registry {
@@ -122,6 +133,7 @@ impl Registry {
             problems: BTreeMap::new(),
             owners: HashMap::new(),
             compacted_at: 0,
+            strings: Default::default(),
         }
     }
 
@@ -253,6 +265,10 @@ impl Registry {
         } = obj;
         // Kept in the status: what a new leader, or a restarted agent, starts from.
         self.ctx.state.seed_learned(&key, learned);
+        let config = config.map(|mut c| {
+            self.strings.share_config(&mut c);
+            c
+        });
         let seen = (uid.clone(), generation, config.clone());
         if self.cr_seen.get(&key) == Some(&seen) {
             return; // a status-only (or metadata-only) change
@@ -348,18 +364,25 @@ impl Registry {
         }
     }
 
+    /// The running scaler that owns a target, if any.
+    fn owner(&self, tid: &TargetId) -> Option<ScalerKey> {
+        let (owned, source) = self.owners.get_key_value(tid)?;
+        let c = &owned.0;
+        Some(ScalerKey::new(*source, c.namespace.clone(), c.name.clone()))
+    }
+
     /// Start a scaler, or hand a changed spec to the running one (keeping its history).
     pub fn upsert(&mut self, key: ScalerKey, wanted: Versioned, file: Option<Arc<Path>>) {
         let tids = target_ids(&wanted.config);
         let owner = tids
             .iter()
             .find_map(|tid| {
-                let k = self.owners.get(tid).filter(|k| **k != key)?;
+                let k = self.owner(tid).filter(|k| *k != key)?;
                 Some((tid.parts().0, k))
             })
             .map(|(cluster, k)| {
-                let file = self.running.get(k).and_then(|r| r.file.clone());
-                (cluster.to_string(), k.clone(), file)
+                let file = self.running.get(&k).and_then(|r| r.file.clone());
+                (cluster.to_string(), k, file)
             });
         if let Some((cluster, other_key, other_file)) = owner {
             // The target belongs to a scaler that came first.
@@ -400,7 +423,7 @@ impl Registry {
                     self.owners.remove(&old);
                 }
                 for tid in tids {
-                    self.owners.insert(tid, key.clone());
+                    own(&mut self.owners, tid, key.source);
                 }
                 r.wanted = wanted.clone();
                 r.handle.update(wanted);
@@ -414,7 +437,7 @@ impl Registry {
         });
         let handle = scaler::spawn(key.clone(), wanted.clone(), file.clone(), self.ctx.clone());
         for tid in tids {
-            self.owners.insert(tid, key.clone());
+            own(&mut self.owners, tid, key.source);
         }
         self.running.insert(
             key,
@@ -443,7 +466,7 @@ impl Registry {
     fn stop(&mut self, key: &ScalerKey) {
         if let Some(r) = self.running.remove(key) {
             for tid in target_ids(&r.wanted.config) {
-                if self.owners.get(&tid) == Some(key) {
+                if self.owner(&tid).as_ref() == Some(key) {
                     self.owners.remove(&tid);
                 }
             }

@@ -91,7 +91,7 @@ pub fn check_paths_for(
                             cluster.to_string(),
                             c.namespace.to_string(),
                             c.target.group_version().0.to_string(),
-                            c.target.kind.clone(),
+                            c.target.kind.to_string(),
                             c.target.name.clone(),
                         );
                         if let Some(first) = targets.get(&tid) {

@@ -37,18 +37,16 @@ impl Scaler {
             }
             _ => {}
         }
-        if now.is_some() || self.notes.is_some() {
-            self.notes().said().hpa_conflict = now;
-            self.tidy_notes();
+        if now.is_some() || self.notes.said.is_some() {
+            self.notes.said().hpa_conflict = now;
+            self.notes.tidy();
         }
         found
     }
 
     /// Why nothing is written while a HorizontalPodAutoscaler scales the target too.
     pub(super) fn hpa_conflict(&self) -> Option<&String> {
-        self.notes
-            .as_ref()
-            .and_then(|n| n.said.as_ref()?.hpa_conflict.as_ref())
+        self.notes.said.as_ref()?.hpa_conflict.as_ref()
     }
 
     /// `TargetConflict`, while an HPA scales the target too.

@@ -5,35 +5,16 @@
 use super::*;
 
 impl Scaler {
-    /// The scaler's rarer memory, made when first needed.
-    pub(super) fn notes(&mut self) -> &mut Notes {
-        self.notes.get_or_insert_default()
-    }
-
-    /// Let the rarer memory go once it holds nothing.
-    pub(super) fn tidy_notes(&mut self) {
-        if self.notes.as_mut().is_some_and(|n| !n.tidy()) {
-            self.notes = None;
-        }
-    }
-
     pub(super) fn note_recovered(&mut self, trigger: &str) {
-        let Some(mut outage) = self
-            .notes
-            .as_mut()
-            .and_then(|n| n.trigger_outages.remove(trigger))
-        else {
+        let Some(outage) = self.notes.trigger_outages.remove(trigger) else {
             return;
         };
-        self.tidy_notes();
         // An unreachable server's recovery is the connection's line, not one per scaler.
-        let by_connection = outage.kind() == Some(CONNECTIVITY);
-        if let Some(r) = outage.success(std::time::Instant::now()) {
-            if by_connection {
-                tracing::debug!(scaler = %self.key, trigger, lasted_secs = r.lasted.as_secs(), failures = r.failures, "trigger recovered");
-            } else {
-                tracing::info!(scaler = %self.key, trigger, lasted_secs = r.lasted.as_secs(), failures = r.failures, "trigger recovered");
-            }
+        let r = outage.end(std::time::Instant::now());
+        if outage.kind().is_connectivity() {
+            tracing::debug!(scaler = %self.key, trigger, lasted_secs = r.lasted.as_secs(), failures = r.failures, "trigger recovered");
+        } else {
+            tracing::info!(scaler = %self.key, trigger, lasted_secs = r.lasted.as_secs(), failures = r.failures, "trigger recovered");
         }
     }
 
@@ -48,15 +29,21 @@ impl Scaler {
         let by_connection = e.kind.is_connectivity();
         // Unavailable and timeout alternate in one outage: one kind for both.
         let kind = if by_connection {
-            CONNECTIVITY
+            ErrorKind::Unavailable
         } else {
-            e.kind.as_str()
+            e.kind
         };
-        let outage = self
-            .notes()
-            .trigger_outages
-            .get_or_insert_with(trigger, || (name.clone(), Outage::default()));
-        let note = outage.failure(std::time::Instant::now(), kind);
+        let now = std::time::Instant::now();
+        let mut fresh = false;
+        let outage = self.notes.trigger_outages.get_or_insert_with(trigger, || {
+            fresh = true;
+            (name.clone(), Ongoing::new(now, kind))
+        });
+        let note = if fresh {
+            Note::First
+        } else {
+            outage.failure(now, kind)
+        };
         match note {
             Note::First => {
                 if by_connection {
@@ -81,7 +68,7 @@ impl Scaler {
     /// Said once per trigger: the server cannot give the capacity signal.
     pub(super) fn note_capacity_unavailable(&mut self, trigger: &str, why: &str) {
         if self
-            .notes()
+            .notes
             .said()
             .capacity_unavailable
             .insert(trigger.to_string())

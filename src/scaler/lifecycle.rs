@@ -301,7 +301,7 @@ impl Scaler {
             idle_first: Default::default(),
             env: Default::default(),
             schedules: None,
-            notes: None,
+            notes: Notes::default(),
         }
     }
 
@@ -407,9 +407,9 @@ mod tests {
         let size = std::mem::size_of::<Cell>();
         eprintln!("a waiting scaler: {size} bytes");
         assert!(16 + size <= 448, "a waiting scaler is {size} bytes");
-        // A failing trigger's notes (a saturated server fails most scalers' reads at once).
-        let notes = std::mem::size_of::<super::super::Notes>();
-        assert!(notes <= 32, "a failing scaler's notes are {notes} bytes");
+        // A failing trigger's entry (a saturated server fails most scalers' reads at once).
+        let entry = std::mem::size_of::<(Arc<str>, crate::outage::Ongoing<ErrorKind>)>();
+        assert!(entry <= 64, "a failing trigger's entry is {entry} bytes");
     }
 
     /// What else each scaler keeps for its life fits a size class with little to spare:

@@ -5,7 +5,7 @@ use crate::context::Context;
 use crate::decide::capacity::{SlotKind, summarize};
 use crate::decide::{self, CapacitySignal, History, Input, Pause, Signals, TriggerReading};
 use crate::metrics::{ScalerLabels, TargetErrorLabels};
-use crate::outage::{Note, Outage};
+use crate::outage::{Note, Ongoing, Outage};
 use crate::report::status::{Cond, EventReport, EventType, StatusMsg, StatusReport};
 use crate::spec::ScalerKey;
 use crate::spec::SourceKind;
@@ -13,10 +13,8 @@ use crate::spec::{ScalerConfig, TemporalScalerStatus, TriggerConfig, TriggerStat
 use crate::state::history::Sample;
 use crate::state::{CapacityView, ClusterView, TargetView, TriggerView};
 use crate::target::fleet::{Current, Fleet};
-use crate::temporal::{QueueStats, TemporalError, WorkersRead};
+use crate::temporal::{ErrorKind, QueueStats, TemporalError, WorkersRead};
 
-/// The outage kind of a trigger whose server is unreachable (unavailable or timing out).
-const CONNECTIVITY: &str = "unreachable";
 /// The outage kind of a target whose remote cluster's API server is unreachable.
 const CLUSTER_UNREACHABLE: &str = "cluster unreachable";
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
@@ -113,23 +111,22 @@ struct Scaler {
     env: env::EnvResolution,
     /// What was learned of the schedules' runs (Schedules signal); boxed, as most have none.
     schedules: Option<Box<crate::decide::schedule::ScheduleMemory>>,
-    /// What few scalers have (failures, signals a server lacks, a competing HPA): boxed, and
-    /// absent while there is none.
-    notes: Option<Box<Notes>>,
+    /// What few scalers have (failures, signals a server lacks, a competing HPA).
+    notes: Notes,
 }
 
-/// A scaler's rarer memory. Out of line, 100,000 waiting scalers are each 128 bytes smaller
-/// (with the decision's rarer history also boxed, jemalloc's 448-byte class for the cell, not
-/// 640: `a_waiting_scaler_is_small`).
-/// Empty, its maps and sets are 24 bytes and allocate nothing (a hash map is 48); the outages
-/// are a vector map, as a B-tree's first entry allocates a whole node.
+/// A scaler's rarer memory: 32 bytes in its cell, allocating nothing while empty. A failing
+/// trigger is one 64-byte entry (its outage inline): a stalled server fails most of 100,000
+/// scalers' reads at once, and each failing trigger was three allocations (a box for the notes,
+/// the map's entry, a box for the outage). Its cell still fits 448 bytes
+/// (`a_waiting_scaler_is_small`).
 #[derive(Default)]
 struct Notes {
     /// Failing triggers: a persisting failure is logged (and evented) when it starts or changes
-    /// kind, summarised once a minute, and its recovery logged.
-    trigger_outages: crate::vec_map::VecMap<Arc<str>, Outage>,
-    /// What is said once, rarer still; boxed, so that a failing trigger's notes are 32 bytes,
-    /// not 96 (a saturated server fails most of 100,000 scalers' reads at once).
+    /// kind, summarised once a minute, and its recovery logged. The kind is the error's, with
+    /// unavailable and timeout as one (an unreachable server: `ErrorKind::Unavailable`).
+    trigger_outages: crate::vec_map::VecMap<Arc<str>, Ongoing<ErrorKind>>,
+    /// What is said once, rarer still; boxed and absent while empty.
     said: Option<Box<Said>>,
 }
 
@@ -149,8 +146,8 @@ impl Notes {
         self.said.get_or_insert_default()
     }
 
-    /// Drops what holds nothing; whether anything is left.
-    fn tidy(&mut self) -> bool {
+    /// Drops what is said once when it holds nothing.
+    fn tidy(&mut self) {
         if self.said.as_ref().is_some_and(|s| {
             s.capacity_unavailable.is_empty()
                 && s.hpa_conflict.is_none()
@@ -158,7 +155,6 @@ impl Notes {
         }) {
             self.said = None;
         }
-        !self.trigger_outages.is_empty() || self.said.is_some()
     }
 }
 

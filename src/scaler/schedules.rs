@@ -31,7 +31,7 @@ impl Scaler {
         }
         if let Some(SchedulesRead::Unavailable(why)) = read
             && self
-                .notes()
+                .notes
                 .said()
                 .schedules_unavailable
                 .insert(t.name.to_string())

@@ -218,6 +218,8 @@ pub enum ReloadResult {
 pub struct DirState {
     dir: PathBuf,
     files: BTreeMap<Arc<Path>, FileState>,
+    /// The specs' shared strings (namespaces, trigger names, task queues).
+    strings: crate::intern::Pool,
 }
 
 impl DirState {
@@ -225,6 +227,7 @@ impl DirState {
         Self {
             dir: dir.into(),
             files: BTreeMap::new(),
+            strings: Default::default(),
         }
     }
 
@@ -270,7 +273,10 @@ impl DirState {
                         // Collected into a new, exact allocation: an in-place collect would
                         // keep the (larger) Vec<ScalerConfig> buffer alive.
                         let mut good = Vec::with_capacity(cfgs.len());
-                        good.extend(cfgs.into_iter().map(Arc::new));
+                        good.extend(cfgs.into_iter().map(|mut c| {
+                            self.strings.share_config(&mut c);
+                            Arc::new(c)
+                        }));
                         st.good = Some(good);
                         st.errors.clear();
                     }

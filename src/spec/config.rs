@@ -3,6 +3,7 @@
 //! held in [`SecretString`]s, which never print themselves.
 
 use super::{Placement, defaults};
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::fmt;
 use std::path::PathBuf;
@@ -65,8 +66,9 @@ impl fmt::Debug for SecretString {
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct TargetRef {
-    pub api_version: String,
-    pub kind: String,
+    /// Borrowed for the common ones (`apps/v1`, `Deployment`, …): no copy per scaler.
+    pub api_version: Cow<'static, str>,
+    pub kind: Cow<'static, str>,
     pub name: String,
 }
 
@@ -81,8 +83,24 @@ impl TargetRef {
     pub fn group_version(&self) -> (&str, &str) {
         match self.api_version.split_once('/') {
             Some((g, v)) => (g, v),
-            None => ("", self.api_version.as_str()),
+            None => ("", &self.api_version),
         }
+    }
+}
+
+/// `s`, borrowed when it is an API version or kind many targets name.
+pub fn common_name(s: String) -> Cow<'static, str> {
+    const COMMON: [&str; 6] = [
+        "apps/v1",
+        "Deployment",
+        "StatefulSet",
+        "ReplicaSet",
+        "argoproj.io/v1alpha1",
+        "Rollout",
+    ];
+    match COMMON.iter().find(|c| **c == s) {
+        Some(c) => Cow::Borrowed(c),
+        None => Cow::Owned(s),
     }
 }
 

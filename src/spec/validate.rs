@@ -381,8 +381,8 @@ fn known_builtin_kinds(api_version: &str) -> Option<&'static [&'static str]> {
 
 fn validate_target(errs: &mut Errors, spec: &TemporalScalerSpec) -> TargetRef {
     let r = &spec.scale_target_ref;
-    let api_version = r.api_version.clone().unwrap_or_else(|| "apps/v1".into());
-    let kind = r.kind.clone().unwrap_or_else(|| "Deployment".into());
+    let api_version = common_name(r.api_version.clone().unwrap_or_else(|| "apps/v1".into()));
+    let kind = common_name(r.kind.clone().unwrap_or_else(|| "Deployment".into()));
     let gv_ok = match api_version.split_once('/') {
         Some((g, v)) => is_dns_subdomain(g) && is_dns_label(v),
         None => is_dns_label(&api_version),
@@ -394,7 +394,7 @@ fn validate_target(errs: &mut Errors, spec: &TemporalScalerSpec) -> TargetRef {
             "\"group/version\" or \"v1\"",
         );
     } else if let Some(kinds) = known_builtin_kinds(&api_version) {
-        if !kinds.contains(&kind.as_str()) {
+        if !kinds.contains(&&*kind) {
             errs.push(
                 "spec.scaleTargetRef.kind",
                 show(&kind),

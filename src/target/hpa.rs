@@ -168,8 +168,8 @@ mod tests {
 
     fn target(api_version: &str, kind: &str, name: &str) -> TargetRef {
         TargetRef {
-            api_version: api_version.into(),
-            kind: kind.into(),
+            api_version: api_version.to_string().into(),
+            kind: kind.to_string().into(),
             name: name.into(),
         }
     }

@@ -309,15 +309,15 @@ impl KubeTarget {
                         }
                         e => TargetError::Discovery {
                             target: self.display.clone(),
-                            kind: self.target.kind.clone(),
-                            api_version: self.target.api_version.clone(),
+                            kind: self.target.kind.to_string(),
+                            api_version: self.target.api_version.to_string(),
                             message: e.to_string(),
                         },
                     })?;
                 if !caps.subresources.iter().any(|(sr, _)| sr.plural == "scale") {
                     return Err(TargetError::NoScale {
                         target: self.display.clone(),
-                        kind: self.target.kind.clone(),
+                        kind: self.target.kind.to_string(),
                     });
                 }
                 self.cache

@@ -14,8 +14,8 @@ const MERGE_PATCH: &str = "application/merge-patch+json";
 
 fn target_ref(api_version: &str, kind: &str, name: &str) -> TargetRef {
     TargetRef {
-        api_version: api_version.into(),
-        kind: kind.into(),
+        api_version: api_version.to_string().into(),
+        kind: kind.to_string().into(),
         name: name.into(),
     }
 }

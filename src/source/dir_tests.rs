@@ -876,6 +876,43 @@ fn a_broken_file_keeps_its_last_good_version_and_others_are_unaffected() {
     assert_eq!(names, ["b"]);
 }
 
+/// A re-read updates the known files in place: a new file joins in path order, the others
+/// keep their parsed configs (the same allocation), and a removed one is gone.
+#[test]
+fn a_re_read_keeps_known_files_and_adds_and_drops_the_others() {
+    let d = tempfile::tempdir().unwrap();
+    write(&d.path().join("a.yaml"), &doc("a", "qa"));
+    write(&d.path().join("c.yaml"), &doc("c", "qc"));
+    let mut st = DirState::new(d.path());
+    assert_eq!(st.reload().unwrap(), ReloadResult::Applied);
+    let before = st.snapshot();
+    assert_eq!(st.reload().unwrap(), ReloadResult::Unchanged);
+    write(&d.path().join("b.yaml"), &doc("b", "qb"));
+    assert_eq!(st.reload().unwrap(), ReloadResult::Applied);
+    let after = st.snapshot();
+    let names: Vec<_> = after.scalers.iter().map(|s| &*s.key.name).collect();
+    assert_eq!(names, ["a", "b", "c"]);
+    assert!(Arc::ptr_eq(
+        &before.scalers[0].config,
+        &after.scalers[0].config
+    ));
+    assert!(Arc::ptr_eq(
+        &before.scalers[1].config,
+        &after.scalers[2].config
+    ));
+    assert!(Arc::ptr_eq(&before.scalers[0].file, &after.scalers[0].file));
+    std::fs::remove_file(d.path().join("a.yaml")).unwrap();
+    assert_eq!(st.reload().unwrap(), ReloadResult::Applied);
+    let names: Vec<_> = st
+        .snapshot()
+        .scalers
+        .iter()
+        .map(|s| s.key.name.to_string())
+        .collect();
+    assert_eq!(names, ["b", "c"]);
+    assert_eq!(st.reload().unwrap(), ReloadResult::Unchanged);
+}
+
 #[test]
 fn a_file_that_never_parsed_is_reported_without_scalers() {
     let d = tempfile::tempdir().unwrap();

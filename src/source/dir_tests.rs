@@ -25,6 +25,15 @@ fn doc(name: &str, queue: &str) -> String {
         .replace("taskQueue: orders", &format!("taskQueue: {queue}"))
 }
 
+/// The names of the scalers in force, in path order.
+fn scaler_names(st: &DirState) -> Vec<String> {
+    let snap = st.snapshot();
+    snap.scalers
+        .iter()
+        .map(|s| s.key.name.to_string())
+        .collect()
+}
+
 fn errors_of(content: &str) -> Vec<String> {
     parse_file(Path::new("dir/x.yaml"), content)
         .unwrap_err()
@@ -867,13 +876,7 @@ fn a_broken_file_keeps_its_last_good_version_and_others_are_unaffected() {
     assert!(st.snapshot().errors.is_empty());
     std::fs::remove_file(d.path().join("a.yaml")).unwrap();
     assert_eq!(st.reload().unwrap(), ReloadResult::Applied);
-    let names: Vec<_> = st
-        .snapshot()
-        .scalers
-        .iter()
-        .map(|s| s.key.name.to_string())
-        .collect();
-    assert_eq!(names, ["b"]);
+    assert_eq!(scaler_names(&st), ["b"]);
 }
 
 /// A re-read updates the known files in place: a new file joins in path order, the others
@@ -903,13 +906,7 @@ fn a_re_read_keeps_known_files_and_adds_and_drops_the_others() {
     assert!(Arc::ptr_eq(&before.scalers[0].file, &after.scalers[0].file));
     std::fs::remove_file(d.path().join("a.yaml")).unwrap();
     assert_eq!(st.reload().unwrap(), ReloadResult::Applied);
-    let names: Vec<_> = st
-        .snapshot()
-        .scalers
-        .iter()
-        .map(|s| s.key.name.to_string())
-        .collect();
-    assert_eq!(names, ["b", "c"]);
+    assert_eq!(scaler_names(&st), ["b", "c"]);
     assert_eq!(st.reload().unwrap(), ReloadResult::Unchanged);
 }
 

@@ -373,6 +373,13 @@ impl Registry {
 
     /// Start a scaler, or hand a changed spec to the running one (keeping its history).
     pub fn upsert(&mut self, key: ScalerKey, wanted: Versioned, file: Option<Arc<Path>>) {
+        // The owner index names a scaler by its spec's namespace and name (`owner`).
+        debug_assert!(
+            *key.namespace == *wanted.config.namespace && *key.name == *wanted.config.name,
+            "{key} holds a spec of {}/{}",
+            wanted.config.namespace,
+            wanted.config.name
+        );
         let tids = target_ids(&wanted.config);
         let owner = tids
             .iter()

@@ -257,7 +257,6 @@ impl DirState {
                 new.push((Arc::from(path.as_path()), st));
             }
         }
-        changed |= !new.is_empty();
         let listed = self.files.len();
         self.files.retain(|path, _| {
             path.file_name()
